@@ -1,0 +1,148 @@
+//! Entities: the nodes of the graph.
+
+use chrono::{DateTime, Utc};
+
+use crate::{Confidence, EntityId, EntityName, ExternalId, Metadata, SourceRef, TypeName, UserId};
+
+/// The attributes of an entity that a client chooses. Every field is already a
+/// valid value, so any combination is a valid entity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntityData {
+    /// What kind of thing this is (`Person`, `Organization`).
+    pub kind: TypeName,
+    /// Its display name.
+    pub name: EntityName,
+    /// A pipeline's own key for it, unique among live entities.
+    pub external_id: Option<ExternalId>,
+    /// How sure the source is of it.
+    pub confidence: Option<Confidence>,
+    /// Where it came from.
+    pub source: Option<SourceRef>,
+    /// What kind of source that is (`wikipedia`, `llm.extraction`).
+    pub source_type: Option<TypeName>,
+    /// Free-form JSON metadata.
+    pub metadata: Metadata,
+}
+
+/// An optimistic-concurrency version: 1 when created, one more on each change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Version(i64);
+
+impl Version {
+    /// The version of a resource that has just been created.
+    pub const FIRST: Self = Self(1);
+
+    /// A stored version; `None` unless it is at least 1.
+    #[must_use]
+    pub const fn from_stored(value: i64) -> Option<Self> {
+        if value >= 1 { Some(Self(value)) } else { None }
+    }
+
+    /// The version after one more change.
+    #[must_use]
+    pub const fn next(self) -> Self {
+        Self(self.0.saturating_add(1))
+    }
+
+    /// The number.
+    #[must_use]
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// Who created, last changed and (if so) deleted a resource, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifecycle {
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// Who created it.
+    pub created_by: UserId,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Who last changed it.
+    pub updated_by: UserId,
+    /// When it was soft-deleted, if it is.
+    pub deleted_at: Option<DateTime<Utc>>,
+    /// Who soft-deleted it, if anyone.
+    pub deleted_by: Option<UserId>,
+    /// Its optimistic-concurrency version.
+    pub version: Version,
+}
+
+impl Lifecycle {
+    /// The lifecycle of a resource `actor` creates at `now`.
+    #[must_use]
+    pub const fn created(actor: UserId, now: DateTime<Utc>) -> Self {
+        Self {
+            created_at: now,
+            created_by: actor,
+            updated_at: now,
+            updated_by: actor,
+            deleted_at: None,
+            deleted_by: None,
+            version: Version::FIRST,
+        }
+    }
+
+    /// Whether the resource is live (not soft-deleted).
+    #[must_use]
+    pub const fn is_live(&self) -> bool {
+        self.deleted_at.is_none()
+    }
+}
+
+/// A node of the graph.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entity {
+    /// Assigned by the service; never changes.
+    pub id: EntityId,
+    /// What the client said about it.
+    pub data: EntityData,
+    /// Who made and changed it, and when.
+    pub lifecycle: Lifecycle,
+}
+
+impl Entity {
+    /// A new, live entity at version 1.
+    #[must_use]
+    pub fn create(data: EntityData, actor: UserId, now: DateTime<Utc>) -> Self {
+        Self {
+            id: EntityId::generate(),
+            data,
+            lifecycle: Lifecycle::created(actor, now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_entity_is_live_at_version_one() -> Result<(), Box<dyn std::error::Error>> {
+        let actor = UserId::generate();
+        let data = EntityData {
+            kind: TypeName::parse("Person")?,
+            name: EntityName::parse("Ada Lovelace")?,
+            external_id: None,
+            confidence: Some(Confidence::new(0.9)?),
+            source: None,
+            source_type: None,
+            metadata: Metadata::empty(),
+        };
+        let e = Entity::create(data, actor, Utc::now());
+        assert!(e.lifecycle.is_live());
+        assert_eq!(e.lifecycle.version, Version::FIRST);
+        assert_eq!(e.lifecycle.created_by, actor);
+        assert_eq!(e.id.as_uuid().get_version_num(), 7);
+        Ok(())
+    }
+
+    #[test]
+    fn versions_start_at_one() {
+        assert_eq!(Version::from_stored(0), None);
+        assert_eq!(Version::from_stored(1), Some(Version::FIRST));
+        assert_eq!(Version::FIRST.next().get(), 2);
+    }
+}

@@ -1,0 +1,106 @@
+//! Relationships: the typed, directed edges of the graph.
+
+use chrono::{DateTime, Utc};
+
+use crate::{Confidence, EntityId, Lifecycle, Metadata, RelationshipId, SourceRef, TypeName, UserId};
+
+/// The two ends of a relationship, which are never the same entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Endpoints {
+    source: EntityId,
+    target: EntityId,
+}
+
+/// Why two entity ids cannot be the ends of a relationship.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointsError {
+    /// Source and target are the same entity.
+    #[error("a relationship cannot connect an entity to itself")]
+    SelfLoop,
+}
+
+impl Endpoints {
+    /// # Errors
+    /// [`EndpointsError::SelfLoop`] when `source == target`.
+    pub fn new(source: EntityId, target: EntityId) -> Result<Self, EndpointsError> {
+        if source == target {
+            Err(EndpointsError::SelfLoop)
+        } else {
+            Ok(Self { source, target })
+        }
+    }
+
+    /// The entity the relationship starts from.
+    #[must_use]
+    pub const fn source(&self) -> EntityId {
+        self.source
+    }
+
+    /// The entity the relationship points to.
+    #[must_use]
+    pub const fn target(&self) -> EntityId {
+        self.target
+    }
+}
+
+/// The attributes of a relationship that a client chooses.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelationshipData {
+    /// Which entities it connects.
+    pub ends: Endpoints,
+    /// Its type (`WORKS_FOR`); unique per pair of ends among live relationships.
+    pub kind: TypeName,
+    /// How sure the source is of it.
+    pub confidence: Option<Confidence>,
+    /// Where it came from.
+    pub source: Option<SourceRef>,
+    /// What kind of source that is.
+    pub source_type: Option<TypeName>,
+    /// Free-form JSON metadata.
+    pub metadata: Metadata,
+}
+
+/// A directed, typed edge between two entities.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relationship {
+    /// Assigned by the service; never changes.
+    pub id: RelationshipId,
+    /// What the client said about it.
+    pub data: RelationshipData,
+    /// Who made and changed it, and when.
+    pub lifecycle: Lifecycle,
+}
+
+impl Relationship {
+    /// A new, live relationship at version 1.
+    #[must_use]
+    pub fn create(data: RelationshipData, actor: UserId, now: DateTime<Utc>) -> Self {
+        Self {
+            id: RelationshipId::generate(),
+            data,
+            lifecycle: Lifecycle::created(actor, now),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn distinct_ends_are_accepted(a in any::<u128>(), b in any::<u128>()) {
+            prop_assume!(a != b);
+            let (a, b) = (EntityId::from_uuid(uuid::Uuid::from_u128(a)), EntityId::from_uuid(uuid::Uuid::from_u128(b)));
+            let ends = Endpoints::new(a, b).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!((ends.source(), ends.target()), (a, b));
+        }
+
+        #[test]
+        fn an_entity_cannot_point_at_itself(a in any::<u128>()) {
+            let a = EntityId::from_uuid(uuid::Uuid::from_u128(a));
+            prop_assert_eq!(Endpoints::new(a, a), Err(EndpointsError::SelfLoop));
+        }
+    }
+}
