@@ -1,1 +1,39 @@
-//! placeholder
+//! kg's use cases and the ports they need.
+//!
+//! Ports are traits named by capability ([`EntityRepository`],
+//! [`PasswordHasher`], [`TokenIssuer`], [`Clock`]); adapters in other crates
+//! implement them. Use cases hold `Arc<dyn Port>`, check authorization from
+//! the [`Actor`], parse client input into domain values, and map adapter
+//! errors into one [`AppError`].
+//!
+//! Every write port method is a whole business operation that the adapter
+//! makes atomic together with its [`AuditEntry`]: ports never speak of
+//! transactions.
+
+mod actor;
+mod audit;
+mod auth;
+mod draft;
+mod entities;
+mod error;
+mod page;
+mod ports;
+mod relationships;
+mod users;
+
+#[cfg(test)]
+mod fakes;
+
+pub use actor::{Actor, RequestContext};
+pub use audit::{AuditAction, AuditEntry, AuditTarget};
+pub use auth::{AuthService, IssuedToken, TokenError};
+pub use draft::{EntityDraft, RelationshipDraft};
+pub use entities::{EntityFilter, EntityService};
+pub use error::{AppError, Conflict, RepoError, ResourceKind};
+pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
+pub use ports::{
+    Clock, EntityRepository, PasswordHasher, RelationshipRepository, SystemClock, TokenIssuer,
+    UserRepository,
+};
+pub use relationships::{Direction, RelationshipFilter, RelationshipService};
+pub use users::{NewUser, UserService};

@@ -1,0 +1,39 @@
+//! Who is acting, and for which request.
+
+use kg_domain::{Role, UserId};
+
+use crate::AppError;
+
+/// An authenticated principal. Built only from verified credentials and the
+/// stored user, never from anything a client sends in a body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The user acting.
+    pub user_id: UserId,
+    /// Their role as stored now.
+    pub role: Role,
+}
+
+impl Actor {
+    /// # Errors
+    /// [`AppError::Forbidden`] unless the actor may write graph data.
+    pub fn require_writer(&self) -> Result<(), AppError> {
+        if self.role.can_write_graph() { Ok(()) } else { Err(AppError::Forbidden) }
+    }
+
+    /// # Errors
+    /// [`AppError::Forbidden`] unless the actor is an admin.
+    pub fn require_admin(&self) -> Result<(), AppError> {
+        if self.role.is_admin() { Ok(()) } else { Err(AppError::Forbidden) }
+    }
+}
+
+/// The actor and the request id that every use case call carries, so the
+/// audit trail can say who did what in which request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestContext {
+    /// Who is acting.
+    pub actor: Actor,
+    /// The request's id, when the call came through the API.
+    pub request_id: Option<String>,
+}

@@ -1,0 +1,197 @@
+//! Use cases on entities.
+
+use std::sync::Arc;
+
+use kg_domain::{Confidence, Entity, EntityData, EntityId, RelationshipId, TypeName, Version};
+use serde_json::{Map, Value, json};
+
+use crate::{
+    AppError, AuditAction, AuditEntry, AuditTarget, Clock, EntityDraft, EntityRepository, Page,
+    PageRequest, RequestContext, ResourceKind,
+};
+
+/// Which live entities a list returns. Every filter is index-backed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EntityFilter {
+    /// Exactly this type.
+    pub kind: Option<TypeName>,
+    /// Names starting with this text (case-sensitive).
+    pub name_prefix: Option<String>,
+    /// Confidence at least this; entities without one are excluded.
+    pub min_confidence: Option<Confidence>,
+    /// Exactly this source type.
+    pub source_type: Option<TypeName>,
+}
+
+/// Creating, reading, changing and deleting entities.
+#[derive(Clone)]
+pub struct EntityService {
+    entities: Arc<dyn EntityRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for EntityService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EntityService").finish_non_exhaustive()
+    }
+}
+
+impl EntityService {
+    /// A service over the given ports.
+    #[must_use]
+    pub fn new(entities: Arc<dyn EntityRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { entities, clock }
+    }
+
+    /// Creates an entity.
+    ///
+    /// # Errors
+    /// `Forbidden` for viewers; `Validation`; `Conflict(ExternalIdTaken)`;
+    /// `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(entity_id))]
+    pub async fn create(&self, ctx: &RequestContext, data: EntityData) -> Result<Entity, AppError> {
+        ctx.actor.require_writer()?;
+        let now = self.clock.now();
+        let entity = Entity::create(data, ctx.actor.user_id, now);
+        tracing::Span::current().record("entity_id", tracing::field::display(entity.id));
+        let audit = AuditEntry {
+            actor: ctx.actor.user_id,
+            action: AuditAction::Create,
+            target: AuditTarget::Entity(entity.id),
+            request_id: ctx.request_id.clone(),
+            at: now,
+            changes: created_changes(&entity.data),
+        };
+        self.entities
+            .create(&entity, &audit)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?;
+        Ok(entity)
+    }
+
+    /// A live entity.
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable`; `Internal`.
+    pub async fn get(&self, _ctx: &RequestContext, id: EntityId) -> Result<Entity, AppError> {
+        self.entities
+            .get(id)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?
+            .ok_or(AppError::NotFound(ResourceKind::Entity))
+    }
+
+    /// A page of live entities.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Internal`.
+    pub async fn list(
+        &self,
+        _ctx: &RequestContext,
+        filter: &EntityFilter,
+        page: PageRequest,
+    ) -> Result<Page<Entity>, AppError> {
+        self.entities
+            .list(filter, page)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
+    }
+
+    /// Applies a JSON merge patch to an entity that is still at `expected`.
+    ///
+    /// # Errors
+    /// `Forbidden` for viewers; `NotFound`; `Validation` (checked before the
+    /// version, so a bad patch is reported as such); `VersionMismatch`;
+    /// `Conflict(ExternalIdTaken)`; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(entity_id = %id))]
+    pub async fn update(
+        &self,
+        ctx: &RequestContext,
+        id: EntityId,
+        expected: Version,
+        patch: &Map<String, Value>,
+    ) -> Result<Entity, AppError> {
+        ctx.actor.require_writer()?;
+        let current = self.get(ctx, id).await?;
+        let data = EntityDraft::from_data(&current.data).merge_patch(patch)?.parse()?;
+        if current.lifecycle.version != expected {
+            return Err(AppError::VersionMismatch);
+        }
+        let now = self.clock.now();
+        let mut updated = current.clone();
+        updated.data = data;
+        updated.lifecycle.updated_at = now;
+        updated.lifecycle.updated_by = ctx.actor.user_id;
+        updated.lifecycle.version = expected.next();
+        let audit = AuditEntry {
+            actor: ctx.actor.user_id,
+            action: AuditAction::Update,
+            target: AuditTarget::Entity(id),
+            request_id: ctx.request_id.clone(),
+            at: now,
+            changes: changed_fields(&current.data, &updated.data),
+        };
+        self.entities
+            .update(&updated, expected, &audit)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?;
+        Ok(updated)
+    }
+
+    /// Soft-deletes an entity and its live relationships, returning those.
+    ///
+    /// # Errors
+    /// `Forbidden` for viewers; `NotFound`; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(entity_id = %id))]
+    pub async fn delete(&self, ctx: &RequestContext, id: EntityId) -> Result<Vec<RelationshipId>, AppError> {
+        ctx.actor.require_writer()?;
+        let audit = AuditEntry {
+            actor: ctx.actor.user_id,
+            action: AuditAction::Delete,
+            target: AuditTarget::Entity(id),
+            request_id: ctx.request_id.clone(),
+            at: self.clock.now(),
+            changes: json!({}),
+        };
+        self.entities
+            .soft_delete(id, &audit)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
+    }
+}
+
+fn document(data: &EntityData) -> Map<String, Value> {
+    let d = EntityDraft::from_data(data);
+    let mut m = Map::new();
+    m.insert("type".into(), json!(d.kind));
+    m.insert("name".into(), json!(d.name));
+    m.insert("external_id".into(), json!(d.external_id));
+    m.insert("confidence".into(), json!(d.confidence));
+    m.insert("source".into(), json!(d.source));
+    m.insert("source_type".into(), json!(d.source_type));
+    m.insert("metadata".into(), d.metadata.unwrap_or(Value::Null));
+    m
+}
+
+fn created_changes(data: &EntityData) -> Value {
+    let fields = document(data)
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k, json!({ "after": v })))
+        .collect();
+    Value::Object(fields)
+}
+
+/// `{"field": {"before": …, "after": …}}` for each field that differs.
+pub(crate) fn changed_fields(before: &EntityData, after: &EntityData) -> Value {
+    let before = document(before);
+    let mut after = document(after);
+    let fields = before
+        .into_iter()
+        .filter_map(|(k, b)| {
+            let a = after.remove(&k).unwrap_or(Value::Null);
+            (a != b).then(|| (k, json!({ "before": b, "after": a })))
+        })
+        .collect();
+    Value::Object(fields)
+}

@@ -1,0 +1,107 @@
+//! The application's errors, and the errors adapters report to it.
+
+use kg_domain::Violations;
+
+/// What kind of resource was not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    /// An entity.
+    Entity,
+    /// A relationship.
+    Relationship,
+    /// A user.
+    User,
+}
+
+/// A uniqueness or reference rule that a write would break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    /// Another live entity has this `external_id`.
+    #[error("another live entity has this external_id")]
+    ExternalIdTaken,
+    /// A live relationship with the same source, target and type exists.
+    #[error("a live relationship with the same source, target and type exists")]
+    DuplicateRelationship,
+    /// The relationship's source entity does not exist or is deleted.
+    #[error("the source entity does not exist or is deleted")]
+    SourceNotLive,
+    /// The relationship's target entity does not exist or is deleted.
+    #[error("the target entity does not exist or is deleted")]
+    TargetNotLive,
+    /// Another user has this email address.
+    #[error("a user with this email already exists")]
+    EmailTaken,
+}
+
+/// What a repository adapter reports.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The resource does not exist (or is not live, where that matters).
+    #[error("not found")]
+    NotFound,
+    /// The stored version differs from the expected one.
+    #[error("version mismatch")]
+    VersionMismatch,
+    /// A database constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(Conflict),
+    /// The database could not be reached in time; worth retrying.
+    #[error("storage unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Anything else: a bug or a broken database.
+    #[error("storage failure")]
+    Other(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Every way a use case can fail. The HTTP layer maps each variant to one
+/// status and one stable problem code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input breaks one or more rules.
+    #[error("validation failed: {0}")]
+    Validation(Violations),
+    /// No such resource, or not visible to the caller.
+    #[error("{0:?} not found")]
+    NotFound(ResourceKind),
+    /// A uniqueness or reference rule.
+    #[error(transparent)]
+    Conflict(Conflict),
+    /// The write was based on a version that is no longer current.
+    #[error("the resource has changed since it was read")]
+    VersionMismatch,
+    /// No valid credentials were presented.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Login failed; deliberately says nothing about why.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// Authenticated, but not allowed to do this.
+    #[error("forbidden")]
+    Forbidden,
+    /// A dependency is unavailable; the client may retry.
+    #[error("service unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A bug or an unexpected failure of a dependency.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AppError {
+    /// Maps a repository error, naming the resource for `NotFound`.
+    #[must_use]
+    pub fn from_repo(err: RepoError, kind: ResourceKind) -> Self {
+        match err {
+            RepoError::NotFound => Self::NotFound(kind),
+            RepoError::VersionMismatch => Self::VersionMismatch,
+            RepoError::Conflict(c) => Self::Conflict(c),
+            RepoError::Unavailable(source) => Self::Unavailable(source),
+            RepoError::Other(source) => Self::Internal(source),
+        }
+    }
+}
+
+impl From<Violations> for AppError {
+    fn from(v: Violations) -> Self {
+        Self::Validation(v)
+    }
+}

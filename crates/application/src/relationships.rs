@@ -1,0 +1,141 @@
+//! Use cases on relationships.
+
+use std::sync::Arc;
+
+use kg_domain::{EntityId, Relationship, RelationshipData, RelationshipId, TypeName};
+use serde_json::json;
+
+use crate::{
+    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Page, PageRequest,
+    RelationshipRepository, RequestContext, ResourceKind,
+};
+
+/// Which way a relationship points, seen from one entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// The entity is the source.
+    Outgoing,
+    /// The entity is the target.
+    Incoming,
+    /// Either.
+    #[default]
+    Both,
+}
+
+/// Which live relationships a list returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RelationshipFilter {
+    /// Exactly this source.
+    pub source_id: Option<EntityId>,
+    /// Exactly this target.
+    pub target_id: Option<EntityId>,
+    /// Touching this entity, in the given direction.
+    pub touching: Option<(EntityId, Direction)>,
+    /// Exactly this type.
+    pub kind: Option<TypeName>,
+}
+
+/// Creating, reading and deleting relationships.
+#[derive(Clone)]
+pub struct RelationshipService {
+    relationships: Arc<dyn RelationshipRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for RelationshipService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelationshipService").finish_non_exhaustive()
+    }
+}
+
+impl RelationshipService {
+    /// A service over the given ports.
+    #[must_use]
+    pub fn new(relationships: Arc<dyn RelationshipRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { relationships, clock }
+    }
+
+    /// Creates a relationship between two live entities.
+    ///
+    /// # Errors
+    /// `Forbidden` for viewers; `Conflict(SourceNotLive | TargetNotLive |
+    /// DuplicateRelationship)`; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(relationship_id))]
+    pub async fn create(&self, ctx: &RequestContext, data: RelationshipData) -> Result<Relationship, AppError> {
+        ctx.actor.require_writer()?;
+        let now = self.clock.now();
+        let relationship = Relationship::create(data, ctx.actor.user_id, now);
+        tracing::Span::current().record("relationship_id", tracing::field::display(relationship.id));
+        let d = &relationship.data;
+        let audit = AuditEntry {
+            actor: ctx.actor.user_id,
+            action: AuditAction::Create,
+            target: AuditTarget::Relationship(relationship.id),
+            request_id: ctx.request_id.clone(),
+            at: now,
+            changes: json!({
+                "source_id": { "after": d.ends.source().to_string() },
+                "target_id": { "after": d.ends.target().to_string() },
+                "type": { "after": d.kind.as_str() },
+                "confidence": { "after": d.confidence.map(kg_domain::Confidence::get) },
+                "source": { "after": d.source.as_ref().map(ToString::to_string) },
+                "source_type": { "after": d.source_type.as_ref().map(ToString::to_string) },
+                "metadata": { "after": d.metadata.to_value() },
+            }),
+        };
+        self.relationships
+            .create(&relationship, &audit)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))?;
+        Ok(relationship)
+    }
+
+    /// A live relationship.
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable`; `Internal`.
+    pub async fn get(&self, _ctx: &RequestContext, id: RelationshipId) -> Result<Relationship, AppError> {
+        self.relationships
+            .get(id)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))?
+            .ok_or(AppError::NotFound(ResourceKind::Relationship))
+    }
+
+    /// A page of live relationships.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Internal`.
+    pub async fn list(
+        &self,
+        _ctx: &RequestContext,
+        filter: &RelationshipFilter,
+        page: PageRequest,
+    ) -> Result<Page<Relationship>, AppError> {
+        self.relationships
+            .list(filter, page)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))
+    }
+
+    /// Soft-deletes a relationship.
+    ///
+    /// # Errors
+    /// `Forbidden` for viewers; `NotFound`; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(relationship_id = %id))]
+    pub async fn delete(&self, ctx: &RequestContext, id: RelationshipId) -> Result<(), AppError> {
+        ctx.actor.require_writer()?;
+        let audit = AuditEntry {
+            actor: ctx.actor.user_id,
+            action: AuditAction::Delete,
+            target: AuditTarget::Relationship(id),
+            request_id: ctx.request_id.clone(),
+            at: self.clock.now(),
+            changes: json!({}),
+        };
+        self.relationships
+            .soft_delete(id, &audit)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))
+    }
+}
