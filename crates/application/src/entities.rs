@@ -101,19 +101,21 @@ impl EntityService {
     ///
     /// # Errors
     /// `Forbidden` for viewers; `NotFound`; `Validation` (checked before the
-    /// version, so a bad patch is reported as such); `VersionMismatch`;
+    /// version, so a bad patch is reported as such); `PreconditionRequired`
+    /// without `expected`; `VersionMismatch`;
     /// `Conflict(ExternalIdTaken)`; `Unavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(entity_id = %id))]
     pub async fn update(
         &self,
         ctx: &RequestContext,
         id: EntityId,
-        expected: Version,
+        expected: Option<Version>,
         patch: &Map<String, Value>,
     ) -> Result<Entity, AppError> {
         ctx.actor.require_writer()?;
         let current = self.get(ctx, id).await?;
         let data = EntityDraft::from_data(&current.data).merge_patch(patch)?.parse()?;
+        let expected = expected.ok_or(AppError::PreconditionRequired)?;
         if current.lifecycle.version != expected {
             return Err(AppError::VersionMismatch);
         }

@@ -69,6 +69,9 @@ pub enum AppError {
     /// The write was based on a version that is no longer current.
     #[error("the resource has changed since it was read")]
     VersionMismatch,
+    /// A conditional write was sent without the version it is based on.
+    #[error("the write must name the version it is based on")]
+    PreconditionRequired,
     /// No valid credentials were presented.
     #[error("authentication required")]
     Unauthenticated,

@@ -307,7 +307,7 @@ async fn an_update_applies_a_merge_patch_and_bumps_the_version() {
     let c = ctx(Role::Editor);
     let e = h.entities.create(&c, person("Ada")).await.expect("created");
     let patch = json!({"name": "Ada King", "confidence": 0.75}).as_object().cloned().unwrap_or_default();
-    let u = h.entities.update(&c, e.id, Version::FIRST, &patch).await.expect("updated");
+    let u = h.entities.update(&c, e.id, Some(Version::FIRST), &patch).await.expect("updated");
     assert_eq!(u.data.name.as_str(), "Ada King");
     assert_eq!(u.lifecycle.version.get(), 2);
     let audit = h.store.with(|s| s.audit.last().cloned()).expect("audited");
@@ -320,12 +320,14 @@ async fn a_stale_version_is_refused_but_validation_comes_first() {
     let h = harness();
     let c = ctx(Role::Editor);
     let e = h.entities.create(&c, person("Ada")).await.expect("created");
-    let stale = Version::FIRST.next();
+    let stale = Some(Version::FIRST.next());
     let good = json!({"name": "X"}).as_object().cloned().unwrap_or_default();
     let bad = json!({"confidence": 2.0}).as_object().cloned().unwrap_or_default();
     assert!(matches!(h.entities.update(&c, e.id, stale, &good).await, Err(AppError::VersionMismatch)));
     assert!(matches!(h.entities.update(&c, e.id, stale, &bad).await, Err(AppError::Validation(_))));
     assert!(matches!(h.entities.update(&ctx(Role::Viewer), e.id, stale, &bad).await, Err(AppError::Forbidden)));
+    assert!(matches!(h.entities.update(&ctx(Role::Viewer), e.id, None, &good).await, Err(AppError::Forbidden)));
+    assert!(matches!(h.entities.update(&c, e.id, None, &good).await, Err(AppError::PreconditionRequired)));
 }
 
 #[tokio::test]

@@ -1,1 +1,27 @@
-//! placeholder
+//! The sea-orm adapter for kg's repository ports, on PostgreSQL and SQLite.
+//!
+//! Every repository is written once, over `ConnectionTrait`, and works on a
+//! connection or inside a transaction. Each write port method opens one
+//! transaction (`BEGIN IMMEDIATE` on SQLite, so concurrent writers queue on
+//! the busy timeout instead of failing to upgrade a read lock), makes its
+//! change and the audit row, and commits; an early `?` drops the transaction,
+//! which rolls it back. Database constraints back every invariant, and their
+//! violations are mapped to domain conflicts here.
+
+mod audit;
+mod connect;
+mod convert;
+mod entities;
+mod error;
+mod models;
+mod relationships;
+mod users;
+
+pub mod testing;
+
+pub use connect::{DatabaseSettings, connect, connect_for_migrations, durability_report};
+pub use entities::SeaOrmEntityRepository;
+pub use relationships::SeaOrmRelationshipRepository;
+pub use sea_orm::{DatabaseBackend, DatabaseConnection};
+pub use users::SeaOrmUserRepository;
+pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};

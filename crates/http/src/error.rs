@@ -1,0 +1,351 @@
+//! RFC 9457 problem details: the one shape of every error response.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use kg_application::{AppError, Conflict, ResourceKind};
+use kg_domain::Violations;
+use serde::Serialize;
+
+/// Every problem `code` the API can answer. Stable: clients branch on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProblemCode {
+    /// 400: the body is not well-formed JSON.
+    MalformedJson,
+    /// 401: no valid credentials.
+    Unauthenticated,
+    /// 401: login failed.
+    InvalidCredentials,
+    /// 403: not allowed for this principal.
+    Forbidden,
+    /// 404: no such route.
+    RouteNotFound,
+    /// 404: no such entity.
+    EntityNotFound,
+    /// 404: no such relationship.
+    RelationshipNotFound,
+    /// 404: no such user.
+    UserNotFound,
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed,
+    /// 409: another live entity has the `external_id`.
+    ExternalIdTaken,
+    /// 409: the same live relationship exists.
+    DuplicateRelationship,
+    /// 409: the email is registered.
+    EmailTaken,
+    /// 412: the `If-Match` version is not current.
+    PreconditionFailed,
+    /// 413: the body is too large.
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    /// 422: one or more fields or parameters are invalid.
+    ValidationFailed,
+    /// 422: a relationship end is not a live entity.
+    RelationshipEndpointNotLive,
+    /// 428: a conditional header is required.
+    PreconditionRequired,
+    /// 500: a bug or unexpected failure.
+    InternalError,
+    /// 503: a dependency is unavailable; retry later.
+    ServiceUnavailable,
+}
+
+impl ProblemCode {
+    /// Every code, for documentation and uniqueness tests.
+    pub const ALL: [Self; 20] = [
+        Self::MalformedJson,
+        Self::Unauthenticated,
+        Self::InvalidCredentials,
+        Self::Forbidden,
+        Self::RouteNotFound,
+        Self::EntityNotFound,
+        Self::RelationshipNotFound,
+        Self::UserNotFound,
+        Self::MethodNotAllowed,
+        Self::ExternalIdTaken,
+        Self::DuplicateRelationship,
+        Self::EmailTaken,
+        Self::PreconditionFailed,
+        Self::PayloadTooLarge,
+        Self::UnsupportedMediaType,
+        Self::ValidationFailed,
+        Self::RelationshipEndpointNotLive,
+        Self::PreconditionRequired,
+        Self::InternalError,
+        Self::ServiceUnavailable,
+    ];
+
+    /// The snake_case code and the HTTP status and title that go with it.
+    #[must_use]
+    pub const fn describe(self) -> (&'static str, StatusCode, &'static str) {
+        match self {
+            Self::MalformedJson => ("malformed_json", StatusCode::BAD_REQUEST, "Malformed JSON"),
+            Self::Unauthenticated => ("unauthenticated", StatusCode::UNAUTHORIZED, "Authentication required"),
+            Self::InvalidCredentials => ("invalid_credentials", StatusCode::UNAUTHORIZED, "Invalid credentials"),
+            Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
+            Self::RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND, "No such route"),
+            Self::EntityNotFound => ("entity_not_found", StatusCode::NOT_FOUND, "Entity not found"),
+            Self::RelationshipNotFound => ("relationship_not_found", StatusCode::NOT_FOUND, "Relationship not found"),
+            Self::UserNotFound => ("user_not_found", StatusCode::NOT_FOUND, "User not found"),
+            Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
+            Self::ExternalIdTaken => ("external_id_taken", StatusCode::CONFLICT, "External id already in use"),
+            Self::DuplicateRelationship => ("duplicate_relationship", StatusCode::CONFLICT, "Relationship already exists"),
+            Self::EmailTaken => ("email_taken", StatusCode::CONFLICT, "Email already registered"),
+            Self::PreconditionFailed => ("precondition_failed", StatusCode::PRECONDITION_FAILED, "Precondition failed"),
+            Self::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, "Payload too large"),
+            Self::UnsupportedMediaType => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
+            Self::ValidationFailed => ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY, "Validation failed"),
+            Self::RelationshipEndpointNotLive => (
+                "relationship_endpoint_not_live",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Relationship end is not a live entity",
+            ),
+            Self::PreconditionRequired => ("precondition_required", StatusCode::PRECONDITION_REQUIRED, "Precondition required"),
+            Self::InternalError => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+            Self::ServiceUnavailable => ("service_unavailable", StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
+        }
+    }
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    code: ProblemCode,
+    detail: String,
+    errors: Vec<FieldError>,
+    allow: Option<&'static str>,
+    /// The cause of a 5xx, logged once at the boundary and never sent.
+    cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct FieldError {
+    field: String,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    errors: &'a [FieldError],
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.describe().0, self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.cause.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl ApiError {
+    /// A problem with a code and a client-facing detail.
+    #[must_use]
+    pub fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
+        Self { code, detail: detail.into(), errors: Vec::new(), allow: None, cause: None }
+    }
+
+    /// The problem's code.
+    #[must_use]
+    pub const fn code(&self) -> ProblemCode {
+        self.code
+    }
+
+    /// 422 listing each field's problem.
+    #[must_use]
+    pub fn validation(violations: &Violations) -> Self {
+        let mut err = Self::new(ProblemCode::ValidationFailed, "One or more fields are invalid.");
+        err.errors = violations
+            .as_slice()
+            .iter()
+            .map(|v| FieldError { field: v.field.clone(), message: v.message.clone() })
+            .collect();
+        err
+    }
+
+    /// 422 for one field.
+    #[must_use]
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        let mut v = Violations::new();
+        v.push(field, message);
+        Self::validation(&v)
+    }
+
+    /// 405 with the methods the route allows.
+    #[must_use]
+    pub fn method_not_allowed(allow: &'static str) -> Self {
+        let mut err = Self::new(ProblemCode::MethodNotAllowed, format!("This route allows {allow}."));
+        err.allow = Some(allow);
+        err
+    }
+
+    pub(crate) fn invalid_path(err: &actix_web::error::PathError) -> Self {
+        Self::new(ProblemCode::ValidationFailed, format!("Invalid path parameter: {err}"))
+    }
+
+    pub(crate) fn invalid_query(err: &actix_web::error::QueryPayloadError) -> Self {
+        let message = match err {
+            actix_web::error::QueryPayloadError::Deserialize(e) => e.to_string(),
+            other => other.to_string(),
+        };
+        let (field, message) = split_query_error(&message);
+        Self::field(&field, message)
+    }
+
+    fn internal(code: ProblemCode, cause: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        let detail = match code {
+            ProblemCode::ServiceUnavailable => "The service is temporarily unavailable; retry shortly.",
+            _ => "An internal error occurred; quote the request_id when reporting it.",
+        };
+        let mut err = Self::new(code, detail);
+        err.cause = Some(cause);
+        err
+    }
+
+    /// Renders the problem, carrying `request_id` when known.
+    #[must_use]
+    pub fn render(&self, request_id: Option<&str>) -> HttpResponse {
+        let (code, status, title) = self.code.describe();
+        let body = Problem {
+            kind: format!("urn:kg:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail: &self.detail,
+            code,
+            request_id,
+            errors: &self.errors,
+        };
+        let mut res = HttpResponse::build(status);
+        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
+        if status == StatusCode::UNAUTHORIZED {
+            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"kg\"")));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+        }
+        if let Some(allow) = self.allow {
+            res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        }
+        match serde_json::to_vec(&body) {
+            Ok(bytes) => res.body(bytes),
+            Err(_) => res.finish(),
+        }
+    }
+}
+
+/// serde's query messages read "limit: invalid digit found in string" when
+/// the field is known; keep the field apart for the `errors` list.
+fn split_query_error(message: &str) -> (String, String) {
+    if let Some(field) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+        return (field.to_owned(), "is not a recognised parameter".to_owned());
+    }
+    if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+        return (field.to_owned(), "is required".to_owned());
+    }
+    match message.split_once(": ") {
+        Some((field, rest)) if !field.contains(' ') => (field.to_owned(), rest.to_owned()),
+        _ => ("query".to_owned(), message.to_owned()),
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.describe().1
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        // The request-envelope middleware renders again with the request id.
+        self.render(None)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Validation(v) => Self::validation(&v),
+            AppError::NotFound(ResourceKind::Entity) => Self::new(ProblemCode::EntityNotFound, "No live entity has this id."),
+            AppError::NotFound(ResourceKind::Relationship) => {
+                Self::new(ProblemCode::RelationshipNotFound, "No live relationship has this id.")
+            }
+            AppError::NotFound(ResourceKind::User) => Self::new(ProblemCode::UserNotFound, "No user has this id."),
+            AppError::Conflict(c) => conflict(c),
+            AppError::VersionMismatch => Self::new(
+                ProblemCode::PreconditionFailed,
+                "The resource has changed since the ETag in If-Match; GET it again and retry.",
+            ),
+            AppError::PreconditionRequired => Self::new(
+                ProblemCode::PreconditionRequired,
+                "Send If-Match with the ETag from a GET of this resource.",
+            ),
+            AppError::Unauthenticated => {
+                Self::new(ProblemCode::Unauthenticated, "Send a valid access token as 'Authorization: Bearer …'.")
+            }
+            AppError::InvalidCredentials => Self::new(ProblemCode::InvalidCredentials, "The email or password is incorrect."),
+            AppError::Forbidden => Self::new(ProblemCode::Forbidden, "Your role does not allow this."),
+            AppError::Unavailable(cause) => Self::internal(ProblemCode::ServiceUnavailable, cause),
+            AppError::Internal(cause) => Self::internal(ProblemCode::InternalError, cause),
+        }
+    }
+}
+
+fn conflict(c: Conflict) -> ApiError {
+    match c {
+        Conflict::ExternalIdTaken => ApiError::new(ProblemCode::ExternalIdTaken, c.to_string()),
+        Conflict::DuplicateRelationship => ApiError::new(ProblemCode::DuplicateRelationship, c.to_string()),
+        Conflict::EmailTaken => ApiError::new(ProblemCode::EmailTaken, c.to_string()),
+        Conflict::SourceNotLive | Conflict::TargetNotLive => {
+            let field = if c == Conflict::SourceNotLive { "source_id" } else { "target_id" };
+            let mut err = ApiError::new(ProblemCode::RelationshipEndpointNotLive, c.to_string());
+            err.errors.push(FieldError { field: field.to_owned(), message: "is not a live entity".to_owned() });
+            err
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn problem_codes_are_unique_snake_case_and_match_their_status_class() {
+        let mut seen = HashSet::new();
+        for code in ProblemCode::ALL {
+            let (name, status, title) = code.describe();
+            assert!(seen.insert(name), "duplicate code {name}");
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
+            assert!(status.is_client_error() || status.is_server_error(), "{name}");
+            assert!(!title.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_5xx_body_never_carries_its_cause() {
+        let cause: Box<dyn std::error::Error + Send + Sync> = "SELECT * FROM users failed: relation missing".into();
+        let err = ApiError::from(AppError::Internal(cause));
+        let res = err.render(Some("r1"));
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!err.detail.contains("SELECT"));
+        assert!(std::error::Error::source(&err).is_some(), "the cause is kept for the log");
+    }
+
+    #[test]
+    fn query_messages_name_their_field() {
+        assert_eq!(split_query_error("limit: invalid digit found in string"), ("limit".into(), "invalid digit found in string".into()));
+        assert_eq!(split_query_error("unknown field `foo`, expected one of `a`"), ("foo".into(), "is not a recognised parameter".into()));
+    }
+}

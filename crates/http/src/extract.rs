@@ -1,0 +1,144 @@
+//! Extractors: the authenticated principal, JSON bodies with precise
+//! errors, typed ids from paths, and `If-Match`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::StreamExt as _;
+use kg_application::{Actor, AppError, RequestContext};
+use kg_domain::Version;
+use serde::de::DeserializeOwned;
+
+use crate::middleware::RequestId;
+use crate::{ApiError, AppState, HttpSettings, ProblemCode};
+
+/// The authenticated caller and the request id, for use cases.
+#[derive(Debug, Clone)]
+pub(crate) struct Authenticated(pub RequestContext);
+
+/// The user id recorded for the request log once authentication succeeds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AuthenticatedUser(pub kg_domain::UserId);
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .ok_or_else(|| ApiError::from(AppError::Internal("application state missing".into())))?;
+            let token = bearer(&req).ok_or(AppError::Unauthenticated)?;
+            let actor: Actor = state.auth.authenticate(&token).await?;
+            req.extensions_mut().insert(AuthenticatedUser(actor.user_id));
+            let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
+            Ok(Self(RequestContext { actor, request_id }))
+        })
+    }
+}
+
+/// A JSON body: `Content-Type` must be JSON (415), the size is capped (413),
+/// syntax errors are 400, and shape errors (wrong type, unknown or missing
+/// or duplicate field) are 422 naming the field's path.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub T);
+
+fn is_json(req: &HttpRequest) -> bool {
+    let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let limit = req
+            .app_data::<web::Data<HttpSettings>>()
+            .map_or(HttpSettings::default().max_body_bytes, |s| s.max_body_bytes);
+        let json = is_json(req);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        let mut payload = payload.take();
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::new(
+                    ProblemCode::UnsupportedMediaType,
+                    "Send the body as JSON with 'Content-Type: application/json'.",
+                ));
+            }
+            let too_large = || ApiError::new(ProblemCode::PayloadTooLarge, format!("The body must be at most {limit} bytes."));
+            if declared.is_some_and(|n| n > limit) {
+                return Err(too_large());
+            }
+            let mut body = web::BytesMut::new();
+            while let Some(chunk) = payload.next().await {
+                let chunk = chunk.map_err(|e| ApiError::new(ProblemCode::MalformedJson, format!("The body could not be read: {e}")))?;
+                if body.len() + chunk.len() > limit {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk);
+            }
+            let mut de = serde_json::Deserializer::from_slice(&body);
+            let parsed = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+                Ok(value) => de.end().map(|()| value).map_err(|e| (".".to_owned(), e)),
+                Err(err) => Err((err.path().to_string(), err.into_inner())),
+            };
+            parsed.map(JsonBody).map_err(|(path, inner)| match inner.classify() {
+                serde_json::error::Category::Data => {
+                    let field = if path == "." { "body".to_owned() } else { path };
+                    ApiError::field(&field, strip_position(&inner.to_string()))
+                }
+                serde_json::error::Category::Syntax
+                | serde_json::error::Category::Eof
+                | serde_json::error::Category::Io => {
+                    ApiError::new(ProblemCode::MalformedJson, format!("The body is not valid JSON: {inner}"))
+                }
+            })
+        })
+    }
+}
+
+/// serde appends " at line 1 column 42"; the field path already says where.
+fn strip_position(message: &str) -> String {
+    message.rsplit_once(" at line ").map_or(message, |(m, _)| m).to_owned()
+}
+
+/// Parses a path segment as a typed id, or 422 naming `field`.
+pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, field: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::field(field, "must be a UUID"))
+}
+
+/// The version an `If-Match: "N"` header names. Absent: `None`. Anything
+/// else, including weak tags (If-Match compares strongly), never matches.
+pub(crate) fn if_match(req: &HttpRequest) -> Result<Option<Version>, ApiError> {
+    let Some(value) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let stale = || ApiError::from(AppError::VersionMismatch);
+    let text = value.to_str().map_err(|_| stale())?.trim();
+    let number = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).ok_or_else(stale)?;
+    number.parse::<i64>().ok().and_then(Version::from_stored).map(Some).ok_or_else(stale)
+}
+
+/// The strong ETag of a version.
+pub(crate) fn etag(version: Version) -> String {
+    format!("\"{}\"", version.get())
+}

@@ -1,0 +1,122 @@
+//! The envelope around every request: a request id, one log line, the
+//! single log record of a 5xx's cause, problem bodies carrying the id, and
+//! security headers on every response.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, web};
+
+use crate::extract::AuthenticatedUser;
+use crate::{ApiError, HttpSettings};
+
+/// The request's id, in request extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestId(pub String);
+
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// An inbound id is kept only when it is short and plain, so it cannot
+/// forge log lines or smuggle markup.
+fn valid_inbound(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut chain = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+pub(crate) async fn request_envelope(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let request_id = req
+        .headers()
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| valid_inbound(v))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let hsts = req.app_data::<web::Data<HttpSettings>>().is_some_and(|s| s.hsts);
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let is_auth = path.starts_with("/v1/auth/");
+
+    let (http_req, mut res) = match next.call(req).await {
+        Ok(res) => {
+            let (http_req, res) = res.into_parts();
+            (http_req, res.map_into_boxed_body())
+        }
+        Err(err) => {
+            // Errors that escaped as `Err` carry no request; rebuild from ours.
+            return Err(err);
+        }
+    };
+
+    // Re-render our problems with the request id, and log a 5xx's cause once.
+    if let Some(api) = res.error().and_then(|e| e.as_error::<ApiError>()) {
+        let status = api.code().describe().1;
+        if status.is_server_error() {
+            tracing::error!(request_id = %request_id, error = %error_chain(api), "request failed");
+        }
+        let rendered = api.render(Some(&request_id));
+        res = rendered.map_into_boxed_body();
+    } else if res.status().is_server_error() {
+        let cause = res.error().map(ToString::to_string).unwrap_or_default();
+        tracing::error!(request_id = %request_id, error = %cause, "request failed");
+    }
+
+    let headers = res.headers_mut();
+    let set = |h: &mut header::HeaderMap, name: HeaderName, value: &'static str| {
+        h.insert(name, HeaderValue::from_static(value));
+    };
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        headers.insert(X_REQUEST_ID, value);
+    }
+    set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(headers, header::X_FRAME_OPTIONS, "DENY");
+    set(headers, header::REFERRER_POLICY, "no-referrer");
+    set(headers, header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'");
+    if hsts {
+        set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+    }
+    if is_auth {
+        set(headers, header::CACHE_CONTROL, "no-store");
+    }
+
+    let user_id = http_req.extensions().get::<AuthenticatedUser>().map(|u| u.0.to_string());
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = res.status().as_u16(),
+        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        user_id = user_id.as_deref().unwrap_or("-"),
+        "request"
+    );
+    Ok(ServiceResponse::new(http_req, res))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_inbound;
+
+    #[test]
+    fn only_plain_inbound_request_ids_are_kept() {
+        assert!(valid_inbound("abc-123_X.y"));
+        for bad in ["", "a b", "x\r\ninjected: 1", "<script>", &"a".repeat(129)] {
+            assert!(!valid_inbound(bad), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! `/v1/relationships`.
+
+pub(crate) mod create;
+pub(crate) mod delete;
+pub(crate) mod get;
+pub(crate) mod list;
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use chrono::{DateTime, Utc};
+use kg_domain::{Confidence, Relationship};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::extract::etag;
+
+/// A relationship as the API shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct RelationshipResponse {
+    id: String,
+    source_id: String,
+    target_id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    confidence: Option<f64>,
+    source: Option<String>,
+    source_type: Option<String>,
+    metadata: Value,
+    created_at: DateTime<Utc>,
+    created_by: String,
+    updated_at: DateTime<Utc>,
+    updated_by: String,
+    version: i64,
+}
+
+impl From<Relationship> for RelationshipResponse {
+    fn from(r: Relationship) -> Self {
+        let (d, l) = (r.data, r.lifecycle);
+        Self {
+            id: r.id.to_string(),
+            source_id: d.ends.source().to_string(),
+            target_id: d.ends.target().to_string(),
+            kind: d.kind.into_inner(),
+            confidence: d.confidence.map(Confidence::get),
+            source: d.source.map(kg_domain::SourceRef::into_inner),
+            source_type: d.source_type.map(kg_domain::TypeName::into_inner),
+            metadata: d.metadata.into_value(),
+            created_at: l.created_at,
+            created_by: l.created_by.to_string(),
+            updated_at: l.updated_at,
+            updated_by: l.updated_by.to_string(),
+            version: l.version.get(),
+        }
+    }
+}
+
+/// A single relationship with its ETag.
+pub(crate) fn relationship_response(mut res: actix_web::HttpResponseBuilder, r: Relationship) -> HttpResponse {
+    res.insert_header((header::ETAG, etag(r.lifecycle.version)))
+        .json(RelationshipResponse::from(r))
+}

@@ -1,0 +1,33 @@
+//! What handlers share: the use cases and the HTTP settings.
+
+use kg_application::{AuthService, EntityService, RelationshipService, UserService};
+
+/// Limits and switches of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// The largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Whether to send `Strict-Transport-Security` (behind TLS only).
+    pub hsts: bool,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { max_body_bytes: 1024 * 1024, hsts: false }
+    }
+}
+
+/// The use cases behind the routes. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Entities.
+    pub entities: EntityService,
+    /// Relationships.
+    pub relationships: RelationshipService,
+    /// User accounts.
+    pub users: UserService,
+    /// Login and authentication.
+    pub auth: AuthService,
+    /// HTTP limits.
+    pub settings: HttpSettings,
+}

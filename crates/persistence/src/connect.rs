@@ -1,0 +1,101 @@
+//! Opening connection pools with the settings kg relies on.
+
+use std::time::Duration;
+
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, Statement};
+
+/// Pool settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    /// `postgres://…` or `sqlite://path?mode=rwc`.
+    pub url: String,
+    /// The most pooled connections.
+    pub max_connections: u32,
+    /// How long a request waits for a connection before it fails as unavailable.
+    pub acquire_timeout: Duration,
+    /// How long an SQLite writer waits for the write lock.
+    pub sqlite_busy_timeout: Duration,
+    /// Whether to log every SQL statement (development only).
+    pub log_statements: bool,
+}
+
+impl DatabaseSettings {
+    /// Sensible defaults for `url`.
+    #[must_use]
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            log_statements: false,
+        }
+    }
+}
+
+fn options(settings: &DatabaseSettings, max_connections: u32) -> ConnectOptions {
+    let mut options = ConnectOptions::new(settings.url.clone());
+    let busy = settings.sqlite_busy_timeout;
+    options
+        .max_connections(max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_timeout(settings.acquire_timeout)
+        .sqlx_logging(settings.log_statements)
+        .map_sqlx_sqlite_opts(move |o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(busy)
+        });
+    options
+}
+
+/// Opens the pool the service uses.
+///
+/// # Errors
+/// When the database cannot be reached or the URL is malformed.
+pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(settings, settings.max_connections.max(1))).await
+}
+
+/// Opens a single-connection pool for running migrations: SQLite's
+/// `foreign_keys` pragma, which migrations toggle, is per connection.
+///
+/// # Errors
+/// When the database cannot be reached or the URL is malformed.
+pub async fn connect_for_migrations(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(options(settings, 1)).await
+}
+
+/// The durability settings in force, as `(name, value, expected)` triples,
+/// so start-up can refuse a database that would lose acknowledged writes.
+///
+/// # Errors
+/// When the settings cannot be read.
+pub async fn durability_report(db: &DatabaseConnection) -> Result<Vec<(String, String, String)>, DbErr> {
+    let backend = db.get_database_backend();
+    let checks: &[(&str, &str, &str)] = if backend == DatabaseBackend::Sqlite {
+        &[
+            ("journal_mode", "PRAGMA journal_mode", "wal"),
+            ("synchronous", "PRAGMA synchronous", "2"),
+            ("foreign_keys", "PRAGMA foreign_keys", "1"),
+        ]
+    } else {
+        &[("fsync", "SHOW fsync", "on"), ("synchronous_commit", "SHOW synchronous_commit", "on")]
+    };
+    let mut report = Vec::with_capacity(checks.len());
+    for (name, sql, expected) in checks {
+        let row = db.query_one_raw(Statement::from_string(backend, *sql)).await?;
+        let value = match row {
+            Some(row) => row
+                .try_get_by_index::<String>(0)
+                .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+                .map_err(|e| DbErr::Custom(format!("reading {name}: {e}")))?,
+            None => String::new(),
+        };
+        report.push(((*name).to_owned(), value, (*expected).to_owned()));
+    }
+    Ok(report)
+}

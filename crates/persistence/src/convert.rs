@@ -1,0 +1,162 @@
+//! Conversions between rows and domain values. A stored row is parsed by the
+//! same constructors as client input, so a corrupted row surfaces as an
+//! error instead of an invalid value.
+
+use kg_domain::{
+    Confidence, Email, Endpoints, Entity, EntityData, EntityId, EntityName, ExternalId, Lifecycle,
+    Metadata, PasswordHash, Relationship, RelationshipData, RelationshipId, Role, SourceRef,
+    TypeName, User, UserId, Version,
+};
+use sea_orm::Set;
+
+use crate::error::CorruptRow;
+use crate::models::{entity, relationship, user};
+
+struct Parser {
+    table: &'static str,
+    id: uuid::Uuid,
+}
+
+impl Parser {
+    fn field<T, E: std::fmt::Display>(&self, name: &str, result: Result<T, E>) -> Result<T, CorruptRow> {
+        result.map_err(|e| CorruptRow { table: self.table, id: self.id, reason: format!("{name} {e}") })
+    }
+
+    fn lifecycle(&self, parts: LifecycleRow) -> Result<Lifecycle, CorruptRow> {
+        Ok(Lifecycle {
+            created_at: parts.created_at,
+            created_by: UserId::from_uuid(parts.created_by),
+            updated_at: parts.updated_at,
+            updated_by: UserId::from_uuid(parts.updated_by),
+            deleted_at: parts.deleted_at,
+            deleted_by: parts.deleted_by.map(UserId::from_uuid),
+            version: self.field("version", Version::from_stored(parts.version).ok_or("must be at least 1"))?,
+        })
+    }
+}
+
+struct LifecycleRow {
+    created_at: chrono::DateTime<chrono::Utc>,
+    created_by: uuid::Uuid,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    updated_by: uuid::Uuid,
+    deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    deleted_by: Option<uuid::Uuid>,
+    version: i64,
+}
+
+pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
+    let p = Parser { table: "entities", id: m.id };
+    let data = EntityData {
+        kind: p.field("kind", TypeName::parse(&m.kind))?,
+        name: p.field("name", EntityName::parse(&m.name))?,
+        external_id: m.external_id.map(|v| p.field("external_id", ExternalId::parse(v))).transpose()?,
+        confidence: m.confidence.map(|v| p.field("confidence", Confidence::new(v))).transpose()?,
+        source: m.source.map(|v| p.field("source", SourceRef::parse(v))).transpose()?,
+        source_type: m.source_type.map(|v| p.field("source_type", TypeName::parse(v))).transpose()?,
+        metadata: p.field("metadata", Metadata::new(m.metadata))?,
+    };
+    let lifecycle = p.lifecycle(LifecycleRow {
+        created_at: m.created_at,
+        created_by: m.created_by,
+        updated_at: m.updated_at,
+        updated_by: m.updated_by,
+        deleted_at: m.deleted_at,
+        deleted_by: m.deleted_by,
+        version: m.version,
+    })?;
+    Ok(Entity { id: EntityId::from_uuid(m.id), data, lifecycle })
+}
+
+pub(crate) fn entity_to_row(e: &Entity) -> entity::ActiveModel {
+    let (d, l) = (&e.data, &e.lifecycle);
+    entity::ActiveModel {
+        id: Set(e.id.as_uuid()),
+        kind: Set(d.kind.to_string()),
+        name: Set(d.name.to_string()),
+        external_id: Set(d.external_id.as_ref().map(ToString::to_string)),
+        confidence: Set(d.confidence.map(Confidence::get)),
+        source: Set(d.source.as_ref().map(ToString::to_string)),
+        source_type: Set(d.source_type.as_ref().map(ToString::to_string)),
+        metadata: Set(d.metadata.to_value()),
+        created_at: Set(l.created_at),
+        created_by: Set(l.created_by.as_uuid()),
+        updated_at: Set(l.updated_at),
+        updated_by: Set(l.updated_by.as_uuid()),
+        deleted_at: Set(l.deleted_at),
+        deleted_by: Set(l.deleted_by.map(|u| u.as_uuid())),
+        version: Set(l.version.get()),
+    }
+}
+
+pub(crate) fn relationship_from_row(m: relationship::Model) -> Result<Relationship, CorruptRow> {
+    let p = Parser { table: "relationships", id: m.id };
+    let data = RelationshipData {
+        ends: p.field(
+            "target_id",
+            Endpoints::new(EntityId::from_uuid(m.source_id), EntityId::from_uuid(m.target_id)),
+        )?,
+        kind: p.field("kind", TypeName::parse(&m.kind))?,
+        confidence: m.confidence.map(|v| p.field("confidence", Confidence::new(v))).transpose()?,
+        source: m.source.map(|v| p.field("source", SourceRef::parse(v))).transpose()?,
+        source_type: m.source_type.map(|v| p.field("source_type", TypeName::parse(v))).transpose()?,
+        metadata: p.field("metadata", Metadata::new(m.metadata))?,
+    };
+    let lifecycle = p.lifecycle(LifecycleRow {
+        created_at: m.created_at,
+        created_by: m.created_by,
+        updated_at: m.updated_at,
+        updated_by: m.updated_by,
+        deleted_at: m.deleted_at,
+        deleted_by: m.deleted_by,
+        version: m.version,
+    })?;
+    Ok(Relationship { id: RelationshipId::from_uuid(m.id), data, lifecycle })
+}
+
+pub(crate) fn relationship_to_row(r: &Relationship) -> relationship::ActiveModel {
+    let (d, l) = (&r.data, &r.lifecycle);
+    relationship::ActiveModel {
+        id: Set(r.id.as_uuid()),
+        source_id: Set(d.ends.source().as_uuid()),
+        target_id: Set(d.ends.target().as_uuid()),
+        kind: Set(d.kind.to_string()),
+        confidence: Set(d.confidence.map(Confidence::get)),
+        source: Set(d.source.as_ref().map(ToString::to_string)),
+        source_type: Set(d.source_type.as_ref().map(ToString::to_string)),
+        metadata: Set(d.metadata.to_value()),
+        cascade_of: Set(None),
+        created_at: Set(l.created_at),
+        created_by: Set(l.created_by.as_uuid()),
+        updated_at: Set(l.updated_at),
+        updated_by: Set(l.updated_by.as_uuid()),
+        deleted_at: Set(l.deleted_at),
+        deleted_by: Set(l.deleted_by.map(|u| u.as_uuid())),
+        version: Set(l.version.get()),
+    }
+}
+
+pub(crate) fn user_from_row(m: user::Model) -> Result<User, CorruptRow> {
+    let p = Parser { table: "users", id: m.id };
+    Ok(User {
+        id: UserId::from_uuid(m.id),
+        email: p.field("email", Email::parse(&m.email))?,
+        role: p.field("role", m.role.parse::<Role>())?,
+        is_active: m.is_active,
+        password_hash: PasswordHash::from_phc(m.password_hash),
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+    })
+}
+
+pub(crate) fn user_to_row(u: &User) -> user::ActiveModel {
+    user::ActiveModel {
+        id: Set(u.id.as_uuid()),
+        email: Set(u.email.as_str().to_owned()),
+        role: Set(u.role.as_str().to_owned()),
+        is_active: Set(u.is_active),
+        password_hash: Set(u.password_hash.as_str().to_owned()),
+        created_at: Set(u.created_at),
+        updated_at: Set(u.updated_at),
+    }
+}

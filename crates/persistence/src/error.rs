@@ -1,0 +1,58 @@
+//! Mapping database errors to repository errors.
+
+use kg_application::{Conflict, RepoError};
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+fn is_transient(err: &DbErr) -> bool {
+    let sqlx = match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => e,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        sea_orm::sqlx::Error::Io(_)
+        | sea_orm::sqlx::Error::PoolTimedOut
+        | sea_orm::sqlx::Error::PoolClosed
+        | sea_orm::sqlx::Error::WorkerCrashed => true,
+        sea_orm::sqlx::Error::Database(db) => {
+            // SQLite: 5 BUSY, 6 LOCKED (with extended codes 261, 262, 517…).
+            // PostgreSQL: class 08 connection exceptions, 57P0x shutdowns, 40001/40P01 retryable.
+            let code = db.code().unwrap_or_default();
+            let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            sqlite_busy || code.starts_with("08") || code.starts_with("57P0") || code == "40001" || code == "40P01"
+        }
+        _ => false,
+    }
+}
+
+/// Maps any database error without a conflict interpretation.
+pub(crate) fn db(err: DbErr) -> RepoError {
+    if is_transient(&err) {
+        RepoError::Unavailable(Box::new(err))
+    } else {
+        RepoError::Other(Box::new(err))
+    }
+}
+
+/// Maps a database error, turning a unique-constraint violation into `conflict`.
+pub(crate) fn unique_as(conflict: Conflict) -> impl FnOnce(DbErr) -> RepoError {
+    move |err| match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => RepoError::Conflict(conflict),
+        _ => db(err),
+    }
+}
+
+/// A stored row that no longer satisfies the domain's rules.
+#[derive(Debug, thiserror::Error)]
+#[error("stored {table} row {id} is invalid: {reason}")]
+pub(crate) struct CorruptRow {
+    pub table: &'static str,
+    pub id: uuid::Uuid,
+    pub reason: String,
+}
+
+impl From<CorruptRow> for RepoError {
+    fn from(err: CorruptRow) -> Self {
+        Self::Other(Box::new(err))
+    }
+}

@@ -1,0 +1,108 @@
+//! sea-orm models of kg's tables. They mirror the migrations; conversion to
+//! domain types lives in `convert`.
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "entities")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub kind: String,
+        pub name: String,
+        pub external_id: Option<String>,
+        pub confidence: Option<f64>,
+        pub source: Option<String>,
+        pub source_type: Option<String>,
+        pub metadata: Json,
+        pub created_at: DateTimeUtc,
+        pub created_by: Uuid,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: Uuid,
+        pub deleted_at: Option<DateTimeUtc>,
+        pub deleted_by: Option<Uuid>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod relationship {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "relationships")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub source_id: Uuid,
+        pub target_id: Uuid,
+        pub kind: String,
+        pub confidence: Option<f64>,
+        pub source: Option<String>,
+        pub source_type: Option<String>,
+        pub metadata: Json,
+        pub cascade_of: Option<Uuid>,
+        pub created_at: DateTimeUtc,
+        pub created_by: Uuid,
+        pub updated_at: DateTimeUtc,
+        pub updated_by: Uuid,
+        pub deleted_at: Option<DateTimeUtc>,
+        pub deleted_by: Option<Uuid>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod user {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "users")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub email: String,
+        pub role: String,
+        pub is_active: bool,
+        pub password_hash: String,
+        pub created_at: DateTimeUtc,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod audit_log {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_log")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub occurred_at: DateTimeUtc,
+        pub actor_id: Uuid,
+        pub action: String,
+        pub target_type: String,
+        pub target_id: Uuid,
+        pub request_id: Option<String>,
+        pub changes: Json,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -1,0 +1,63 @@
+//! The user repository.
+
+use async_trait::async_trait;
+use kg_application::{AuditEntry, Conflict, Page, PageRequest, RepoError, UserRepository};
+use kg_domain::{Email, User, UserId};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::audit;
+use crate::convert::{user_from_row, user_to_row};
+use crate::entities::begin_write;
+use crate::error::{db, unique_as};
+use crate::models::user;
+
+/// Users in the `users` table.
+#[derive(Debug, Clone)]
+pub struct SeaOrmUserRepository {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmUserRepository {
+    /// A repository over `db`.
+    #[must_use]
+    pub const fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl UserRepository for SeaOrmUserRepository {
+    async fn create(&self, u: &User, entry: Option<&AuditEntry>) -> Result<(), RepoError> {
+        let txn = begin_write(&self.db).await?;
+        user::Entity::insert(user_to_row(u))
+            .exec_without_returning(&txn)
+            .await
+            .map_err(unique_as(Conflict::EmailTaken))?;
+        audit::append(&txn, entry.map(std::slice::from_ref).unwrap_or_default()).await?;
+        txn.commit().await.map_err(db)
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        let row = user::Entity::find_by_id(id.as_uuid()).one(&self.db).await.map_err(db)?;
+        Ok(row.map(user_from_row).transpose()?)
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        let row = user::Entity::find()
+            .filter(user::Column::Email.eq(email.as_str()))
+            .one(&self.db)
+            .await
+            .map_err(db)?;
+        Ok(row.map(user_from_row).transpose()?)
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<User>, RepoError> {
+        let mut query = user::Entity::find().order_by_asc(user::Column::Id).limit(u64::from(page.limit.get()) + 1);
+        if let Some(after) = page.after {
+            query = query.filter(user::Column::Id.gt(after.last_id()));
+        }
+        let rows = query.all(&self.db).await.map_err(db)?;
+        let users = rows.into_iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(users, page.limit, |u| u.id.as_uuid()))
+    }
+}
