@@ -1,1 +1,11 @@
-//! placeholder
+//! The composition root: settings, wiring of ports to adapters, start-up
+//! checks, telemetry and the command line. No business logic lives here.
+
+mod secret;
+mod settings;
+mod startup;
+pub mod telemetry;
+
+pub use secret::load_secret;
+pub use settings::{Environment, LogFormat, SecretSource, Settings, SettingsError};
+pub use startup::{Application, Services, build_services, open_database, prepare_schema};

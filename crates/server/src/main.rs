@@ -1,1 +1,175 @@
-fn main() {}
+//! `kg`: serve the API, migrate the schema, manage users.
+
+use std::io::{IsTerminal as _, Read as _};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Parser, Subcommand};
+use kg_application::NewUser;
+use kg_persistence::{DatabaseSettings, MigrationCommand, connect_for_migrations, migrate};
+use kg_server::{Application, Settings, build_services, open_database, prepare_schema, telemetry};
+
+#[derive(Parser)]
+#[command(name = "kg", version, about = "kg: a knowledge-graph service")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the REST API.
+    Serve,
+    /// Change or inspect the database schema.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Manage user accounts.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+    /// Check the settings and print every problem found.
+    CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the newest migrations.
+    Down {
+        /// How many to roll back.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List applied and pending migrations; exits 1 while any is pending.
+    Status,
+    /// Drop everything and migrate from scratch. Destroys all data.
+    Fresh {
+        /// Required, to confirm that all data may be destroyed.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create a user. The password is read from a terminal prompt, from
+    /// standard input (--password-stdin) or from a file (--password-file),
+    /// never from an argument.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// admin, editor or viewer.
+        #[arg(long)]
+        role: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password_file")]
+        password_stdin: bool,
+        /// Read the password from the first line of this file.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn read_password(stdin: bool, file: Option<PathBuf>) -> anyhow::Result<String> {
+    let text = if let Some(path) = file {
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
+    } else if stdin || !std::io::stdin().is_terminal() {
+        let mut text = String::new();
+        std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+        text
+    } else {
+        let first = rpassword::prompt_password("Password: ").context("reading the password")?;
+        let again = rpassword::prompt_password("Repeat password: ").context("reading the password")?;
+        if first != again {
+            bail!("the passwords differ");
+        }
+        first
+    };
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+#[expect(clippy::print_stdout, reason = "the command line prints its results")]
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::from_env()?;
+    telemetry::init(settings.log_format, &settings.log_filter);
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(settings.clone()).await?;
+            tracing::info!(bind = %settings.bind, port = app.port(), env = ?settings.env, "kg is serving");
+            app.run_until_stopped().await.context("serving")?;
+        }
+        Command::Migrate { action } => {
+            let command = match action {
+                MigrateAction::Up => MigrationCommand::Up,
+                MigrateAction::Down { steps } => MigrationCommand::Down(steps),
+                MigrateAction::Status => MigrationCommand::Status,
+                MigrateAction::Fresh { yes: true } => MigrationCommand::Fresh,
+                MigrateAction::Fresh { yes: false } => bail!("`kg migrate fresh` destroys all data; add --yes to confirm"),
+            };
+            if let Some(path) = settings.database_url.strip_prefix("sqlite://").and_then(|p| p.split('?').next()) {
+                if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                }
+            }
+            let conn = connect_for_migrations(&DatabaseSettings::new(settings.database_url.clone())).await?;
+            let report = migrate(&conn, command).await?;
+            println!("{report}");
+            if command == MigrationCommand::Status && !report.is_current() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::User { action: UserAction::Create { email, role, password_stdin, password_file } } => {
+            let password = read_password(password_stdin, password_file)?;
+            prepare_schema(&settings).await?;
+            let db = open_database(&settings).await?;
+            let services = build_services(&settings, &db)?;
+            let user = services
+                .users
+                .create_by_operator(NewUser { email, role, password })
+                .await
+                .map_err(|e| match e {
+                    kg_application::AppError::Validation(v) => anyhow::anyhow!("{v}"),
+                    other => anyhow::Error::new(other),
+                })?;
+            println!("created {} user {} ({})", user.role, user.email, user.id);
+        }
+        Command::CheckConfig => {
+            println!("configuration is valid ({:?}, database {})", settings.env, redact_url(&settings.database_url));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A URL without its password, for output.
+fn redact_url(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, rest)), Some(at)) if rest.contains(':') => {
+            let user = rest.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***{}", &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a malformed one is reported.
+    if let Err(err) = dotenvy::dotenv() {
+        if !err.not_found() {
+            eprintln!("error: .env: {err}");
+            return ExitCode::from(2);
+        }
+    }
+    let cli = Cli::parse();
+    match actix_web::rt::System::new().block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Building the application from settings.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::HttpServer;
+use actix_web::dev::Server;
+use anyhow::{Context as _, bail};
+use kg_application::{AuthService, Clock, EntityService, RelationshipService, SystemClock, UserService};
+use kg_auth::{Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer};
+use kg_http::{AppState, HttpSettings};
+use kg_persistence::{
+    DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmEntityRepository,
+    SeaOrmRelationshipRepository, SeaOrmUserRepository, connect, connect_for_migrations,
+    durability_report, migrate,
+};
+
+use crate::{Settings, load_secret};
+
+fn database_settings(settings: &Settings) -> DatabaseSettings {
+    let mut db = DatabaseSettings::new(settings.database_url.clone());
+    db.max_connections = settings.db_max_connections;
+    db.acquire_timeout = settings.db_acquire_timeout;
+    db
+}
+
+fn ensure_sqlite_dir(settings: &Settings) -> anyhow::Result<()> {
+    let path = settings
+        .database_url
+        .strip_prefix("sqlite://")
+        .map(|rest| rest.split('?').next().unwrap_or_default());
+    if let Some(parent) = path.and_then(|p| std::path::Path::new(p).parent()).filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// Applies pending migrations when allowed, and refuses a schema behind
+/// this build otherwise.
+///
+/// # Errors
+/// When migrations fail or are pending and may not be applied here.
+pub async fn prepare_schema(settings: &Settings) -> anyhow::Result<()> {
+    ensure_sqlite_dir(settings)?;
+    let conn = connect_for_migrations(&database_settings(settings)).await.context("connecting to the database")?;
+    let status = migrate(&conn, MigrationCommand::Status).await.context("reading the migration status")?;
+    if !status.is_current() {
+        if !settings.auto_migrate {
+            bail!("the database schema is behind this build ({} pending); run `kg migrate up` first", status.pending.len());
+        }
+        let report = migrate(&conn, MigrationCommand::Up).await.context("applying migrations")?;
+        tracing::info!(applied = report.applied.len(), "migrations applied");
+    }
+    conn.close().await.context("closing the migration connection")?;
+    Ok(())
+}
+
+/// Opens the service's pool and checks the durability settings.
+///
+/// # Errors
+/// When the database cannot be reached or would not keep acknowledged writes.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
+    ensure_sqlite_dir(settings)?;
+    let db = connect(&database_settings(settings)).await.context("connecting to the database")?;
+    for (name, value, expected) in durability_report(&db).await.context("reading durability settings")? {
+        if value != expected {
+            bail!("database setting {name} is {value:?}; kg requires {expected:?} so acknowledged writes survive a crash");
+        }
+    }
+    Ok(db)
+}
+
+/// The use cases, wired to the sea-orm, argon2 and JWT adapters.
+#[derive(Debug, Clone)]
+pub struct Services {
+    /// Entities.
+    pub entities: EntityService,
+    /// Relationships.
+    pub relationships: RelationshipService,
+    /// Users.
+    pub users: UserService,
+    /// Login and authentication.
+    pub auth: AuthService,
+}
+
+/// Wires the use cases over `db`.
+///
+/// # Errors
+/// When the secret cannot be loaded or the hasher cannot start.
+pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::Result<Services> {
+    let secret = load_secret(&settings.jwt_secret)?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let users = Arc::new(SeaOrmUserRepository::new(db.clone()));
+    let hasher = Arc::new(
+        Argon2Hasher::new(HasherConfig { max_concurrent: settings.password_hash_concurrency, ..HasherConfig::default() })
+            .map_err(|e| anyhow::anyhow!("starting the password hasher: {e}"))?,
+    );
+    let tokens = Arc::new(JwtIssuer::new(&secret, JwtConfig { access_ttl: settings.access_token_ttl, ..JwtConfig::default() }));
+    Ok(Services {
+        entities: EntityService::new(Arc::new(SeaOrmEntityRepository::new(db.clone())), clock.clone()),
+        relationships: RelationshipService::new(Arc::new(SeaOrmRelationshipRepository::new(db.clone())), clock.clone()),
+        users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
+        auth: AuthService::new(users, hasher, tokens, clock),
+    })
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    services: Services,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Prepares the schema, opens the database, wires the services and binds
+    /// the listener (`KG_BIND`; port 0 picks a free port).
+    ///
+    /// # Errors
+    /// Any start-up failure, with its cause.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        prepare_schema(&settings).await?;
+        let db = open_database(&settings).await?;
+        let services = build_services(&settings, &db)?;
+        let listener = TcpListener::bind(settings.bind).with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr().context("reading the bound address")?.port();
+        let state = AppState {
+            entities: services.entities.clone(),
+            relationships: services.relationships.clone(),
+            users: services.users.clone(),
+            auth: services.auth.clone(),
+            settings: HttpSettings { max_body_bytes: settings.max_body_bytes, hsts: settings.hsts },
+        };
+        let server = HttpServer::new(move || kg_http::app(state.clone()))
+            .workers(settings.workers)
+            .shutdown_timeout(25)
+            .listen(listener)
+            .context("listening")?
+            .run();
+        Ok(Self { port, server, services })
+    }
+
+    /// The port the server listens on.
+    #[must_use]
+    pub const fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The wired use cases, for operator commands and tests.
+    #[must_use]
+    pub const fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Serves until SIGTERM/SIGINT, finishing in-flight requests.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
