@@ -43,7 +43,12 @@ impl std::fmt::Display for MigrationReport {
         for name in &self.pending {
             writeln!(f, "pending  {name}")?;
         }
-        write!(f, "{} applied, {} pending", self.applied.len(), self.pending.len())
+        write!(
+            f,
+            "{} applied, {} pending",
+            self.applied.len(),
+            self.pending.len()
+        )
     }
 }
 
@@ -54,7 +59,10 @@ impl std::fmt::Display for MigrationReport {
 ///
 /// # Errors
 /// Any database error; a failed migration on PostgreSQL is rolled back.
-pub async fn run(db: &DatabaseConnection, command: MigrationCommand) -> Result<MigrationReport, DbErr> {
+pub async fn run(
+    db: &DatabaseConnection,
+    command: MigrationCommand,
+) -> Result<MigrationReport, DbErr> {
     match command {
         MigrationCommand::Up => Migrator::up(db, None).await?,
         MigrationCommand::Down(steps) => Migrator::down(db, Some(steps)).await?,

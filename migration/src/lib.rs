@@ -9,11 +9,11 @@
 
 pub use sea_orm_migration::prelude::*;
 
+mod command;
 mod m20260101_000001_users;
 mod m20260101_000002_entities;
 mod m20260101_000003_relationships;
 mod m20260101_000004_audit_log;
-mod command;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -36,17 +36,32 @@ impl MigratorTrait for Migrator {
 /// migration is this one has the schema this build expects.
 #[must_use]
 pub fn latest_migration() -> String {
-    Migrator::migrations().last().map(|m| m.name().to_owned()).unwrap_or_default()
+    Migrator::migrations()
+        .last()
+        .map(|m| m.name().to_owned())
+        .unwrap_or_default()
 }
 
 /// The columns every live/soft-deleted, versioned resource has.
 pub(crate) fn lifecycle_columns(table: &mut TableCreateStatement) -> &mut TableCreateStatement {
     table
-        .col(ColumnDef::new(Lifecycle::CreatedAt).timestamp_with_time_zone().not_null())
+        .col(
+            ColumnDef::new(Lifecycle::CreatedAt)
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
         .col(ColumnDef::new(Lifecycle::CreatedBy).uuid().not_null())
-        .col(ColumnDef::new(Lifecycle::UpdatedAt).timestamp_with_time_zone().not_null())
+        .col(
+            ColumnDef::new(Lifecycle::UpdatedAt)
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
         .col(ColumnDef::new(Lifecycle::UpdatedBy).uuid().not_null())
-        .col(ColumnDef::new(Lifecycle::DeletedAt).timestamp_with_time_zone().null())
+        .col(
+            ColumnDef::new(Lifecycle::DeletedAt)
+                .timestamp_with_time_zone()
+                .null(),
+        )
         .col(ColumnDef::new(Lifecycle::DeletedBy).uuid().null())
         .col(
             ColumnDef::new(Lifecycle::Version)
@@ -72,13 +87,21 @@ pub(crate) fn confidence_column<T: IntoIden + Copy + 'static>(col: T) -> ColumnD
     ColumnDef::new(col)
         .double()
         .null()
-        .check(Expr::col(col).is_null().or(Expr::col(col).between(0.0, 1.0)))
+        .check(
+            Expr::col(col)
+                .is_null()
+                .or(Expr::col(col).between(0.0, 1.0)),
+        )
         .to_owned()
 }
 
 /// A text column compared byte-wise on both databases, so an index serves
 /// prefix ranges the same way everywhere.
-pub(crate) fn bytewise_text<T: IntoIden + 'static>(col: T, backend: sea_orm::DatabaseBackend, len: u32) -> ColumnDef {
+pub(crate) fn bytewise_text<T: IntoIden + 'static>(
+    col: T,
+    backend: sea_orm::DatabaseBackend,
+    len: u32,
+) -> ColumnDef {
     let mut def = ColumnDef::new(col);
     def.string_len(len).not_null();
     if backend == sea_orm::DatabaseBackend::Postgres {

@@ -42,7 +42,12 @@ impl MigrationTrait for Migration {
             ("fk_entities_updated_by", Lifecycle::UpdatedBy),
             ("fk_entities_deleted_by", Lifecycle::DeletedBy),
         ] {
-            table.foreign_key(ForeignKey::create().name(name).from(Entities::Table, col).to(Users::Table, Users::Id));
+            table.foreign_key(
+                ForeignKey::create()
+                    .name(name)
+                    .from(Entities::Table, col)
+                    .to(Users::Table, Users::Id),
+            );
         }
         manager.create_table(table.to_owned()).await?;
 
@@ -60,7 +65,10 @@ impl MigrationTrait for Migration {
         for (name, cols) in [
             ("ix_entities_kind", vec![Entities::Kind, Entities::Id]),
             ("ix_entities_name", vec![Entities::Name, Entities::Id]),
-            ("ix_entities_source_type", vec![Entities::SourceType, Entities::Id]),
+            (
+                "ix_entities_source_type",
+                vec![Entities::SourceType, Entities::Id],
+            ),
             ("ix_entities_confidence", vec![Entities::Confidence]),
         ] {
             let mut index = Index::create();
@@ -74,6 +82,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Entities::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Entities::Table).to_owned())
+            .await
     }
 }

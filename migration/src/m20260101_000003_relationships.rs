@@ -31,16 +31,36 @@ impl MigrationTrait for Migration {
         let mut table = Table::create();
         table
             .table(Relationships::Table)
-            .col(ColumnDef::new(Relationships::Id).uuid().not_null().primary_key())
+            .col(
+                ColumnDef::new(Relationships::Id)
+                    .uuid()
+                    .not_null()
+                    .primary_key(),
+            )
             .col(ColumnDef::new(Relationships::SourceId).uuid().not_null())
             .col(ColumnDef::new(Relationships::TargetId).uuid().not_null())
-            .col(ColumnDef::new(Relationships::Kind).string_len(100).not_null())
+            .col(
+                ColumnDef::new(Relationships::Kind)
+                    .string_len(100)
+                    .not_null(),
+            )
             .col(confidence_column(Relationships::Confidence))
             .col(ColumnDef::new(Relationships::Source).string_len(500).null())
-            .col(ColumnDef::new(Relationships::SourceType).string_len(100).null())
-            .col(ColumnDef::new(Relationships::Metadata).json_binary().not_null())
+            .col(
+                ColumnDef::new(Relationships::SourceType)
+                    .string_len(100)
+                    .null(),
+            )
+            .col(
+                ColumnDef::new(Relationships::Metadata)
+                    .json_binary()
+                    .not_null(),
+            )
             .col(ColumnDef::new(Relationships::CascadeOf).uuid().null())
-            .check(("ck_relationships_no_self_loop", Expr::col(Relationships::SourceId).ne(Expr::col(Relationships::TargetId))));
+            .check((
+                "ck_relationships_no_self_loop",
+                Expr::col(Relationships::SourceId).ne(Expr::col(Relationships::TargetId)),
+            ));
         lifecycle_columns(&mut table);
         table
             .foreign_key(
@@ -66,7 +86,12 @@ impl MigrationTrait for Migration {
             ("fk_relationships_updated_by", Lifecycle::UpdatedBy),
             ("fk_relationships_deleted_by", Lifecycle::DeletedBy),
         ] {
-            table.foreign_key(ForeignKey::create().name(name).from(Relationships::Table, col).to(Users::Table, Users::Id));
+            table.foreign_key(
+                ForeignKey::create()
+                    .name(name)
+                    .from(Relationships::Table, col)
+                    .to(Users::Table, Users::Id),
+            );
         }
         manager.create_table(table.to_owned()).await?;
 
@@ -84,10 +109,22 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (name, cols) in [
-            ("ix_relationships_source", vec![Relationships::SourceId, Relationships::Id]),
-            ("ix_relationships_target", vec![Relationships::TargetId, Relationships::Id]),
-            ("ix_relationships_kind", vec![Relationships::Kind, Relationships::Id]),
-            ("ix_relationships_cascade_of", vec![Relationships::CascadeOf]),
+            (
+                "ix_relationships_source",
+                vec![Relationships::SourceId, Relationships::Id],
+            ),
+            (
+                "ix_relationships_target",
+                vec![Relationships::TargetId, Relationships::Id],
+            ),
+            (
+                "ix_relationships_kind",
+                vec![Relationships::Kind, Relationships::Id],
+            ),
+            (
+                "ix_relationships_cascade_of",
+                vec![Relationships::CascadeOf],
+            ),
         ] {
             let mut index = Index::create();
             index.name(name).table(Relationships::Table);
@@ -100,6 +137,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Relationships::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Relationships::Table).to_owned())
+            .await
     }
 }

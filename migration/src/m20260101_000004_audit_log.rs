@@ -27,7 +27,7 @@ const SQLITE_GUARDS: [&str; 2] = [
 ];
 
 const POSTGRES_GUARDS: [&str; 2] = [
-    "CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
     "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
 ];
 
@@ -38,11 +38,25 @@ impl MigrationTrait for Migration {
             .create_table(
                 Table::create()
                     .table(AuditLog::Table)
-                    .col(ColumnDef::new(AuditLog::Id).big_integer().not_null().auto_increment().primary_key())
-                    .col(ColumnDef::new(AuditLog::OccurredAt).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(AuditLog::Id)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(AuditLog::OccurredAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(AuditLog::ActorId).uuid().not_null())
                     .col(ColumnDef::new(AuditLog::Action).string_len(32).not_null())
-                    .col(ColumnDef::new(AuditLog::TargetType).string_len(32).not_null())
+                    .col(
+                        ColumnDef::new(AuditLog::TargetType)
+                            .string_len(32)
+                            .not_null(),
+                    )
                     .col(ColumnDef::new(AuditLog::TargetId).uuid().not_null())
                     .col(ColumnDef::new(AuditLog::RequestId).string_len(128).null())
                     .col(ColumnDef::new(AuditLog::Changes).json_binary().not_null())
@@ -56,7 +70,10 @@ impl MigrationTrait for Migration {
             )
             .await?;
         for (name, cols) in [
-            ("ix_audit_log_target", vec![AuditLog::TargetId, AuditLog::Id]),
+            (
+                "ix_audit_log_target",
+                vec![AuditLog::TargetId, AuditLog::Id],
+            ),
             ("ix_audit_log_actor", vec![AuditLog::ActorId, AuditLog::Id]),
             ("ix_audit_log_occurred_at", vec![AuditLog::OccurredAt]),
         ] {
@@ -80,7 +97,9 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(AuditLog::Table).to_owned()).await?;
+        manager
+            .drop_table(Table::drop().table(AuditLog::Table).to_owned())
+            .await?;
         if manager.get_database_backend() == DatabaseBackend::Postgres {
             manager
                 .get_connection()

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use kg_migration::{MigrationCommand, run};
 use sea_orm::{ConnectOptions, Database};
 
-const USAGE: &str = "usage: kg-migrate up | down [STEPS] | status | fresh   (database from KG_DATABASE_URL)";
+const USAGE: &str =
+    "usage: kg-migrate up | down [STEPS] | status | fresh   (database from KG_DATABASE_URL)";
 
 fn parse(args: &[String]) -> Option<MigrationCommand> {
     match args {

@@ -1,1 +1,11 @@
-//! Black-box API tests.
+//! Black-box tests of the kg service over a real socket. Each test starts
+//! the application on a free port over a fresh database: SQLite by default,
+//! PostgreSQL with `KG_TEST_DATABASE=postgres`.
+
+mod helpers;
+
+mod auth;
+mod entities;
+mod errors;
+mod relationships;
+mod users;

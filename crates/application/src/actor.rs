@@ -18,13 +18,21 @@ impl Actor {
     /// # Errors
     /// [`AppError::Forbidden`] unless the actor may write graph data.
     pub fn require_writer(&self) -> Result<(), AppError> {
-        if self.role.can_write_graph() { Ok(()) } else { Err(AppError::Forbidden) }
+        if self.role.can_write_graph() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 
     /// # Errors
     /// [`AppError::Forbidden`] unless the actor is an admin.
     pub fn require_admin(&self) -> Result<(), AppError> {
-        if self.role.is_admin() { Ok(()) } else { Err(AppError::Forbidden) }
+        if self.role.is_admin() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 }
 

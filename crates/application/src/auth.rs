@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use kg_domain::{Email, Password, User};
 
-use crate::{Actor, AppError, Clock, PasswordHasher, RequestContext, ResourceKind, TokenIssuer, UserRepository};
+use crate::{
+    Actor, AppError, Clock, PasswordHasher, RequestContext, ResourceKind, TokenIssuer,
+    UserRepository,
+};
 
 /// An access token and how long it lives.
 #[derive(Clone, PartialEq, Eq)]
@@ -58,7 +61,12 @@ impl AuthService {
         tokens: Arc<dyn TokenIssuer>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { users, hasher, tokens, clock }
+        Self {
+            users,
+            hasher,
+            tokens,
+            clock,
+        }
     }
 
     /// Exchanges an email and password for an access token.
@@ -104,14 +112,20 @@ impl AuthService {
     /// `Unauthenticated` for a bad token or an unknown or inactive user;
     /// `Unavailable`; `Internal`.
     pub async fn authenticate(&self, token: &str) -> Result<Actor, AppError> {
-        let user_id = self.tokens.verify(token).map_err(|_| AppError::Unauthenticated)?;
+        let user_id = self
+            .tokens
+            .verify(token)
+            .map_err(|_| AppError::Unauthenticated)?;
         match self
             .users
             .get(user_id)
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::User))?
         {
-            Some(user) if user.is_active => Ok(Actor { user_id: user.id, role: user.role }),
+            Some(user) if user.is_active => Ok(Actor {
+                user_id: user.id,
+                role: user.role,
+            }),
             Some(_) | None => Err(AppError::Unauthenticated),
         }
     }

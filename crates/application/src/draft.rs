@@ -35,19 +35,44 @@ impl EntityDraft {
     /// The [`Violations`] of every invalid or missing field.
     pub fn parse(self) -> Result<EntityData, Violations> {
         let mut v = Violations::new();
-        let kind = required(&mut v, "type", self.kind).and_then(|k| v.check("type", TypeName::parse(k)));
-        let name = required(&mut v, "name", self.name).and_then(|n| v.check("name", EntityName::parse(n)));
+        let kind =
+            required(&mut v, "type", self.kind).and_then(|k| v.check("type", TypeName::parse(k)));
+        let name =
+            required(&mut v, "name", self.name).and_then(|n| v.check("name", EntityName::parse(n)));
         let external_id = v.check_opt("external_id", self.external_id, ExternalId::parse);
         let confidence = v.check_opt("confidence", self.confidence, Confidence::new);
         let source = v.check_opt("source", self.source, SourceRef::parse);
         let source_type = v.check_opt("source_type", self.source_type, TypeName::parse);
-        let metadata = v.check("metadata", Metadata::new(self.metadata.unwrap_or_else(|| Value::Object(Map::new()))));
-        match (kind, name, external_id, confidence, source, source_type, metadata) {
-            (Some(kind), Some(name), Some(external_id), Some(confidence), Some(source), Some(source_type), Some(metadata))
-                if v.is_empty() =>
-            {
-                Ok(EntityData { kind, name, external_id, confidence, source, source_type, metadata })
-            }
+        let metadata = v.check(
+            "metadata",
+            Metadata::new(self.metadata.unwrap_or_else(|| Value::Object(Map::new()))),
+        );
+        match (
+            kind,
+            name,
+            external_id,
+            confidence,
+            source,
+            source_type,
+            metadata,
+        ) {
+            (
+                Some(kind),
+                Some(name),
+                Some(external_id),
+                Some(confidence),
+                Some(source),
+                Some(source_type),
+                Some(metadata),
+            ) if v.is_empty() => Ok(EntityData {
+                kind,
+                name,
+                external_id,
+                confidence,
+                source,
+                source_type,
+                metadata,
+            }),
             _ => Err(v),
         }
     }
@@ -66,14 +91,27 @@ impl EntityDraft {
         }
     }
 
-    /// Applies an RFC 7396 merge patch: a member set to `null` removes an
-    /// optional field, `metadata` merges recursively, and any other member
-    /// replaces the field.
+    /// Applies an RFC 7396 merge patch and parses the result: a member set
+    /// to `null` removes an optional field, `metadata` merges recursively,
+    /// and any other member replaces the field.
     ///
     /// # Errors
     /// [`Violations`] for unknown members, members of the wrong JSON type,
-    /// and `null` for a required field.
-    pub fn merge_patch(mut self, patch: &Map<String, Value>) -> Result<Self, Violations> {
+    /// `null` for a required field, and every rule the result breaks, all
+    /// at once.
+    pub fn apply_patch(self, patch: &Map<String, Value>) -> Result<EntityData, Violations> {
+        let (draft, mut v) = self.merge_patch(patch);
+        match draft.parse() {
+            Ok(data) if v.is_empty() => Ok(data),
+            Ok(_) => Err(v),
+            Err(more) => {
+                v.extend(more);
+                Err(v)
+            }
+        }
+    }
+
+    fn merge_patch(mut self, patch: &Map<String, Value>) -> (Self, Violations) {
         let mut v = Violations::new();
         for (key, value) in patch {
             match key.as_str() {
@@ -88,13 +126,16 @@ impl EntityDraft {
                     _ => v.push(key.as_str(), "must be a number or null"),
                 },
                 "metadata" => {
-                    let base = self.metadata.take().unwrap_or_else(|| Value::Object(Map::new()));
+                    let base = self
+                        .metadata
+                        .take()
+                        .unwrap_or_else(|| Value::Object(Map::new()));
                     self.metadata = Some(merge(base, value));
                 }
                 _ => v.push(key.as_str(), "is not a field that can be changed"),
             }
         }
-        if v.is_empty() { Ok(self) } else { Err(v) }
+        (self, v)
     }
 }
 
@@ -125,22 +166,43 @@ impl RelationshipDraft {
     /// when the relationship would point at its own source.
     pub fn parse(self) -> Result<kg_domain::RelationshipData, Violations> {
         let mut v = Violations::new();
-        let parse_id = |s: String| s.parse::<kg_domain::EntityId>().map_err(|_| "must be a UUID");
-        let source_id = required(&mut v, "source_id", self.source_id).and_then(|s| v.check("source_id", parse_id(s)));
-        let target_id = required(&mut v, "target_id", self.target_id).and_then(|s| v.check("target_id", parse_id(s)));
-        let kind = required(&mut v, "type", self.kind).and_then(|k| v.check("type", TypeName::parse(k)));
+        let parse_id = |s: String| {
+            s.parse::<kg_domain::EntityId>()
+                .map_err(|_| "must be a UUID")
+        };
+        let source_id = required(&mut v, "source_id", self.source_id)
+            .and_then(|s| v.check("source_id", parse_id(s)));
+        let target_id = required(&mut v, "target_id", self.target_id)
+            .and_then(|s| v.check("target_id", parse_id(s)));
+        let kind =
+            required(&mut v, "type", self.kind).and_then(|k| v.check("type", TypeName::parse(k)));
         let confidence = v.check_opt("confidence", self.confidence, Confidence::new);
         let source = v.check_opt("source", self.source, SourceRef::parse);
         let source_type = v.check_opt("source_type", self.source_type, TypeName::parse);
-        let metadata = v.check("metadata", Metadata::new(self.metadata.unwrap_or_else(|| Value::Object(Map::new()))));
+        let metadata = v.check(
+            "metadata",
+            Metadata::new(self.metadata.unwrap_or_else(|| Value::Object(Map::new()))),
+        );
         let ends = match (source_id, target_id) {
             (Some(s), Some(t)) => v.check("target_id", kg_domain::Endpoints::new(s, t)),
             _ => None,
         };
         match (ends, kind, confidence, source, source_type, metadata) {
-            (Some(ends), Some(kind), Some(confidence), Some(source), Some(source_type), Some(metadata)) if v.is_empty() => {
-                Ok(kg_domain::RelationshipData { ends, kind, confidence, source, source_type, metadata })
-            }
+            (
+                Some(ends),
+                Some(kind),
+                Some(confidence),
+                Some(source),
+                Some(source_type),
+                Some(metadata),
+            ) if v.is_empty() => Ok(kg_domain::RelationshipData {
+                ends,
+                kind,
+                confidence,
+                source,
+                source_type,
+                metadata,
+            }),
             _ => Err(v),
         }
     }
@@ -229,27 +291,36 @@ mod tests {
     #[test]
     fn merge_patch_follows_rfc_7396() {
         let d = draft()
-            .merge_patch(&patch(json!({"name": "Ada L.", "confidence": null, "metadata": {"a": {"b": null, "d": 3}}})))
+            .apply_patch(&patch(json!({"name": "Ada L.", "confidence": null, "metadata": {"a": {"b": null, "d": 3}}})))
             .expect("valid patch");
-        assert_eq!(d.name.as_deref(), Some("Ada L."));
+        assert_eq!(d.name.as_str(), "Ada L.");
         assert_eq!(d.confidence, None);
-        assert_eq!(d.metadata, Some(json!({"a": {"c": 2, "d": 3}, "keep": true})));
+        assert_eq!(
+            d.metadata.into_value(),
+            json!({"a": {"c": 2, "d": 3}, "keep": true})
+        );
     }
 
     #[test]
     fn a_patch_cannot_remove_required_fields_or_touch_server_fields() {
         let err = draft()
-            .merge_patch(&patch(json!({"name": null, "id": "x", "version": 9, "created_by": "y", "confidence": "high"})))
+            .apply_patch(&patch(json!({"name": null, "id": "x", "version": 9, "created_by": "y", "confidence": "high"})))
             .expect_err("invalid patch");
         let mut fields: Vec<_> = err.as_slice().iter().map(|f| f.field.clone()).collect();
         fields.sort();
-        assert_eq!(fields, ["confidence", "created_by", "id", "name", "version"]);
+        assert_eq!(
+            fields,
+            ["confidence", "created_by", "id", "name", "version"]
+        );
     }
 
     #[test]
-    fn a_patched_draft_is_parsed_by_the_same_rules() {
-        let d = draft().merge_patch(&patch(json!({"confidence": 7.5}))).expect("shape is fine");
-        assert!(d.parse().is_err());
+    fn a_patched_draft_is_parsed_by_the_same_rules_and_all_problems_are_reported() {
+        let err = draft()
+            .apply_patch(&patch(json!({"confidence": 7.5, "id": "x"})))
+            .expect_err("invalid");
+        let fields: Vec<_> = err.as_slice().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["id", "confidence"]);
     }
 
     #[test]

@@ -114,7 +114,7 @@ impl EntityService {
     ) -> Result<Entity, AppError> {
         ctx.actor.require_writer()?;
         let current = self.get(ctx, id).await?;
-        let data = EntityDraft::from_data(&current.data).merge_patch(patch)?.parse()?;
+        let data = EntityDraft::from_data(&current.data).apply_patch(patch)?;
         let expected = expected.ok_or(AppError::PreconditionRequired)?;
         if current.lifecycle.version != expected {
             return Err(AppError::VersionMismatch);
@@ -145,7 +145,11 @@ impl EntityService {
     /// # Errors
     /// `Forbidden` for viewers; `NotFound`; `Unavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(entity_id = %id))]
-    pub async fn delete(&self, ctx: &RequestContext, id: EntityId) -> Result<Vec<RelationshipId>, AppError> {
+    pub async fn delete(
+        &self,
+        ctx: &RequestContext,
+        id: EntityId,
+    ) -> Result<Vec<RelationshipId>, AppError> {
         ctx.actor.require_writer()?;
         let audit = AuditEntry {
             actor: ctx.actor.user_id,

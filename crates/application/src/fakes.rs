@@ -23,7 +23,10 @@ pub(crate) struct Store(Arc<Mutex<State>>);
 
 impl Store {
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
-        let mut guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut guard)
     }
 }
@@ -40,7 +43,9 @@ impl EntityRepository for Store {
     async fn create(&self, entity: &Entity, audit: &AuditEntry) -> Result<(), RepoError> {
         self.with(|s| {
             if entity.data.external_id.is_some()
-                && s.entities.values().any(|e| e.lifecycle.is_live() && e.data.external_id == entity.data.external_id)
+                && s.entities
+                    .values()
+                    .any(|e| e.lifecycle.is_live() && e.data.external_id == entity.data.external_id)
             {
                 return Err(RepoError::Conflict(Conflict::ExternalIdTaken));
             }
@@ -51,7 +56,12 @@ impl EntityRepository for Store {
     }
 
     async fn get(&self, id: EntityId) -> Result<Option<Entity>, RepoError> {
-        Ok(self.with(|s| s.entities.get(&id).filter(|e| e.lifecycle.is_live()).cloned()))
+        Ok(self.with(|s| {
+            s.entities
+                .get(&id)
+                .filter(|e| e.lifecycle.is_live())
+                .cloned()
+        }))
     }
 
     async fn list(&self, f: &EntityFilter, req: PageRequest) -> Result<Page<Entity>, RepoError> {
@@ -60,17 +70,33 @@ impl EntityRepository for Store {
                 .values()
                 .filter(|e| e.lifecycle.is_live())
                 .filter(|e| f.kind.as_ref().is_none_or(|k| &e.data.kind == k))
-                .filter(|e| f.name_prefix.as_ref().is_none_or(|p| e.data.name.as_str().starts_with(p.as_str())))
-                .filter(|e| f.min_confidence.is_none_or(|m| e.data.confidence.is_some_and(|c| c >= m)))
+                .filter(|e| {
+                    f.name_prefix
+                        .as_ref()
+                        .is_none_or(|p| e.data.name.as_str().starts_with(p.as_str()))
+                })
+                .filter(|e| {
+                    f.min_confidence
+                        .is_none_or(|m| e.data.confidence.is_some_and(|c| c >= m))
+                })
                 .cloned()
                 .collect()
         });
         Ok(page(items, |e: &Entity| e.id.as_uuid(), req))
     }
 
-    async fn update(&self, entity: &Entity, expected: Version, audit: &AuditEntry) -> Result<(), RepoError> {
+    async fn update(
+        &self,
+        entity: &Entity,
+        expected: Version,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
         self.with(|s| {
-            let current = s.entities.get(&entity.id).filter(|e| e.lifecycle.is_live()).ok_or(RepoError::NotFound)?;
+            let current = s
+                .entities
+                .get(&entity.id)
+                .filter(|e| e.lifecycle.is_live())
+                .ok_or(RepoError::NotFound)?;
             if current.lifecycle.version != expected {
                 return Err(RepoError::VersionMismatch);
             }
@@ -80,9 +106,17 @@ impl EntityRepository for Store {
         })
     }
 
-    async fn soft_delete(&self, id: EntityId, audit: &AuditEntry) -> Result<Vec<RelationshipId>, RepoError> {
+    async fn soft_delete(
+        &self,
+        id: EntityId,
+        audit: &AuditEntry,
+    ) -> Result<Vec<RelationshipId>, RepoError> {
         self.with(|s| {
-            let e = s.entities.get_mut(&id).filter(|e| e.lifecycle.is_live()).ok_or(RepoError::NotFound)?;
+            let e = s
+                .entities
+                .get_mut(&id)
+                .filter(|e| e.lifecycle.is_live())
+                .ok_or(RepoError::NotFound)?;
             e.lifecycle.deleted_at = Some(audit.at);
             e.lifecycle.deleted_by = Some(audit.actor);
             let mut cascaded = Vec::new();
@@ -110,7 +144,9 @@ impl RelationshipRepository for Store {
             if !live(r.data.ends.target()) {
                 return Err(RepoError::Conflict(Conflict::TargetNotLive));
             }
-            if s.relationships.values().any(|o| o.lifecycle.is_live() && o.data.ends == r.data.ends && o.data.kind == r.data.kind) {
+            if s.relationships.values().any(|o| {
+                o.lifecycle.is_live() && o.data.ends == r.data.ends && o.data.kind == r.data.kind
+            }) {
                 return Err(RepoError::Conflict(Conflict::DuplicateRelationship));
             }
             s.relationships.insert(r.id, r.clone());
@@ -120,10 +156,19 @@ impl RelationshipRepository for Store {
     }
 
     async fn get(&self, id: RelationshipId) -> Result<Option<Relationship>, RepoError> {
-        Ok(self.with(|s| s.relationships.get(&id).filter(|r| r.lifecycle.is_live()).cloned()))
+        Ok(self.with(|s| {
+            s.relationships
+                .get(&id)
+                .filter(|r| r.lifecycle.is_live())
+                .cloned()
+        }))
     }
 
-    async fn list(&self, f: &RelationshipFilter, req: PageRequest) -> Result<Page<Relationship>, RepoError> {
+    async fn list(
+        &self,
+        f: &RelationshipFilter,
+        req: PageRequest,
+    ) -> Result<Page<Relationship>, RepoError> {
         let items = self.with(|s| {
             s.relationships
                 .values()
@@ -138,7 +183,11 @@ impl RelationshipRepository for Store {
 
     async fn soft_delete(&self, id: RelationshipId, audit: &AuditEntry) -> Result<(), RepoError> {
         self.with(|s| {
-            let r = s.relationships.get_mut(&id).filter(|r| r.lifecycle.is_live()).ok_or(RepoError::NotFound)?;
+            let r = s
+                .relationships
+                .get_mut(&id)
+                .filter(|r| r.lifecycle.is_live())
+                .ok_or(RepoError::NotFound)?;
             r.lifecycle.deleted_at = Some(audit.at);
             s.audit.push(audit.clone());
             Ok(())
@@ -182,11 +231,21 @@ struct FakeHasher {
 #[async_trait]
 impl PasswordHasher for FakeHasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, RepoError> {
-        Ok(PasswordHash::from_phc(format!("fake${}", password.expose())))
+        Ok(PasswordHash::from_phc(format!(
+            "fake${}",
+            password.expose()
+        )))
     }
 
-    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, RepoError> {
-        let mut log = self.verifications.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, RepoError> {
+        let mut log = self
+            .verifications
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         log.push(hash.is_some());
         Ok(hash.is_some_and(|h| h.as_str() == format!("fake${}", password.expose())))
     }
@@ -196,11 +255,17 @@ struct FakeTokens;
 
 impl TokenIssuer for FakeTokens {
     fn issue(&self, user: UserId, _now: DateTime<Utc>) -> Result<IssuedToken, TokenError> {
-        Ok(IssuedToken { access_token: format!("tok:{user}"), expires_in: 900 })
+        Ok(IssuedToken {
+            access_token: format!("tok:{user}"),
+            expires_in: 900,
+        })
     }
 
     fn verify(&self, token: &str) -> Result<UserId, TokenError> {
-        token.strip_prefix("tok:").and_then(|id| id.parse().ok()).ok_or(TokenError::Invalid)
+        token
+            .strip_prefix("tok:")
+            .and_then(|id| id.parse().ok())
+            .ok_or(TokenError::Invalid)
     }
 }
 
@@ -208,7 +273,9 @@ struct FixedClock;
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .unwrap_or_default()
     }
 }
 
@@ -229,20 +296,35 @@ fn harness() -> Harness {
         entities: EntityService::new(Arc::new(store.clone()), clock.clone()),
         relationships: RelationshipService::new(Arc::new(store.clone()), clock.clone()),
         users: UserService::new(Arc::new(store.clone()), hasher.clone(), clock.clone()),
-        auth: AuthService::new(Arc::new(store.clone()), hasher.clone(), Arc::new(FakeTokens), clock),
+        auth: AuthService::new(
+            Arc::new(store.clone()),
+            hasher.clone(),
+            Arc::new(FakeTokens),
+            clock,
+        ),
         store,
         hasher,
     }
 }
 
 fn ctx(role: Role) -> RequestContext {
-    RequestContext { actor: Actor { user_id: UserId::generate(), role }, request_id: Some("req-1".into()) }
+    RequestContext {
+        actor: Actor {
+            user_id: UserId::generate(),
+            role,
+        },
+        request_id: Some("req-1".into()),
+    }
 }
 
 fn person(name: &str) -> EntityData {
-    EntityDraft { kind: Some("Person".into()), name: Some(name.into()), ..EntityDraft::default() }
-        .parse()
-        .expect("valid draft")
+    EntityDraft {
+        kind: Some("Person".into()),
+        name: Some(name.into()),
+        ..EntityDraft::default()
+    }
+    .parse()
+    .expect("valid draft")
 }
 
 fn knows(a: EntityId, b: EntityId) -> RelationshipData {
@@ -261,7 +343,10 @@ async fn viewers_cannot_write_and_nothing_is_stored() {
     let h = harness();
     let err = h.entities.create(&ctx(Role::Viewer), person("Ada")).await;
     assert!(matches!(err, Err(AppError::Forbidden)));
-    assert!(h.store.with(|s| s.entities.is_empty() && s.audit.is_empty()));
+    assert!(
+        h.store
+            .with(|s| s.entities.is_empty() && s.audit.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -283,11 +368,21 @@ async fn deleting_an_entity_soft_deletes_its_relationships() {
     let c = ctx(Role::Editor);
     let a = h.entities.create(&c, person("A")).await.expect("a");
     let b = h.entities.create(&c, person("B")).await.expect("b");
-    let r = h.relationships.create(&c, knows(a.id, b.id)).await.expect("r");
+    let r = h
+        .relationships
+        .create(&c, knows(a.id, b.id))
+        .await
+        .expect("r");
     let cascaded = h.entities.delete(&c, a.id).await.expect("deleted");
     assert_eq!(cascaded, vec![r.id]);
-    assert!(matches!(h.relationships.get(&c, r.id).await, Err(AppError::NotFound(ResourceKind::Relationship))));
-    assert!(matches!(h.entities.get(&c, a.id).await, Err(AppError::NotFound(ResourceKind::Entity))));
+    assert!(matches!(
+        h.relationships.get(&c, r.id).await,
+        Err(AppError::NotFound(ResourceKind::Relationship))
+    ));
+    assert!(matches!(
+        h.entities.get(&c, a.id).await,
+        Err(AppError::NotFound(ResourceKind::Entity))
+    ));
 }
 
 #[tokio::test]
@@ -298,7 +393,10 @@ async fn a_relationship_to_a_deleted_entity_is_a_conflict() {
     let b = h.entities.create(&c, person("B")).await.expect("b");
     h.entities.delete(&c, b.id).await.expect("deleted");
     let err = h.relationships.create(&c, knows(a.id, b.id)).await;
-    assert!(matches!(err, Err(AppError::Conflict(Conflict::TargetNotLive))));
+    assert!(matches!(
+        err,
+        Err(AppError::Conflict(Conflict::TargetNotLive))
+    ));
 }
 
 #[tokio::test]
@@ -306,13 +404,26 @@ async fn an_update_applies_a_merge_patch_and_bumps_the_version() {
     let h = harness();
     let c = ctx(Role::Editor);
     let e = h.entities.create(&c, person("Ada")).await.expect("created");
-    let patch = json!({"name": "Ada King", "confidence": 0.75}).as_object().cloned().unwrap_or_default();
-    let u = h.entities.update(&c, e.id, Some(Version::FIRST), &patch).await.expect("updated");
+    let patch = json!({"name": "Ada King", "confidence": 0.75})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let u = h
+        .entities
+        .update(&c, e.id, Some(Version::FIRST), &patch)
+        .await
+        .expect("updated");
     assert_eq!(u.data.name.as_str(), "Ada King");
     assert_eq!(u.lifecycle.version.get(), 2);
     let audit = h.store.with(|s| s.audit.last().cloned()).expect("audited");
-    assert_eq!(audit.changes["name"], json!({"before": "Ada", "after": "Ada King"}));
-    assert!(audit.changes.get("type").is_none(), "unchanged fields are not listed");
+    assert_eq!(
+        audit.changes["name"],
+        json!({"before": "Ada", "after": "Ada King"})
+    );
+    assert!(
+        audit.changes.get("type").is_none(),
+        "unchanged fields are not listed"
+    );
 }
 
 #[tokio::test]
@@ -321,22 +432,62 @@ async fn a_stale_version_is_refused_but_validation_comes_first() {
     let c = ctx(Role::Editor);
     let e = h.entities.create(&c, person("Ada")).await.expect("created");
     let stale = Some(Version::FIRST.next());
-    let good = json!({"name": "X"}).as_object().cloned().unwrap_or_default();
-    let bad = json!({"confidence": 2.0}).as_object().cloned().unwrap_or_default();
-    assert!(matches!(h.entities.update(&c, e.id, stale, &good).await, Err(AppError::VersionMismatch)));
-    assert!(matches!(h.entities.update(&c, e.id, stale, &bad).await, Err(AppError::Validation(_))));
-    assert!(matches!(h.entities.update(&ctx(Role::Viewer), e.id, stale, &bad).await, Err(AppError::Forbidden)));
-    assert!(matches!(h.entities.update(&ctx(Role::Viewer), e.id, None, &good).await, Err(AppError::Forbidden)));
-    assert!(matches!(h.entities.update(&c, e.id, None, &good).await, Err(AppError::PreconditionRequired)));
+    let good = json!({"name": "X"})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let bad = json!({"confidence": 2.0})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    assert!(matches!(
+        h.entities.update(&c, e.id, stale, &good).await,
+        Err(AppError::VersionMismatch)
+    ));
+    assert!(matches!(
+        h.entities.update(&c, e.id, stale, &bad).await,
+        Err(AppError::Validation(_))
+    ));
+    assert!(matches!(
+        h.entities
+            .update(&ctx(Role::Viewer), e.id, stale, &bad)
+            .await,
+        Err(AppError::Forbidden)
+    ));
+    assert!(matches!(
+        h.entities
+            .update(&ctx(Role::Viewer), e.id, None, &good)
+            .await,
+        Err(AppError::Forbidden)
+    ));
+    assert!(matches!(
+        h.entities.update(&c, e.id, None, &good).await,
+        Err(AppError::PreconditionRequired)
+    ));
 }
 
 #[tokio::test]
 async fn only_admins_create_users_and_the_role_is_the_one_asked_for() {
     let h = harness();
-    let new = NewUser { email: "admin@example.org".into(), role: "viewer".into(), password: "a-long-and-unusual-passphrase".into() };
-    assert!(matches!(h.users.create(&ctx(Role::Editor), new.clone()).await, Err(AppError::Forbidden)));
-    let u = h.users.create(&ctx(Role::Admin), new).await.expect("created");
-    assert_eq!(u.role, Role::Viewer, "an admin-looking address gets no role from its name");
+    let new = NewUser {
+        email: "admin@example.org".into(),
+        role: "viewer".into(),
+        password: "a-long-and-unusual-passphrase".into(),
+    };
+    assert!(matches!(
+        h.users.create(&ctx(Role::Editor), new.clone()).await,
+        Err(AppError::Forbidden)
+    ));
+    let u = h
+        .users
+        .create(&ctx(Role::Admin), new)
+        .await
+        .expect("created");
+    assert_eq!(
+        u.role,
+        Role::Viewer,
+        "an admin-looking address gets no role from its name"
+    );
     assert!(!u.password_hash.as_str().is_empty());
 }
 
@@ -344,16 +495,35 @@ async fn only_admins_create_users_and_the_role_is_the_one_asked_for() {
 async fn every_login_failure_is_the_same_error_after_the_same_work() {
     let h = harness();
     let pw = "a-long-and-unusual-passphrase";
-    let new = NewUser { email: "ada@example.org".into(), role: "editor".into(), password: pw.into() };
+    let new = NewUser {
+        email: "ada@example.org".into(),
+        role: "editor".into(),
+        password: pw.into(),
+    };
     h.users.create_by_operator(new).await.expect("created");
-    for (email, password) in [("ada@example.org", "wrong-password-here"), ("nobody@example.org", pw), ("not an email", pw)] {
+    for (email, password) in [
+        ("ada@example.org", "wrong-password-here"),
+        ("nobody@example.org", pw),
+        ("not an email", pw),
+    ] {
         let r = h.auth.login(email, password.into()).await;
         assert!(matches!(r, Err(AppError::InvalidCredentials)), "{email}");
     }
     // Each attempt ran exactly one verification, against a dummy when unknown.
-    assert_eq!(*h.hasher.verifications.lock().expect("lock"), vec![true, false, false]);
-    let token = h.auth.login("ADA@example.org", pw.into()).await.expect("logged in");
-    let actor = h.auth.authenticate(&token.access_token).await.expect("authenticated");
+    assert_eq!(
+        *h.hasher.verifications.lock().expect("lock"),
+        vec![true, false, false]
+    );
+    let token = h
+        .auth
+        .login("ADA@example.org", pw.into())
+        .await
+        .expect("logged in");
+    let actor = h
+        .auth
+        .authenticate(&token.access_token)
+        .await
+        .expect("authenticated");
     assert_eq!(actor.role, Role::Editor);
 }
 
@@ -363,13 +533,28 @@ async fn a_deactivated_user_is_refused_at_once() {
     let pw = "a-long-and-unusual-passphrase";
     let u = h
         .users
-        .create_by_operator(NewUser { email: "ada@example.org".into(), role: "editor".into(), password: pw.into() })
+        .create_by_operator(NewUser {
+            email: "ada@example.org".into(),
+            role: "editor".into(),
+            password: pw.into(),
+        })
         .await
         .expect("created");
-    let token = h.auth.login("ada@example.org", pw.into()).await.expect("logged in");
-    h.store.with(|s| s.users.get_mut(&u.id).map(|u| u.is_active = false));
-    assert!(matches!(h.auth.authenticate(&token.access_token).await, Err(AppError::Unauthenticated)));
-    assert!(matches!(h.auth.login("ada@example.org", pw.into()).await, Err(AppError::InvalidCredentials)));
+    let token = h
+        .auth
+        .login("ada@example.org", pw.into())
+        .await
+        .expect("logged in");
+    h.store
+        .with(|s| s.users.get_mut(&u.id).map(|u| u.is_active = false));
+    assert!(matches!(
+        h.auth.authenticate(&token.access_token).await,
+        Err(AppError::Unauthenticated)
+    ));
+    assert!(matches!(
+        h.auth.login("ada@example.org", pw.into()).await,
+        Err(AppError::InvalidCredentials)
+    ));
 }
 
 #[tokio::test]
@@ -377,14 +562,24 @@ async fn lists_page_through_everything_exactly_once() {
     let h = harness();
     let c = ctx(Role::Editor);
     for i in 0..7 {
-        h.entities.create(&c, person(&format!("P{i}"))).await.expect("created");
+        h.entities
+            .create(&c, person(&format!("P{i}")))
+            .await
+            .expect("created");
     }
     let mut seen = Vec::new();
     let mut after = None;
     loop {
         let p = h
             .entities
-            .list(&c, &EntityFilter::default(), PageRequest { limit: Limit::new(3).expect("valid"), after })
+            .list(
+                &c,
+                &EntityFilter::default(),
+                PageRequest {
+                    limit: Limit::new(3).expect("valid"),
+                    after,
+                },
+            )
             .await
             .expect("page");
         seen.extend(p.items.iter().map(|e| e.id));

@@ -150,7 +150,10 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
         let id = Uuid::now_v7();
-        assert_eq!(Cursor::decode(&Cursor::after(id).encode()), Ok(Cursor::after(id)));
+        assert_eq!(
+            Cursor::decode(&Cursor::after(id).encode()),
+            Ok(Cursor::after(id))
+        );
         for bad in ["", "x", "AAAA", &"A".repeat(100), "not base64!"] {
             assert_eq!(Cursor::decode(bad), Err(CursorError), "{bad}");
         }

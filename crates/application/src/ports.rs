@@ -23,13 +23,15 @@ pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
 }
 
-/// The system clock.
+/// The system clock, at microsecond precision: the finest both databases
+/// store, so a resource reads back exactly as its write response showed it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        use chrono::SubsecRound as _;
+        Utc::now().trunc_subsecs(6)
     }
 }
 
@@ -53,7 +55,11 @@ pub trait EntityRepository: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` or `Other`.
-    async fn list(&self, filter: &EntityFilter, page: PageRequest) -> Result<Page<Entity>, RepoError>;
+    async fn list(
+        &self,
+        filter: &EntityFilter,
+        page: PageRequest,
+    ) -> Result<Page<Entity>, RepoError>;
 
     /// Replaces the entity's data and lifecycle with `entity`'s if the stored
     /// live entity is still at `expected`.
@@ -61,14 +67,23 @@ pub trait EntityRepository: Send + Sync {
     /// # Errors
     /// `NotFound` when no live entity has the id; `VersionMismatch` when its
     /// version is not `expected`; `Conflict(ExternalIdTaken)`; `Unavailable`; `Other`.
-    async fn update(&self, entity: &Entity, expected: Version, audit: &AuditEntry) -> Result<(), RepoError>;
+    async fn update(
+        &self,
+        entity: &Entity,
+        expected: Version,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError>;
 
     /// Soft-deletes a live entity and every live relationship that touches
     /// it, auditing each, all at once. Returns the relationships deleted.
     ///
     /// # Errors
     /// `NotFound` when no live entity has the id; `Unavailable`; `Other`.
-    async fn soft_delete(&self, id: EntityId, audit: &AuditEntry) -> Result<Vec<RelationshipId>, RepoError>;
+    async fn soft_delete(
+        &self,
+        id: EntityId,
+        audit: &AuditEntry,
+    ) -> Result<Vec<RelationshipId>, RepoError>;
 }
 
 /// Storage of relationships.
@@ -81,7 +96,11 @@ pub trait RelationshipRepository: Send + Sync {
     /// `Conflict(SourceNotLive | TargetNotLive)` when an end is missing or
     /// deleted; `Conflict(DuplicateRelationship)` when a live relationship has
     /// the same source, target and type; `Unavailable`; `Other`.
-    async fn create(&self, relationship: &Relationship, audit: &AuditEntry) -> Result<(), RepoError>;
+    async fn create(
+        &self,
+        relationship: &Relationship,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError>;
 
     /// A live relationship by id.
     ///
@@ -93,7 +112,11 @@ pub trait RelationshipRepository: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` or `Other`.
-    async fn list(&self, filter: &RelationshipFilter, page: PageRequest) -> Result<Page<Relationship>, RepoError>;
+    async fn list(
+        &self,
+        filter: &RelationshipFilter,
+        page: PageRequest,
+    ) -> Result<Page<Relationship>, RepoError>;
 
     /// Soft-deletes a live relationship and audits it.
     ///
@@ -147,7 +170,11 @@ pub trait PasswordHasher: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when too many hashes are queued; `Other` on failure.
-    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, RepoError>;
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, RepoError>;
 }
 
 /// Issues and verifies access tokens.

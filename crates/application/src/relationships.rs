@@ -44,7 +44,8 @@ pub struct RelationshipService {
 
 impl std::fmt::Debug for RelationshipService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RelationshipService").finish_non_exhaustive()
+        f.debug_struct("RelationshipService")
+            .finish_non_exhaustive()
     }
 }
 
@@ -52,7 +53,10 @@ impl RelationshipService {
     /// A service over the given ports.
     #[must_use]
     pub fn new(relationships: Arc<dyn RelationshipRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { relationships, clock }
+        Self {
+            relationships,
+            clock,
+        }
     }
 
     /// Creates a relationship between two live entities.
@@ -61,11 +65,16 @@ impl RelationshipService {
     /// `Forbidden` for viewers; `Conflict(SourceNotLive | TargetNotLive |
     /// DuplicateRelationship)`; `Unavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(relationship_id))]
-    pub async fn create(&self, ctx: &RequestContext, data: RelationshipData) -> Result<Relationship, AppError> {
+    pub async fn create(
+        &self,
+        ctx: &RequestContext,
+        data: RelationshipData,
+    ) -> Result<Relationship, AppError> {
         ctx.actor.require_writer()?;
         let now = self.clock.now();
         let relationship = Relationship::create(data, ctx.actor.user_id, now);
-        tracing::Span::current().record("relationship_id", tracing::field::display(relationship.id));
+        tracing::Span::current()
+            .record("relationship_id", tracing::field::display(relationship.id));
         let d = &relationship.data;
         let audit = AuditEntry {
             actor: ctx.actor.user_id,
@@ -94,7 +103,11 @@ impl RelationshipService {
     ///
     /// # Errors
     /// `NotFound`; `Unavailable`; `Internal`.
-    pub async fn get(&self, _ctx: &RequestContext, id: RelationshipId) -> Result<Relationship, AppError> {
+    pub async fn get(
+        &self,
+        _ctx: &RequestContext,
+        id: RelationshipId,
+    ) -> Result<Relationship, AppError> {
         self.relationships
             .get(id)
             .await

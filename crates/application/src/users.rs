@@ -63,8 +63,16 @@ impl std::fmt::Debug for UserService {
 impl UserService {
     /// A service over the given ports.
     #[must_use]
-    pub fn new(users: Arc<dyn UserRepository>, hasher: Arc<dyn PasswordHasher>, clock: Arc<dyn Clock>) -> Self {
-        Self { users, hasher, clock }
+    pub fn new(
+        users: Arc<dyn UserRepository>,
+        hasher: Arc<dyn PasswordHasher>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            users,
+            hasher,
+            clock,
+        }
     }
 
     /// An admin creates a user with the role the admin chooses.
@@ -127,7 +135,11 @@ impl UserService {
     ///
     /// # Errors
     /// `Forbidden` unless the actor is an admin; `Unavailable`; `Internal`.
-    pub async fn list(&self, ctx: &RequestContext, page: PageRequest) -> Result<Page<User>, AppError> {
+    pub async fn list(
+        &self,
+        ctx: &RequestContext,
+        page: PageRequest,
+    ) -> Result<Page<User>, AppError> {
         ctx.actor.require_admin()?;
         self.users
             .list(page)

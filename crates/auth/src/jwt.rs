@@ -32,11 +32,22 @@ pub enum SecretError {
     #[error("must be at least {min} bytes (RFC 7518 §3.2); generate one with `openssl rand -base64 48`", min = JwtSecret::MIN_BYTES)]
     TooShort,
     /// Repetitive, or a well-known placeholder.
-    #[error("looks like a placeholder or a human password, not random bytes; generate one with `openssl rand -base64 48`")]
+    #[error(
+        "looks like a placeholder or a human password, not random bytes; generate one with `openssl rand -base64 48`"
+    )]
     Weak,
 }
 
-const PLACEHOLDERS: [&str; 8] = ["changeme", "change-me", "change_me", "secret", "password", "example", "default", "your-"];
+const PLACEHOLDERS: [&str; 8] = [
+    "changeme",
+    "change-me",
+    "change_me",
+    "secret",
+    "password",
+    "example",
+    "default",
+    "your-",
+];
 
 impl JwtSecret {
     /// The fewest bytes a secret may have.
@@ -113,7 +124,9 @@ pub struct JwtIssuer {
 
 impl std::fmt::Debug for JwtIssuer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JwtIssuer").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("JwtIssuer")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -154,7 +167,10 @@ impl TokenIssuer for JwtIssuer {
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Issue(Box::new(e)))?;
-        Ok(IssuedToken { access_token: token, expires_in: ttl })
+        Ok(IssuedToken {
+            access_token: token,
+            expires_in: ttl,
+        })
     }
 
     fn verify(&self, token: &str) -> Result<UserId, TokenError> {
@@ -186,8 +202,13 @@ mod tests {
     fn sign(secret: &JwtSecret, header: &Value, claims: &Value) -> String {
         use hmac::Mac as _;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let input = format!("{}.{}", b64.encode(header.to_string()), b64.encode(claims.to_string()));
-        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.0.expose_secret()).expect("any key length");
+        let input = format!(
+            "{}.{}",
+            b64.encode(header.to_string()),
+            b64.encode(claims.to_string())
+        );
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.0.expose_secret())
+            .expect("any key length");
         mac.update(input.as_bytes());
         format!("{input}.{}", b64.encode(mac.finalize().into_bytes()))
     }
@@ -213,8 +234,15 @@ mod tests {
         // in the property under test.
         let s = secret();
         let user = UserId::generate();
-        let t = sign(&s, &json!({"alg": "HS256", "typ": "JWT"}), &good_claims(user));
-        assert_eq!(JwtIssuer::new(&s, JwtConfig::default()).verify(&t).ok(), Some(user));
+        let t = sign(
+            &s,
+            &json!({"alg": "HS256", "typ": "JWT"}),
+            &good_claims(user),
+        );
+        assert_eq!(
+            JwtIssuer::new(&s, JwtConfig::default()).verify(&t).ok(),
+            Some(user)
+        );
     }
 
     #[test]
@@ -222,19 +250,33 @@ mod tests {
         let s = secret();
         let issuer = JwtIssuer::new(&s, JwtConfig::default());
         let claims = good_claims(UserId::generate());
-        for alg in ["none", "None", "NONE", "nOnE", "HS384", "HS512", "RS256", "ES256", "EdDSA", ""] {
+        for alg in [
+            "none", "None", "NONE", "nOnE", "HS384", "HS512", "RS256", "ES256", "EdDSA", "",
+        ] {
             let t = sign(&s, &json!({"alg": alg, "typ": "JWT"}), &claims);
             assert!(issuer.verify(&t).is_err(), "alg {alg:?} accepted");
         }
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let unsigned = format!("{}.{}.", b64.encode(r#"{"alg":"none"}"#), b64.encode(claims.to_string()));
+        let unsigned = format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none"}"#),
+            b64.encode(claims.to_string())
+        );
         assert!(issuer.verify(&unsigned).is_err());
     }
 
     #[test]
     fn a_token_signed_with_another_key_is_refused() {
-        let t = sign(&secret(), &json!({"alg": "HS256"}), &good_claims(UserId::generate()));
-        assert!(JwtIssuer::new(&secret(), JwtConfig::default()).verify(&t).is_err());
+        let t = sign(
+            &secret(),
+            &json!({"alg": "HS256"}),
+            &good_claims(UserId::generate()),
+        );
+        assert!(
+            JwtIssuer::new(&secret(), JwtConfig::default())
+                .verify(&t)
+                .is_err()
+        );
     }
 
     #[test]
@@ -275,15 +317,33 @@ mod tests {
         let issuer = JwtIssuer::new(&s, JwtConfig::default());
         let mut claims = good_claims(UserId::generate());
         claims["exp"] = json!(Utc::now().timestamp() - 3);
-        assert!(issuer.verify(&sign(&s, &json!({"alg": "HS256"}), &claims)).is_ok());
+        assert!(
+            issuer
+                .verify(&sign(&s, &json!({"alg": "HS256"}), &claims))
+                .is_ok()
+        );
     }
 
     #[test]
     fn short_and_placeholder_secrets_are_refused() {
-        assert_eq!(JwtSecret::new(vec![7; 31]).map(|_| ()), Err(SecretError::TooShort));
-        assert_eq!(JwtSecret::new(vec![7; 64]).map(|_| ()), Err(SecretError::Weak));
-        for weak in ["my-super-secret-jwt-key-for-production!", "changeme-changeme-changeme-changeme-1234", "secretsecretsecretsecretsecretsecret"] {
-            assert_eq!(JwtSecret::new(weak.as_bytes().to_vec()).map(|_| ()), Err(SecretError::Weak), "{weak}");
+        assert_eq!(
+            JwtSecret::new(vec![7; 31]).map(|_| ()),
+            Err(SecretError::TooShort)
+        );
+        assert_eq!(
+            JwtSecret::new(vec![7; 64]).map(|_| ()),
+            Err(SecretError::Weak)
+        );
+        for weak in [
+            "my-super-secret-jwt-key-for-production!",
+            "changeme-changeme-changeme-changeme-1234",
+            "secretsecretsecretsecretsecretsecret",
+        ] {
+            assert_eq!(
+                JwtSecret::new(weak.as_bytes().to_vec()).map(|_| ()),
+                Err(SecretError::Weak),
+                "{weak}"
+            );
         }
         assert!(JwtSecret::new(JwtSecret::generate()).is_ok());
         assert!(!format!("{:?}", secret()).contains(|c: char| c.is_ascii_digit()));

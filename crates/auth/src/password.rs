@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash as Phc, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::password_hash::{
+    PasswordHash as Phc, PasswordHasher as _, PasswordVerifier as _, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params};
 use async_trait::async_trait;
 use kg_application::{PasswordHasher, RepoError};
@@ -47,7 +49,9 @@ pub struct Argon2Hasher {
 
 impl std::fmt::Debug for Argon2Hasher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Argon2Hasher").field("max_wait", &self.max_wait).finish_non_exhaustive()
+        f.debug_struct("Argon2Hasher")
+            .field("max_wait", &self.max_wait)
+            .finish_non_exhaustive()
     }
 }
 
@@ -80,7 +84,11 @@ fn verify_blocking(secret: &str, phc: &str) -> Result<bool, HashError> {
     let parsed = Phc::new(phc).map_err(HashError::Argon2)?;
     let params = Params::try_from(&parsed).map_err(HashError::Argon2)?;
     let algorithm_ok = parsed.algorithm.as_str() == Algorithm::Argon2id.ident().as_str();
-    if !algorithm_ok || params.m_cost() > MAX_M_COST_KIB || params.t_cost() > MAX_T_COST || params.p_cost() > MAX_P_COST {
+    if !algorithm_ok
+        || params.m_cost() > MAX_M_COST_KIB
+        || params.t_cost() > MAX_T_COST
+        || params.p_cost() > MAX_P_COST
+    {
         return Err(HashError::UnacceptableParameters);
     }
     match argon2().verify_password(secret.as_bytes(), &parsed) {
@@ -129,10 +137,16 @@ impl Argon2Hasher {
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> Result<PasswordHash, RepoError> {
         let secret = password.expose().to_owned();
-        self.run(move || hash_blocking(&secret)).await.map(PasswordHash::from_phc)
+        self.run(move || hash_blocking(&secret))
+            .await
+            .map(PasswordHash::from_phc)
     }
 
-    async fn verify(&self, password: &Password, hash: Option<&PasswordHash>) -> Result<bool, RepoError> {
+    async fn verify(
+        &self,
+        password: &Password,
+        hash: Option<&PasswordHash>,
+    ) -> Result<bool, RepoError> {
         let secret = password.expose().to_owned();
         let known = hash.is_some();
         let phc = hash.map_or_else(|| self.dummy.to_string(), |h| h.as_str().to_owned());
@@ -156,17 +170,36 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters_and_verify() {
         let h = hasher();
-        let hash = h.hash(&pw("a-long-and-unusual-passphrase")).await.expect("hash");
-        assert!(hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{}", hash.as_str());
+        let hash = h
+            .hash(&pw("a-long-and-unusual-passphrase"))
+            .await
+            .expect("hash");
+        assert!(
+            hash.as_str().starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{}",
+            hash.as_str()
+        );
         assert!(!hash.as_str().contains("unusual"));
-        assert!(h.verify(&pw("a-long-and-unusual-passphrase"), Some(&hash)).await.expect("verify"));
-        assert!(!h.verify(&pw("a-long-and-unusual-passphrasE"), Some(&hash)).await.expect("verify"));
+        assert!(
+            h.verify(&pw("a-long-and-unusual-passphrase"), Some(&hash))
+                .await
+                .expect("verify")
+        );
+        assert!(
+            !h.verify(&pw("a-long-and-unusual-passphrasE"), Some(&hash))
+                .await
+                .expect("verify")
+        );
     }
 
     #[tokio::test]
     async fn an_unknown_account_never_verifies() {
         let h = hasher();
-        assert!(!h.verify(&pw("anything at all"), None).await.expect("verify"));
+        assert!(
+            !h.verify(&pw("anything at all"), None)
+                .await
+                .expect("verify")
+        );
     }
 
     #[tokio::test]
@@ -176,7 +209,10 @@ mod tests {
         let evil = PasswordHash::from_phc(
             "$argon2id$v=19$m=8388608,t=2,p=4$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo".into(),
         );
-        assert!(matches!(h.verify(&pw("x"), Some(&evil)).await, Err(RepoError::Other(_))));
+        assert!(matches!(
+            h.verify(&pw("x"), Some(&evil)).await,
+            Err(RepoError::Other(_))
+        ));
         assert!(started.elapsed() < Duration::from_secs(1));
         let argon2i = PasswordHash::from_phc(
             "$argon2i$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4eXo".into(),
@@ -186,9 +222,16 @@ mod tests {
 
     #[tokio::test]
     async fn callers_beyond_the_bound_are_refused_quickly_rather_than_queued_forever() {
-        let h = Argon2Hasher::new(HasherConfig { max_concurrent: 1, max_wait: Duration::from_millis(1) }).expect("hasher");
+        let h = Argon2Hasher::new(HasherConfig {
+            max_concurrent: 1,
+            max_wait: Duration::from_millis(1),
+        })
+        .expect("hasher");
         let held = h.permits.clone().acquire_owned().await.expect("permit");
-        assert!(matches!(h.hash(&pw("a-long-and-unusual-passphrase")).await, Err(RepoError::Unavailable(_))));
+        assert!(matches!(
+            h.hash(&pw("a-long-and-unusual-passphrase")).await,
+            Err(RepoError::Unavailable(_))
+        ));
         drop(held);
         assert!(h.hash(&pw("a-long-and-unusual-passphrase")).await.is_ok());
     }

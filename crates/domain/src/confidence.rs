@@ -65,6 +65,9 @@ mod tests {
     fn the_bounds_are_inclusive() {
         assert!(Confidence::new(0.0).is_ok());
         assert!(Confidence::new(1.0).is_ok());
-        assert_eq!(Confidence::new(-0.0).map(|c| c.get().to_bits()), Ok(0.0f64.to_bits()));
+        assert_eq!(
+            Confidence::new(-0.0).map(|c| c.get().to_bits()),
+            Ok(0.0f64.to_bits())
+        );
     }
 }

@@ -173,7 +173,10 @@ mod tests {
     #[test]
     fn eight_levels_are_accepted_and_nine_rejected() {
         assert!(Metadata::new(nest(8)).is_ok());
-        assert_eq!(Metadata::new(nest(9)), Err(MetadataError::TooDeep { max: 8 }));
+        assert_eq!(
+            Metadata::new(nest(9)),
+            Err(MetadataError::TooDeep { max: 8 })
+        );
     }
 
     #[test]
@@ -189,7 +192,10 @@ mod tests {
     #[test]
     fn twenty_kib_is_rejected() {
         let v = json!({ "blob": "x".repeat(20 * 1024) });
-        assert_eq!(Metadata::new(v), Err(MetadataError::TooLarge { max: 10 * 1024 }));
+        assert_eq!(
+            Metadata::new(v),
+            Err(MetadataError::TooLarge { max: 10 * 1024 })
+        );
     }
 
     #[test]
@@ -203,7 +209,10 @@ mod tests {
 
     #[test]
     fn nul_is_rejected_in_keys_and_nested_strings() {
-        assert_eq!(Metadata::new(json!({ "a\u{0}": 1 })), Err(MetadataError::NulCharacter));
+        assert_eq!(
+            Metadata::new(json!({ "a\u{0}": 1 })),
+            Err(MetadataError::NulCharacter)
+        );
         assert_eq!(
             Metadata::new(json!({ "a": [{ "b": "x\u{0}y" }] })),
             Err(MetadataError::NulCharacter)

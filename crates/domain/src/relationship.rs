@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Confidence, EntityId, Lifecycle, Metadata, RelationshipId, SourceRef, TypeName, UserId};
+use crate::{
+    Confidence, EntityId, Lifecycle, Metadata, RelationshipId, SourceRef, TypeName, UserId,
+};
 
 /// The two ends of a relationship, which are never the same entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

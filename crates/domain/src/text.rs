@@ -224,7 +224,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_blank_names_rejected() {
-        assert_eq!(EntityName::parse("  Ada  ").map(EntityName::into_inner), Ok("Ada".into()));
+        assert_eq!(
+            EntityName::parse("  Ada  ").map(EntityName::into_inner),
+            Ok("Ada".into())
+        );
         assert_eq!(EntityName::parse(" \t "), Err(TextError::Empty));
         assert_eq!(EntityName::parse("   "), Err(TextError::Empty));
         assert_eq!(EntityName::parse(""), Err(TextError::Empty));
@@ -238,10 +241,19 @@ mod tests {
 
     #[test]
     fn external_ids_are_compared_exactly() {
-        assert_eq!(ExternalId::parse(" x"), Err(TextError::SurroundingWhitespace));
-        assert_eq!(ExternalId::parse("wiki:Q42").map(ExternalId::into_inner), Ok("wiki:Q42".into()));
+        assert_eq!(
+            ExternalId::parse(" x"),
+            Err(TextError::SurroundingWhitespace)
+        );
+        assert_eq!(
+            ExternalId::parse("wiki:Q42").map(ExternalId::into_inner),
+            Ok("wiki:Q42".into())
+        );
         assert!(ExternalId::parse("a".repeat(200)).is_ok());
-        assert_eq!(ExternalId::parse("a".repeat(201)), Err(TextError::TooLong { max: 200 }));
+        assert_eq!(
+            ExternalId::parse("a".repeat(201)),
+            Err(TextError::TooLong { max: 200 })
+        );
         assert_eq!(ExternalId::parse("a\0b"), Err(TextError::ControlCharacter));
     }
 

@@ -68,6 +68,11 @@ impl Violations {
         &self.0
     }
 
+    /// Appends another check's problems.
+    pub fn extend(&mut self, other: Self) {
+        self.0.extend(other.0);
+    }
+
     /// Adds another input's problems under a prefix (`items[3]`).
     pub fn extend_prefixed(&mut self, prefix: &str, other: Self) {
         self.0.extend(other.0.into_iter().map(|v| FieldViolation {

@@ -82,29 +82,89 @@ impl ProblemCode {
     pub const fn describe(self) -> (&'static str, StatusCode, &'static str) {
         match self {
             Self::MalformedJson => ("malformed_json", StatusCode::BAD_REQUEST, "Malformed JSON"),
-            Self::Unauthenticated => ("unauthenticated", StatusCode::UNAUTHORIZED, "Authentication required"),
-            Self::InvalidCredentials => ("invalid_credentials", StatusCode::UNAUTHORIZED, "Invalid credentials"),
+            Self::Unauthenticated => (
+                "unauthenticated",
+                StatusCode::UNAUTHORIZED,
+                "Authentication required",
+            ),
+            Self::InvalidCredentials => (
+                "invalid_credentials",
+                StatusCode::UNAUTHORIZED,
+                "Invalid credentials",
+            ),
             Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
             Self::RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND, "No such route"),
-            Self::EntityNotFound => ("entity_not_found", StatusCode::NOT_FOUND, "Entity not found"),
-            Self::RelationshipNotFound => ("relationship_not_found", StatusCode::NOT_FOUND, "Relationship not found"),
+            Self::EntityNotFound => (
+                "entity_not_found",
+                StatusCode::NOT_FOUND,
+                "Entity not found",
+            ),
+            Self::RelationshipNotFound => (
+                "relationship_not_found",
+                StatusCode::NOT_FOUND,
+                "Relationship not found",
+            ),
             Self::UserNotFound => ("user_not_found", StatusCode::NOT_FOUND, "User not found"),
-            Self::MethodNotAllowed => ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, "Method not allowed"),
-            Self::ExternalIdTaken => ("external_id_taken", StatusCode::CONFLICT, "External id already in use"),
-            Self::DuplicateRelationship => ("duplicate_relationship", StatusCode::CONFLICT, "Relationship already exists"),
-            Self::EmailTaken => ("email_taken", StatusCode::CONFLICT, "Email already registered"),
-            Self::PreconditionFailed => ("precondition_failed", StatusCode::PRECONDITION_FAILED, "Precondition failed"),
-            Self::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, "Payload too large"),
-            Self::UnsupportedMediaType => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
-            Self::ValidationFailed => ("validation_failed", StatusCode::UNPROCESSABLE_ENTITY, "Validation failed"),
+            Self::MethodNotAllowed => (
+                "method_not_allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+            ),
+            Self::ExternalIdTaken => (
+                "external_id_taken",
+                StatusCode::CONFLICT,
+                "External id already in use",
+            ),
+            Self::DuplicateRelationship => (
+                "duplicate_relationship",
+                StatusCode::CONFLICT,
+                "Relationship already exists",
+            ),
+            Self::EmailTaken => (
+                "email_taken",
+                StatusCode::CONFLICT,
+                "Email already registered",
+            ),
+            Self::PreconditionFailed => (
+                "precondition_failed",
+                StatusCode::PRECONDITION_FAILED,
+                "Precondition failed",
+            ),
+            Self::PayloadTooLarge => (
+                "payload_too_large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+            ),
+            Self::UnsupportedMediaType => (
+                "unsupported_media_type",
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+            ),
+            Self::ValidationFailed => (
+                "validation_failed",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Validation failed",
+            ),
             Self::RelationshipEndpointNotLive => (
                 "relationship_endpoint_not_live",
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "Relationship end is not a live entity",
             ),
-            Self::PreconditionRequired => ("precondition_required", StatusCode::PRECONDITION_REQUIRED, "Precondition required"),
-            Self::InternalError => ("internal_error", StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
-            Self::ServiceUnavailable => ("service_unavailable", StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
+            Self::PreconditionRequired => (
+                "precondition_required",
+                StatusCode::PRECONDITION_REQUIRED,
+                "Precondition required",
+            ),
+            Self::InternalError => (
+                "internal_error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal server error",
+            ),
+            Self::ServiceUnavailable => (
+                "service_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service unavailable",
+            ),
         }
     }
 }
@@ -148,7 +208,9 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.cause.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.cause
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -156,7 +218,13 @@ impl ApiError {
     /// A problem with a code and a client-facing detail.
     #[must_use]
     pub fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
-        Self { code, detail: detail.into(), errors: Vec::new(), allow: None, cause: None }
+        Self {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            allow: None,
+            cause: None,
+        }
     }
 
     /// The problem's code.
@@ -168,11 +236,17 @@ impl ApiError {
     /// 422 listing each field's problem.
     #[must_use]
     pub fn validation(violations: &Violations) -> Self {
-        let mut err = Self::new(ProblemCode::ValidationFailed, "One or more fields are invalid.");
+        let mut err = Self::new(
+            ProblemCode::ValidationFailed,
+            "One or more fields are invalid.",
+        );
         err.errors = violations
             .as_slice()
             .iter()
-            .map(|v| FieldError { field: v.field.clone(), message: v.message.clone() })
+            .map(|v| FieldError {
+                field: v.field.clone(),
+                message: v.message.clone(),
+            })
             .collect();
         err
     }
@@ -188,13 +262,19 @@ impl ApiError {
     /// 405 with the methods the route allows.
     #[must_use]
     pub fn method_not_allowed(allow: &'static str) -> Self {
-        let mut err = Self::new(ProblemCode::MethodNotAllowed, format!("This route allows {allow}."));
+        let mut err = Self::new(
+            ProblemCode::MethodNotAllowed,
+            format!("This route allows {allow}."),
+        );
         err.allow = Some(allow);
         err
     }
 
     pub(crate) fn invalid_path(err: &actix_web::error::PathError) -> Self {
-        Self::new(ProblemCode::ValidationFailed, format!("Invalid path parameter: {err}"))
+        Self::new(
+            ProblemCode::ValidationFailed,
+            format!("Invalid path parameter: {err}"),
+        )
     }
 
     pub(crate) fn invalid_query(err: &actix_web::error::QueryPayloadError) -> Self {
@@ -208,7 +288,9 @@ impl ApiError {
 
     fn internal(code: ProblemCode, cause: Box<dyn std::error::Error + Send + Sync>) -> Self {
         let detail = match code {
-            ProblemCode::ServiceUnavailable => "The service is temporarily unavailable; retry shortly.",
+            ProblemCode::ServiceUnavailable => {
+                "The service is temporarily unavailable; retry shortly."
+            }
             _ => "An internal error occurred; quote the request_id when reporting it.",
         };
         let mut err = Self::new(code, detail);
@@ -230,9 +312,15 @@ impl ApiError {
             errors: &self.errors,
         };
         let mut res = HttpResponse::build(status);
-        res.insert_header((header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json")));
+        res.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
         if status == StatusCode::UNAUTHORIZED {
-            res.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"kg\"")));
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"kg\""),
+            ));
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
@@ -250,10 +338,16 @@ impl ApiError {
 /// serde's query messages read "limit: invalid digit found in string" when
 /// the field is known; keep the field apart for the `errors` list.
 fn split_query_error(message: &str) -> (String, String) {
-    if let Some(field) = message.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
+    if let Some(field) = message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+    {
         return (field.to_owned(), "is not a recognised parameter".to_owned());
     }
-    if let Some(field) = message.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+    {
         return (field.to_owned(), "is required".to_owned());
     }
     match message.split_once(": ") {
@@ -277,11 +371,16 @@ impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         match err {
             AppError::Validation(v) => Self::validation(&v),
-            AppError::NotFound(ResourceKind::Entity) => Self::new(ProblemCode::EntityNotFound, "No live entity has this id."),
-            AppError::NotFound(ResourceKind::Relationship) => {
-                Self::new(ProblemCode::RelationshipNotFound, "No live relationship has this id.")
+            AppError::NotFound(ResourceKind::Entity) => {
+                Self::new(ProblemCode::EntityNotFound, "No live entity has this id.")
             }
-            AppError::NotFound(ResourceKind::User) => Self::new(ProblemCode::UserNotFound, "No user has this id."),
+            AppError::NotFound(ResourceKind::Relationship) => Self::new(
+                ProblemCode::RelationshipNotFound,
+                "No live relationship has this id.",
+            ),
+            AppError::NotFound(ResourceKind::User) => {
+                Self::new(ProblemCode::UserNotFound, "No user has this id.")
+            }
             AppError::Conflict(c) => conflict(c),
             AppError::VersionMismatch => Self::new(
                 ProblemCode::PreconditionFailed,
@@ -291,11 +390,17 @@ impl From<AppError> for ApiError {
                 ProblemCode::PreconditionRequired,
                 "Send If-Match with the ETag from a GET of this resource.",
             ),
-            AppError::Unauthenticated => {
-                Self::new(ProblemCode::Unauthenticated, "Send a valid access token as 'Authorization: Bearer …'.")
+            AppError::Unauthenticated => Self::new(
+                ProblemCode::Unauthenticated,
+                "Send a valid access token as 'Authorization: Bearer …'.",
+            ),
+            AppError::InvalidCredentials => Self::new(
+                ProblemCode::InvalidCredentials,
+                "The email or password is incorrect.",
+            ),
+            AppError::Forbidden => {
+                Self::new(ProblemCode::Forbidden, "Your role does not allow this.")
             }
-            AppError::InvalidCredentials => Self::new(ProblemCode::InvalidCredentials, "The email or password is incorrect."),
-            AppError::Forbidden => Self::new(ProblemCode::Forbidden, "Your role does not allow this."),
             AppError::Unavailable(cause) => Self::internal(ProblemCode::ServiceUnavailable, cause),
             AppError::Internal(cause) => Self::internal(ProblemCode::InternalError, cause),
         }
@@ -305,12 +410,21 @@ impl From<AppError> for ApiError {
 fn conflict(c: Conflict) -> ApiError {
     match c {
         Conflict::ExternalIdTaken => ApiError::new(ProblemCode::ExternalIdTaken, c.to_string()),
-        Conflict::DuplicateRelationship => ApiError::new(ProblemCode::DuplicateRelationship, c.to_string()),
+        Conflict::DuplicateRelationship => {
+            ApiError::new(ProblemCode::DuplicateRelationship, c.to_string())
+        }
         Conflict::EmailTaken => ApiError::new(ProblemCode::EmailTaken, c.to_string()),
         Conflict::SourceNotLive | Conflict::TargetNotLive => {
-            let field = if c == Conflict::SourceNotLive { "source_id" } else { "target_id" };
+            let field = if c == Conflict::SourceNotLive {
+                "source_id"
+            } else {
+                "target_id"
+            };
             let mut err = ApiError::new(ProblemCode::RelationshipEndpointNotLive, c.to_string());
-            err.errors.push(FieldError { field: field.to_owned(), message: "is not a live entity".to_owned() });
+            err.errors.push(FieldError {
+                field: field.to_owned(),
+                message: "is not a live entity".to_owned(),
+            });
             err
         }
     }
@@ -327,25 +441,41 @@ mod tests {
         for code in ProblemCode::ALL {
             let (name, status, title) = code.describe();
             assert!(seen.insert(name), "duplicate code {name}");
-            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{name}");
-            assert!(status.is_client_error() || status.is_server_error(), "{name}");
+            assert!(
+                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{name}"
+            );
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{name}"
+            );
             assert!(!title.is_empty());
         }
     }
 
     #[test]
     fn a_5xx_body_never_carries_its_cause() {
-        let cause: Box<dyn std::error::Error + Send + Sync> = "SELECT * FROM users failed: relation missing".into();
+        let cause: Box<dyn std::error::Error + Send + Sync> =
+            "SELECT * FROM users failed: relation missing".into();
         let err = ApiError::from(AppError::Internal(cause));
         let res = err.render(Some("r1"));
         assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!err.detail.contains("SELECT"));
-        assert!(std::error::Error::source(&err).is_some(), "the cause is kept for the log");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "the cause is kept for the log"
+        );
     }
 
     #[test]
     fn query_messages_name_their_field() {
-        assert_eq!(split_query_error("limit: invalid digit found in string"), ("limit".into(), "invalid digit found in string".into()));
-        assert_eq!(split_query_error("unknown field `foo`, expected one of `a`"), ("foo".into(), "is not a recognised parameter".into()));
+        assert_eq!(
+            split_query_error("limit: invalid digit found in string"),
+            ("limit".into(), "invalid digit found in string".into())
+        );
+        assert_eq!(
+            split_query_error("unknown field `foo`, expected one of `a`"),
+            ("foo".into(), "is not a recognised parameter".into())
+        );
     }
 }

@@ -26,7 +26,9 @@ pub(crate) struct AuthenticatedUser(pub kg_domain::UserId);
 fn bearer(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 impl FromRequest for Authenticated {
@@ -36,12 +38,13 @@ impl FromRequest for Authenticated {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::from(AppError::Internal("application state missing".into())))?;
+            let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
+                ApiError::from(AppError::Internal("application state missing".into()))
+            })?;
             let token = bearer(&req).ok_or(AppError::Unauthenticated)?;
             let actor: Actor = state.auth.authenticate(&token).await?;
-            req.extensions_mut().insert(AuthenticatedUser(actor.user_id));
+            req.extensions_mut()
+                .insert(AuthenticatedUser(actor.user_id));
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
             Ok(Self(RequestContext { actor, request_id }))
         })
@@ -55,11 +58,21 @@ impl FromRequest for Authenticated {
 pub(crate) struct JsonBody<T>(pub T);
 
 fn is_json(req: &HttpRequest) -> bool {
-    let Some(value) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
@@ -84,46 +97,91 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                     "Send the body as JSON with 'Content-Type: application/json'.",
                 ));
             }
-            let too_large = || ApiError::new(ProblemCode::PayloadTooLarge, format!("The body must be at most {limit} bytes."));
+            let too_large = || {
+                ApiError::new(
+                    ProblemCode::PayloadTooLarge,
+                    format!("The body must be at most {limit} bytes."),
+                )
+            };
             if declared.is_some_and(|n| n > limit) {
                 return Err(too_large());
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::new(ProblemCode::MalformedJson, format!("The body could not be read: {e}")))?;
+                let chunk = chunk.map_err(|e| {
+                    ApiError::new(
+                        ProblemCode::MalformedJson,
+                        format!("The body could not be read: {e}"),
+                    )
+                })?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large());
                 }
                 body.extend_from_slice(&chunk);
+            }
+            // Every body is an object; serde would otherwise accept a struct as an array.
+            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(
+                    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                        Ok(_) => ApiError::field("body", "must be a JSON object"),
+                        Err(e) => ApiError::new(
+                            ProblemCode::MalformedJson,
+                            format!("The body is not valid JSON: {e}"),
+                        ),
+                    },
+                );
             }
             let mut de = serde_json::Deserializer::from_slice(&body);
             let parsed = match serde_path_to_error::deserialize::<_, T>(&mut de) {
                 Ok(value) => de.end().map(|()| value).map_err(|e| (".".to_owned(), e)),
                 Err(err) => Err((err.path().to_string(), err.into_inner())),
             };
-            parsed.map(JsonBody).map_err(|(path, inner)| match inner.classify() {
-                serde_json::error::Category::Data => {
-                    let field = if path == "." { "body".to_owned() } else { path };
-                    ApiError::field(&field, strip_position(&inner.to_string()))
-                }
-                serde_json::error::Category::Syntax
-                | serde_json::error::Category::Eof
-                | serde_json::error::Category::Io => {
-                    ApiError::new(ProblemCode::MalformedJson, format!("The body is not valid JSON: {inner}"))
-                }
-            })
+            parsed
+                .map(JsonBody)
+                .map_err(|(path, inner)| match inner.classify() {
+                    serde_json::error::Category::Data => {
+                        let message = strip_position(&inner.to_string());
+                        // serde reports these at the enclosing object: name the member instead.
+                        let named = [
+                            ("missing field `", "is required"),
+                            ("duplicate field `", "must appear only once"),
+                        ]
+                        .into_iter()
+                        .find_map(|(prefix, says)| {
+                            Some((message.strip_prefix(prefix)?.split('`').next()?, says))
+                        });
+                        match (named, path.as_str()) {
+                            (Some((field, says)), ".") => ApiError::field(field, says),
+                            (Some((field, says)), parent) => {
+                                ApiError::field(&format!("{parent}.{field}"), says)
+                            }
+                            (None, ".") => ApiError::field("body", message),
+                            (None, _) => ApiError::field(&path, message),
+                        }
+                    }
+                    serde_json::error::Category::Syntax
+                    | serde_json::error::Category::Eof
+                    | serde_json::error::Category::Io => ApiError::new(
+                        ProblemCode::MalformedJson,
+                        format!("The body is not valid JSON: {inner}"),
+                    ),
+                })
         })
     }
 }
 
 /// serde appends " at line 1 column 42"; the field path already says where.
 fn strip_position(message: &str) -> String {
-    message.rsplit_once(" at line ").map_or(message, |(m, _)| m).to_owned()
+    message
+        .rsplit_once(" at line ")
+        .map_or(message, |(m, _)| m)
+        .to_owned()
 }
 
 /// Parses a path segment as a typed id, or 422 naming `field`.
 pub(crate) fn parse_id<T: std::str::FromStr>(raw: &str, field: &str) -> Result<T, ApiError> {
-    raw.parse().map_err(|_| ApiError::field(field, "must be a UUID"))
+    raw.parse()
+        .map_err(|_| ApiError::field(field, "must be a UUID"))
 }
 
 /// The version an `If-Match: "N"` header names. Absent: `None`. Anything
@@ -134,8 +192,16 @@ pub(crate) fn if_match(req: &HttpRequest) -> Result<Option<Version>, ApiError> {
     };
     let stale = || ApiError::from(AppError::VersionMismatch);
     let text = value.to_str().map_err(|_| stale())?.trim();
-    let number = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')).ok_or_else(stale)?;
-    number.parse::<i64>().ok().and_then(Version::from_stored).map(Some).ok_or_else(stale)
+    let number = text
+        .strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .ok_or_else(stale)?;
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(Version::from_stored)
+        .map(Some)
+        .ok_or_else(stale)
 }
 
 /// The strong ETag of a version.

@@ -36,8 +36,13 @@ pub fn app(
     let settings = state.settings.clone();
     App::new()
         .app_data(web::Data::new(state))
-        .app_data(web::PathConfig::default().error_handler(|err, _| ApiError::invalid_path(&err).into()))
-        .app_data(web::QueryConfig::default().error_handler(|err, _| ApiError::invalid_query(&err).into()))
+        .app_data(
+            web::PathConfig::default().error_handler(|err, _| ApiError::invalid_path(&err).into()),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|err, _| ApiError::invalid_query(&err).into()),
+        )
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
         .wrap(actix_web::middleware::from_fn(middleware::request_envelope))

@@ -22,7 +22,10 @@ const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// An inbound id is kept only when it is short and plain, so it cannot
 /// forge log lines or smuggle markup.
 fn valid_inbound(id: &str) -> bool {
-    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {
@@ -48,7 +51,9 @@ pub(crate) async fn request_envelope(
         .filter(|v| valid_inbound(v))
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(request_id.clone()));
-    let hsts = req.app_data::<web::Data<HttpSettings>>().is_some_and(|s| s.hsts);
+    let hsts = req
+        .app_data::<web::Data<HttpSettings>>()
+        .is_some_and(|s| s.hsts);
     let method = req.method().clone();
     let path = req.path().to_owned();
     let is_auth = path.starts_with("/v1/auth/");
@@ -87,15 +92,26 @@ pub(crate) async fn request_envelope(
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "no-referrer");
-    set(headers, header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'");
+    set(
+        headers,
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; frame-ancestors 'none'",
+    );
     if hsts {
-        set(headers, header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains");
+        set(
+            headers,
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=63072000; includeSubDomains",
+        );
     }
     if is_auth {
         set(headers, header::CACHE_CONTROL, "no-store");
     }
 
-    let user_id = http_req.extensions().get::<AuthenticatedUser>().map(|u| u.0.to_string());
+    let user_id = http_req
+        .extensions()
+        .get::<AuthenticatedUser>()
+        .map(|u| u.0.to_string());
     tracing::info!(
         request_id = %request_id,
         method = %method,

@@ -13,7 +13,10 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, hsts: false }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            hsts: false,
+        }
     }
 }
 

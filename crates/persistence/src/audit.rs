@@ -20,7 +20,10 @@ fn row(entry: &AuditEntry) -> audit_log::ActiveModel {
 }
 
 /// Appends `entries` with one statement.
-pub(crate) async fn append(conn: &impl ConnectionTrait, entries: &[AuditEntry]) -> Result<(), RepoError> {
+pub(crate) async fn append(
+    conn: &impl ConnectionTrait,
+    entries: &[AuditEntry],
+) -> Result<(), RepoError> {
     if entries.is_empty() {
         return Ok(());
     }

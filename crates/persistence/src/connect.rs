@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr, Statement};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection, DbErr,
+    Statement,
+};
 
 /// Pool settings.
 #[derive(Debug, Clone)]
@@ -65,7 +68,9 @@ pub async fn connect(settings: &DatabaseSettings) -> Result<DatabaseConnection, 
 ///
 /// # Errors
 /// When the database cannot be reached or the URL is malformed.
-pub async fn connect_for_migrations(settings: &DatabaseSettings) -> Result<DatabaseConnection, DbErr> {
+pub async fn connect_for_migrations(
+    settings: &DatabaseSettings,
+) -> Result<DatabaseConnection, DbErr> {
     Database::connect(options(settings, 1)).await
 }
 
@@ -74,7 +79,9 @@ pub async fn connect_for_migrations(settings: &DatabaseSettings) -> Result<Datab
 ///
 /// # Errors
 /// When the settings cannot be read.
-pub async fn durability_report(db: &DatabaseConnection) -> Result<Vec<(String, String, String)>, DbErr> {
+pub async fn durability_report(
+    db: &DatabaseConnection,
+) -> Result<Vec<(String, String, String)>, DbErr> {
     let backend = db.get_database_backend();
     let checks: &[(&str, &str, &str)] = if backend == DatabaseBackend::Sqlite {
         &[
@@ -83,11 +90,16 @@ pub async fn durability_report(db: &DatabaseConnection) -> Result<Vec<(String, S
             ("foreign_keys", "PRAGMA foreign_keys", "1"),
         ]
     } else {
-        &[("fsync", "SHOW fsync", "on"), ("synchronous_commit", "SHOW synchronous_commit", "on")]
+        &[
+            ("fsync", "SHOW fsync", "on"),
+            ("synchronous_commit", "SHOW synchronous_commit", "on"),
+        ]
     };
     let mut report = Vec::with_capacity(checks.len());
     for (name, sql, expected) in checks {
-        let row = db.query_one_raw(Statement::from_string(backend, *sql)).await?;
+        let row = db
+            .query_one_raw(Statement::from_string(backend, *sql))
+            .await?;
         let value = match row {
             Some(row) => row
                 .try_get_by_index::<String>(0)

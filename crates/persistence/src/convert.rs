@@ -18,8 +18,16 @@ struct Parser {
 }
 
 impl Parser {
-    fn field<T, E: std::fmt::Display>(&self, name: &str, result: Result<T, E>) -> Result<T, CorruptRow> {
-        result.map_err(|e| CorruptRow { table: self.table, id: self.id, reason: format!("{name} {e}") })
+    fn field<T, E: std::fmt::Display>(
+        &self,
+        name: &str,
+        result: Result<T, E>,
+    ) -> Result<T, CorruptRow> {
+        result.map_err(|e| CorruptRow {
+            table: self.table,
+            id: self.id,
+            reason: format!("{name} {e}"),
+        })
     }
 
     fn lifecycle(&self, parts: LifecycleRow) -> Result<Lifecycle, CorruptRow> {
@@ -30,7 +38,10 @@ impl Parser {
             updated_by: UserId::from_uuid(parts.updated_by),
             deleted_at: parts.deleted_at,
             deleted_by: parts.deleted_by.map(UserId::from_uuid),
-            version: self.field("version", Version::from_stored(parts.version).ok_or("must be at least 1"))?,
+            version: self.field(
+                "version",
+                Version::from_stored(parts.version).ok_or("must be at least 1"),
+            )?,
         })
     }
 }
@@ -46,14 +57,29 @@ struct LifecycleRow {
 }
 
 pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
-    let p = Parser { table: "entities", id: m.id };
+    let p = Parser {
+        table: "entities",
+        id: m.id,
+    };
     let data = EntityData {
         kind: p.field("kind", TypeName::parse(&m.kind))?,
         name: p.field("name", EntityName::parse(&m.name))?,
-        external_id: m.external_id.map(|v| p.field("external_id", ExternalId::parse(v))).transpose()?,
-        confidence: m.confidence.map(|v| p.field("confidence", Confidence::new(v))).transpose()?,
-        source: m.source.map(|v| p.field("source", SourceRef::parse(v))).transpose()?,
-        source_type: m.source_type.map(|v| p.field("source_type", TypeName::parse(v))).transpose()?,
+        external_id: m
+            .external_id
+            .map(|v| p.field("external_id", ExternalId::parse(v)))
+            .transpose()?,
+        confidence: m
+            .confidence
+            .map(|v| p.field("confidence", Confidence::new(v)))
+            .transpose()?,
+        source: m
+            .source
+            .map(|v| p.field("source", SourceRef::parse(v)))
+            .transpose()?,
+        source_type: m
+            .source_type
+            .map(|v| p.field("source_type", TypeName::parse(v)))
+            .transpose()?,
         metadata: p.field("metadata", Metadata::new(m.metadata))?,
     };
     let lifecycle = p.lifecycle(LifecycleRow {
@@ -65,7 +91,11 @@ pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
         deleted_by: m.deleted_by,
         version: m.version,
     })?;
-    Ok(Entity { id: EntityId::from_uuid(m.id), data, lifecycle })
+    Ok(Entity {
+        id: EntityId::from_uuid(m.id),
+        data,
+        lifecycle,
+    })
 }
 
 pub(crate) fn entity_to_row(e: &Entity) -> entity::ActiveModel {
@@ -90,16 +120,31 @@ pub(crate) fn entity_to_row(e: &Entity) -> entity::ActiveModel {
 }
 
 pub(crate) fn relationship_from_row(m: relationship::Model) -> Result<Relationship, CorruptRow> {
-    let p = Parser { table: "relationships", id: m.id };
+    let p = Parser {
+        table: "relationships",
+        id: m.id,
+    };
     let data = RelationshipData {
         ends: p.field(
             "target_id",
-            Endpoints::new(EntityId::from_uuid(m.source_id), EntityId::from_uuid(m.target_id)),
+            Endpoints::new(
+                EntityId::from_uuid(m.source_id),
+                EntityId::from_uuid(m.target_id),
+            ),
         )?,
         kind: p.field("kind", TypeName::parse(&m.kind))?,
-        confidence: m.confidence.map(|v| p.field("confidence", Confidence::new(v))).transpose()?,
-        source: m.source.map(|v| p.field("source", SourceRef::parse(v))).transpose()?,
-        source_type: m.source_type.map(|v| p.field("source_type", TypeName::parse(v))).transpose()?,
+        confidence: m
+            .confidence
+            .map(|v| p.field("confidence", Confidence::new(v)))
+            .transpose()?,
+        source: m
+            .source
+            .map(|v| p.field("source", SourceRef::parse(v)))
+            .transpose()?,
+        source_type: m
+            .source_type
+            .map(|v| p.field("source_type", TypeName::parse(v)))
+            .transpose()?,
         metadata: p.field("metadata", Metadata::new(m.metadata))?,
     };
     let lifecycle = p.lifecycle(LifecycleRow {
@@ -111,7 +156,11 @@ pub(crate) fn relationship_from_row(m: relationship::Model) -> Result<Relationsh
         deleted_by: m.deleted_by,
         version: m.version,
     })?;
-    Ok(Relationship { id: RelationshipId::from_uuid(m.id), data, lifecycle })
+    Ok(Relationship {
+        id: RelationshipId::from_uuid(m.id),
+        data,
+        lifecycle,
+    })
 }
 
 pub(crate) fn relationship_to_row(r: &Relationship) -> relationship::ActiveModel {
@@ -137,7 +186,10 @@ pub(crate) fn relationship_to_row(r: &Relationship) -> relationship::ActiveModel
 }
 
 pub(crate) fn user_from_row(m: user::Model) -> Result<User, CorruptRow> {
-    let p = Parser { table: "users", id: m.id };
+    let p = Parser {
+        table: "users",
+        id: m.id,
+    };
     Ok(User {
         id: UserId::from_uuid(m.id),
         email: p.field("email", Email::parse(&m.email))?,

@@ -22,7 +22,9 @@ use crate::models::{entity, relationship};
 /// Begins a transaction for a write. On SQLite it takes the write lock at
 /// once (`BEGIN IMMEDIATE`), waiting up to the busy timeout, so a
 /// transaction never fails half-way trying to upgrade a read lock.
-pub(crate) async fn begin_write(conn: &DatabaseConnection) -> Result<DatabaseTransaction, RepoError> {
+pub(crate) async fn begin_write(
+    conn: &DatabaseConnection,
+) -> Result<DatabaseTransaction, RepoError> {
     let options = TransactionOptions {
         sqlite_transaction_mode: (conn.get_database_backend() == DatabaseBackend::Sqlite)
             .then_some(SqliteTransactionMode::Immediate),
@@ -120,11 +122,19 @@ impl EntityRepository for SeaOrmEntityRepository {
             .all(&self.db)
             .await
             .map_err(db)?;
-        let items = rows.into_iter().map(entity_from_row).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .into_iter()
+            .map(entity_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(items, page.limit, |e| e.id.as_uuid()))
     }
 
-    async fn update(&self, e: &Entity, expected: Version, entry: &AuditEntry) -> Result<(), RepoError> {
+    async fn update(
+        &self,
+        e: &Entity,
+        expected: Version,
+        entry: &AuditEntry,
+    ) -> Result<(), RepoError> {
         let txn = begin_write(&self.db).await?;
         let mut row = entity_to_row(e);
         // Identity and creation never change through an update.
@@ -149,12 +159,22 @@ impl EntityRepository for SeaOrmEntityRepository {
         txn.commit().await.map_err(db)
     }
 
-    async fn soft_delete(&self, id: EntityId, entry: &AuditEntry) -> Result<Vec<RelationshipId>, RepoError> {
+    async fn soft_delete(
+        &self,
+        id: EntityId,
+        entry: &AuditEntry,
+    ) -> Result<Vec<RelationshipId>, RepoError> {
         let txn = begin_write(&self.db).await?;
         let deleted = entity::Entity::update_many()
             .col_expr(entity::Column::DeletedAt, Expr::value(entry.at))
-            .col_expr(entity::Column::DeletedBy, Expr::value(entry.actor.as_uuid()))
-            .col_expr(entity::Column::Version, Expr::col(entity::Column::Version).add(1))
+            .col_expr(
+                entity::Column::DeletedBy,
+                Expr::value(entry.actor.as_uuid()),
+            )
+            .col_expr(
+                entity::Column::Version,
+                Expr::col(entity::Column::Version).add(1),
+            )
             .filter(entity::Column::Id.eq(id.as_uuid()))
             .filter(entity::Column::DeletedAt.is_null())
             .exec(&txn)
@@ -182,9 +202,15 @@ impl EntityRepository for SeaOrmEntityRepository {
         if !cascaded.is_empty() {
             relationship::Entity::update_many()
                 .col_expr(relationship::Column::DeletedAt, Expr::value(entry.at))
-                .col_expr(relationship::Column::DeletedBy, Expr::value(entry.actor.as_uuid()))
+                .col_expr(
+                    relationship::Column::DeletedBy,
+                    Expr::value(entry.actor.as_uuid()),
+                )
                 .col_expr(relationship::Column::CascadeOf, Expr::value(id.as_uuid()))
-                .col_expr(relationship::Column::Version, Expr::col(relationship::Column::Version).add(1))
+                .col_expr(
+                    relationship::Column::Version,
+                    Expr::col(relationship::Column::Version).add(1),
+                )
                 .filter(relationship::Column::Id.is_in(cascaded.iter().copied()))
                 .exec(&txn)
                 .await
@@ -202,7 +228,10 @@ impl EntityRepository for SeaOrmEntityRepository {
             .collect();
         audit::append(&txn, &entries).await?;
         txn.commit().await.map_err(db)?;
-        Ok(cascaded.into_iter().map(RelationshipId::from_uuid).collect())
+        Ok(cascaded
+            .into_iter()
+            .map(RelationshipId::from_uuid)
+            .collect())
     }
 }
 

@@ -21,7 +21,7 @@ pub mod testing;
 
 pub use connect::{DatabaseSettings, connect, connect_for_migrations, durability_report};
 pub use entities::SeaOrmEntityRepository;
+pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};
 pub use relationships::SeaOrmRelationshipRepository;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection};
 pub use users::SeaOrmUserRepository;
-pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};

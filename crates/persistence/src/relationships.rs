@@ -7,7 +7,9 @@ use kg_application::{
 };
 use kg_domain::{Relationship, RelationshipId};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::audit;
 use crate::convert::{relationship_from_row, relationship_to_row};
@@ -58,7 +60,11 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
         Ok(row.map(relationship_from_row).transpose()?)
     }
 
-    async fn list(&self, f: &RelationshipFilter, page: PageRequest) -> Result<Page<Relationship>, RepoError> {
+    async fn list(
+        &self,
+        f: &RelationshipFilter,
+        page: PageRequest,
+    ) -> Result<Page<Relationship>, RepoError> {
         use relationship::Column as C;
         let mut cond = Condition::all().add(C::DeletedAt.is_null());
         if let Some(after) = page.after {
@@ -78,7 +84,9 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
             cond = cond.add(match direction {
                 Direction::Outgoing => Condition::all().add(C::SourceId.eq(id)),
                 Direction::Incoming => Condition::all().add(C::TargetId.eq(id)),
-                Direction::Both => Condition::any().add(C::SourceId.eq(id)).add(C::TargetId.eq(id)),
+                Direction::Both => Condition::any()
+                    .add(C::SourceId.eq(id))
+                    .add(C::TargetId.eq(id)),
             });
         }
         let rows = relationship::Entity::find()
@@ -88,7 +96,10 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
             .all(&self.db)
             .await
             .map_err(db)?;
-        let items = rows.into_iter().map(relationship_from_row).collect::<Result<Vec<_>, _>>()?;
+        let items = rows
+            .into_iter()
+            .map(relationship_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(items, page.limit, |r| r.id.as_uuid()))
     }
 

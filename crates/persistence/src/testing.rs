@@ -35,14 +35,25 @@ impl TestDatabase {
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
             let name = format!("kg_test_{}", uuid::Uuid::new_v4().simple());
             let conn = connect_for_migrations(&DatabaseSettings::new(admin.clone())).await?;
-            conn.execute_unprepared(&format!("CREATE DATABASE {name}")).await?;
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await?;
             conn.close().await?;
-            let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
-            Ok(Self { url: format!("{base}/{name}"), postgres: Some((admin, name)), _dir: None })
+            let base = admin
+                .rsplit_once('/')
+                .map_or(admin.as_str(), |(base, _)| base);
+            Ok(Self {
+                url: format!("{base}/{name}"),
+                postgres: Some((admin, name)),
+                _dir: None,
+            })
         } else {
             let dir = tempfile::tempdir().map_err(|e| DbErr::Custom(e.to_string()))?;
             let url = format!("sqlite://{}?mode=rwc", dir.path().join("kg.db").display());
-            Ok(Self { url, postgres: None, _dir: Some(dir) })
+            Ok(Self {
+                url,
+                postgres: None,
+                _dir: Some(dir),
+            })
         }
     }
 
@@ -65,7 +76,8 @@ impl TestDatabase {
     pub async fn remove(self) -> Result<(), DbErr> {
         if let Some((admin, name)) = &self.postgres {
             let conn = connect_for_migrations(&DatabaseSettings::new(admin.clone())).await?;
-            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
             conn.close().await?;
         }
         Ok(())

@@ -38,7 +38,10 @@ impl UserRepository for SeaOrmUserRepository {
     }
 
     async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
-        let row = user::Entity::find_by_id(id.as_uuid()).one(&self.db).await.map_err(db)?;
+        let row = user::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(db)?;
         Ok(row.map(user_from_row).transpose()?)
     }
 
@@ -52,12 +55,17 @@ impl UserRepository for SeaOrmUserRepository {
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<User>, RepoError> {
-        let mut query = user::Entity::find().order_by_asc(user::Column::Id).limit(u64::from(page.limit.get()) + 1);
+        let mut query = user::Entity::find()
+            .order_by_asc(user::Column::Id)
+            .limit(u64::from(page.limit.get()) + 1);
         if let Some(after) = page.after {
             query = query.filter(user::Column::Id.gt(after.last_id()));
         }
         let rows = query.all(&self.db).await.map_err(db)?;
-        let users = rows.into_iter().map(user_from_row).collect::<Result<Vec<_>, _>>()?;
+        let users = rows
+            .into_iter()
+            .map(user_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(users, page.limit, |u| u.id.as_uuid()))
     }
 }

@@ -8,4 +8,6 @@ pub mod telemetry;
 
 pub use secret::load_secret;
 pub use settings::{Environment, LogFormat, SecretSource, Settings, SettingsError};
-pub use startup::{Application, Services, build_services, open_database, prepare_schema};
+pub use startup::{
+    Application, Services, build_services, ensure_sqlite_dir, open_database, prepare_schema,
+};

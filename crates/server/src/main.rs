@@ -8,7 +8,10 @@ use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use kg_application::NewUser;
 use kg_persistence::{DatabaseSettings, MigrationCommand, connect_for_migrations, migrate};
-use kg_server::{Application, Settings, build_services, open_database, prepare_schema, telemetry};
+use kg_server::{
+    Application, Settings, build_services, ensure_sqlite_dir, open_database, prepare_schema,
+    telemetry,
+};
 
 #[derive(Parser)]
 #[command(name = "kg", version, about = "kg: a knowledge-graph service")]
@@ -80,11 +83,14 @@ fn read_password(stdin: bool, file: Option<PathBuf>) -> anyhow::Result<String> {
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
     } else if stdin || !std::io::stdin().is_terminal() {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
         text
     } else {
         let first = rpassword::prompt_password("Password: ").context("reading the password")?;
-        let again = rpassword::prompt_password("Repeat password: ").context("reading the password")?;
+        let again =
+            rpassword::prompt_password("Repeat password: ").context("reading the password")?;
         if first != again {
             bail!("the passwords differ");
         }
@@ -109,28 +115,40 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 MigrateAction::Down { steps } => MigrationCommand::Down(steps),
                 MigrateAction::Status => MigrationCommand::Status,
                 MigrateAction::Fresh { yes: true } => MigrationCommand::Fresh,
-                MigrateAction::Fresh { yes: false } => bail!("`kg migrate fresh` destroys all data; add --yes to confirm"),
-            };
-            if let Some(path) = settings.database_url.strip_prefix("sqlite://").and_then(|p| p.split('?').next()) {
-                if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                MigrateAction::Fresh { yes: false } => {
+                    bail!("`kg migrate fresh` destroys all data; add --yes to confirm")
                 }
-            }
-            let conn = connect_for_migrations(&DatabaseSettings::new(settings.database_url.clone())).await?;
+            };
+            ensure_sqlite_dir(&settings)?;
+            let conn =
+                connect_for_migrations(&DatabaseSettings::new(settings.database_url.clone()))
+                    .await?;
             let report = migrate(&conn, command).await?;
             println!("{report}");
             if command == MigrationCommand::Status && !report.is_current() {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::User { action: UserAction::Create { email, role, password_stdin, password_file } } => {
+        Command::User {
+            action:
+                UserAction::Create {
+                    email,
+                    role,
+                    password_stdin,
+                    password_file,
+                },
+        } => {
             let password = read_password(password_stdin, password_file)?;
             prepare_schema(&settings).await?;
             let db = open_database(&settings).await?;
             let services = build_services(&settings, &db)?;
             let user = services
                 .users
-                .create_by_operator(NewUser { email, role, password })
+                .create_by_operator(NewUser {
+                    email,
+                    role,
+                    password,
+                })
                 .await
                 .map_err(|e| match e {
                     kg_application::AppError::Validation(v) => anyhow::anyhow!("{v}"),
@@ -139,7 +157,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("created {} user {} ({})", user.role, user.email, user.id);
         }
         Command::CheckConfig => {
-            println!("configuration is valid ({:?}, database {})", settings.env, redact_url(&settings.database_url));
+            println!(
+                "configuration is valid ({:?}, database {})",
+                settings.env,
+                redact_url(&settings.database_url)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -158,11 +180,11 @@ fn redact_url(url: &str) -> String {
 
 fn main() -> ExitCode {
     // A missing .env is normal; a malformed one is reported.
-    if let Err(err) = dotenvy::dotenv() {
-        if !err.not_found() {
-            eprintln!("error: .env: {err}");
-            return ExitCode::from(2);
-        }
+    if let Err(err) = dotenvy::dotenv()
+        && !err.not_found()
+    {
+        eprintln!("error: .env: {err}");
+        return ExitCode::from(2);
     }
     let cli = Cli::parse();
     match actix_web::rt::System::new().block_on(run(cli)) {

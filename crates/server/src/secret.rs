@@ -10,8 +10,10 @@ use kg_auth::JwtSecret;
 use crate::SecretSource;
 
 fn read(path: &Path) -> anyhow::Result<JwtSecret> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading the JWT secret from {}", path.display()))?;
-    JwtSecret::new(text.trim().as_bytes().to_vec()).map_err(|e| anyhow::anyhow!("the JWT secret in {} {e}", path.display()))
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the JWT secret from {}", path.display()))?;
+    JwtSecret::new(text.trim().as_bytes().to_vec())
+        .map_err(|e| anyhow::anyhow!("the JWT secret in {} {e}", path.display()))
 }
 
 /// The secret the settings name, generating the development one if needed.
@@ -27,16 +29,22 @@ pub fn load_secret(source: &SecretSource) -> anyhow::Result<JwtSecret> {
                 return read(path);
             }
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
             }
-            let hex: String = JwtSecret::generate().iter().map(|b| format!("{b:02x}")).collect();
+            let hex: String = JwtSecret::generate()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
                 .open(path)
                 .with_context(|| format!("creating {}", path.display()))?;
-            file.write_all(hex.as_bytes()).and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))?;
+            file.write_all(hex.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("writing {}", path.display()))?;
             tracing::info!(path = %path.display(), "generated a development JWT secret");
             read(path)
         }
@@ -54,9 +62,16 @@ mod tests {
         let path = dir.path().join("data").join("jwt_secret");
         load_secret(&SecretSource::Generated(path.clone()))?;
         let first = std::fs::read_to_string(&path)?;
-        assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path)?.permissions().mode() & 0o777,
+            0o600
+        );
         load_secret(&SecretSource::Generated(path.clone()))?;
-        assert_eq!(std::fs::read_to_string(&path)?, first, "reused, not regenerated");
+        assert_eq!(
+            std::fs::read_to_string(&path)?,
+            first,
+            "reused, not regenerated"
+        );
         assert!(first.len() >= 64);
         Ok(())
     }

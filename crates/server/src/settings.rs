@@ -97,35 +97,53 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn raw(&self, name: &str) -> Option<String> {
-        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
     }
 
     fn parse<T: std::str::FromStr>(&mut self, name: &str, default: T, expected: &str) -> T {
         match self.raw(name) {
             None => default,
             Some(v) => v.parse().unwrap_or_else(|_| {
-                self.problems.push(format!("{name}={v:?} is invalid: expected {expected}"));
+                self.problems
+                    .push(format!("{name}={v:?} is invalid: expected {expected}"));
                 default
             }),
         }
     }
 
-    fn bounded<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(&mut self, name: &str, default: T, min: T, max: T) -> T {
+    fn bounded<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+        &mut self,
+        name: &str,
+        default: T,
+        min: T,
+        max: T,
+    ) -> T {
         let value = self.parse(name, default, &format!("a number from {min} to {max}"));
         if value < min || value > max {
-            self.problems.push(format!("{name}={value} is out of range: expected {min} to {max}"));
+            self.problems.push(format!(
+                "{name}={value} is out of range: expected {min} to {max}"
+            ));
             return default;
         }
         value
     }
 
     fn flag(&mut self, name: &str, default: bool) -> bool {
-        match self.raw(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        match self
+            .raw(name)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
             None => default,
             Some("true" | "1" | "yes" | "on") => true,
             Some("false" | "0" | "no" | "off") => false,
             Some(other) => {
-                self.problems.push(format!("{name}={other:?} is invalid: expected true or false"));
+                self.problems.push(format!(
+                    "{name}={other:?} is invalid: expected true or false"
+                ));
                 default
             }
         }
@@ -146,34 +164,55 @@ impl Settings {
     /// # Errors
     /// [`SettingsError`] listing every invalid or missing setting.
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let mut r = Reader { lookup, problems: Vec::new() };
+        let mut r = Reader {
+            lookup,
+            problems: Vec::new(),
+        };
         let env = match r.raw("KG_ENV").as_deref() {
             None | Some("development") => Environment::Development,
             Some("production") => Environment::Production,
             Some(other) => {
-                r.problems.push(format!("KG_ENV={other:?} is invalid: expected development or production"));
+                r.problems.push(format!(
+                    "KG_ENV={other:?} is invalid: expected development or production"
+                ));
                 Environment::Development
             }
         };
         let production = env == Environment::Production;
-        let bind = r.parse("KG_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)), "address:port, e.g. 127.0.0.1:8080");
+        let bind = r.parse(
+            "KG_BIND",
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            "address:port, e.g. 127.0.0.1:8080",
+        );
         let data_dir = PathBuf::from(r.raw("KG_DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
         let database_url = match r.raw("KG_DATABASE_URL") {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.starts_with("sqlite:") => url,
+            Some(url)
+                if url.starts_with("postgres://")
+                    || url.starts_with("postgresql://")
+                    || url.starts_with("sqlite:") =>
+            {
+                url
+            }
             Some(url) => {
                 let scheme = url.split(':').next().unwrap_or_default().to_owned();
-                r.problems.push(format!("KG_DATABASE_URL has scheme {scheme:?}: expected postgres:// or sqlite:"));
+                r.problems.push(format!(
+                    "KG_DATABASE_URL has scheme {scheme:?}: expected postgres:// or sqlite:"
+                ));
                 String::new()
             }
             None if production => {
-                r.problems.push("KG_DATABASE_URL is required in production (postgres://user@host/db)".to_owned());
+                r.problems.push(
+                    "KG_DATABASE_URL is required in production (postgres://user@host/db)"
+                        .to_owned(),
+                );
                 String::new()
             }
             None => format!("sqlite://{}?mode=rwc", data_dir.join("kg.db").display()),
         };
         let jwt_secret = match (r.raw("KG_JWT_SECRET"), r.raw("KG_JWT_SECRET_FILE")) {
             (Some(_), Some(_)) => {
-                r.problems.push("set only one of KG_JWT_SECRET and KG_JWT_SECRET_FILE".to_owned());
+                r.problems
+                    .push("set only one of KG_JWT_SECRET and KG_JWT_SECRET_FILE".to_owned());
                 SecretSource::Generated(data_dir.join("jwt_secret"))
             }
             (Some(secret), None) => match JwtSecret::new(secret.into_bytes()) {
@@ -185,7 +224,9 @@ impl Settings {
             },
             (None, Some(path)) => SecretSource::File(PathBuf::from(path)),
             (None, None) if production => {
-                r.problems.push("KG_JWT_SECRET or KG_JWT_SECRET_FILE is required in production".to_owned());
+                r.problems.push(
+                    "KG_JWT_SECRET or KG_JWT_SECRET_FILE is required in production".to_owned(),
+                );
                 SecretSource::Generated(data_dir.join("jwt_secret"))
             }
             (None, None) => SecretSource::Generated(data_dir.join("jwt_secret")),
@@ -195,30 +236,54 @@ impl Settings {
             bind,
             database_url,
             db_max_connections: r.bounded("KG_DB_MAX_CONNECTIONS", 10, 1, 1000),
-            db_acquire_timeout: Duration::from_secs(r.bounded("KG_DB_ACQUIRE_TIMEOUT_SECS", 3, 1, 60)),
+            db_acquire_timeout: Duration::from_secs(r.bounded(
+                "KG_DB_ACQUIRE_TIMEOUT_SECS",
+                3,
+                1,
+                60,
+            )),
             jwt_secret,
-            access_token_ttl: Duration::from_secs(r.bounded("KG_ACCESS_TOKEN_TTL_SECS", 900, 60, 86_400)),
+            access_token_ttl: Duration::from_secs(r.bounded(
+                "KG_ACCESS_TOKEN_TTL_SECS",
+                900,
+                60,
+                86_400,
+            )),
             auto_migrate: r.flag("KG_AUTO_MIGRATE", !production),
             max_body_bytes: r.bounded("KG_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
             hsts: r.flag("KG_HSTS", false),
             workers: r.bounded("KG_WORKERS", cores(), 1, 256),
             password_hash_concurrency: r.bounded("KG_PASSWORD_HASH_CONCURRENCY", cores(), 1, 64),
             log_format: match r.raw("KG_LOG_FORMAT").as_deref() {
-                None => if production { LogFormat::Json } else { LogFormat::Pretty },
+                None => {
+                    if production {
+                        LogFormat::Json
+                    } else {
+                        LogFormat::Pretty
+                    }
+                }
                 Some("json") => LogFormat::Json,
                 Some("pretty") => LogFormat::Pretty,
                 Some(other) => {
-                    r.problems.push(format!("KG_LOG_FORMAT={other:?} is invalid: expected json or pretty"));
+                    r.problems.push(format!(
+                        "KG_LOG_FORMAT={other:?} is invalid: expected json or pretty"
+                    ));
                     LogFormat::Json
                 }
             },
-            log_filter: r.raw("KG_LOG").unwrap_or_else(|| "info,sqlx=warn,sea_orm=warn".to_owned()),
+            log_filter: r
+                .raw("KG_LOG")
+                .unwrap_or_else(|| "info,sqlx=warn,sea_orm=warn".to_owned()),
             data_dir,
         };
         if production && settings.auto_migrate {
             r.problems.push("KG_AUTO_MIGRATE=true is not allowed in production: run `kg migrate up` before rolling out".to_owned());
         }
-        if r.problems.is_empty() { Ok(settings) } else { Err(SettingsError(r.problems)) }
+        if r.problems.is_empty() {
+            Ok(settings)
+        } else {
+            Err(SettingsError(r.problems))
+        }
     }
 }
 
@@ -228,7 +293,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(vars: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Settings::from_lookup(&|k| map.get(k).cloned())
     }
 
@@ -253,16 +321,25 @@ mod tests {
     #[test]
     fn production_refuses_a_weak_or_short_secret() {
         for secret in ["short", "my-super-secret-jwt-key-for-production!"] {
-            let err = load(&[("KG_ENV", "production"), ("KG_DATABASE_URL", "postgres://db/kg"), ("KG_JWT_SECRET", secret)])
-                .expect_err("weak");
+            let err = load(&[
+                ("KG_ENV", "production"),
+                ("KG_DATABASE_URL", "postgres://db/kg"),
+                ("KG_JWT_SECRET", secret),
+            ])
+            .expect_err("weak");
             assert!(err.to_string().contains("KG_JWT_SECRET"), "{err}");
         }
     }
 
     #[test]
     fn every_bad_value_is_reported_at_once() {
-        let err = load(&[("KG_BIND", "nowhere"), ("KG_DB_MAX_CONNECTIONS", "0"), ("KG_LOG_FORMAT", "xml"), ("KG_HSTS", "maybe")])
-            .expect_err("invalid");
+        let err = load(&[
+            ("KG_BIND", "nowhere"),
+            ("KG_DB_MAX_CONNECTIONS", "0"),
+            ("KG_LOG_FORMAT", "xml"),
+            ("KG_HSTS", "maybe"),
+        ])
+        .expect_err("invalid");
         assert_eq!(err.0.len(), 4, "{err}");
     }
 

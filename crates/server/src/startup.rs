@@ -6,7 +6,9 @@ use std::sync::Arc;
 use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
-use kg_application::{AuthService, Clock, EntityService, RelationshipService, SystemClock, UserService};
+use kg_application::{
+    AuthService, Clock, EntityService, RelationshipService, SystemClock, UserService,
+};
 use kg_auth::{Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer};
 use kg_http::{AppState, HttpSettings};
 use kg_persistence::{
@@ -24,13 +26,21 @@ fn database_settings(settings: &Settings) -> DatabaseSettings {
     db
 }
 
-fn ensure_sqlite_dir(settings: &Settings) -> anyhow::Result<()> {
+/// Creates the directory of an SQLite database file, if that is the database.
+///
+/// # Errors
+/// When the directory cannot be created.
+pub fn ensure_sqlite_dir(settings: &Settings) -> anyhow::Result<()> {
     let path = settings
         .database_url
         .strip_prefix("sqlite://")
         .map(|rest| rest.split('?').next().unwrap_or_default());
-    if let Some(parent) = path.and_then(|p| std::path::Path::new(p).parent()).filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    if let Some(parent) = path
+        .and_then(|p| std::path::Path::new(p).parent())
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     Ok(())
 }
@@ -42,16 +52,27 @@ fn ensure_sqlite_dir(settings: &Settings) -> anyhow::Result<()> {
 /// When migrations fail or are pending and may not be applied here.
 pub async fn prepare_schema(settings: &Settings) -> anyhow::Result<()> {
     ensure_sqlite_dir(settings)?;
-    let conn = connect_for_migrations(&database_settings(settings)).await.context("connecting to the database")?;
-    let status = migrate(&conn, MigrationCommand::Status).await.context("reading the migration status")?;
+    let conn = connect_for_migrations(&database_settings(settings))
+        .await
+        .context("connecting to the database")?;
+    let status = migrate(&conn, MigrationCommand::Status)
+        .await
+        .context("reading the migration status")?;
     if !status.is_current() {
         if !settings.auto_migrate {
-            bail!("the database schema is behind this build ({} pending); run `kg migrate up` first", status.pending.len());
+            bail!(
+                "the database schema is behind this build ({} pending); run `kg migrate up` first",
+                status.pending.len()
+            );
         }
-        let report = migrate(&conn, MigrationCommand::Up).await.context("applying migrations")?;
+        let report = migrate(&conn, MigrationCommand::Up)
+            .await
+            .context("applying migrations")?;
         tracing::info!(applied = report.applied.len(), "migrations applied");
     }
-    conn.close().await.context("closing the migration connection")?;
+    conn.close()
+        .await
+        .context("closing the migration connection")?;
     Ok(())
 }
 
@@ -61,10 +82,17 @@ pub async fn prepare_schema(settings: &Settings) -> anyhow::Result<()> {
 /// When the database cannot be reached or would not keep acknowledged writes.
 pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnection> {
     ensure_sqlite_dir(settings)?;
-    let db = connect(&database_settings(settings)).await.context("connecting to the database")?;
-    for (name, value, expected) in durability_report(&db).await.context("reading durability settings")? {
+    let db = connect(&database_settings(settings))
+        .await
+        .context("connecting to the database")?;
+    for (name, value, expected) in durability_report(&db)
+        .await
+        .context("reading durability settings")?
+    {
         if value != expected {
-            bail!("database setting {name} is {value:?}; kg requires {expected:?} so acknowledged writes survive a crash");
+            bail!(
+                "database setting {name} is {value:?}; kg requires {expected:?} so acknowledged writes survive a crash"
+            );
         }
     }
     Ok(db)
@@ -92,13 +120,28 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let users = Arc::new(SeaOrmUserRepository::new(db.clone()));
     let hasher = Arc::new(
-        Argon2Hasher::new(HasherConfig { max_concurrent: settings.password_hash_concurrency, ..HasherConfig::default() })
-            .map_err(|e| anyhow::anyhow!("starting the password hasher: {e}"))?,
+        Argon2Hasher::new(HasherConfig {
+            max_concurrent: settings.password_hash_concurrency,
+            ..HasherConfig::default()
+        })
+        .map_err(|e| anyhow::anyhow!("starting the password hasher: {e}"))?,
     );
-    let tokens = Arc::new(JwtIssuer::new(&secret, JwtConfig { access_ttl: settings.access_token_ttl, ..JwtConfig::default() }));
+    let tokens = Arc::new(JwtIssuer::new(
+        &secret,
+        JwtConfig {
+            access_ttl: settings.access_token_ttl,
+            ..JwtConfig::default()
+        },
+    ));
     Ok(Services {
-        entities: EntityService::new(Arc::new(SeaOrmEntityRepository::new(db.clone())), clock.clone()),
-        relationships: RelationshipService::new(Arc::new(SeaOrmRelationshipRepository::new(db.clone())), clock.clone()),
+        entities: EntityService::new(
+            Arc::new(SeaOrmEntityRepository::new(db.clone())),
+            clock.clone(),
+        ),
+        relationships: RelationshipService::new(
+            Arc::new(SeaOrmRelationshipRepository::new(db.clone())),
+            clock.clone(),
+        ),
         users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
         auth: AuthService::new(users, hasher, tokens, clock),
     })
@@ -113,7 +156,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("port", &self.port).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
     }
 }
 
@@ -127,14 +172,21 @@ impl Application {
         prepare_schema(&settings).await?;
         let db = open_database(&settings).await?;
         let services = build_services(&settings, &db)?;
-        let listener = TcpListener::bind(settings.bind).with_context(|| format!("binding {}", settings.bind))?;
-        let port = listener.local_addr().context("reading the bound address")?.port();
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener
+            .local_addr()
+            .context("reading the bound address")?
+            .port();
         let state = AppState {
             entities: services.entities.clone(),
             relationships: services.relationships.clone(),
             users: services.users.clone(),
             auth: services.auth.clone(),
-            settings: HttpSettings { max_body_bytes: settings.max_body_bytes, hsts: settings.hsts },
+            settings: HttpSettings {
+                max_body_bytes: settings.max_body_bytes,
+                hsts: settings.hsts,
+            },
         };
         let server = HttpServer::new(move || kg_http::app(state.clone()))
             .workers(settings.workers)
@@ -142,7 +194,11 @@ impl Application {
             .listen(listener)
             .context("listening")?
             .run();
-        Ok(Self { port, server, services })
+        Ok(Self {
+            port,
+            server,
+            services,
+        })
     }
 
     /// The port the server listens on.

@@ -32,7 +32,9 @@ pub const ROUTES: &[(&str, &str)] = &[
 
 /// A resource whose unknown methods answer 405 with `Allow`.
 fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(allow)) }))
+    web::resource(path).default_service(web::to(move || async move {
+        Err::<HttpResponse, _>(ApiError::method_not_allowed(allow))
+    }))
 }
 
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
@@ -51,7 +53,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(entities::delete::handle)),
         )
         .service(
-            resource("/v1/entities/{id}/relationships", "GET").route(web::get().to(entities::relationships::handle)),
+            resource("/v1/entities/{id}/relationships", "GET")
+                .route(web::get().to(entities::relationships::handle)),
         )
         .service(
             resource("/v1/relationships", "GET, POST")
@@ -71,7 +74,10 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::new(ProblemCode::RouteNotFound, "No route matches this path."))
+    Err(ApiError::new(
+        ProblemCode::RouteNotFound,
+        "No route matches this path.",
+    ))
 }
 
 /// A list response: one page and the cursor of the next.
@@ -84,20 +90,39 @@ pub(crate) struct PageResponse<T> {
 impl<T> PageResponse<T> {
     pub(crate) fn from_page<U>(page: kg_application::Page<U>, f: impl FnMut(U) -> T) -> Self {
         let page = page.map(f);
-        Self { items: page.items, next_cursor: page.next.map(kg_application::Cursor::encode) }
+        Self {
+            items: page.items,
+            next_cursor: page.next.map(kg_application::Cursor::encode),
+        }
     }
+}
+
+/// Parses a number from a query parameter.
+pub(crate) fn number(text: String) -> Result<f64, &'static str> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite())
+        .ok_or("must be a number")
 }
 
 /// Parses the `limit` and `cursor` every list takes, collecting problems.
 pub(crate) fn page_request(
     v: &mut kg_domain::Violations,
-    limit: Option<i64>,
+    limit: Option<&str>,
     cursor: Option<&str>,
 ) -> Option<kg_application::PageRequest> {
     let limit = match limit {
-        Some(l) => v.check("limit", kg_application::Limit::new(l)),
+        Some(l) => v.check(
+            "limit",
+            l.parse::<i64>()
+                .map_err(|_| kg_application::LimitError)
+                .and_then(kg_application::Limit::new),
+        ),
         None => Some(kg_application::Limit::default()),
     };
     let after = v.check_opt("cursor", cursor, kg_application::Cursor::decode);
-    Some(kg_application::PageRequest { limit: limit?, after: after? })
+    Some(kg_application::PageRequest {
+        limit: limit?,
+        after: after?,
+    })
 }

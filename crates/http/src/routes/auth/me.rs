@@ -6,7 +6,10 @@ use crate::extract::Authenticated;
 use crate::routes::users::UserResponse;
 use crate::{ApiError, AppState};
 
-pub(crate) async fn handle(state: web::Data<AppState>, Authenticated(ctx): Authenticated) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn handle(
+    state: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+) -> Result<HttpResponse, ApiError> {
     let user = state.auth.me(&ctx).await?;
     Ok(HttpResponse::Ok().json(UserResponse::from(user)))
 }

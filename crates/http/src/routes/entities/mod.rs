@@ -57,7 +57,10 @@ impl From<Entity> for EntityResponse {
 }
 
 /// A single entity with its ETag.
-pub(crate) fn entity_response(mut res: actix_web::HttpResponseBuilder, entity: Entity) -> HttpResponse {
+pub(crate) fn entity_response(
+    mut res: actix_web::HttpResponseBuilder,
+    entity: Entity,
+) -> HttpResponse {
     res.insert_header((header::ETAG, etag(entity.lifecycle.version)))
         .json(EntityResponse::from(entity))
 }

@@ -14,7 +14,7 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Query {
-    limit: Option<i64>,
+    limit: Option<String>,
     cursor: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -32,7 +32,7 @@ pub(crate) async fn handle(
     state.entities.get(&ctx, id).await?;
     let q = query.into_inner();
     let mut v = Violations::new();
-    let page = page_request(&mut v, q.limit, q.cursor.as_deref());
+    let page = page_request(&mut v, q.limit.as_deref(), q.cursor.as_deref());
     let kind = v.check_opt("type", q.kind, TypeName::parse);
     let direction = v.check_opt("direction", q.direction, |d: String| match d.as_str() {
         "out" => Ok(Direction::Outgoing),
@@ -49,5 +49,8 @@ pub(crate) async fn handle(
         ..RelationshipFilter::default()
     };
     let relationships = state.relationships.list(&ctx, &filter, page).await?;
-    Ok(HttpResponse::Ok().json(PageResponse::from_page(relationships, RelationshipResponse::from)))
+    Ok(HttpResponse::Ok().json(PageResponse::from_page(
+        relationships,
+        RelationshipResponse::from,
+    )))
 }

@@ -13,7 +13,7 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListRelationshipsQuery {
-    limit: Option<i64>,
+    limit: Option<String>,
     cursor: Option<String>,
     source_id: Option<String>,
     target_id: Option<String>,
@@ -28,15 +28,25 @@ pub(crate) async fn handle(
 ) -> Result<HttpResponse, ApiError> {
     let q = query.into_inner();
     let mut v = Violations::new();
-    let page = page_request(&mut v, q.limit, q.cursor.as_deref());
+    let page = page_request(&mut v, q.limit.as_deref(), q.cursor.as_deref());
     let uuid = |s: String| s.parse::<EntityId>().map_err(|_| "must be a UUID");
     let source_id = v.check_opt("source_id", q.source_id, uuid);
     let target_id = v.check_opt("target_id", q.target_id, uuid);
     let kind = v.check_opt("type", q.kind, TypeName::parse);
-    let (Some(page), Some(source_id), Some(target_id), Some(kind)) = (page, source_id, target_id, kind) else {
+    let (Some(page), Some(source_id), Some(target_id), Some(kind)) =
+        (page, source_id, target_id, kind)
+    else {
         return Err(ApiError::validation(&v));
     };
-    let filter = RelationshipFilter { source_id, target_id, kind, touching: None };
+    let filter = RelationshipFilter {
+        source_id,
+        target_id,
+        kind,
+        touching: None,
+    };
     let relationships = state.relationships.list(&ctx, &filter, page).await?;
-    Ok(HttpResponse::Ok().json(PageResponse::from_page(relationships, RelationshipResponse::from)))
+    Ok(HttpResponse::Ok().json(PageResponse::from_page(
+        relationships,
+        RelationshipResponse::from,
+    )))
 }

@@ -55,7 +55,10 @@ impl From<Relationship> for RelationshipResponse {
 }
 
 /// A single relationship with its ETag.
-pub(crate) fn relationship_response(mut res: actix_web::HttpResponseBuilder, r: Relationship) -> HttpResponse {
+pub(crate) fn relationship_response(
+    mut res: actix_web::HttpResponseBuilder,
+    r: Relationship,
+) -> HttpResponse {
     res.insert_header((header::ETAG, etag(r.lifecycle.version)))
         .json(RelationshipResponse::from(r))
 }

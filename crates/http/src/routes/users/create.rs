@@ -22,7 +22,11 @@ pub(crate) async fn handle(
     Authenticated(ctx): Authenticated,
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let new = NewUser { email: body.email, role: body.role, password: body.password };
+    let new = NewUser {
+        email: body.email,
+        role: body.role,
+        password: body.password,
+    };
     let user = state.users.create(&ctx, new).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/users/{}", user.id)))

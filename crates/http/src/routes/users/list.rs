@@ -12,7 +12,7 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ListUsersQuery {
-    limit: Option<i64>,
+    limit: Option<String>,
     cursor: Option<String>,
 }
 
@@ -22,7 +22,7 @@ pub(crate) async fn handle(
     query: web::Query<ListUsersQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut v = Violations::new();
-    let page = page_request(&mut v, query.limit, query.cursor.as_deref());
+    let page = page_request(&mut v, query.limit.as_deref(), query.cursor.as_deref());
     let page = match page {
         Some(page) if v.is_empty() => page,
         _ => return Err(ApiError::validation(&v)),

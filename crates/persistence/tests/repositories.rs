@@ -1,0 +1,309 @@
+//! The sea-orm adapter against a real database: SQLite by default,
+//! PostgreSQL with `KG_TEST_DATABASE=postgres`.
+
+use chrono::Utc;
+use kg_application::{
+    AuditAction, AuditEntry, AuditTarget, Conflict, EntityRepository, RelationshipRepository,
+    RepoError, UserRepository,
+};
+use kg_domain::{
+    Email, Endpoints, Entity, EntityData, EntityName, ExternalId, Metadata, PasswordHash,
+    Relationship, RelationshipData, Role, TypeName, User, UserId,
+};
+use kg_persistence::testing::TestDatabase;
+use kg_persistence::{
+    DatabaseSettings, MigrationCommand, SeaOrmEntityRepository, SeaOrmRelationshipRepository,
+    SeaOrmUserRepository, connect, connect_for_migrations, latest_migration, migrate,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::json;
+
+async fn count(db: &DatabaseConnection, table: &str) -> anyhow::Result<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) FROM {table}"),
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+fn entity(name: &str, external_id: Option<&str>, actor: UserId) -> anyhow::Result<Entity> {
+    let data = EntityData {
+        kind: TypeName::parse("Person")?,
+        name: EntityName::parse(name)?,
+        external_id: external_id.map(ExternalId::parse).transpose()?,
+        confidence: None,
+        source: None,
+        source_type: None,
+        metadata: Metadata::new(json!({ "k": name }))?,
+    };
+    Ok(Entity::create(data, actor, Utc::now()))
+}
+
+fn audit(actor: UserId, action: AuditAction, target: AuditTarget) -> AuditEntry {
+    AuditEntry {
+        actor,
+        action,
+        target,
+        request_id: Some("test".into()),
+        at: Utc::now(),
+        changes: json!({}),
+    }
+}
+
+struct Fixture {
+    database: TestDatabase,
+    db: DatabaseConnection,
+    actor: UserId,
+}
+
+async fn fixture() -> anyhow::Result<Fixture> {
+    let database = TestDatabase::migrated().await?;
+    let db = connect(&DatabaseSettings::new(database.url.clone())).await?;
+    let actor = UserId::generate();
+    let now = Utc::now();
+    let user = User {
+        id: actor,
+        email: Email::parse(format!("{actor}@example.org"))?,
+        role: Role::Editor,
+        is_active: true,
+        password_hash: PasswordHash::from_phc(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2g".into(),
+        ),
+        created_at: now,
+        updated_at: now,
+    };
+    SeaOrmUserRepository::new(db.clone())
+        .create(&user, None)
+        .await?;
+    Ok(Fixture {
+        database,
+        db,
+        actor,
+    })
+}
+
+impl Fixture {
+    async fn done(self) -> anyhow::Result<()> {
+        self.db.close().await?;
+        self.database.remove().await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_write_whose_audit_row_fails_leaves_nothing_behind() -> anyhow::Result<()> {
+    let f = fixture().await?;
+    let repo = SeaOrmEntityRepository::new(f.db.clone());
+    let e = entity("Ada", Some("x:1"), f.actor)?;
+    // The audit row names an actor that does not exist: its foreign key fails
+    // after the entity row was inserted in the same transaction.
+    let ghost = UserId::generate();
+    let result = repo
+        .create(
+            &e,
+            &audit(ghost, AuditAction::Create, AuditTarget::Entity(e.id)),
+        )
+        .await;
+    assert!(matches!(result, Err(RepoError::Other(_))), "{result:?}");
+    assert_eq!(
+        (
+            count(&f.db, "entities").await?,
+            count(&f.db, "audit_log").await?
+        ),
+        (0, 0)
+    );
+    // The external id is still free: nothing half-written holds it.
+    repo.create(
+        &e,
+        &audit(f.actor, AuditAction::Create, AuditTarget::Entity(e.id)),
+    )
+    .await?;
+    assert_eq!(
+        (
+            count(&f.db, "entities").await?,
+            count(&f.db, "audit_log").await?
+        ),
+        (1, 1)
+    );
+    f.done().await
+}
+
+#[tokio::test]
+async fn constraints_surface_as_domain_conflicts() -> anyhow::Result<()> {
+    let f = fixture().await?;
+    let entities = SeaOrmEntityRepository::new(f.db.clone());
+    let relationships = SeaOrmRelationshipRepository::new(f.db.clone());
+    let a = entity("A", Some("dup"), f.actor)?;
+    let b = entity("B", Some("dup"), f.actor)?;
+    entities
+        .create(
+            &a,
+            &audit(f.actor, AuditAction::Create, AuditTarget::Entity(a.id)),
+        )
+        .await?;
+    let err = entities
+        .create(
+            &b,
+            &audit(f.actor, AuditAction::Create, AuditTarget::Entity(b.id)),
+        )
+        .await;
+    assert!(
+        matches!(err, Err(RepoError::Conflict(Conflict::ExternalIdTaken))),
+        "{err:?}"
+    );
+    let b = entity("B", None, f.actor)?;
+    entities
+        .create(
+            &b,
+            &audit(f.actor, AuditAction::Create, AuditTarget::Entity(b.id)),
+        )
+        .await?;
+
+    let rel = |kind: &str| -> anyhow::Result<Relationship> {
+        let data = RelationshipData {
+            ends: Endpoints::new(a.id, b.id)?,
+            kind: TypeName::parse(kind)?,
+            confidence: None,
+            source: None,
+            source_type: None,
+            metadata: Metadata::empty(),
+        };
+        Ok(Relationship::create(data, f.actor, Utc::now()))
+    };
+    let r1 = rel("KNOWS")?;
+    relationships
+        .create(
+            &r1,
+            &audit(
+                f.actor,
+                AuditAction::Create,
+                AuditTarget::Relationship(r1.id),
+            ),
+        )
+        .await?;
+    let r2 = rel("KNOWS")?;
+    let err = relationships
+        .create(
+            &r2,
+            &audit(
+                f.actor,
+                AuditAction::Create,
+                AuditTarget::Relationship(r2.id),
+            ),
+        )
+        .await;
+    assert!(
+        matches!(
+            err,
+            Err(RepoError::Conflict(Conflict::DuplicateRelationship))
+        ),
+        "{err:?}"
+    );
+
+    // Deleting A cascades to r1 only, and records both deletions.
+    let before = count(&f.db, "audit_log").await?;
+    let cascaded = entities
+        .soft_delete(
+            a.id,
+            &audit(f.actor, AuditAction::Delete, AuditTarget::Entity(a.id)),
+        )
+        .await?;
+    assert_eq!(cascaded, vec![r1.id]);
+    assert_eq!(count(&f.db, "audit_log").await? - before, 2);
+    assert!(relationships.get(r1.id).await?.is_none());
+    let r3 = rel("LIKES")?;
+    let err = relationships
+        .create(
+            &r3,
+            &audit(
+                f.actor,
+                AuditAction::Create,
+                AuditTarget::Relationship(r3.id),
+            ),
+        )
+        .await;
+    assert!(
+        matches!(err, Err(RepoError::Conflict(Conflict::SourceNotLive))),
+        "{err:?}"
+    );
+    // The cascaded relationship remembers which deletion took it, for restores.
+    let sql = "SELECT COUNT(*) FROM relationships WHERE cascade_of IS NOT NULL";
+    let row =
+        f.db.query_one_raw(Statement::from_string(f.db.get_database_backend(), sql))
+            .await?;
+    assert_eq!(
+        row.map(|r| r.try_get_by_index::<i64>(0)).transpose()?,
+        Some(1)
+    );
+    f.done().await
+}
+
+#[tokio::test]
+async fn the_database_refuses_what_the_domain_refuses() -> anyhow::Result<()> {
+    let f = fixture().await?;
+    let backend = f.db.get_database_backend();
+    let now = "2026-01-01T00:00:00Z";
+    let insert = |id: &str, confidence: &str, version: i64| {
+        format!(
+            "INSERT INTO entities (id, kind, name, confidence, metadata, created_at, created_by, updated_at, updated_by, version) \
+             VALUES ({id}, 'Person', 'x', {confidence}, '{{}}', '{now}', {actor}, '{now}', {actor}, {version})",
+            actor = uuid_literal(backend, f.actor.as_uuid()),
+        )
+    };
+    for (confidence, version) in [("1.5", 1), ("-0.1", 1), ("0.5", 0)] {
+        let sql = insert(
+            &uuid_literal(backend, uuid::Uuid::now_v7()),
+            confidence,
+            version,
+        );
+        assert!(
+            f.db.execute_unprepared(&sql).await.is_err(),
+            "{confidence} / {version} accepted"
+        );
+    }
+    let sql = insert(&uuid_literal(backend, uuid::Uuid::now_v7()), "0.5", 1);
+    f.db.execute_unprepared(&sql).await?;
+    f.done().await
+}
+
+fn uuid_literal(backend: sea_orm::DatabaseBackend, id: uuid::Uuid) -> String {
+    if backend == sea_orm::DatabaseBackend::Postgres {
+        format!("'{id}'")
+    } else {
+        format!("X'{}'", id.simple())
+    }
+}
+
+#[tokio::test]
+async fn migrations_run_up_down_and_up_again() -> anyhow::Result<()> {
+    let database = TestDatabase::create().await?;
+    let conn = connect_for_migrations(&DatabaseSettings::new(database.url.clone())).await?;
+    let pending = migrate(&conn, MigrationCommand::Status).await?;
+    assert!(pending.applied.is_empty() && !pending.pending.is_empty());
+    let up = migrate(&conn, MigrationCommand::Up).await?;
+    assert!(up.is_current());
+    assert_eq!(up.applied.last(), Some(&latest_migration()));
+    let all = u32::try_from(up.applied.len())?;
+    let down = migrate(&conn, MigrationCommand::Down(all)).await?;
+    assert!(down.applied.is_empty());
+    let tables = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            if conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations'"
+            } else {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('seaql_migrations', 'sqlite_sequence')"
+            },
+        ))
+        .await?;
+    assert!(tables.is_empty(), "down left {} tables", tables.len());
+    assert!(migrate(&conn, MigrationCommand::Up).await?.is_current());
+    let fresh = migrate(&conn, MigrationCommand::Fresh).await?;
+    assert!(fresh.is_current());
+    conn.close().await?;
+    database.remove().await?;
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Logging in and bearer authentication.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::{PASSWORD, problem, spawn_app};
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_for_every_email_alike() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let email = app.user("admin").await?;
+    let mut bodies = Vec::new();
+    for (email, password) in [
+        (email.as_str(), "not-the-right-password"),
+        ("nobody@example.org", "not-the-right-password"),
+        ("admin@example.org", "anything-at-all-really"),
+        ("not an email", PASSWORD),
+        (email.as_str(), ""),
+    ] {
+        let res = app.login(email, password).await?;
+        assert_eq!(
+            res.headers()
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok()),
+            Some("Bearer realm=\"kg\"")
+        );
+        assert_eq!(
+            res.headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-store")
+        );
+        let mut body = problem(res, StatusCode::UNAUTHORIZED, "invalid_credentials").await?;
+        body.as_object_mut().map(|m| m.remove("request_id"));
+        bodies.push(body);
+    }
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "responses differ: {bodies:?}"
+    );
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn the_right_password_yields_a_short_lived_bearer_token() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let email = app.user("editor").await?;
+    let res = app.login(&email.to_uppercase(), PASSWORD).await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await?;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["expires_in"], 900);
+    let token = body["access_token"].as_str().unwrap_or_default();
+    let me: Value = app.get("/v1/auth/me", token).await?.json().await?;
+    assert_eq!(me["email"], email.as_str());
+    assert_eq!(me["role"], "editor");
+    assert!(me.get("password_hash").is_none() && me.get("password").is_none());
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_401() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("viewer").await?;
+    let res = app.client.get(app.url("/v1/entities")).send().await?;
+    problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await?;
+    let mut tampered = token.clone();
+    tampered.pop();
+    tampered.push(if token.ends_with('A') { 'B' } else { 'A' });
+    for bad in [
+        tampered.as_str(),
+        "garbage",
+        "",
+        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.",
+    ] {
+        let res = app.get("/v1/entities", bad).await?;
+        problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await?;
+    }
+    let res = app
+        .client
+        .get(app.url("/v1/entities"))
+        .header("authorization", format!("Basic {token}"))
+        .send()
+        .await?;
+    problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await?;
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn a_deactivated_users_token_stops_working_at_once() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    assert_eq!(
+        app.get("/v1/entities", &token).await?.status(),
+        StatusCode::OK
+    );
+    app.execute("UPDATE users SET is_active = false WHERE role = 'editor'")
+        .await?;
+    problem(
+        app.get("/v1/entities", &token).await?,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+    )
+    .await?;
+    app.cleanup().await
+}

@@ -1,0 +1,340 @@
+//! `/v1/entities`.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{fields, problem, spawn_app};
+
+#[tokio::test]
+async fn an_editor_creates_reads_updates_and_deletes_an_entity() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let created = app
+        .create_entity(&token, json!({ "type": "Person", "name": "  Ada Lovelace ", "confidence": 0.9, "source": "https://example.org/ada", "source_type": "web", "metadata": { "born": 1815 } }))
+        .await?;
+    assert_eq!(created["name"], "Ada Lovelace");
+    assert_eq!(created["version"], 1);
+    let id = created["id"].as_str().unwrap_or_default();
+
+    let res = app.get(&format!("/v1/entities/{id}"), &token).await?;
+    assert_eq!(
+        res.headers().get("etag").and_then(|v| v.to_str().ok()),
+        Some("\"1\"")
+    );
+    assert_eq!(res.json::<Value>().await?, created);
+
+    let res = app
+        .request(Method::PATCH, &format!("/v1/entities/{id}"), &token)
+        .header("if-match", "\"1\"")
+        .header("content-type", "application/merge-patch+json")
+        .body(
+            json!({ "name": "Ada King", "confidence": null, "metadata": { "died": 1852 } })
+                .to_string(),
+        )
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers().get("etag").and_then(|v| v.to_str().ok()),
+        Some("\"2\"")
+    );
+    let updated: Value = res.json().await?;
+    assert_eq!(updated["name"], "Ada King");
+    assert_eq!(updated["confidence"], Value::Null);
+    assert_eq!(updated["metadata"], json!({ "born": 1815, "died": 1852 }));
+    assert_eq!(updated["version"], 2);
+
+    assert_eq!(
+        app.delete(&format!("/v1/entities/{id}"), &token)
+            .await?
+            .status(),
+        StatusCode::NO_CONTENT
+    );
+    problem(
+        app.get(&format!("/v1/entities/{id}"), &token).await?,
+        StatusCode::NOT_FOUND,
+        "entity_not_found",
+    )
+    .await?;
+    problem(
+        app.delete(&format!("/v1/entities/{id}"), &token).await?,
+        StatusCode::NOT_FOUND,
+        "entity_not_found",
+    )
+    .await?;
+    // create, update, delete: one audit row each, tagged with the request id.
+    let ids = app.audit_request_ids().await?;
+    assert_eq!(ids.len(), 3);
+    assert!(ids.iter().all(Option::is_some));
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn a_patch_needs_a_current_if_match_and_a_valid_result() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let editor = app.token("editor").await?;
+    let viewer = app.token("viewer").await?;
+    let e = app
+        .create_entity(&editor, json!({ "type": "Person", "name": "Ada" }))
+        .await?;
+    let path = format!("/v1/entities/{}", e["id"].as_str().unwrap_or_default());
+    let patch = |token: &str, if_match: Option<&str>, body: Value| {
+        let mut req = app.request(Method::PATCH, &path, token).json(&body);
+        if let Some(tag) = if_match {
+            req = req.header("if-match", tag);
+        }
+        req.send()
+    };
+    problem(
+        patch(&editor, None, json!({ "name": "B" })).await?,
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition_required",
+    )
+    .await?;
+    problem(
+        patch(&editor, Some("\"7\""), json!({ "name": "B" })).await?,
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+    )
+    .await?;
+    problem(
+        patch(&editor, Some("W/\"1\""), json!({ "name": "B" })).await?,
+        StatusCode::PRECONDITION_FAILED,
+        "precondition_failed",
+    )
+    .await?;
+    // Authorization and validation come before the precondition.
+    problem(
+        patch(&viewer, Some("\"7\""), json!({ "name": "B" })).await?,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await?;
+    let body = problem(
+        patch(
+            &editor,
+            Some("\"7\""),
+            json!({ "confidence": 1.5, "id": "x" }),
+        )
+        .await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    let mut f = fields(&body);
+    f.sort();
+    assert_eq!(f, ["confidence", "id"]);
+    let unchanged: Value = app.get(&path, &editor).await?.json().await?;
+    assert_eq!(unchanged, e);
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn seeded_bad_values_are_refused_and_nothing_is_written() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let (entities, audit) = (app.count("entities").await?, app.count("audit_log").await?);
+    let cases = [
+        (
+            json!({ "type": "Person", "name": "x", "confidence": 1.5 }),
+            "confidence",
+        ),
+        (
+            json!({ "type": "Person", "name": "x", "confidence": -0.1 }),
+            "confidence",
+        ),
+        (
+            json!({ "type": "Person", "name": "x", "confidence": "NaN" }),
+            "confidence",
+        ),
+        (
+            json!({ "type": "Person", "name": "x", "metadata": { "blob": "x".repeat(20 * 1024) } }),
+            "metadata",
+        ),
+        (
+            json!({ "type": "Person", "name": "x", "metadata": [1, 2] }),
+            "metadata",
+        ),
+        (
+            json!({ "type": "Person", "name": "x", "metadata": { "a": "b\u{0}c" } }),
+            "metadata",
+        ),
+        (json!({ "type": "Person", "name": "" }), "name"),
+        (json!({ "type": "Person", "name": "a\u{0}b" }), "name"),
+        (json!({ "type": "Person", "name": "x".repeat(201) }), "name"),
+        (json!({ "type": "9Person", "name": "x" }), "type"),
+        (
+            json!({ "type": "Person", "name": "x", "external_id": "x".repeat(201) }),
+            "external_id",
+        ),
+        (
+            json!({ "type": "Person", "name": "x", "source": "s".repeat(501) }),
+            "source",
+        ),
+        (
+            json!({ "type": "Person", "name": "x", "id": "01a20932-b8c5-72e9-aa4b-76fc2d306c81" }),
+            "id",
+        ),
+        (
+            json!({ "type": "Person", "name": "x", "version": 9 }),
+            "version",
+        ),
+        (json!({ "name": "x" }), "type"),
+    ];
+    for (body, field) in cases {
+        let res = app.post("/v1/entities", &token, &body).await?;
+        let problem = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await?;
+        assert_eq!(fields(&problem), [field], "{body}");
+    }
+    let res = app
+        .request(Method::POST, "/v1/entities", &token)
+        .header("content-type", "application/json")
+        .body(r#"{"type":"Person","name":"x","confidence":NaN}"#)
+        .send()
+        .await?;
+    problem(res, StatusCode::BAD_REQUEST, "malformed_json").await?;
+    assert_eq!(
+        (app.count("entities").await?, app.count("audit_log").await?),
+        (entities, audit)
+    );
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn lists_filter_and_page_with_an_opaque_cursor() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    for (name, kind, confidence) in [
+        ("Ada", "Person", 0.9),
+        ("Alan", "Person", 0.4),
+        ("Alonzo", "Person", 0.95),
+        ("Analytical Engine", "Machine", 0.99),
+        ("Babbage", "Person", 0.8),
+    ] {
+        app.create_entity(
+            &token,
+            json!({ "type": kind, "name": name, "confidence": confidence, "source_type": "book" }),
+        )
+        .await?;
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let page: Value = app
+        .get(
+            "/v1/entities?type=Person&name=Al&min_confidence=0.5",
+            &token,
+        )
+        .await?
+        .json()
+        .await?;
+    assert_eq!(names(&page), ["Alonzo"]);
+    let page: Value = app
+        .get("/v1/entities?name=A&source_type=book", &token)
+        .await?
+        .json()
+        .await?;
+    assert_eq!(names(&page), ["Ada", "Alan", "Alonzo", "Analytical Engine"]);
+
+    let mut seen = Vec::new();
+    let mut path = "/v1/entities?limit=2".to_owned();
+    for _ in 0..5 {
+        let page: Value = app.get(&path, &token).await?.json().await?;
+        seen.extend(names(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/entities?limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        ["Ada", "Alan", "Alonzo", "Analytical Engine", "Babbage"]
+    );
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn out_of_range_list_parameters_are_422_never_clamped() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("viewer").await?;
+    for (query, field) in [
+        ("limit=101", "limit"),
+        ("limit=999999", "limit"),
+        ("limit=0", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=1e9", "limit"),
+        ("limit=abc", "limit"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("min_confidence=1.5", "min_confidence"),
+        ("type=bad%20type", "type"),
+        ("sort=name", "sort"),
+    ] {
+        let res = app.get(&format!("/v1/entities?{query}"), &token).await?;
+        let body = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed").await?;
+        assert_eq!(fields(&body), [field], "{query}");
+    }
+    assert_eq!(
+        app.get("/v1/entities?limit=100", &token).await?.status(),
+        StatusCode::OK
+    );
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn external_ids_are_unique_among_live_entities() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let body = json!({ "type": "Person", "name": "Ada", "external_id": "wiki:Q7259" });
+    let first = app.create_entity(&token, body.clone()).await?;
+    problem(
+        app.post("/v1/entities", &token, &body).await?,
+        StatusCode::CONFLICT,
+        "external_id_taken",
+    )
+    .await?;
+    app.delete(
+        &format!("/v1/entities/{}", first["id"].as_str().unwrap_or_default()),
+        &token,
+    )
+    .await?;
+    app.create_entity(&token, body).await?;
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn viewers_read_but_cannot_write() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let editor = app.token("editor").await?;
+    let viewer = app.token("viewer").await?;
+    let e = app
+        .create_entity(&editor, json!({ "type": "Person", "name": "Ada" }))
+        .await?;
+    let path = format!("/v1/entities/{}", e["id"].as_str().unwrap_or_default());
+    assert_eq!(app.get(&path, &viewer).await?.status(), StatusCode::OK);
+    problem(
+        app.post(
+            "/v1/entities",
+            &viewer,
+            &json!({ "type": "Person", "name": "B" }),
+        )
+        .await?,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await?;
+    problem(
+        app.delete(&path, &viewer).await?,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await?;
+    assert_eq!(app.count("entities").await?, 1);
+    app.cleanup().await
+}

@@ -1,0 +1,278 @@
+//! The error envelope and the edges every request passes through.
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::{fields, problem, spawn_app};
+
+#[tokio::test]
+async fn malformed_wrongly_typed_and_oversized_bodies_get_precise_problems() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let send = |content_type: Option<&str>, body: Vec<u8>| {
+        let mut req = app.request(Method::POST, "/v1/entities", &token).body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        req.send()
+    };
+    problem(
+        send(Some("application/json"), b"{\"type\": ".to_vec()).await?,
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await?;
+    let deep = format!(
+        "{{\"type\":\"P\",\"name\":\"x\",\"metadata\":{{\"a\":{}{}}}}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    problem(
+        send(Some("application/json"), deep.into_bytes()).await?,
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await?;
+    problem(
+        send(Some("application/json"), b"[[[[".repeat(10_000)).await?,
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await?;
+    let body = problem(
+        send(Some("application/json"), br#"["Person", "x"]"#.to_vec()).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&body), ["body"]);
+    let nested = br#"{"type":"P","name":"x","metadata":{"a":[[[[[[[[[[1]]]]]]]]]]}}"#.to_vec();
+    let body = problem(
+        send(Some("application/json"), nested).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&body), ["metadata"]);
+    problem(
+        send(
+            Some("application/json"),
+            b"{\"type\":\"P\",\"name\":\"x\"} trailing".to_vec(),
+        )
+        .await?,
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await?;
+    problem(
+        send(Some("text/plain"), b"{}".to_vec()).await?,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await?;
+    problem(
+        send(None, b"{}".to_vec()).await?,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await?;
+    let huge = format!(
+        "{{\"type\":\"P\",\"name\":\"{}\"}}",
+        "x".repeat(1024 * 1024 + 1)
+    );
+    problem(
+        send(Some("application/json"), huge.into_bytes()).await?,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await?;
+    let dup = br#"{"type":"Person","name":"x","type":"Other"}"#.to_vec();
+    let body = problem(
+        send(Some("application/json"), dup).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&body), ["type"]);
+    let wrong = br#"{"type":"Person","name":42}"#.to_vec();
+    let body = problem(
+        send(Some("application/json"), wrong).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&body), ["name"]);
+    assert_eq!(app.count("entities").await?, 0);
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn unknown_routes_methods_and_malformed_ids_are_problems() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("viewer").await?;
+    problem(
+        app.get("/v1/nothing-here", &token).await?,
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+    )
+    .await?;
+    problem(
+        app.client.get(app.url("/")).send().await?,
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+    )
+    .await?;
+    let res = app
+        .request(Method::PUT, "/v1/entities", &token)
+        .send()
+        .await?;
+    assert_eq!(
+        res.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET, POST")
+    );
+    problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await?;
+    let res = app
+        .request(Method::from_bytes(b"TRACE")?, "/v1/entities/x", &token)
+        .send()
+        .await?;
+    problem(res, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await?;
+    let body = problem(
+        app.get("/v1/entities/not-a-uuid", &token).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&body), ["id"]);
+    let body = problem(
+        app.get("/v1/relationships/1%20OR%201=1", &token).await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&body), ["id"]);
+    problem(
+        app.get(&format!("/v1/entities/{}", uuid::Uuid::now_v7()), &token)
+            .await?,
+        StatusCode::NOT_FOUND,
+        "entity_not_found",
+    )
+    .await?;
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_security_headers() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let res = app
+        .client
+        .get(app.url("/health/live"))
+        .header("x-request-id", "trace-abc.123")
+        .send()
+        .await?;
+    assert_eq!(
+        res.headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok()),
+        Some("trace-abc.123")
+    );
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        (
+            "content-security-policy",
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+    ] {
+        assert_eq!(
+            res.headers().get(name).and_then(|v| v.to_str().ok()),
+            Some(value),
+            "{name}"
+        );
+    }
+    let res = app
+        .client
+        .get(app.url("/nope"))
+        .header("x-request-id", "bad id\twith tab")
+        .send()
+        .await?;
+    let id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        uuid::Uuid::parse_str(&id).is_ok(),
+        "a fresh id replaces an unsafe one: {id}"
+    );
+    assert_eq!(
+        res.headers()
+            .get("x-frame-options")
+            .and_then(|v| v.to_str().ok()),
+        Some("DENY")
+    );
+    let body = problem(res, StatusCode::NOT_FOUND, "route_not_found").await?;
+    assert_eq!(body["request_id"], id.as_str());
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn injection_strings_are_stored_and_returned_literally() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    for payload in [
+        "' OR 1=1--",
+        "\"; DROP TABLE entities; --",
+        "%",
+        "_",
+        "\\",
+        "Robert'); DROP TABLE users;--",
+    ] {
+        let e = app
+            .create_entity(
+                &token,
+                json!({ "type": "Person", "name": payload, "metadata": { payload: payload } }),
+            )
+            .await?;
+        assert_eq!(e["name"], payload);
+        let page: serde_json::Value = app
+            .client
+            .get(app.url("/v1/entities"))
+            .bearer_auth(&token)
+            .query(&[("name", payload)])
+            .send()
+            .await?
+            .json()
+            .await?;
+        let names: Vec<_> = page["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["name"].as_str())
+            .collect();
+        assert!(
+            names.iter().all(|n| n.starts_with(payload)) && names.contains(&payload),
+            "{payload}: {names:?}"
+        );
+    }
+    assert_eq!(app.count("entities").await?, 6);
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn the_audit_log_is_append_only_in_the_database_itself() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    app.create_entity(&token, json!({ "type": "Person", "name": "Ada" }))
+        .await?;
+    assert_eq!(app.count("audit_log").await?, 1);
+    assert!(
+        app.execute("UPDATE audit_log SET action = 'forged'")
+            .await
+            .is_err()
+    );
+    assert!(app.execute("DELETE FROM audit_log").await.is_err());
+    assert_eq!(app.count("audit_log").await?, 1);
+    app.cleanup().await
+}

@@ -1,0 +1,239 @@
+//! `spawn_app` and typed helpers over the HTTP API.
+
+use std::collections::HashMap;
+
+use anyhow::Context as _;
+use kg_application::NewUser;
+use kg_persistence::testing::TestDatabase;
+use kg_server::{Application, Services, Settings};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::{Value, json};
+
+pub const PASSWORD: &str = "a-long-and-unusual-passphrase";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    services: Services,
+    db: DatabaseConnection,
+    database: TestDatabase,
+}
+
+fn random_secret() -> String {
+    (0..4)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect()
+}
+
+pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    let database = TestDatabase::migrated().await?;
+    let vars: HashMap<&str, String> = HashMap::from([
+        ("KG_DATABASE_URL", database.url.clone()),
+        ("KG_JWT_SECRET", random_secret()),
+        ("KG_BIND", "127.0.0.1:0".to_owned()),
+        ("KG_WORKERS", "1".to_owned()),
+        ("KG_DB_MAX_CONNECTIONS", "5".to_owned()),
+        ("KG_AUTO_MIGRATE", "false".to_owned()),
+        ("KG_LOG", "warn".to_owned()),
+    ]);
+    let settings = Settings::from_lookup(&|k| vars.get(k).cloned())?;
+    let app = Application::build(settings).await?;
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let services = app.services().clone();
+    tokio::spawn(app.run_until_stopped());
+    let db = Database::connect(database.url.as_str()).await?;
+    Ok(TestApp {
+        base,
+        client: reqwest::Client::new(),
+        services,
+        db,
+        database,
+    })
+}
+
+impl TestApp {
+    /// Creates a user as an operator would, returning its email.
+    pub async fn user(&self, role: &str) -> anyhow::Result<String> {
+        let email = format!("{role}-{}@example.org", uuid::Uuid::new_v4().simple());
+        self.services
+            .users
+            .create_by_operator(NewUser {
+                email: email.clone(),
+                role: role.to_owned(),
+                password: PASSWORD.to_owned(),
+            })
+            .await?;
+        Ok(email)
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<Response> {
+        Ok(self
+            .client
+            .post(self.url("/v1/auth/token"))
+            .json(&json!({ "email": email, "password": password }))
+            .send()
+            .await?)
+    }
+
+    /// A bearer token for a new user with `role`.
+    pub async fn token(&self, role: &str) -> anyhow::Result<String> {
+        let email = self.user(role).await?;
+        let res = self.login(&email, PASSWORD).await?;
+        anyhow::ensure!(
+            res.status() == StatusCode::OK,
+            "login failed: {}",
+            res.status()
+        );
+        let body: Value = res.json().await?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no access_token")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> anyhow::Result<Response> {
+        Ok(self.request(Method::GET, path, token).send().await?)
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> anyhow::Result<Response> {
+        Ok(self
+            .request(Method::POST, path, token)
+            .json(body)
+            .send()
+            .await?)
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> anyhow::Result<Response> {
+        Ok(self.request(Method::DELETE, path, token).send().await?)
+    }
+
+    /// Creates an entity and returns its JSON; fails the test unless 201.
+    pub async fn create_entity(&self, token: &str, body: Value) -> anyhow::Result<Value> {
+        let res = self.post("/v1/entities", token, &body).await?;
+        let status = res.status();
+        let json: Value = res.json().await?;
+        anyhow::ensure!(
+            status == StatusCode::CREATED,
+            "create failed: {status} {json}"
+        );
+        Ok(json)
+    }
+
+    pub async fn create_relationship(
+        &self,
+        token: &str,
+        source: &Value,
+        target: &Value,
+        kind: &str,
+    ) -> anyhow::Result<Response> {
+        self.post(
+            "/v1/relationships",
+            token,
+            &json!({ "source_id": source["id"], "target_id": target["id"], "type": kind }),
+        )
+        .await
+    }
+
+    /// Rows in a table, read directly from the database.
+    pub async fn count(&self, table: &str) -> anyhow::Result<i64> {
+        let backend = self.db.get_database_backend();
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) FROM {table}"),
+            ))
+            .await?
+            .context("no row")?;
+        Ok(row.try_get_by_index::<i64>(0)?)
+    }
+
+    pub async fn execute(&self, sql: &str) -> Result<u64, sea_orm::DbErr> {
+        let backend = self.db.get_database_backend();
+        self.db
+            .execute_raw(Statement::from_string(backend, sql.to_owned()))
+            .await
+            .map(|r| r.rows_affected())
+    }
+
+    pub async fn audit_request_ids(&self) -> anyhow::Result<Vec<Option<String>>> {
+        let backend = self.db.get_database_backend();
+        let rows = self
+            .db
+            .query_all_raw(Statement::from_string(
+                backend,
+                "SELECT request_id FROM audit_log ORDER BY id".to_owned(),
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get_by_index::<Option<String>>(0).map_err(Into::into))
+            .collect()
+    }
+
+    pub async fn cleanup(self) -> anyhow::Result<()> {
+        self.db.close().await?;
+        self.database.remove().await?;
+        Ok(())
+    }
+}
+
+/// Reads a problem response, checking its envelope.
+pub async fn problem(res: Response, status: StatusCode, code: &str) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        res.status() == status,
+        "expected {status}, got {}",
+        res.status()
+    );
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(
+        content_type == "application/problem+json",
+        "content type {content_type}"
+    );
+    let request_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body: Value = res.json().await?;
+    anyhow::ensure!(body["code"] == code, "expected code {code}, got {body}");
+    anyhow::ensure!(body["status"] == status.as_u16(), "status field {body}");
+    anyhow::ensure!(
+        body["request_id"] == request_id.as_str(),
+        "request id {body} vs header {request_id}"
+    );
+    anyhow::ensure!(
+        body["type"].is_string() && body["title"].is_string() && body["detail"].is_string(),
+        "{body}"
+    );
+    Ok(body)
+}
+
+/// The fields a 422 names.
+pub fn fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
