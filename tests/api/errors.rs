@@ -276,3 +276,44 @@ async fn the_audit_log_is_append_only_in_the_database_itself() -> anyhow::Result
     assert_eq!(app.count("audit_log").await?, 1);
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn a_server_error_is_a_generic_problem_that_leaks_nothing() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("viewer").await?;
+    app.execute("DROP TABLE relationships").await?;
+    let res = app.get("/v1/relationships", &token).await?;
+    let body = problem(res, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await?;
+    let text = body.to_string().to_lowercase();
+    for leak in [
+        "select",
+        "relationships",
+        "sqlx",
+        "sqlite",
+        "postgres",
+        "panicked",
+        "table",
+    ] {
+        assert!(!text.contains(leak), "{leak} leaked: {text}");
+    }
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn concurrent_writers_all_succeed() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let bodies: Vec<_> = (0..40)
+        .map(|i| json!({ "type": "Person", "name": format!("P{i}") }))
+        .collect();
+    let writes = bodies.iter().map(|b| app.post("/v1/entities", &token, b));
+    let results = futures_util::future::join_all(writes).await;
+    for res in results {
+        assert_eq!(res?.status(), StatusCode::CREATED);
+    }
+    assert_eq!(
+        (app.count("entities").await?, app.count("audit_log").await?),
+        (40, 40)
+    );
+    app.cleanup().await
+}

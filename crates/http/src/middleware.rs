@@ -63,10 +63,10 @@ pub(crate) async fn request_envelope(
             let (http_req, res) = res.into_parts();
             (http_req, res.map_into_boxed_body())
         }
-        Err(err) => {
-            // Errors that escaped as `Err` carry no request; rebuild from ours.
-            return Err(err);
-        }
+        // Handlers and extractors render their errors into responses; only a
+        // failing inner middleware returns `Err`, and we register none.
+        // actix renders such an error itself.
+        Err(err) => return Err(err),
     };
 
     // Re-render our problems with the request id, and log a 5xx's cause once.
