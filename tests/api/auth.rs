@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{PASSWORD, problem, spawn_app};
+use crate::helpers::{PASSWORD, logs, problem, spawn_app};
 
 #[tokio::test]
 async fn a_wrong_password_is_refused_for_every_email_alike() -> anyhow::Result<()> {
@@ -102,5 +102,35 @@ async fn a_deactivated_users_token_stops_working_at_once() -> anyhow::Result<()>
         "unauthenticated",
     )
     .await?;
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn no_log_line_carries_a_password_a_hash_or_a_token() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let email = app.user("editor").await?;
+    app.login(&email, "a-wrong-but-secret-guess").await?;
+    let token = app.token("editor").await?;
+    app.get("/v1/entities", &token).await?;
+    app.client
+        .get(app.url("/v1/entities"))
+        .header("authorization", format!("Bearer {token}x"))
+        .send()
+        .await?;
+    assert!(
+        !logs().lines_with("request").is_empty(),
+        "requests are logged"
+    );
+    for secret in [
+        PASSWORD,
+        "a-wrong-but-secret-guess",
+        token.as_str(),
+        "$argon2id$",
+    ] {
+        assert!(
+            logs().lines_with(secret).is_empty(),
+            "{secret} appears in the logs"
+        );
+    }
     app.cleanup().await
 }

@@ -3,7 +3,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{fields, problem, spawn_app};
+use crate::helpers::{fields, logs, problem, spawn_app};
 
 #[tokio::test]
 async fn malformed_wrongly_typed_and_oversized_bodies_get_precise_problems() -> anyhow::Result<()> {
@@ -315,5 +315,37 @@ async fn concurrent_writers_all_succeed() -> anyhow::Result<()> {
         (app.count("entities").await?, app.count("audit_log").await?),
         (40, 40)
     );
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn a_server_error_is_logged_once_with_its_cause_and_request_id() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("viewer").await?;
+    app.execute("DROP TABLE relationships").await?;
+    let request_id = format!("log-check-{}", uuid::Uuid::new_v4().simple());
+    let res = app
+        .request(Method::GET, "/v1/relationships", &token)
+        .header("x-request-id", &request_id)
+        .send()
+        .await?;
+    problem(res, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await?;
+    let lines = logs().lines_with(&request_id);
+    let errors: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains(r#""level":"ERROR""#))
+        .collect();
+    assert_eq!(errors.len(), 1, "{lines:#?}");
+    assert!(
+        errors[0].contains("relationships"),
+        "the cause is logged: {}",
+        errors[0]
+    );
+    let requests: Vec<_> = lines
+        .iter()
+        .filter(|l| l.contains(r#""message":"request""#))
+        .collect();
+    assert_eq!(requests.len(), 1, "one line per request: {lines:#?}");
+    assert!(requests[0].contains(r#""status":500"#));
     app.cleanup().await
 }

@@ -1,6 +1,7 @@
 //! `spawn_app` and typed helpers over the HTTP API.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use anyhow::Context as _;
 use kg_application::NewUser;
@@ -26,7 +27,66 @@ fn random_secret() -> String {
         .collect()
 }
 
+/// Everything the service logs during the test run, as JSON lines.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = Self;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl Logs {
+    /// The captured lines that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter(|l| l.contains(needle))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// The log capture, installed once for the whole test binary, in the same
+/// JSON format production uses.
+pub fn logs() -> &'static Logs {
+    static LOGS: OnceLock<Logs> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .flatten_event(true)
+            .with_env_filter("info,sqlx=warn,sea_orm=warn")
+            .with_writer(logs.clone())
+            .try_init();
+        logs
+    })
+}
+
 pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    logs();
     let database = TestDatabase::migrated().await?;
     let vars: HashMap<&str, String> = HashMap::from([
         ("KG_DATABASE_URL", database.url.clone()),
@@ -35,7 +95,6 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
         ("KG_WORKERS", "1".to_owned()),
         ("KG_DB_MAX_CONNECTIONS", "5".to_owned()),
         ("KG_AUTO_MIGRATE", "false".to_owned()),
-        ("KG_LOG", "warn".to_owned()),
     ]);
     let settings = Settings::from_lookup(&|k| vars.get(k).cloned())?;
     let app = Application::build(settings).await?;
