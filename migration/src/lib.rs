@@ -14,6 +14,7 @@ mod m20260101_000001_users;
 mod m20260101_000002_entities;
 mod m20260101_000003_relationships;
 mod m20260101_000004_audit_log;
+mod m20260101_000005_sessions;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000002_entities::Migration),
             Box::new(m20260101_000003_relationships::Migration),
             Box::new(m20260101_000004_audit_log::Migration),
+            Box::new(m20260101_000005_sessions::Migration),
         ]
     }
 }

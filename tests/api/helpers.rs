@@ -135,6 +135,26 @@ impl TestApp {
             .await?)
     }
 
+    /// Logs in `email`, returning the token response.
+    pub async fn session(&self, email: &str, password: &str) -> anyhow::Result<Value> {
+        let res = self.login(email, password).await?;
+        anyhow::ensure!(
+            res.status() == StatusCode::OK,
+            "login failed: {}",
+            res.status()
+        );
+        Ok(res.json().await?)
+    }
+
+    pub async fn refresh(&self, refresh_token: &Value) -> anyhow::Result<Response> {
+        Ok(self
+            .client
+            .post(self.url("/v1/auth/refresh"))
+            .json(&json!({ "refresh_token": refresh_token }))
+            .send()
+            .await?)
+    }
+
     /// A bearer token for a new user with `role`.
     pub async fn token(&self, role: &str) -> anyhow::Result<String> {
         let email = self.user(role).await?;

@@ -8,4 +8,5 @@ mod auth;
 mod entities;
 mod errors;
 mod relationships;
+mod sessions;
 mod users;

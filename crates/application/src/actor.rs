@@ -1,6 +1,6 @@
 //! Who is acting, and for which request.
 
-use kg_domain::{Role, UserId};
+use kg_domain::{Role, SessionId, UserId};
 
 use crate::AppError;
 
@@ -12,6 +12,8 @@ pub struct Actor {
     pub user_id: UserId,
     /// Their role as stored now.
     pub role: Role,
+    /// The sign-in session the credentials belong to, if any.
+    pub session: Option<SessionId>,
 }
 
 impl Actor {

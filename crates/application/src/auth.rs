@@ -1,12 +1,14 @@
-//! Logging in and recognising who is calling.
+//! Logging in, sessions, and recognising who is calling.
 
 use std::sync::Arc;
 
-use kg_domain::{Email, Password, User};
+use chrono::Duration;
+use kg_domain::{Email, Password, Session, SessionId, SessionState, User, Violations};
+use serde_json::json;
 
 use crate::{
-    Actor, AppError, Clock, PasswordHasher, RequestContext, ResourceKind, TokenIssuer,
-    UserRepository,
+    Actor, AppError, AuditAction, AuditEntry, AuditTarget, Clock, PasswordHasher, RefreshTokens,
+    RequestContext, ResourceKind, Rotation, SessionRepository, TokenIssuer, UserRepository,
 };
 
 /// An access token and how long it lives.
@@ -26,6 +28,25 @@ impl std::fmt::Debug for IssuedToken {
     }
 }
 
+/// What a login or a refresh hands the client.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionTokens {
+    /// The short-lived access token.
+    pub access: IssuedToken,
+    /// The refresh token; valid for one use.
+    pub refresh_token: String,
+    /// Seconds until the session's absolute expiry.
+    pub refresh_expires_in: i64,
+}
+
+impl std::fmt::Debug for SessionTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionTokens")
+            .field("access", &self.access)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why a token could not be issued or was not accepted.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
@@ -37,19 +58,46 @@ pub enum TokenError {
     Issue(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Login and authentication.
+/// How long sessions last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long cannot be refreshed.
+    pub idle: Duration,
+    /// No session lives longer than this after login.
+    pub absolute: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle: Duration::days(7),
+            absolute: Duration::days(30),
+        }
+    }
+}
+
+/// The ports login and authentication need.
 #[derive(Clone)]
 pub struct AuthService {
     users: Arc<dyn UserRepository>,
+    sessions: Arc<dyn SessionRepository>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenIssuer>,
+    refresh: Arc<dyn RefreshTokens>,
     clock: Arc<dyn Clock>,
+    policy: SessionPolicy,
 }
 
 impl std::fmt::Debug for AuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthService").finish_non_exhaustive()
+        f.debug_struct("AuthService")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
+}
+
+fn user_err(e: crate::RepoError) -> AppError {
+    AppError::from_repo(e, ResourceKind::User)
 }
 
 impl AuthService {
@@ -57,19 +105,25 @@ impl AuthService {
     #[must_use]
     pub fn new(
         users: Arc<dyn UserRepository>,
+        sessions: Arc<dyn SessionRepository>,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenIssuer>,
+        refresh: Arc<dyn RefreshTokens>,
         clock: Arc<dyn Clock>,
+        policy: SessionPolicy,
     ) -> Self {
         Self {
             users,
+            sessions,
             hasher,
             tokens,
+            refresh,
             clock,
+            policy,
         }
     }
 
-    /// Exchanges an email and password for an access token.
+    /// Exchanges an email and password for a new session's tokens.
     ///
     /// Every failure (malformed or unknown email, wrong password, inactive
     /// account) is the same `InvalidCredentials`, after the same amount of
@@ -78,53 +132,190 @@ impl AuthService {
     /// # Errors
     /// `InvalidCredentials`; `Unavailable` when too many logins are hashing;
     /// `Internal`.
-    #[tracing::instrument(skip_all, fields(user_id))]
-    pub async fn login(&self, email: &str, password: String) -> Result<IssuedToken, AppError> {
+    #[tracing::instrument(skip_all, fields(user_id, session_id))]
+    pub async fn login(&self, email: &str, password: String) -> Result<SessionTokens, AppError> {
         let password = Password::for_login(password);
         let user = match Email::parse(email) {
-            Ok(email) => self
-                .users
-                .find_by_email(&email)
-                .await
-                .map_err(|e| AppError::from_repo(e, ResourceKind::User))?,
+            Ok(email) => self.users.find_by_email(&email).await.map_err(user_err)?,
             Err(_) => None,
         };
         let matches = self
             .hasher
             .verify(&password, user.as_ref().map(|u| &u.password_hash))
             .await
-            .map_err(|e| AppError::from_repo(e, ResourceKind::User))?;
+            .map_err(user_err)?;
         let user = match user {
             Some(user) if matches && user.is_active => user,
             Some(_) | None => return Err(AppError::InvalidCredentials),
         };
-        tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        self.tokens
-            .issue(user.id, self.clock.now())
-            .map_err(|e| AppError::Internal(Box::new(e)))
+        let now = self.clock.now();
+        let id = SessionId::generate();
+        let (refresh_token, digest) = self.refresh.mint(id);
+        let session = Session {
+            id,
+            user_id: user.id,
+            refresh_digest: digest,
+            created_at: now,
+            last_used_at: now,
+            expires_at: now + self.policy.absolute,
+            revoked_at: None,
+        };
+        self.sessions.create(&session).await.map_err(user_err)?;
+        let span = tracing::Span::current();
+        span.record("user_id", tracing::field::display(user.id));
+        span.record("session_id", tracing::field::display(id));
+        self.tokens_for(&session, refresh_token)
     }
 
-    /// The actor a bearer token stands for, as the user is stored now: a
-    /// deactivated user's tokens stop working at once, and a role change
-    /// applies to the next request.
+    fn tokens_for(
+        &self,
+        session: &Session,
+        refresh_token: String,
+    ) -> Result<SessionTokens, AppError> {
+        let now = self.clock.now();
+        let access = self
+            .tokens
+            .issue(session.user_id, session.id, now)
+            .map_err(|e| AppError::Internal(Box::new(e)))?;
+        Ok(SessionTokens {
+            access,
+            refresh_token,
+            refresh_expires_in: (session.expires_at - now).num_seconds().max(0),
+        })
+    }
+
+    /// Rotates a refresh token: the presented one is spent, a new pair is
+    /// returned. Presenting a spent token revokes the whole session, so a
+    /// stolen token and its legitimate successor both stop working.
     ///
     /// # Errors
-    /// `Unauthenticated` for a bad token or an unknown or inactive user;
+    /// `InvalidRefreshToken`; `SessionExpired`; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(session_id))]
+    pub async fn refresh(&self, token: &str) -> Result<SessionTokens, AppError> {
+        let (id, presented) = self
+            .refresh
+            .read(token)
+            .ok_or(AppError::InvalidRefreshToken)?;
+        tracing::Span::current().record("session_id", tracing::field::display(id));
+        let session = self
+            .sessions
+            .get(id)
+            .await
+            .map_err(user_err)?
+            .ok_or(AppError::InvalidRefreshToken)?;
+        let now = self.clock.now();
+        match session.state(now, self.policy.idle) {
+            SessionState::Active => {}
+            SessionState::Revoked => return Err(AppError::InvalidRefreshToken),
+            SessionState::Expired => return Err(AppError::SessionExpired),
+        }
+        match self.users.get(session.user_id).await.map_err(user_err)? {
+            Some(user) if user.is_active => {}
+            Some(_) | None => return Err(AppError::InvalidRefreshToken),
+        }
+        let (next_token, next) = self.refresh.mint(id);
+        match self
+            .sessions
+            .rotate(id, &presented, &next, now)
+            .await
+            .map_err(user_err)?
+        {
+            Rotation::Rotated => {
+                let mut rotated = session;
+                rotated.refresh_digest = next;
+                rotated.last_used_at = now;
+                self.tokens_for(&rotated, next_token)
+            }
+            Rotation::ReuseDetected => {
+                tracing::warn!(session_id = %id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
+                Err(AppError::InvalidRefreshToken)
+            }
+            Rotation::NoSession => Err(AppError::InvalidRefreshToken),
+        }
+    }
+
+    /// Ends the caller's session: its access and refresh tokens stop
+    /// working on the next request.
+    ///
+    /// # Errors
     /// `Unavailable`; `Internal`.
+    pub async fn logout(&self, ctx: &RequestContext) -> Result<(), AppError> {
+        match ctx.actor.session {
+            Some(session) => self
+                .sessions
+                .revoke(session, self.clock.now())
+                .await
+                .map_err(user_err),
+            None => Ok(()),
+        }
+    }
+
+    /// Changes the caller's password after checking the current one, and
+    /// ends every other session of theirs.
+    ///
+    /// # Errors
+    /// `Validation` naming `current_password` when it is wrong, or
+    /// `new_password` when it breaks the policy; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(user_id = %ctx.actor.user_id))]
+    pub async fn change_password(
+        &self,
+        ctx: &RequestContext,
+        current: String,
+        new: String,
+    ) -> Result<(), AppError> {
+        let user = self.me(ctx).await?;
+        let matches = self
+            .hasher
+            .verify(&Password::for_login(current), Some(&user.password_hash))
+            .await
+            .map_err(user_err)?;
+        let mut v = Violations::new();
+        if !matches {
+            v.push("current_password", "is not the account's password");
+        }
+        let new = v.check("new_password", Password::new(new, &user.email));
+        let Some(new) = new.filter(|_| v.is_empty()) else {
+            return Err(AppError::Validation(v));
+        };
+        let hash = self.hasher.hash(&new).await.map_err(user_err)?;
+        let audit = AuditEntry {
+            actor: ctx.actor.user_id,
+            action: AuditAction::Update,
+            target: AuditTarget::User(user.id),
+            request_id: ctx.request_id.clone(),
+            at: self.clock.now(),
+            changes: json!({ "password": "changed", "other_sessions": "revoked" }),
+        };
+        self.users
+            .set_password(user.id, &hash, ctx.actor.session, &audit)
+            .await
+            .map_err(user_err)
+    }
+
+    /// The actor a bearer token stands for, as the user and session are
+    /// stored now: logout, password change and deactivation take effect on
+    /// the next request, and a role change applies at once.
+    ///
+    /// # Errors
+    /// `Unauthenticated` for a bad token, an unknown or inactive user, or an
+    /// ended session; `Unavailable`; `Internal`.
     pub async fn authenticate(&self, token: &str) -> Result<Actor, AppError> {
-        let user_id = self
+        let (user_id, session_id) = self
             .tokens
             .verify(token)
             .map_err(|_| AppError::Unauthenticated)?;
-        match self
-            .users
-            .get(user_id)
-            .await
-            .map_err(|e| AppError::from_repo(e, ResourceKind::User))?
-        {
+        let session = self.sessions.get(session_id).await.map_err(user_err)?;
+        let now = self.clock.now();
+        let live = session
+            .is_some_and(|s| s.user_id == user_id && s.revoked_at.is_none() && now < s.expires_at);
+        if !live {
+            return Err(AppError::Unauthenticated);
+        }
+        match self.users.get(user_id).await.map_err(user_err)? {
             Some(user) if user.is_active => Ok(Actor {
                 user_id: user.id,
                 role: user.role,
+                session: Some(session_id),
             }),
             Some(_) | None => Err(AppError::Unauthenticated),
         }
@@ -138,7 +329,7 @@ impl AuthService {
         self.users
             .get(ctx.actor.user_id)
             .await
-            .map_err(|e| AppError::from_repo(e, ResourceKind::User))?
+            .map_err(user_err)?
             .ok_or(AppError::Unauthenticated)
     }
 }

@@ -78,6 +78,12 @@ pub enum AppError {
     /// Login failed; deliberately says nothing about why.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// A refresh token that is unknown, spent, or of a revoked session.
+    #[error("invalid refresh token")]
+    InvalidRefreshToken,
+    /// The session was idle too long or reached its absolute lifetime.
+    #[error("session expired")]
+    SessionExpired,
     /// Authenticated, but not allowed to do this.
     #[error("forbidden")]
     Forbidden,

@@ -15,6 +15,7 @@ struct State {
     entities: HashMap<EntityId, Entity>,
     relationships: HashMap<RelationshipId, Relationship>,
     users: HashMap<UserId, User>,
+    sessions: HashMap<SessionId, Session>,
     audit: Vec<AuditEntry>,
 }
 
@@ -220,6 +221,95 @@ impl UserRepository for Store {
         let items = self.with(|s| s.users.values().cloned().collect());
         Ok(page(items, |u: &User| u.id.as_uuid(), req))
     }
+
+    async fn set_password(
+        &self,
+        user: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let u = s.users.get_mut(&user).ok_or(RepoError::NotFound)?;
+            u.password_hash = hash.clone();
+            for session in s
+                .sessions
+                .values_mut()
+                .filter(|x| x.user_id == user && Some(x.id) != keep)
+            {
+                session.revoked_at.get_or_insert(audit.at);
+            }
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl SessionRepository for Store {
+    async fn create(&self, session: &Session) -> Result<(), RepoError> {
+        self.with(|s| s.sessions.insert(session.id, session.clone()));
+        Ok(())
+    }
+
+    async fn get(&self, id: SessionId) -> Result<Option<Session>, RepoError> {
+        Ok(self.with(|s| s.sessions.get(&id).cloned()))
+    }
+
+    async fn rotate(
+        &self,
+        id: SessionId,
+        presented: &TokenDigest,
+        next: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, RepoError> {
+        Ok(self.with(|s| match s.sessions.get_mut(&id) {
+            Some(x) if x.revoked_at.is_none() && x.refresh_digest == *presented => {
+                x.refresh_digest = *next;
+                x.last_used_at = now;
+                Rotation::Rotated
+            }
+            Some(x) if x.revoked_at.is_none() => {
+                x.revoked_at = Some(now);
+                Rotation::ReuseDetected
+            }
+            Some(_) | None => Rotation::NoSession,
+        }))
+    }
+
+    async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), RepoError> {
+        self.with(|s| {
+            if let Some(x) = s.sessions.get_mut(&id) {
+                x.revoked_at.get_or_insert(now);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Refresh tokens of the form `ref:<session>:<n>`, digested by position.
+#[derive(Default)]
+struct FakeRefresh(Mutex<u8>);
+
+impl RefreshTokens for FakeRefresh {
+    fn mint(&self, session: SessionId) -> (String, TokenDigest) {
+        let mut n = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *n = n.wrapping_add(1);
+        (
+            format!("ref:{session}:{n}"),
+            TokenDigest::from_bytes([*n; 32]),
+        )
+    }
+
+    fn read(&self, token: &str) -> Option<(SessionId, TokenDigest)> {
+        let mut parts = token.strip_prefix("ref:")?.split(':');
+        let session = parts.next()?.parse().ok()?;
+        let n: u8 = parts.next()?.parse().ok()?;
+        Some((session, TokenDigest::from_bytes([n; 32])))
+    }
 }
 
 /// Records which passwords it verified, and "hashes" by tagging.
@@ -254,28 +344,53 @@ impl PasswordHasher for FakeHasher {
 struct FakeTokens;
 
 impl TokenIssuer for FakeTokens {
-    fn issue(&self, user: UserId, _now: DateTime<Utc>) -> Result<IssuedToken, TokenError> {
+    fn issue(
+        &self,
+        user: UserId,
+        session: SessionId,
+        _now: DateTime<Utc>,
+    ) -> Result<IssuedToken, TokenError> {
         Ok(IssuedToken {
-            access_token: format!("tok:{user}"),
+            access_token: format!("tok:{user}:{session}"),
             expires_in: 900,
         })
     }
 
-    fn verify(&self, token: &str) -> Result<UserId, TokenError> {
-        token
+    fn verify(&self, token: &str) -> Result<(UserId, SessionId), TokenError> {
+        let (user, session) = token
             .strip_prefix("tok:")
-            .and_then(|id| id.parse().ok())
-            .ok_or(TokenError::Invalid)
+            .and_then(|t| t.split_once(':'))
+            .ok_or(TokenError::Invalid)?;
+        Ok((
+            user.parse().map_err(|_| TokenError::Invalid)?,
+            session.parse().map_err(|_| TokenError::Invalid)?,
+        ))
     }
 }
 
-struct FixedClock;
+/// A clock tests can move forward.
+#[derive(Default)]
+struct FixedClock(Mutex<i64>);
+
+impl FixedClock {
+    fn advance(&self, by: chrono::Duration) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) += by.num_seconds();
+    }
+}
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
+        let offset = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
             .single()
             .unwrap_or_default()
+            + chrono::Duration::seconds(offset)
     }
 }
 
@@ -286,24 +401,30 @@ struct Harness {
     relationships: RelationshipService,
     users: UserService,
     auth: AuthService,
+    clock: Arc<FixedClock>,
 }
 
 fn harness() -> Harness {
     let store = Store::default();
     let hasher = Arc::new(FakeHasher::default());
-    let clock: Arc<dyn Clock> = Arc::new(FixedClock);
+    let fixed = Arc::new(FixedClock::default());
+    let clock: Arc<dyn Clock> = fixed.clone();
     Harness {
         entities: EntityService::new(Arc::new(store.clone()), clock.clone()),
         relationships: RelationshipService::new(Arc::new(store.clone()), clock.clone()),
         users: UserService::new(Arc::new(store.clone()), hasher.clone(), clock.clone()),
         auth: AuthService::new(
             Arc::new(store.clone()),
+            Arc::new(store.clone()),
             hasher.clone(),
             Arc::new(FakeTokens),
+            Arc::new(FakeRefresh::default()),
             clock,
+            SessionPolicy::default(),
         ),
         store,
         hasher,
+        clock: fixed,
     }
 }
 
@@ -312,6 +433,7 @@ fn ctx(role: Role) -> RequestContext {
         actor: Actor {
             user_id: UserId::generate(),
             role,
+            session: None,
         },
         request_id: Some("req-1".into()),
     }
@@ -521,7 +643,7 @@ async fn every_login_failure_is_the_same_error_after_the_same_work() {
         .expect("logged in");
     let actor = h
         .auth
-        .authenticate(&token.access_token)
+        .authenticate(&token.access.access_token)
         .await
         .expect("authenticated");
     assert_eq!(actor.role, Role::Editor);
@@ -548,7 +670,7 @@ async fn a_deactivated_user_is_refused_at_once() {
     h.store
         .with(|s| s.users.get_mut(&u.id).map(|u| u.is_active = false));
     assert!(matches!(
-        h.auth.authenticate(&token.access_token).await,
+        h.auth.authenticate(&token.access.access_token).await,
         Err(AppError::Unauthenticated)
     ));
     assert!(matches!(
@@ -593,4 +715,175 @@ async fn lists_page_through_everything_exactly_once() {
     sorted.dedup();
     assert_eq!(seen.len(), 7);
     assert_eq!(sorted, seen);
+}
+
+const PW: &str = "a-long-and-unusual-passphrase";
+
+async fn signed_in(h: &Harness) -> SessionTokens {
+    h.users
+        .create_by_operator(NewUser {
+            email: "ada@example.org".into(),
+            role: "editor".into(),
+            password: PW.into(),
+        })
+        .await
+        .expect("created");
+    h.auth
+        .login("ada@example.org", PW.into())
+        .await
+        .expect("logged in")
+}
+
+async fn context_of(h: &Harness, tokens: &SessionTokens) -> RequestContext {
+    let actor = h
+        .auth
+        .authenticate(&tokens.access.access_token)
+        .await
+        .expect("authenticated");
+    RequestContext {
+        actor,
+        request_id: None,
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_rotates_and_reusing_a_spent_token_revokes_the_family() {
+    let h = harness();
+    let first = signed_in(&h).await;
+    let second = h.auth.refresh(&first.refresh_token).await.expect("rotated");
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert!(
+        h.auth
+            .authenticate(&second.access.access_token)
+            .await
+            .is_ok()
+    );
+    // The spent token is presented again: the whole session ends.
+    assert!(matches!(
+        h.auth.refresh(&first.refresh_token).await,
+        Err(AppError::InvalidRefreshToken)
+    ));
+    assert!(matches!(
+        h.auth.refresh(&second.refresh_token).await,
+        Err(AppError::InvalidRefreshToken)
+    ));
+    assert!(matches!(
+        h.auth.authenticate(&second.access.access_token).await,
+        Err(AppError::Unauthenticated)
+    ));
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_at_once() {
+    let h = harness();
+    let tokens = signed_in(&h).await;
+    let ctx = context_of(&h, &tokens).await;
+    h.auth.logout(&ctx).await.expect("logged out");
+    assert!(matches!(
+        h.auth.authenticate(&tokens.access.access_token).await,
+        Err(AppError::Unauthenticated)
+    ));
+    assert!(matches!(
+        h.auth.refresh(&tokens.refresh_token).await,
+        Err(AppError::InvalidRefreshToken)
+    ));
+}
+
+#[tokio::test]
+async fn idle_and_absolute_expiry_end_a_session() {
+    let h = harness();
+    let tokens = signed_in(&h).await;
+    h.clock.advance(chrono::Duration::days(6));
+    let tokens = h
+        .auth
+        .refresh(&tokens.refresh_token)
+        .await
+        .expect("still active");
+    h.clock.advance(chrono::Duration::days(7));
+    assert!(matches!(
+        h.auth.refresh(&tokens.refresh_token).await,
+        Err(AppError::SessionExpired)
+    ));
+
+    let h = harness();
+    let mut tokens = signed_in(&h).await;
+    for _ in 0..4 {
+        h.clock.advance(chrono::Duration::days(6));
+        tokens = h
+            .auth
+            .refresh(&tokens.refresh_token)
+            .await
+            .expect("kept alive by use");
+    }
+    // Day 30 after login: never idle for 7 days, but at the absolute limit.
+    h.clock.advance(chrono::Duration::days(6));
+    assert!(matches!(
+        h.auth.refresh(&tokens.refresh_token).await,
+        Err(AppError::SessionExpired)
+    ));
+}
+
+#[tokio::test]
+async fn changing_the_password_checks_the_old_one_and_ends_other_sessions() {
+    let h = harness();
+    let mine = signed_in(&h).await;
+    let other = h
+        .auth
+        .login("ada@example.org", PW.into())
+        .await
+        .expect("second login");
+    let ctx = context_of(&h, &mine).await;
+    let wrong = h
+        .auth
+        .change_password(
+            &ctx,
+            "not-it-at-all".into(),
+            "a-brand-new-passphrase".into(),
+        )
+        .await;
+    let Err(AppError::Validation(v)) = wrong else {
+        panic!("expected a validation error")
+    };
+    assert_eq!(v.as_slice()[0].field, "current_password");
+    let weak = h
+        .auth
+        .change_password(&ctx, PW.into(), "short".into())
+        .await;
+    assert!(matches!(weak, Err(AppError::Validation(_))));
+    h.auth
+        .change_password(&ctx, PW.into(), "a-brand-new-passphrase".into())
+        .await
+        .expect("changed");
+    assert!(
+        h.auth.authenticate(&mine.access.access_token).await.is_ok(),
+        "this session stays"
+    );
+    assert!(matches!(
+        h.auth.authenticate(&other.access.access_token).await,
+        Err(AppError::Unauthenticated)
+    ));
+    assert!(matches!(
+        h.auth.login("ada@example.org", PW.into()).await,
+        Err(AppError::InvalidCredentials)
+    ));
+    assert!(
+        h.auth
+            .login("ada@example.org", "a-brand-new-passphrase".into())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_token_is_not_an_access_token_nor_the_reverse() {
+    let h = harness();
+    let tokens = signed_in(&h).await;
+    assert!(matches!(
+        h.auth.authenticate(&tokens.refresh_token).await,
+        Err(AppError::Unauthenticated)
+    ));
+    assert!(matches!(
+        h.auth.refresh(&tokens.access.access_token).await,
+        Err(AppError::InvalidRefreshToken)
+    ));
 }

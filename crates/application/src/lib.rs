@@ -26,14 +26,14 @@ mod fakes;
 
 pub use actor::{Actor, RequestContext};
 pub use audit::{AuditAction, AuditEntry, AuditTarget};
-pub use auth::{AuthService, IssuedToken, TokenError};
+pub use auth::{AuthService, IssuedToken, SessionPolicy, SessionTokens, TokenError};
 pub use draft::{EntityDraft, RelationshipDraft};
 pub use entities::{EntityFilter, EntityService};
 pub use error::{AppError, Conflict, RepoError, ResourceKind};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{
-    Clock, EntityRepository, PasswordHasher, RelationshipRepository, SystemClock, TokenIssuer,
-    UserRepository,
+    Clock, EntityRepository, PasswordHasher, RefreshTokens, RelationshipRepository, Rotation,
+    SessionRepository, SystemClock, TokenIssuer, UserRepository,
 };
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
 pub use users::{NewUser, UserService};

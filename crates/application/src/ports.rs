@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kg_domain::{
-    Email, Entity, EntityId, Password, PasswordHash, Relationship, RelationshipId, User, UserId,
-    Version,
+    Email, Entity, EntityId, Password, PasswordHash, Relationship, RelationshipId, Session,
+    SessionId, TokenDigest, User, UserId, Version,
 };
 
 use crate::{
@@ -152,6 +152,79 @@ pub trait UserRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` or `Other`.
     async fn list(&self, page: PageRequest) -> Result<Page<User>, RepoError>;
+
+    /// Replaces a user's password hash and revokes every session of theirs
+    /// except `keep`, with the audit entry, all at once.
+    ///
+    /// # Errors
+    /// `NotFound` when the user does not exist; `Unavailable`; `Other`.
+    async fn set_password(
+        &self,
+        user: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError>;
+}
+
+/// What happened when a refresh token was presented for rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was current; the session now expects the new one.
+    Rotated,
+    /// The token was not current for a live session: a spent (or forged)
+    /// token. The whole session has been revoked.
+    ReuseDetected,
+    /// No live session has this id.
+    NoSession,
+}
+
+/// Storage of sign-in sessions.
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn create(&self, session: &Session) -> Result<(), RepoError>;
+
+    /// A session by id, revoked or not.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn get(&self, id: SessionId) -> Result<Option<Session>, RepoError>;
+
+    /// Replaces the session's refresh digest with `next` if, and only if, it
+    /// is still `presented` and the session is not revoked: a compare-and-set,
+    /// so of two concurrent rotations with the same token exactly one wins.
+    /// When a live session does not hold `presented`, the adapter revokes it.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn rotate(
+        &self,
+        id: SessionId,
+        presented: &TokenDigest,
+        next: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, RepoError>;
+
+    /// Revokes one session (logout). Revoking a revoked session is no error.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), RepoError>;
+}
+
+/// Mints and reads opaque refresh tokens.
+pub trait RefreshTokens: Send + Sync {
+    /// A new refresh token for `session` and its digest. The token carries
+    /// at least 256 random bits.
+    fn mint(&self, session: SessionId) -> (String, TokenDigest);
+
+    /// The session a token names and the token's digest, or `None` for
+    /// anything this service could not have minted.
+    fn read(&self, token: &str) -> Option<(SessionId, TokenDigest)>;
 }
 
 /// Password hashing. Implementations must not block the async executor and
@@ -179,16 +252,21 @@ pub trait PasswordHasher: Send + Sync {
 
 /// Issues and verifies access tokens.
 pub trait TokenIssuer: Send + Sync {
-    /// A new access token for `user`.
+    /// A new access token for `user` in `session`.
     ///
     /// # Errors
     /// `TokenError::Issue` if signing fails.
-    fn issue(&self, user: UserId, now: DateTime<Utc>) -> Result<IssuedToken, TokenError>;
+    fn issue(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, TokenError>;
 
-    /// The user an access token was issued to, if it is authentic and
-    /// currently valid.
+    /// The user and session an access token was issued to, if it is
+    /// authentic and currently valid.
     ///
     /// # Errors
     /// `TokenError::Invalid` for any token that is not.
-    fn verify(&self, token: &str) -> Result<UserId, TokenError>;
+    fn verify(&self, token: &str) -> Result<(UserId, SessionId), TokenError>;
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use kg_application::{IssuedToken, TokenError, TokenIssuer};
-use kg_domain::UserId;
+use kg_domain::{SessionId, UserId};
 use secrecy::{ExposeSecret, SecretSlice};
 use serde::{Deserialize, Serialize};
 
@@ -108,6 +108,7 @@ struct Claims {
     nbf: i64,
     iat: i64,
     jti: String,
+    sid: String,
 }
 
 /// Leeway for clock skew between instances, in seconds.
@@ -153,7 +154,12 @@ impl JwtIssuer {
 }
 
 impl TokenIssuer for JwtIssuer {
-    fn issue(&self, user: UserId, now: DateTime<Utc>) -> Result<IssuedToken, TokenError> {
+    fn issue(
+        &self,
+        user: UserId,
+        session: SessionId,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, TokenError> {
         let ttl = i64::try_from(self.config.access_ttl.as_secs()).unwrap_or(i64::MAX);
         let iat = now.timestamp();
         let claims = Claims {
@@ -164,6 +170,7 @@ impl TokenIssuer for JwtIssuer {
             nbf: iat,
             iat,
             jti: uuid::Uuid::now_v7().to_string(),
+            sid: session.to_string(),
         };
         let token = encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|e| TokenError::Issue(Box::new(e)))?;
@@ -173,7 +180,7 @@ impl TokenIssuer for JwtIssuer {
         })
     }
 
-    fn verify(&self, token: &str) -> Result<UserId, TokenError> {
+    fn verify(&self, token: &str) -> Result<(UserId, SessionId), TokenError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
             tracing::debug!(reason = ?e.kind(), "access token refused");
             TokenError::Invalid
@@ -185,7 +192,9 @@ impl TokenIssuer for JwtIssuer {
         if claims.iat > Utc::now().timestamp().saturating_add(leeway) || claims.jti.is_empty() {
             return Err(TokenError::Invalid);
         }
-        claims.sub.parse().map_err(|_| TokenError::Invalid)
+        let user = claims.sub.parse().map_err(|_| TokenError::Invalid)?;
+        let session = claims.sid.parse().map_err(|_| TokenError::Invalid)?;
+        Ok((user, session))
     }
 }
 
@@ -215,16 +224,19 @@ mod tests {
 
     fn good_claims(user: UserId) -> Value {
         let now = Utc::now().timestamp();
-        json!({"sub": user.to_string(), "iss": "kg", "aud": "kg-api", "exp": now + 600, "nbf": now, "iat": now, "jti": "j1"})
+        json!({"sub": user.to_string(), "iss": "kg", "aud": "kg-api", "exp": now + 600, "nbf": now, "iat": now, "jti": "j1", "sid": SessionId::generate().to_string()})
     }
 
     #[test]
     fn an_issued_token_verifies_to_its_user() {
         let s = secret();
         let issuer = JwtIssuer::new(&s, JwtConfig::default());
-        let user = UserId::generate();
-        let token = issuer.issue(user, Utc::now()).expect("issued");
-        assert_eq!(issuer.verify(&token.access_token).ok(), Some(user));
+        let (user, session) = (UserId::generate(), SessionId::generate());
+        let token = issuer.issue(user, session, Utc::now()).expect("issued");
+        assert_eq!(
+            issuer.verify(&token.access_token).ok(),
+            Some((user, session))
+        );
         assert_eq!(token.expires_in, 900);
     }
 
@@ -240,7 +252,10 @@ mod tests {
             &good_claims(user),
         );
         assert_eq!(
-            JwtIssuer::new(&s, JwtConfig::default()).verify(&t).ok(),
+            JwtIssuer::new(&s, JwtConfig::default())
+                .verify(&t)
+                .ok()
+                .map(|(u, _)| u),
             Some(user)
         );
     }
@@ -285,14 +300,15 @@ mod tests {
         let issuer = JwtIssuer::new(&s, JwtConfig::default());
         let now = Utc::now().timestamp();
         let base = good_claims(UserId::generate());
-        let mut cases: Vec<(String, Value)> = ["sub", "iss", "aud", "exp", "nbf", "iat", "jti"]
-            .iter()
-            .map(|k| {
-                let mut c = base.clone();
-                c.as_object_mut().map(|m| m.remove(*k));
-                (format!("missing {k}"), c)
-            })
-            .collect();
+        let mut cases: Vec<(String, Value)> =
+            ["sub", "iss", "aud", "exp", "nbf", "iat", "jti", "sid"]
+                .iter()
+                .map(|k| {
+                    let mut c = base.clone();
+                    c.as_object_mut().map(|m| m.remove(*k));
+                    (format!("missing {k}"), c)
+                })
+                .collect();
         let mut with = |name: &str, key: &str, value: Value| {
             let mut c = base.clone();
             c[key] = value;
@@ -305,6 +321,7 @@ mod tests {
         with("wrong aud", "aud", json!("other-api"));
         with("wrong iss", "iss", json!("someone-else"));
         with("sub not a user id", "sub", json!("admin"));
+        with("sid not a session id", "sid", json!("s1"));
         for (name, claims) in cases {
             let t = sign(&s, &json!({"alg": "HS256"}), &claims);
             assert!(issuer.verify(&t).is_err(), "{name} accepted");

@@ -1,9 +1,12 @@
-//! Authentication adapters: argon2id password hashing and JWT access tokens.
+//! Authentication adapters: argon2id password hashing, JWT access tokens and
+//! opaque refresh tokens.
 //!
 //! Both implement ports of `kg-application`; nothing here knows HTTP or SQL.
 
 mod jwt;
 mod password;
+mod refresh;
 
 pub use jwt::{JwtConfig, JwtIssuer, JwtSecret, SecretError};
 pub use password::{Argon2Hasher, HasherConfig};
+pub use refresh::OpaqueRefreshTokens;

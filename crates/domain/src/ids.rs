@@ -61,3 +61,7 @@ typed_id!(
     /// Identifies a [`User`](crate::User).
     UserId
 );
+typed_id!(
+    /// Identifies a sign-in session (the family of one login's refresh tokens).
+    SessionId
+);

@@ -11,15 +11,17 @@ mod entity;
 mod ids;
 mod metadata;
 mod relationship;
+mod session;
 mod text;
 mod user;
 mod validation;
 
 pub use confidence::{Confidence, ConfidenceError};
 pub use entity::{Entity, EntityData, Lifecycle, Version};
-pub use ids::{EntityId, RelationshipId, UserId};
+pub use ids::{EntityId, RelationshipId, SessionId, UserId};
 pub use metadata::{Metadata, MetadataError};
 pub use relationship::{Endpoints, EndpointsError, Relationship, RelationshipData};
+pub use session::{Session, SessionState, TokenDigest};
 pub use text::{EntityName, ExternalId, SourceRef, TextError, TypeName};
 pub use user::{Email, EmailError, Password, PasswordError, PasswordHash, Role, RoleError, User};
 pub use validation::{FieldViolation, Violations};

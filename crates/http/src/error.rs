@@ -16,6 +16,10 @@ pub enum ProblemCode {
     Unauthenticated,
     /// 401: login failed.
     InvalidCredentials,
+    /// 401: the refresh token is unknown, spent or revoked.
+    InvalidRefreshToken,
+    /// 401: the session is past its idle or absolute limit.
+    SessionExpired,
     /// 403: not allowed for this principal.
     Forbidden,
     /// 404: no such route.
@@ -54,10 +58,12 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 20] = [
+    pub const ALL: [Self; 22] = [
         Self::MalformedJson,
         Self::Unauthenticated,
         Self::InvalidCredentials,
+        Self::InvalidRefreshToken,
+        Self::SessionExpired,
         Self::Forbidden,
         Self::RouteNotFound,
         Self::EntityNotFound,
@@ -91,6 +97,16 @@ impl ProblemCode {
                 "invalid_credentials",
                 StatusCode::UNAUTHORIZED,
                 "Invalid credentials",
+            ),
+            Self::InvalidRefreshToken => (
+                "invalid_refresh_token",
+                StatusCode::UNAUTHORIZED,
+                "Invalid refresh token",
+            ),
+            Self::SessionExpired => (
+                "session_expired",
+                StatusCode::UNAUTHORIZED,
+                "Session expired",
             ),
             Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
             Self::RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND, "No such route"),
@@ -397,6 +413,14 @@ impl From<AppError> for ApiError {
             AppError::InvalidCredentials => Self::new(
                 ProblemCode::InvalidCredentials,
                 "The email or password is incorrect.",
+            ),
+            AppError::InvalidRefreshToken => Self::new(
+                ProblemCode::InvalidRefreshToken,
+                "The refresh token is not valid; log in again.",
+            ),
+            AppError::SessionExpired => Self::new(
+                ProblemCode::SessionExpired,
+                "The session has expired; log in again.",
             ),
             AppError::Forbidden => {
                 Self::new(ProblemCode::Forbidden, "Your role does not allow this.")

@@ -15,6 +15,7 @@ mod entities;
 mod error;
 mod models;
 mod relationships;
+mod sessions;
 mod users;
 
 pub mod testing;
@@ -24,4 +25,5 @@ pub use entities::SeaOrmEntityRepository;
 pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};
 pub use relationships::SeaOrmRelationshipRepository;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection};
+pub use sessions::SeaOrmSessionRepository;
 pub use users::SeaOrmUserRepository;

@@ -2,14 +2,15 @@
 
 use async_trait::async_trait;
 use kg_application::{AuditEntry, Conflict, Page, PageRequest, RepoError, UserRepository};
-use kg_domain::{Email, User, UserId};
+use kg_domain::{Email, PasswordHash, SessionId, User, UserId};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::audit;
 use crate::convert::{user_from_row, user_to_row};
 use crate::entities::begin_write;
 use crate::error::{db, unique_as};
-use crate::models::user;
+use crate::models::{session, user};
 
 /// Users in the `users` table.
 #[derive(Debug, Clone)]
@@ -67,5 +68,35 @@ impl UserRepository for SeaOrmUserRepository {
             .map(user_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(users, page.limit, |u| u.id.as_uuid()))
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        entry: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        let txn = begin_write(&self.db).await?;
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash.as_str()))
+            .col_expr(user::Column::UpdatedAt, Expr::value(entry.at))
+            .filter(user::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected == 0 {
+            return Err(RepoError::NotFound);
+        }
+        let mut others = session::Entity::update_many()
+            .col_expr(session::Column::RevokedAt, Expr::value(entry.at))
+            .filter(session::Column::UserId.eq(id.as_uuid()))
+            .filter(session::Column::RevokedAt.is_null());
+        if let Some(keep) = keep {
+            others = others.filter(session::Column::Id.ne(keep.as_uuid()));
+        }
+        others.exec(&txn).await.map_err(db)?;
+        audit::append(&txn, std::slice::from_ref(entry)).await?;
+        txn.commit().await.map_err(db)
     }
 }

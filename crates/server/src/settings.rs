@@ -65,6 +65,10 @@ pub struct Settings {
     pub jwt_secret: SecretSource,
     /// `KG_ACCESS_TOKEN_TTL_SECS`.
     pub access_token_ttl: Duration,
+    /// `KG_SESSION_IDLE_SECS`.
+    pub session_idle: Duration,
+    /// `KG_SESSION_ABSOLUTE_SECS`.
+    pub session_absolute: Duration,
     /// `KG_AUTO_MIGRATE`.
     pub auto_migrate: bool,
     /// `KG_MAX_BODY_BYTES`.
@@ -249,6 +253,18 @@ impl Settings {
                 60,
                 86_400,
             )),
+            session_idle: Duration::from_secs(r.bounded(
+                "KG_SESSION_IDLE_SECS",
+                7 * 86_400,
+                300,
+                90 * 86_400,
+            )),
+            session_absolute: Duration::from_secs(r.bounded(
+                "KG_SESSION_ABSOLUTE_SECS",
+                30 * 86_400,
+                300,
+                365 * 86_400,
+            )),
             auto_migrate: r.flag("KG_AUTO_MIGRATE", !production),
             max_body_bytes: r.bounded("KG_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
             hsts: r.flag("KG_HSTS", false),
@@ -276,6 +292,10 @@ impl Settings {
                 .unwrap_or_else(|| "info,sqlx=warn,sea_orm=warn".to_owned()),
             data_dir,
         };
+        if settings.session_idle > settings.session_absolute {
+            r.problems
+                .push("KG_SESSION_IDLE_SECS must not exceed KG_SESSION_ABSOLUTE_SECS".to_owned());
+        }
         if production && settings.auto_migrate {
             r.problems.push("KG_AUTO_MIGRATE=true is not allowed in production: run `kg migrate up` before rolling out".to_owned());
         }

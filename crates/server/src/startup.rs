@@ -7,14 +7,14 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
-    AuthService, Clock, EntityService, RelationshipService, SystemClock, UserService,
+    AuthService, Clock, EntityService, RelationshipService, SessionPolicy, SystemClock, UserService,
 };
-use kg_auth::{Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer};
+use kg_auth::{Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueRefreshTokens};
 use kg_http::{AppState, HttpSettings};
 use kg_persistence::{
     DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmEntityRepository,
-    SeaOrmRelationshipRepository, SeaOrmUserRepository, connect, connect_for_migrations,
-    durability_report, migrate,
+    SeaOrmRelationshipRepository, SeaOrmSessionRepository, SeaOrmUserRepository, connect,
+    connect_for_migrations, durability_report, migrate,
 };
 
 use crate::{Settings, load_secret};
@@ -98,6 +98,16 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
     Ok(db)
 }
 
+fn session_policy(settings: &Settings) -> anyhow::Result<SessionPolicy> {
+    let duration = |d: std::time::Duration| {
+        chrono::Duration::from_std(d).context("session duration out of range")
+    };
+    Ok(SessionPolicy {
+        idle: duration(settings.session_idle)?,
+        absolute: duration(settings.session_absolute)?,
+    })
+}
+
 /// The use cases, wired to the sea-orm, argon2 and JWT adapters.
 #[derive(Debug, Clone)]
 pub struct Services {
@@ -143,7 +153,15 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
             clock.clone(),
         ),
         users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
-        auth: AuthService::new(users, hasher, tokens, clock),
+        auth: AuthService::new(
+            users,
+            Arc::new(SeaOrmSessionRepository::new(db.clone())),
+            hasher,
+            tokens,
+            Arc::new(OpaqueRefreshTokens),
+            clock,
+            session_policy(settings)?,
+        ),
     })
 }
 

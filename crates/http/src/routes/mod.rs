@@ -15,6 +15,9 @@ use crate::{ApiError, ProblemCode};
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/health/live"),
     ("POST", "/v1/auth/token"),
+    ("POST", "/v1/auth/refresh"),
+    ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/password"),
     ("GET", "/v1/auth/me"),
     ("POST", "/v1/entities"),
     ("GET", "/v1/entities"),
@@ -40,6 +43,11 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(resource("/health/live", "GET").route(web::get().to(health::live)))
         .service(resource("/v1/auth/token", "POST").route(web::post().to(auth::token::handle)))
+        .service(resource("/v1/auth/refresh", "POST").route(web::post().to(auth::refresh::handle)))
+        .service(resource("/v1/auth/logout", "POST").route(web::post().to(auth::logout::handle)))
+        .service(
+            resource("/v1/auth/password", "POST").route(web::post().to(auth::password::handle)),
+        )
         .service(resource("/v1/auth/me", "GET").route(web::get().to(auth::me::handle)))
         .service(
             resource("/v1/entities", "GET, POST")
