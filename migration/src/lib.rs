@@ -15,6 +15,7 @@ mod m20260101_000002_entities;
 mod m20260101_000003_relationships;
 mod m20260101_000004_audit_log;
 mod m20260101_000005_sessions;
+mod m20260101_000006_user_version;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000003_relationships::Migration),
             Box::new(m20260101_000004_audit_log::Migration),
             Box::new(m20260101_000005_sessions::Migration),
+            Box::new(m20260101_000006_user_version::Migration),
         ]
     }
 }

@@ -31,6 +31,12 @@ pub enum Conflict {
     /// Another user has this email address.
     #[error("a user with this email already exists")]
     EmailTaken,
+    /// The change would leave no active admin.
+    #[error("the last active admin cannot be demoted or deactivated")]
+    LastActiveAdmin,
+    /// Admins cannot change their own role or deactivate themselves.
+    #[error("you cannot change your own role or deactivate yourself")]
+    CannotModifySelf,
 }
 
 /// What a repository adapter reports.

@@ -222,6 +222,38 @@ impl UserRepository for Store {
         Ok(page(items, |u: &User| u.id.as_uuid(), req))
     }
 
+    async fn update(
+        &self,
+        user: &User,
+        expected: Version,
+        end_sessions: bool,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let current = s.users.get(&user.id).ok_or(RepoError::NotFound)?;
+            if current.version != expected {
+                return Err(RepoError::VersionMismatch);
+            }
+            let active_admin = |u: &User| u.is_active && u.role == Role::Admin;
+            let others = s
+                .users
+                .values()
+                .filter(|u| u.id != user.id && active_admin(u))
+                .count();
+            if active_admin(current) && !active_admin(user) && others == 0 {
+                return Err(RepoError::Conflict(Conflict::LastActiveAdmin));
+            }
+            s.users.insert(user.id, user.clone());
+            if end_sessions {
+                for x in s.sessions.values_mut().filter(|x| x.user_id == user.id) {
+                    x.revoked_at.get_or_insert(audit.at);
+                }
+            }
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
     async fn set_password(
         &self,
         user: UserId,
@@ -886,4 +918,140 @@ async fn a_refresh_token_is_not_an_access_token_nor_the_reverse() {
         h.auth.refresh(&tokens.access.access_token).await,
         Err(AppError::InvalidRefreshToken)
     ));
+}
+
+async fn admin_context(h: &Harness) -> (RequestContext, User) {
+    let admin = h
+        .users
+        .create_by_operator(NewUser {
+            email: "root@example.org".into(),
+            role: "admin".into(),
+            password: PW.into(),
+        })
+        .await
+        .expect("admin");
+    let ctx = RequestContext {
+        actor: Actor {
+            user_id: admin.id,
+            role: Role::Admin,
+            session: None,
+        },
+        request_id: None,
+    };
+    (ctx, admin)
+}
+
+fn obj(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn demoting_a_user_ends_their_sessions_and_bumps_the_version() {
+    let h = harness();
+    let (admin, _) = admin_context(&h).await;
+    let tokens = signed_in(&h).await;
+    let user = context_of(&h, &tokens).await.actor.user_id;
+    let updated = h
+        .users
+        .update(
+            &admin,
+            user,
+            Some(Version::FIRST),
+            &obj(json!({"role": "viewer"})),
+        )
+        .await
+        .expect("demoted");
+    assert_eq!((updated.role, updated.version.get()), (Role::Viewer, 2));
+    assert!(matches!(
+        h.auth.authenticate(&tokens.access.access_token).await,
+        Err(AppError::Unauthenticated)
+    ));
+    let stale = h
+        .users
+        .update(
+            &admin,
+            user,
+            Some(Version::FIRST),
+            &obj(json!({"role": "editor"})),
+        )
+        .await;
+    assert!(matches!(stale, Err(AppError::VersionMismatch)));
+    let missing = h
+        .users
+        .update(&admin, user, None, &obj(json!({"role": "editor"})))
+        .await;
+    assert!(matches!(missing, Err(AppError::PreconditionRequired)));
+}
+
+#[tokio::test]
+async fn admins_cannot_demote_or_deactivate_themselves_and_one_admin_always_remains() {
+    let h = harness();
+    let (ctx, admin) = admin_context(&h).await;
+    let own = h
+        .users
+        .update(
+            &ctx,
+            admin.id,
+            Some(Version::FIRST),
+            &obj(json!({"role": "viewer"})),
+        )
+        .await;
+    assert!(matches!(
+        own,
+        Err(AppError::Conflict(Conflict::CannotModifySelf))
+    ));
+    assert!(matches!(
+        h.users.deactivate(&ctx, admin.id).await,
+        Err(AppError::Conflict(Conflict::CannotModifySelf))
+    ));
+    // Another admin acting on the last active admin.
+    let other = h
+        .users
+        .create_by_operator(NewUser {
+            email: "other@example.org".into(),
+            role: "admin".into(),
+            password: PW.into(),
+        })
+        .await
+        .expect("other admin");
+    let as_other = RequestContext {
+        actor: Actor {
+            user_id: other.id,
+            role: Role::Admin,
+            session: None,
+        },
+        request_id: None,
+    };
+    h.users
+        .deactivate(&as_other, admin.id)
+        .await
+        .expect("two admins: one may go");
+    let last = h
+        .users
+        .update(
+            &ctx,
+            other.id,
+            Some(Version::FIRST),
+            &obj(json!({"is_active": false})),
+        )
+        .await;
+    assert!(
+        matches!(last, Err(AppError::Conflict(Conflict::LastActiveAdmin))),
+        "{last:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_user_patch_rejects_unknown_and_server_owned_fields() {
+    let h = harness();
+    let (ctx, _) = admin_context(&h).await;
+    let tokens = signed_in(&h).await;
+    let user = context_of(&h, &tokens).await.actor.user_id;
+    let r = h.users.update(&ctx, user, Some(Version::FIRST), &obj(json!({"email": "x@example.org", "role": "god", "is_active": "yes", "nickname": "x"}))).await;
+    let Err(AppError::Validation(v)) = r else {
+        panic!("expected validation")
+    };
+    let mut fields: Vec<_> = v.as_slice().iter().map(|f| f.field.as_str()).collect();
+    fields.sort_unstable();
+    assert_eq!(fields, ["email", "is_active", "nickname", "role"]);
 }

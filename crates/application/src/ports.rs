@@ -153,6 +153,22 @@ pub trait UserRepository: Send + Sync {
     /// `Unavailable` or `Other`.
     async fn list(&self, page: PageRequest) -> Result<Page<User>, RepoError>;
 
+    /// Replaces the user's role, activity and lifecycle with `user`'s if the
+    /// stored user is still at `expected`; when `end_sessions`, revokes every
+    /// session of theirs too; all with the audit entry, at once. Refuses a
+    /// change that would leave no active admin, even under concurrent changes.
+    ///
+    /// # Errors
+    /// `NotFound`; `VersionMismatch`; `Conflict(LastActiveAdmin)`;
+    /// `Unavailable`; `Other`.
+    async fn update(
+        &self,
+        user: &User,
+        expected: Version,
+        end_sessions: bool,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError>;
+
     /// Replaces a user's password hash and revokes every session of theirs
     /// except `keep`, with the audit entry, all at once.
     ///

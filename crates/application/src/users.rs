@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use kg_domain::{Email, Password, Role, User, UserId, Violations};
-use serde_json::json;
+use kg_domain::{Email, Password, Role, User, UserId, Version, Violations};
+use serde_json::{Map, Value, json};
 
 use crate::{
-    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Page, PageRequest, PasswordHasher,
-    RequestContext, ResourceKind, UserRepository,
+    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Conflict, Page, PageRequest,
+    PasswordHasher, RequestContext, ResourceKind, UserRepository,
 };
 
 /// A user as an administrator or operator describes it; nothing checked yet.
@@ -111,6 +111,7 @@ impl UserService {
             password_hash,
             created_at: now,
             updated_at: now,
+            version: Version::FIRST,
         };
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
         let audit = ctx.map(|ctx| AuditEntry {
@@ -145,5 +146,130 @@ impl UserService {
             .list(page)
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::User))
+    }
+
+    /// A user, for admins.
+    ///
+    /// # Errors
+    /// `Forbidden` unless the actor is an admin; `NotFound`; `Unavailable`; `Internal`.
+    pub async fn get(&self, ctx: &RequestContext, id: UserId) -> Result<User, AppError> {
+        ctx.actor.require_admin()?;
+        self.users
+            .get(id)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::User))?
+            .ok_or(AppError::NotFound(ResourceKind::User))
+    }
+
+    /// Applies a JSON merge patch of `role` and `is_active` to a user still
+    /// at `expected`. Demoting or deactivating a user ends their sessions.
+    ///
+    /// # Errors
+    /// `Forbidden` unless the actor is an admin; `NotFound`; `Validation`;
+    /// `Conflict(CannotModifySelf | LastActiveAdmin)`; `PreconditionRequired`;
+    /// `VersionMismatch`; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn update(
+        &self,
+        ctx: &RequestContext,
+        id: UserId,
+        expected: Option<Version>,
+        patch: &Map<String, Value>,
+    ) -> Result<User, AppError> {
+        let current = self.get(ctx, id).await?;
+        let mut v = Violations::new();
+        let mut next = current.clone();
+        for (key, value) in patch {
+            match (key.as_str(), value) {
+                ("role", Value::String(r)) => {
+                    if let Some(role) = v.check("role", r.parse::<Role>()) {
+                        next.role = role;
+                    }
+                }
+                ("role", _) => v.push("role", "must be one of admin, editor, viewer"),
+                ("is_active", Value::Bool(b)) => next.is_active = *b,
+                ("is_active", _) => v.push("is_active", "must be true or false"),
+                (
+                    "email" | "id" | "password" | "password_hash" | "created_at" | "updated_at"
+                    | "version",
+                    _,
+                ) => v.push(key.as_str(), "cannot be changed here"),
+                _ => v.push(key.as_str(), "is not a field of a user"),
+            }
+        }
+        if !v.is_empty() {
+            return Err(AppError::Validation(v));
+        }
+        let touches_self =
+            id == ctx.actor.user_id && (next.role != current.role || !next.is_active);
+        if touches_self {
+            return Err(AppError::Conflict(Conflict::CannotModifySelf));
+        }
+        self.save(ctx, current, next, expected).await
+    }
+
+    /// Deactivates a user and ends their sessions. Accounts are never
+    /// deleted: the audit trail keeps pointing at them.
+    ///
+    /// # Errors
+    /// As [`update`](Self::update), without the precondition.
+    #[tracing::instrument(skip_all, fields(user_id = %id))]
+    pub async fn deactivate(&self, ctx: &RequestContext, id: UserId) -> Result<(), AppError> {
+        let current = self.get(ctx, id).await?;
+        if id == ctx.actor.user_id {
+            return Err(AppError::Conflict(Conflict::CannotModifySelf));
+        }
+        let expected = current.version;
+        let mut next = current.clone();
+        next.is_active = false;
+        self.save(ctx, current, next, Some(expected))
+            .await
+            .map(drop)
+    }
+
+    async fn save(
+        &self,
+        ctx: &RequestContext,
+        current: User,
+        mut next: User,
+        expected: Option<Version>,
+    ) -> Result<User, AppError> {
+        let expected = expected.ok_or(AppError::PreconditionRequired)?;
+        if current.version != expected {
+            return Err(AppError::VersionMismatch);
+        }
+        if next.role == current.role && next.is_active == current.is_active {
+            return Ok(current);
+        }
+        let now = self.clock.now();
+        next.updated_at = now;
+        next.version = expected.next();
+        let end_sessions = next.role < current.role || (current.is_active && !next.is_active);
+        let mut changes = Map::new();
+        if next.role != current.role {
+            changes.insert(
+                "role".into(),
+                json!({ "before": current.role.as_str(), "after": next.role.as_str() }),
+            );
+        }
+        if next.is_active != current.is_active {
+            changes.insert(
+                "is_active".into(),
+                json!({ "before": current.is_active, "after": next.is_active }),
+            );
+        }
+        let audit = AuditEntry {
+            actor: ctx.actor.user_id,
+            action: AuditAction::Update,
+            target: AuditTarget::User(next.id),
+            request_id: ctx.request_id.clone(),
+            at: now,
+            changes: Value::Object(changes),
+        };
+        self.users
+            .update(&next, expected, end_sessions, &audit)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::User))?;
+        Ok(next)
     }
 }

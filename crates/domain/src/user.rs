@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
-use crate::UserId;
+use crate::{UserId, Version};
 
 /// An email address, stored normalised (trimmed, lower-case) so that
 /// uniqueness is case-insensitive.
@@ -270,6 +270,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// When the user last changed.
     pub updated_at: DateTime<Utc>,
+    /// Its optimistic-concurrency version.
+    pub version: Version,
 }
 
 #[cfg(test)]

@@ -38,6 +38,10 @@ pub enum ProblemCode {
     DuplicateRelationship,
     /// 409: the email is registered.
     EmailTaken,
+    /// 409: the change would leave no active admin.
+    LastActiveAdmin,
+    /// 409: admins cannot demote or deactivate themselves.
+    CannotModifySelf,
     /// 412: the `If-Match` version is not current.
     PreconditionFailed,
     /// 413: the body is too large.
@@ -58,7 +62,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 22] = [
+    pub const ALL: [Self; 24] = [
         Self::MalformedJson,
         Self::Unauthenticated,
         Self::InvalidCredentials,
@@ -73,6 +77,8 @@ impl ProblemCode {
         Self::ExternalIdTaken,
         Self::DuplicateRelationship,
         Self::EmailTaken,
+        Self::LastActiveAdmin,
+        Self::CannotModifySelf,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -140,6 +146,16 @@ impl ProblemCode {
                 "email_taken",
                 StatusCode::CONFLICT,
                 "Email already registered",
+            ),
+            Self::LastActiveAdmin => (
+                "last_active_admin",
+                StatusCode::CONFLICT,
+                "Last active admin",
+            ),
+            Self::CannotModifySelf => (
+                "cannot_modify_self",
+                StatusCode::CONFLICT,
+                "Cannot modify own account",
             ),
             Self::PreconditionFailed => (
                 "precondition_failed",
@@ -438,6 +454,8 @@ fn conflict(c: Conflict) -> ApiError {
             ApiError::new(ProblemCode::DuplicateRelationship, c.to_string())
         }
         Conflict::EmailTaken => ApiError::new(ProblemCode::EmailTaken, c.to_string()),
+        Conflict::LastActiveAdmin => ApiError::new(ProblemCode::LastActiveAdmin, c.to_string()),
+        Conflict::CannotModifySelf => ApiError::new(ProblemCode::CannotModifySelf, c.to_string()),
         Conflict::SourceNotLive | Conflict::TargetNotLive => {
             let field = if c == Conflict::SourceNotLive {
                 "source_id"

@@ -198,6 +198,10 @@ pub(crate) fn user_from_row(m: user::Model) -> Result<User, CorruptRow> {
         password_hash: PasswordHash::from_phc(m.password_hash),
         created_at: m.created_at,
         updated_at: m.updated_at,
+        version: p.field(
+            "version",
+            Version::from_stored(m.version).ok_or("must be at least 1"),
+        )?,
     })
 }
 
@@ -210,5 +214,6 @@ pub(crate) fn user_to_row(u: &User) -> user::ActiveModel {
         password_hash: Set(u.password_hash.as_str().to_owned()),
         created_at: Set(u.created_at),
         updated_at: Set(u.updated_at),
+        version: Set(u.version.get()),
     }
 }

@@ -76,6 +76,7 @@ pub(crate) mod user {
         pub password_hash: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
+        pub version: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

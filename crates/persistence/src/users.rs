@@ -2,9 +2,12 @@
 
 use async_trait::async_trait;
 use kg_application::{AuditEntry, Conflict, Page, PageRequest, RepoError, UserRepository};
-use kg_domain::{Email, PasswordHash, SessionId, User, UserId};
+use kg_domain::{Email, PasswordHash, Role, SessionId, User, UserId, Version};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
+};
 
 use crate::audit;
 use crate::convert::{user_from_row, user_to_row};
@@ -68,6 +71,76 @@ impl UserRepository for SeaOrmUserRepository {
             .map(user_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(users, page.limit, |u| u.id.as_uuid()))
+    }
+
+    async fn update(
+        &self,
+        u: &User,
+        expected: Version,
+        end_sessions: bool,
+        entry: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        use user::Column as C;
+        let txn = begin_write(&self.db).await?;
+        let active_admins = || {
+            user::Entity::find()
+                .select_only()
+                .column(C::Id)
+                .filter(C::Role.eq(Role::Admin.as_str()))
+                .filter(C::IsActive.eq(true))
+        };
+        // Lock the active admins first (PostgreSQL), so two concurrent
+        // demotions cannot each believe the other admin remains.
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            active_admins()
+                .lock_exclusive()
+                .into_tuple::<uuid::Uuid>()
+                .all(&txn)
+                .await
+                .map_err(db)?;
+        }
+        let updated = user::Entity::update_many()
+            .col_expr(C::Role, Expr::value(u.role.as_str()))
+            .col_expr(C::IsActive, Expr::value(u.is_active))
+            .col_expr(C::UpdatedAt, Expr::value(u.updated_at))
+            .col_expr(C::Version, Expr::value(u.version.get()))
+            .filter(C::Id.eq(u.id.as_uuid()))
+            .filter(C::Version.eq(expected.get()))
+            .exec(&txn)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected == 0 {
+            let exists = user::Entity::find_by_id(u.id.as_uuid())
+                .one(&txn)
+                .await
+                .map_err(db)?
+                .is_some();
+            return Err(if exists {
+                RepoError::VersionMismatch
+            } else {
+                RepoError::NotFound
+            });
+        }
+        if active_admins()
+            .into_tuple::<uuid::Uuid>()
+            .all(&txn)
+            .await
+            .map_err(db)?
+            .is_empty()
+        {
+            return Err(RepoError::Conflict(Conflict::LastActiveAdmin));
+        }
+        if end_sessions {
+            session::Entity::update_many()
+                .col_expr(session::Column::RevokedAt, Expr::value(entry.at))
+                .filter(session::Column::UserId.eq(u.id.as_uuid()))
+                .filter(session::Column::RevokedAt.is_null())
+                .exec(&txn)
+                .await
+                .map_err(db)?;
+        }
+        audit::append(&txn, std::slice::from_ref(entry)).await?;
+        txn.commit().await.map_err(db)
     }
 
     async fn set_password(

@@ -74,6 +74,7 @@ async fn fixture() -> anyhow::Result<Fixture> {
         ),
         created_at: now,
         updated_at: now,
+        version: kg_domain::Version::FIRST,
     };
     SeaOrmUserRepository::new(db.clone())
         .create(&user, None)

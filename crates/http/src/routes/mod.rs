@@ -31,6 +31,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/relationships/{id}"),
     ("POST", "/v1/users"),
     ("GET", "/v1/users"),
+    ("GET", "/v1/users/{id}"),
+    ("PATCH", "/v1/users/{id}"),
+    ("DELETE", "/v1/users/{id}"),
 ];
 
 /// A resource whose unknown methods answer 405 with `Allow`.
@@ -78,6 +81,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             resource("/v1/users", "GET, POST")
                 .route(web::post().to(users::create::handle))
                 .route(web::get().to(users::list::handle)),
+        )
+        .service(
+            resource("/v1/users/{id}", "GET, PATCH, DELETE")
+                .route(web::get().to(users::get::handle))
+                .route(web::patch().to(users::update::handle))
+                .route(web::delete().to(users::delete::handle)),
         );
 }
 

@@ -1,7 +1,10 @@
 //! `/v1/users` (admins): accounts, never with a password or hash.
 
 pub(crate) mod create;
+pub(crate) mod delete;
+pub(crate) mod get;
 pub(crate) mod list;
+pub(crate) mod update;
 
 use chrono::{DateTime, Utc};
 use kg_domain::User;
@@ -16,6 +19,7 @@ pub(crate) struct UserResponse {
     is_active: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    version: i64,
 }
 
 impl From<User> for UserResponse {
@@ -27,6 +31,7 @@ impl From<User> for UserResponse {
             is_active: u.is_active,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            version: u.version.get(),
         }
     }
 }

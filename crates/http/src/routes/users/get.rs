@@ -1,0 +1,21 @@
+//! `GET /v1/users/{id}` (admins).
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use kg_domain::UserId;
+
+use super::UserResponse;
+use crate::extract::{Authenticated, etag, parse_id};
+use crate::{ApiError, AppState};
+
+pub(crate) async fn handle(
+    state: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id: UserId = parse_id(&path, "id")?;
+    let user = state.users.get(&ctx, id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(user.version)))
+        .json(UserResponse::from(user)))
+}
