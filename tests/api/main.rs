@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod authz;
 mod entities;
 mod errors;
 mod relationships;

@@ -207,7 +207,7 @@ pub struct ApiError {
     code: ProblemCode,
     detail: String,
     errors: Vec<FieldError>,
-    allow: Option<&'static str>,
+    allow: Option<String>,
     /// The cause of a 5xx, logged once at the boundary and never sent.
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -293,12 +293,12 @@ impl ApiError {
 
     /// 405 with the methods the route allows.
     #[must_use]
-    pub fn method_not_allowed(allow: &'static str) -> Self {
+    pub fn method_not_allowed(allow: &str) -> Self {
         let mut err = Self::new(
             ProblemCode::MethodNotAllowed,
             format!("This route allows {allow}."),
         );
-        err.allow = Some(allow);
+        err.allow = Some(allow.to_owned());
         err
     }
 
@@ -357,8 +357,12 @@ impl ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
         }
-        if let Some(allow) = self.allow {
-            res.insert_header((header::ALLOW, HeaderValue::from_static(allow)));
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            res.insert_header((header::ALLOW, allow));
         }
         match serde_json::to_vec(&body) {
             Ok(bytes) => res.body(bytes),

@@ -51,11 +51,17 @@ impl FromRequest for Authenticated {
     }
 }
 
-/// A JSON body: `Content-Type` must be JSON (415), the size is capped (413),
-/// syntax errors are 400, and shape errors (wrong type, unknown or missing
-/// or duplicate field) are 422 naming the field's path.
+/// A request body, read but not yet parsed. Parsing waits until the
+/// handler has checked authorization: actix runs a handler's extractors
+/// together, and a body error must never answer before a 401 or 403 (nor
+/// tell an unauthorized caller what a valid body looks like).
+///
+/// [`parse`](Self::parse) then applies the rules: `Content-Type` must be
+/// JSON (415), the size is capped (413), syntax errors are 400, and shape
+/// errors (wrong type, unknown, missing or duplicate field, not an object)
+/// are 422 naming the field's path.
 #[derive(Debug)]
-pub(crate) struct JsonBody<T>(pub T);
+pub(crate) struct JsonBody(Result<web::Bytes, ApiError>);
 
 fn is_json(req: &HttpRequest) -> bool {
     let Some(value) = req
@@ -75,7 +81,7 @@ fn is_json(req: &HttpRequest) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
-impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
+impl FromRequest for JsonBody {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -92,10 +98,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
         let mut payload = payload.take();
         Box::pin(async move {
             if !json {
-                return Err(ApiError::new(
+                return Ok(Self(Err(ApiError::new(
                     ProblemCode::UnsupportedMediaType,
                     "Send the body as JSON with 'Content-Type: application/json'.",
-                ));
+                ))));
             }
             let too_large = || {
                 ApiError::new(
@@ -104,68 +110,77 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 )
             };
             if declared.is_some_and(|n| n > limit) {
-                return Err(too_large());
+                return Ok(Self(Err(too_large())));
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| {
-                    ApiError::new(
-                        ProblemCode::MalformedJson,
-                        format!("The body could not be read: {e}"),
-                    )
-                })?;
+                let chunk = match chunk {
+                    Ok(chunk) => chunk,
+                    Err(e) => {
+                        return Ok(Self(Err(ApiError::new(
+                            ProblemCode::MalformedJson,
+                            format!("The body could not be read: {e}"),
+                        ))));
+                    }
+                };
                 if body.len() + chunk.len() > limit {
-                    return Err(too_large());
+                    return Ok(Self(Err(too_large())));
                 }
                 body.extend_from_slice(&chunk);
             }
-            // Every body is an object; serde would otherwise accept a struct as an array.
-            if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-                return Err(
-                    match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
-                        Ok(_) => ApiError::field("body", "must be a JSON object"),
-                        Err(e) => ApiError::new(
-                            ProblemCode::MalformedJson,
-                            format!("The body is not valid JSON: {e}"),
-                        ),
-                    },
-                );
-            }
-            let mut de = serde_json::Deserializer::from_slice(&body);
-            let parsed = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-                Ok(value) => de.end().map(|()| value).map_err(|e| (".".to_owned(), e)),
-                Err(err) => Err((err.path().to_string(), err.into_inner())),
-            };
-            parsed
-                .map(JsonBody)
-                .map_err(|(path, inner)| match inner.classify() {
-                    serde_json::error::Category::Data => {
-                        let message = strip_position(&inner.to_string());
-                        // serde reports these at the enclosing object: name the member instead.
-                        let named = [
-                            ("missing field `", "is required"),
-                            ("duplicate field `", "must appear only once"),
-                        ]
-                        .into_iter()
-                        .find_map(|(prefix, says)| {
-                            Some((message.strip_prefix(prefix)?.split('`').next()?, says))
-                        });
-                        match (named, path.as_str()) {
-                            (Some((field, says)), ".") => ApiError::field(field, says),
-                            (Some((field, says)), parent) => {
-                                ApiError::field(&format!("{parent}.{field}"), says)
-                            }
-                            (None, ".") => ApiError::field("body", message),
-                            (None, _) => ApiError::field(&path, message),
-                        }
-                    }
-                    serde_json::error::Category::Syntax
-                    | serde_json::error::Category::Eof
-                    | serde_json::error::Category::Io => ApiError::new(
+            Ok(Self(Ok(body.freeze())))
+        })
+    }
+}
+
+impl JsonBody {
+    /// Parses the body as `T`.
+    pub(crate) fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
+        let body = self.0?;
+        // Every body is an object; serde would otherwise accept a struct as an array.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(
+                match serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                    Ok(_) => ApiError::field("body", "must be a JSON object"),
+                    Err(e) => ApiError::new(
                         ProblemCode::MalformedJson,
-                        format!("The body is not valid JSON: {inner}"),
+                        format!("The body is not valid JSON: {e}"),
                     ),
-                })
+                },
+            );
+        }
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let parsed = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(value) => de.end().map(|()| value).map_err(|e| (".".to_owned(), e)),
+            Err(err) => Err((err.path().to_string(), err.into_inner())),
+        };
+        parsed.map_err(|(path, inner)| match inner.classify() {
+            serde_json::error::Category::Data => {
+                let message = strip_position(&inner.to_string());
+                // serde reports these at the enclosing object: name the member instead.
+                let named = [
+                    ("missing field `", "is required"),
+                    ("duplicate field `", "must appear only once"),
+                ]
+                .into_iter()
+                .find_map(|(prefix, says)| {
+                    Some((message.strip_prefix(prefix)?.split('`').next()?, says))
+                });
+                match (named, path.as_str()) {
+                    (Some((field, says)), ".") => ApiError::field(field, says),
+                    (Some((field, says)), parent) => {
+                        ApiError::field(&format!("{parent}.{field}"), says)
+                    }
+                    (None, ".") => ApiError::field("body", message),
+                    (None, _) => ApiError::field(&path, message),
+                }
+            }
+            serde_json::error::Category::Syntax
+            | serde_json::error::Category::Eof
+            | serde_json::error::Category::Io => ApiError::new(
+                ProblemCode::MalformedJson,
+                format!("The body is not valid JSON: {inner}"),
+            ),
         })
     }
 }

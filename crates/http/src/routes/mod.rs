@@ -6,88 +6,53 @@ mod health;
 mod relationships;
 mod users;
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 
 use crate::{ApiError, ProblemCode};
 
-/// Every route the API serves, as `(method, path)`; the test suite checks
-/// this against the router so that neither can drift.
-pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/health/live"),
-    ("POST", "/v1/auth/token"),
-    ("POST", "/v1/auth/refresh"),
-    ("POST", "/v1/auth/logout"),
-    ("POST", "/v1/auth/password"),
-    ("GET", "/v1/auth/me"),
-    ("POST", "/v1/entities"),
-    ("GET", "/v1/entities"),
-    ("GET", "/v1/entities/{id}"),
-    ("PATCH", "/v1/entities/{id}"),
-    ("DELETE", "/v1/entities/{id}"),
-    ("GET", "/v1/entities/{id}/relationships"),
-    ("POST", "/v1/relationships"),
-    ("GET", "/v1/relationships"),
-    ("GET", "/v1/relationships/{id}"),
-    ("DELETE", "/v1/relationships/{id}"),
-    ("POST", "/v1/users"),
-    ("GET", "/v1/users"),
-    ("GET", "/v1/users/{id}"),
-    ("PATCH", "/v1/users/{id}"),
-    ("DELETE", "/v1/users/{id}"),
-];
+/// Declares every route once: the router and the [`ROUTES`] list both come
+/// from this table, so the list the authorization matrix test walks is the
+/// router itself.
+macro_rules! routes {
+    ($( $path:literal => { $( $method:ident => $handler:path ),+ $(,)? } ),+ $(,)?) => {
+        /// Every route the API serves, as `(method, path)`.
+        pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path) ),+ ),+ ];
 
-/// A resource whose unknown methods answer 405 with `Allow`.
-fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
-    web::resource(path).default_service(web::to(move || async move {
-        Err::<HttpResponse, _>(ApiError::method_not_allowed(allow))
-    }))
+        pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+            $(
+                let allow = [$( stringify!($method) ),+].join(", ");
+                cfg.service(
+                    web::resource($path)
+                        $( .route(web::method(Method::$method).to($handler)) )+
+                        .default_service(web::to(move || {
+                            let allow = allow.clone();
+                            async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(&allow)) }
+                        })),
+                );
+            )+
+        }
+    };
 }
 
-pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(resource("/health/live", "GET").route(web::get().to(health::live)))
-        .service(resource("/v1/auth/token", "POST").route(web::post().to(auth::token::handle)))
-        .service(resource("/v1/auth/refresh", "POST").route(web::post().to(auth::refresh::handle)))
-        .service(resource("/v1/auth/logout", "POST").route(web::post().to(auth::logout::handle)))
-        .service(
-            resource("/v1/auth/password", "POST").route(web::post().to(auth::password::handle)),
-        )
-        .service(resource("/v1/auth/me", "GET").route(web::get().to(auth::me::handle)))
-        .service(
-            resource("/v1/entities", "GET, POST")
-                .route(web::post().to(entities::create::handle))
-                .route(web::get().to(entities::list::handle)),
-        )
-        .service(
-            resource("/v1/entities/{id}", "GET, PATCH, DELETE")
-                .route(web::get().to(entities::get::handle))
-                .route(web::patch().to(entities::update::handle))
-                .route(web::delete().to(entities::delete::handle)),
-        )
-        .service(
-            resource("/v1/entities/{id}/relationships", "GET")
-                .route(web::get().to(entities::relationships::handle)),
-        )
-        .service(
-            resource("/v1/relationships", "GET, POST")
-                .route(web::post().to(relationships::create::handle))
-                .route(web::get().to(relationships::list::handle)),
-        )
-        .service(
-            resource("/v1/relationships/{id}", "GET, DELETE")
-                .route(web::get().to(relationships::get::handle))
-                .route(web::delete().to(relationships::delete::handle)),
-        )
-        .service(
-            resource("/v1/users", "GET, POST")
-                .route(web::post().to(users::create::handle))
-                .route(web::get().to(users::list::handle)),
-        )
-        .service(
-            resource("/v1/users/{id}", "GET, PATCH, DELETE")
-                .route(web::get().to(users::get::handle))
-                .route(web::patch().to(users::update::handle))
-                .route(web::delete().to(users::delete::handle)),
-        );
+routes! {
+    "/health/live" => { GET => health::live },
+    "/v1/auth/token" => { POST => auth::token::handle },
+    "/v1/auth/refresh" => { POST => auth::refresh::handle },
+    "/v1/auth/logout" => { POST => auth::logout::handle },
+    "/v1/auth/password" => { POST => auth::password::handle },
+    "/v1/auth/me" => { GET => auth::me::handle },
+    "/v1/entities" => { GET => entities::list::handle, POST => entities::create::handle },
+    "/v1/entities/{id}" => {
+        GET => entities::get::handle,
+        PATCH => entities::update::handle,
+        DELETE => entities::delete::handle,
+    },
+    "/v1/entities/{id}/relationships" => { GET => entities::relationships::handle },
+    "/v1/relationships" => { GET => relationships::list::handle, POST => relationships::create::handle },
+    "/v1/relationships/{id}" => { GET => relationships::get::handle, DELETE => relationships::delete::handle },
+    "/v1/users" => { GET => users::list::handle, POST => users::create::handle },
+    "/v1/users/{id}" => { GET => users::get::handle, PATCH => users::update::handle, DELETE => users::delete::handle },
 }
 
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {

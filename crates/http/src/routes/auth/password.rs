@@ -18,8 +18,9 @@ pub(crate) struct PasswordRequest {
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,
-    JsonBody(body): JsonBody<PasswordRequest>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let body: PasswordRequest = body.parse()?;
     state
         .auth
         .change_password(&ctx, body.current_password, body.new_password)

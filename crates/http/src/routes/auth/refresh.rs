@@ -16,8 +16,9 @@ pub(crate) struct RefreshRequest {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<RefreshRequest>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let body: RefreshRequest = body.parse()?;
     let tokens = state.auth.refresh(&body.refresh_token).await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
 }

@@ -17,8 +17,9 @@ pub(crate) struct TokenRequest {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
-    JsonBody(body): JsonBody<TokenRequest>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    let body: TokenRequest = body.parse()?;
     let tokens = state.auth.login(&body.email, body.password).await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
 }

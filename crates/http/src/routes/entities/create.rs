@@ -26,9 +26,10 @@ pub(crate) struct CreateEntityRequest {
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,
-    JsonBody(body): JsonBody<CreateEntityRequest>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     ctx.actor.require_writer()?;
+    let body: CreateEntityRequest = body.parse()?;
     let data = EntityDraft {
         kind: Some(body.kind),
         name: Some(body.name),

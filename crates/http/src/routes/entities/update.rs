@@ -15,8 +15,10 @@ pub(crate) async fn handle(
     req: HttpRequest,
     Authenticated(ctx): Authenticated,
     path: web::Path<String>,
-    JsonBody(patch): JsonBody<Map<String, Value>>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.actor.require_writer()?;
+    let patch: Map<String, Value> = body.parse()?;
     let id: EntityId = parse_id(&path, "id")?;
     let expected = if_match(&req)?;
     let entity = state.entities.update(&ctx, id, expected, &patch).await?;

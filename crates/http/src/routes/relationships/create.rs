@@ -26,9 +26,10 @@ pub(crate) struct CreateRelationshipRequest {
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,
-    JsonBody(body): JsonBody<CreateRelationshipRequest>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     ctx.actor.require_writer()?;
+    let body: CreateRelationshipRequest = body.parse()?;
     let data = RelationshipDraft {
         source_id: Some(body.source_id),
         target_id: Some(body.target_id),

@@ -20,8 +20,10 @@ pub(crate) struct CreateUserRequest {
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,
-    JsonBody(body): JsonBody<CreateUserRequest>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.actor.require_admin()?;
+    let body: CreateUserRequest = body.parse()?;
     let new = NewUser {
         email: body.email,
         role: body.role,

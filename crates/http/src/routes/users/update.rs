@@ -16,8 +16,10 @@ pub(crate) async fn handle(
     req: HttpRequest,
     Authenticated(ctx): Authenticated,
     path: web::Path<String>,
-    JsonBody(patch): JsonBody<Map<String, Value>>,
+    body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.actor.require_admin()?;
+    let patch: Map<String, Value> = body.parse()?;
     let id: UserId = parse_id(&path, "id")?;
     let expected = if_match(&req)?;
     let user = state.users.update(&ctx, id, expected, &patch).await?;
