@@ -349,3 +349,60 @@ async fn a_server_error_is_logged_once_with_its_cause_and_request_id() -> anyhow
     assert!(requests[0].contains(r#""status":500"#));
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn cors_answers_only_the_configured_origins_exactly() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let header = |res: &reqwest::Response, name: &str| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+
+    let res = app
+        .client
+        .get(app.url("/health/live"))
+        .header("origin", "https://app.example.org")
+        .send()
+        .await?;
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.org")
+    );
+    assert!(header(&res, "vary").is_some_and(|v| v.to_ascii_lowercase().contains("origin")));
+    assert_eq!(header(&res, "access-control-allow-credentials"), None);
+
+    let res = app
+        .client
+        .get(app.url("/health/live"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(header(&res, "access-control-allow-origin"), None);
+
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/v1/entities"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+    };
+    let res = preflight("https://app.example.org").await?;
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        header(&res, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.org")
+    );
+    assert!(header(&res, "access-control-allow-methods").is_some_and(|m| m.contains("POST")));
+
+    let res = preflight("https://evil.example").await?;
+    assert_eq!(header(&res, "access-control-allow-origin"), None);
+    problem(res, StatusCode::BAD_REQUEST, "bad_request").await?;
+    app.cleanup().await
+}

@@ -95,6 +95,7 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
         ("KG_WORKERS", "1".to_owned()),
         ("KG_DB_MAX_CONNECTIONS", "5".to_owned()),
         ("KG_AUTO_MIGRATE", "false".to_owned()),
+        ("KG_CORS_ORIGINS", "https://app.example.org".to_owned()),
     ]);
     let settings = Settings::from_lookup(&|k| vars.get(k).cloned())?;
     let app = Application::build(settings).await?;

@@ -12,6 +12,8 @@ use serde::Serialize;
 pub enum ProblemCode {
     /// 400: the body is not well-formed JSON.
     MalformedJson,
+    /// 400: any other malformed request, such as a refused CORS preflight.
+    BadRequest,
     /// 401: no valid credentials.
     Unauthenticated,
     /// 401: login failed.
@@ -62,8 +64,9 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::MalformedJson,
+        Self::BadRequest,
         Self::Unauthenticated,
         Self::InvalidCredentials,
         Self::InvalidRefreshToken,
@@ -94,6 +97,7 @@ impl ProblemCode {
     pub const fn describe(self) -> (&'static str, StatusCode, &'static str) {
         match self {
             Self::MalformedJson => ("malformed_json", StatusCode::BAD_REQUEST, "Malformed JSON"),
+            Self::BadRequest => ("bad_request", StatusCode::BAD_REQUEST, "Bad request"),
             Self::Unauthenticated => (
                 "unauthenticated",
                 StatusCode::UNAUTHORIZED,

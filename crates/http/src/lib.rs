@@ -45,6 +45,7 @@ pub fn app(
         )
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
+        .wrap(middleware::cors(&settings.cors_origins))
         .wrap(actix_web::middleware::from_fn(middleware::request_envelope))
         .app_data(web::Data::new(settings))
 }

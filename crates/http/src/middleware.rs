@@ -13,6 +13,32 @@ use actix_web::{Error, HttpMessage, web};
 use crate::extract::AuthenticatedUser;
 use crate::{ApiError, HttpSettings};
 
+/// CORS for an explicit list of origins. Requests from other origins still
+/// reach the API (CORS is not access control) but get no CORS headers, so
+/// browsers will not expose the responses to those pages. Credentials
+/// (cookies) are not allowed: the API authenticates with bearer tokens.
+pub(crate) fn cors(origins: &[String]) -> actix_cors::Cors {
+    let cors = origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin)
+        });
+    cors.allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_MATCH,
+            X_REQUEST_ID,
+        ])
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            X_REQUEST_ID,
+        ])
+        .max_age(600)
+}
+
 /// The request's id, in request extensions.
 #[derive(Debug, Clone)]
 pub(crate) struct RequestId(pub String);
@@ -77,6 +103,12 @@ pub(crate) async fn request_envelope(
         }
         let rendered = api.render(Some(&request_id));
         res = rendered.map_into_boxed_body();
+    } else if res.status() == actix_web::http::StatusCode::BAD_REQUEST
+        && let Some(err) = res.error()
+    {
+        // A 400 from a middleware we use (a refused CORS preflight).
+        let api = ApiError::new(crate::ProblemCode::BadRequest, err.to_string());
+        res = api.render(Some(&request_id)).map_into_boxed_body();
     } else if res.status().is_server_error() {
         let cause = res.error().map(ToString::to_string).unwrap_or_default();
         tracing::error!(request_id = %request_id, error = %cause, "request failed");

@@ -9,6 +9,8 @@ pub struct HttpSettings {
     pub max_body_bytes: usize,
     /// Whether to send `Strict-Transport-Security` (behind TLS only).
     pub hsts: bool,
+    /// Browser origins allowed to call the API (exact `scheme://host[:port]`).
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -16,6 +18,7 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: 1024 * 1024,
             hsts: false,
+            cors_origins: Vec::new(),
         }
     }
 }

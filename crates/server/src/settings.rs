@@ -75,6 +75,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     /// `KG_HSTS`.
     pub hsts: bool,
+    /// `KG_CORS_ORIGINS`.
+    pub cors_origins: Vec<String>,
     /// `KG_WORKERS`.
     pub workers: usize,
     /// `KG_PASSWORD_HASH_CONCURRENCY`.
@@ -132,6 +134,36 @@ impl Reader<'_> {
             return default;
         }
         value
+    }
+
+    /// A comma-separated list of exact origins (`https://app.example.org`).
+    fn origins(&mut self, name: &str) -> Vec<String> {
+        let Some(raw) = self.raw(name) else {
+            return Vec::new();
+        };
+        let mut origins = Vec::new();
+        for origin in raw.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+            if origin == "*" {
+                self.problems.push(format!(
+                    "{name} must list exact origins; '*' is not allowed"
+                ));
+                continue;
+            }
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let valid = host.is_some_and(|h| {
+                !h.is_empty()
+                    && !h.contains(['/', '*', ' ', '?', '#', '@'])
+                    && h.chars().all(|c| c.is_ascii_graphic())
+            });
+            if valid {
+                origins.push(origin.to_owned());
+            } else {
+                self.problems.push(format!("{name} entry {origin:?} is not an origin like https://app.example.org (no path, no wildcard)"));
+            }
+        }
+        origins
     }
 
     fn flag(&mut self, name: &str, default: bool) -> bool {
@@ -268,6 +300,7 @@ impl Settings {
             auto_migrate: r.flag("KG_AUTO_MIGRATE", !production),
             max_body_bytes: r.bounded("KG_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
             hsts: r.flag("KG_HSTS", false),
+            cors_origins: r.origins("KG_CORS_ORIGINS"),
             workers: r.bounded("KG_WORKERS", cores(), 1, 256),
             password_hash_concurrency: r.bounded("KG_PASSWORD_HASH_CONCURRENCY", cores(), 1, 64),
             log_format: match r.raw("KG_LOG_FORMAT").as_deref() {
@@ -361,6 +394,29 @@ mod tests {
         ])
         .expect_err("invalid");
         assert_eq!(err.0.len(), 4, "{err}");
+    }
+
+    #[test]
+    fn cors_origins_must_be_exact() {
+        let s = load(&[(
+            "KG_CORS_ORIGINS",
+            "https://app.example.org, http://localhost:5173",
+        )])
+        .expect("valid");
+        assert_eq!(
+            s.cors_origins,
+            ["https://app.example.org", "http://localhost:5173"]
+        );
+        for bad in [
+            "*",
+            "https://*.example.org",
+            "app.example.org",
+            "https://app.example.org/",
+            "ftp://x.org",
+        ] {
+            let err = load(&[("KG_CORS_ORIGINS", bad)]).expect_err(bad);
+            assert!(err.to_string().contains("KG_CORS_ORIGINS"), "{err}");
+        }
     }
 
     #[test]

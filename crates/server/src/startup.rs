@@ -204,6 +204,7 @@ impl Application {
             settings: HttpSettings {
                 max_body_bytes: settings.max_body_bytes,
                 hsts: settings.hsts,
+                cors_origins: settings.cors_origins.clone(),
             },
         };
         let server = HttpServer::new(move || kg_http::app(state.clone()))
