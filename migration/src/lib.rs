@@ -16,6 +16,7 @@ mod m20260101_000003_relationships;
 mod m20260101_000004_audit_log;
 mod m20260101_000005_sessions;
 mod m20260101_000006_user_version;
+mod m20260101_000007_login_throttle;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000004_audit_log::Migration),
             Box::new(m20260101_000005_sessions::Migration),
             Box::new(m20260101_000006_user_version::Migration),
+            Box::new(m20260101_000007_login_throttle::Migration),
         ]
     }
 }

@@ -134,3 +134,45 @@ async fn no_log_line_carries_a_password_a_hash_or_a_token() -> anyhow::Result<()
     }
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn repeated_failures_throttle_known_and_unknown_emails_identically() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let known = app.user("editor").await?;
+    let unknown = "nobody-at-all@example.org";
+    let mut throttled = Vec::new();
+    for email in [known.as_str(), unknown] {
+        for _ in 0..5 {
+            problem(
+                app.login(email, "a-wrong-guess-of-it").await?,
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+            )
+            .await?;
+        }
+        for password in ["a-wrong-guess-of-it", PASSWORD] {
+            let res = app.login(email, password).await?;
+            let retry_after = res
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            assert_eq!(retry_after.as_deref(), Some("30"), "{email}");
+            let mut body = problem(res, StatusCode::TOO_MANY_REQUESTS, "login_throttled").await?;
+            body.as_object_mut().map(|m| m.remove("request_id"));
+            throttled.push(body);
+        }
+    }
+    assert!(throttled.windows(2).all(|w| w[0] == w[1]), "{throttled:?}");
+    // Another email is not affected, and the lock-out is not permanent.
+    assert_eq!(
+        app.login(&app.user("viewer").await?, PASSWORD)
+            .await?
+            .status(),
+        StatusCode::OK
+    );
+    app.execute("UPDATE login_throttle SET locked_until = '2000-01-01T00:00:00+00:00'")
+        .await?;
+    assert_eq!(app.login(&known, PASSWORD).await?.status(), StatusCode::OK);
+    app.cleanup().await
+}

@@ -7,8 +7,9 @@ use kg_domain::{Email, Password, Session, SessionId, SessionState, User, Violati
 use serde_json::json;
 
 use crate::{
-    Actor, AppError, AuditAction, AuditEntry, AuditTarget, Clock, PasswordHasher, RefreshTokens,
-    RequestContext, ResourceKind, Rotation, SessionRepository, TokenIssuer, UserRepository,
+    Actor, AppError, AuditAction, AuditEntry, AuditTarget, Clock, LoginThrottle, PasswordHasher,
+    RefreshTokens, RequestContext, ResourceKind, Rotation, SessionRepository, ThrottleKey,
+    ThrottlePolicy, TokenIssuer, UserRepository,
 };
 
 /// An access token and how long it lives.
@@ -78,20 +79,48 @@ impl Default for SessionPolicy {
 
 /// The ports login and authentication need.
 #[derive(Clone)]
+pub struct AuthPorts {
+    /// User accounts.
+    pub users: Arc<dyn UserRepository>,
+    /// Sign-in sessions.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Access tokens.
+    pub tokens: Arc<dyn TokenIssuer>,
+    /// Refresh tokens.
+    pub refresh: Arc<dyn RefreshTokens>,
+    /// Failed-login bookkeeping.
+    pub throttle: Arc<dyn LoginThrottle>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for AuthPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthPorts").finish_non_exhaustive()
+    }
+}
+
+/// Login, sessions and authentication.
+#[derive(Clone)]
 pub struct AuthService {
     users: Arc<dyn UserRepository>,
     sessions: Arc<dyn SessionRepository>,
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenIssuer>,
     refresh: Arc<dyn RefreshTokens>,
+    throttle: Arc<dyn LoginThrottle>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
+    throttling: ThrottlePolicy,
 }
 
 impl std::fmt::Debug for AuthService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthService")
             .field("policy", &self.policy)
+            .field("throttling", &self.throttling)
             .finish_non_exhaustive()
     }
 }
@@ -101,25 +130,28 @@ fn user_err(e: crate::RepoError) -> AppError {
 }
 
 impl AuthService {
-    /// A service over the given ports.
+    /// A service over the given ports and policies.
     #[must_use]
-    pub fn new(
-        users: Arc<dyn UserRepository>,
-        sessions: Arc<dyn SessionRepository>,
-        hasher: Arc<dyn PasswordHasher>,
-        tokens: Arc<dyn TokenIssuer>,
-        refresh: Arc<dyn RefreshTokens>,
-        clock: Arc<dyn Clock>,
-        policy: SessionPolicy,
-    ) -> Self {
+    pub fn new(ports: AuthPorts, policy: SessionPolicy, throttling: ThrottlePolicy) -> Self {
+        let AuthPorts {
+            users,
+            sessions,
+            hasher,
+            tokens,
+            refresh,
+            throttle,
+            clock,
+        } = ports;
         Self {
             users,
             sessions,
             hasher,
             tokens,
             refresh,
+            throttle,
             clock,
             policy,
+            throttling,
         }
     }
 
@@ -127,13 +159,29 @@ impl AuthService {
     ///
     /// Every failure (malformed or unknown email, wrong password, inactive
     /// account) is the same `InvalidCredentials`, after the same amount of
-    /// hashing work.
+    /// hashing work, and counts against the submitted email. Past the
+    /// policy's free failures the email is throttled with a growing
+    /// back-off: every attempt, right password or not, known email or not,
+    /// is `Throttled` until it ends.
     ///
     /// # Errors
-    /// `InvalidCredentials`; `Unavailable` when too many logins are hashing;
-    /// `Internal`.
+    /// `Throttled`; `InvalidCredentials`; `Unavailable` when too many logins
+    /// are hashing; `Internal`.
     #[tracing::instrument(skip_all, fields(user_id, session_id))]
     pub async fn login(&self, email: &str, password: String) -> Result<SessionTokens, AppError> {
+        let key = ThrottleKey::for_email(email);
+        let now = self.clock.now();
+        if let Some(until) = self
+            .throttle
+            .locked_until(&key, now)
+            .await
+            .map_err(user_err)?
+        {
+            let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
+            return Err(AppError::Throttled {
+                retry_after_secs: millis.div_ceil(1000).max(1),
+            });
+        }
         let password = Password::for_login(password);
         let user = match Email::parse(email) {
             Ok(email) => self.users.find_by_email(&email).await.map_err(user_err)?,
@@ -146,9 +194,15 @@ impl AuthService {
             .map_err(user_err)?;
         let user = match user {
             Some(user) if matches && user.is_active => user,
-            Some(_) | None => return Err(AppError::InvalidCredentials),
+            Some(_) | None => {
+                self.throttle
+                    .record_failure(&key, now, &self.throttling)
+                    .await
+                    .map_err(user_err)?;
+                return Err(AppError::InvalidCredentials);
+            }
         };
-        let now = self.clock.now();
+        self.throttle.clear(&key).await.map_err(user_err)?;
         let id = SessionId::generate();
         let (refresh_token, digest) = self.refresh.mint(id);
         let session = Session {

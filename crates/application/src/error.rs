@@ -90,6 +90,12 @@ pub enum AppError {
     /// The session was idle too long or reached its absolute lifetime.
     #[error("session expired")]
     SessionExpired,
+    /// Too many failed logins for this email; retry later.
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until a login may be tried again.
+        retry_after_secs: u64,
+    },
     /// Authenticated, but not allowed to do this.
     #[error("forbidden")]
     Forbidden,

@@ -10,12 +10,16 @@ use serde_json::json;
 
 use crate::*;
 
+/// Failures, the last failure, and the lock-out's end.
+type FailureRecord = (u32, DateTime<Utc>, Option<DateTime<Utc>>);
+
 #[derive(Default)]
 struct State {
     entities: HashMap<EntityId, Entity>,
     relationships: HashMap<RelationshipId, Relationship>,
     users: HashMap<UserId, User>,
     sessions: HashMap<SessionId, Session>,
+    throttle: HashMap<ThrottleKey, FailureRecord>,
     audit: Vec<AuditEntry>,
 }
 
@@ -319,6 +323,42 @@ impl SessionRepository for Store {
     }
 }
 
+#[async_trait]
+impl LoginThrottle for Store {
+    async fn locked_until(
+        &self,
+        key: &ThrottleKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, RepoError> {
+        Ok(self.with(|s| {
+            s.throttle
+                .get(key)
+                .and_then(|(_, _, until)| *until)
+                .filter(|u| *u > now)
+        }))
+    }
+
+    async fn record_failure(
+        &self,
+        key: &ThrottleKey,
+        now: DateTime<Utc>,
+        policy: &ThrottlePolicy,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let previous = s.throttle.get(key).map(|(n, last, _)| (*n, *last));
+            let count = policy.next_count(previous, now);
+            s.throttle
+                .insert(key.clone(), (count, now, policy.lock_until(count, now)));
+        });
+        Ok(())
+    }
+
+    async fn clear(&self, key: &ThrottleKey) -> Result<(), RepoError> {
+        self.with(|s| s.throttle.remove(key));
+        Ok(())
+    }
+}
+
 /// Refresh tokens of the form `ref:<session>:<n>`, digested by position.
 #[derive(Default)]
 struct FakeRefresh(Mutex<u8>);
@@ -446,13 +486,17 @@ fn harness() -> Harness {
         relationships: RelationshipService::new(Arc::new(store.clone()), clock.clone()),
         users: UserService::new(Arc::new(store.clone()), hasher.clone(), clock.clone()),
         auth: AuthService::new(
-            Arc::new(store.clone()),
-            Arc::new(store.clone()),
-            hasher.clone(),
-            Arc::new(FakeTokens),
-            Arc::new(FakeRefresh::default()),
-            clock,
+            AuthPorts {
+                users: Arc::new(store.clone()),
+                sessions: Arc::new(store.clone()),
+                hasher: hasher.clone(),
+                tokens: Arc::new(FakeTokens),
+                refresh: Arc::new(FakeRefresh::default()),
+                throttle: Arc::new(store.clone()),
+                clock,
+            },
             SessionPolicy::default(),
+            ThrottlePolicy::default(),
         ),
         store,
         hasher,
@@ -1054,4 +1098,50 @@ async fn a_user_patch_rejects_unknown_and_server_owned_fields() {
     let mut fields: Vec<_> = v.as_slice().iter().map(|f| f.field.as_str()).collect();
     fields.sort_unstable();
     assert_eq!(fields, ["email", "is_active", "nickname", "role"]);
+}
+
+#[tokio::test]
+async fn repeated_failures_throttle_an_email_alike_whether_or_not_it_exists() {
+    let h = harness();
+    signed_in(&h).await;
+    for email in ["ada@example.org", "nobody@example.org"] {
+        for _ in 0..5 {
+            assert!(matches!(
+                h.auth.login(email, "wrong-password-here".into()).await,
+                Err(AppError::InvalidCredentials)
+            ));
+        }
+        for password in ["wrong-password-here", PW] {
+            let r = h.auth.login(email, password.into()).await;
+            assert!(
+                matches!(
+                    r,
+                    Err(AppError::Throttled {
+                        retry_after_secs: 30
+                    })
+                ),
+                "{email}: {r:?}"
+            );
+        }
+    }
+    // The lock-out ends: no permanent lock, and a success clears the count.
+    h.clock.advance(chrono::Duration::seconds(31));
+    assert!(h.auth.login("ada@example.org", PW.into()).await.is_ok());
+    assert!(matches!(
+        h.auth
+            .login("ada@example.org", "wrong-password-here".into())
+            .await,
+        Err(AppError::InvalidCredentials)
+    ));
+    // The unknown email, failing again after its lock-out, backs off longer.
+    assert!(matches!(
+        h.auth.login("nobody@example.org", "wrong".into()).await,
+        Err(AppError::InvalidCredentials)
+    ));
+    assert!(matches!(
+        h.auth.login("nobody@example.org", "wrong".into()).await,
+        Err(AppError::Throttled {
+            retry_after_secs: 60
+        })
+    ));
 }

@@ -19,6 +19,7 @@ mod error;
 mod page;
 mod ports;
 mod relationships;
+mod throttle;
 mod users;
 
 #[cfg(test)]
@@ -26,14 +27,15 @@ mod fakes;
 
 pub use actor::{Actor, RequestContext};
 pub use audit::{AuditAction, AuditEntry, AuditTarget};
-pub use auth::{AuthService, IssuedToken, SessionPolicy, SessionTokens, TokenError};
+pub use auth::{AuthPorts, AuthService, IssuedToken, SessionPolicy, SessionTokens, TokenError};
 pub use draft::{EntityDraft, RelationshipDraft};
 pub use entities::{EntityFilter, EntityService};
 pub use error::{AppError, Conflict, RepoError, ResourceKind};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{
-    Clock, EntityRepository, PasswordHasher, RefreshTokens, RelationshipRepository, Rotation,
-    SessionRepository, SystemClock, TokenIssuer, UserRepository,
+    Clock, EntityRepository, LoginThrottle, PasswordHasher, RefreshTokens, RelationshipRepository,
+    Rotation, SessionRepository, SystemClock, TokenIssuer, UserRepository,
 };
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
+pub use throttle::{ThrottleKey, ThrottlePolicy};
 pub use users::{NewUser, UserService};

@@ -14,7 +14,7 @@ use kg_domain::{
 
 use crate::{
     AuditEntry, EntityFilter, IssuedToken, Page, PageRequest, RelationshipFilter, RepoError,
-    TokenError,
+    ThrottleKey, ThrottlePolicy, TokenError,
 };
 
 /// The time now. A port so tests can control it.
@@ -285,4 +285,36 @@ pub trait TokenIssuer: Send + Sync {
     /// # Errors
     /// `TokenError::Invalid` for any token that is not.
     fn verify(&self, token: &str) -> Result<(UserId, SessionId), TokenError>;
+}
+
+/// Failed-login bookkeeping per submitted email, shared by every instance.
+#[async_trait]
+pub trait LoginThrottle: Send + Sync {
+    /// Until when logins for `key` are refused, if they are at `now`.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn locked_until(
+        &self,
+        key: &ThrottleKey,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, RepoError>;
+
+    /// Counts a failure for `key` atomically and applies `policy`: failures
+    /// older than its window no longer count; enough recent ones lock `key`.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn record_failure(
+        &self,
+        key: &ThrottleKey,
+        now: DateTime<Utc>,
+        policy: &ThrottlePolicy,
+    ) -> Result<(), RepoError>;
+
+    /// Forgets `key`'s failures after a successful login.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn clear(&self, key: &ThrottleKey) -> Result<(), RepoError>;
 }

@@ -56,6 +56,8 @@ pub enum ProblemCode {
     RelationshipEndpointNotLive,
     /// 428: a conditional header is required.
     PreconditionRequired,
+    /// 429: too many failed logins for this email.
+    LoginThrottled,
     /// 500: a bug or unexpected failure.
     InternalError,
     /// 503: a dependency is unavailable; retry later.
@@ -64,7 +66,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 25] = [
+    pub const ALL: [Self; 26] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -88,6 +90,7 @@ impl ProblemCode {
         Self::ValidationFailed,
         Self::RelationshipEndpointNotLive,
         Self::PreconditionRequired,
+        Self::LoginThrottled,
         Self::InternalError,
         Self::ServiceUnavailable,
     ];
@@ -191,6 +194,11 @@ impl ProblemCode {
                 StatusCode::PRECONDITION_REQUIRED,
                 "Precondition required",
             ),
+            Self::LoginThrottled => (
+                "login_throttled",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed logins",
+            ),
             Self::InternalError => (
                 "internal_error",
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -212,6 +220,7 @@ pub struct ApiError {
     detail: String,
     errors: Vec<FieldError>,
     allow: Option<String>,
+    retry_after: Option<u64>,
     /// The cause of a 5xx, logged once at the boundary and never sent.
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -259,6 +268,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             allow: None,
+            retry_after: None,
             cause: None,
         }
     }
@@ -358,8 +368,14 @@ impl ApiError {
                 HeaderValue::from_static("Bearer realm=\"kg\""),
             ));
         }
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+        match (self.retry_after, status) {
+            (Some(seconds), _) => {
+                res.insert_header((header::RETRY_AFTER, seconds.to_string()));
+            }
+            (None, StatusCode::SERVICE_UNAVAILABLE) => {
+                res.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+            }
+            (None, _) => {}
         }
         if let Some(allow) = self
             .allow
@@ -446,6 +462,14 @@ impl From<AppError> for ApiError {
                 ProblemCode::SessionExpired,
                 "The session has expired; log in again.",
             ),
+            AppError::Throttled { retry_after_secs } => {
+                let mut err = Self::new(
+                    ProblemCode::LoginThrottled,
+                    "Too many failed logins for this email; wait for the Retry-After delay.",
+                );
+                err.retry_after = Some(retry_after_secs);
+                err
+            }
             AppError::Forbidden => {
                 Self::new(ProblemCode::Forbidden, "Your role does not allow this.")
             }

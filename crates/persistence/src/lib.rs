@@ -16,6 +16,7 @@ mod error;
 mod models;
 mod relationships;
 mod sessions;
+mod throttle;
 mod users;
 
 pub mod testing;
@@ -26,4 +27,5 @@ pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run 
 pub use relationships::SeaOrmRelationshipRepository;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection};
 pub use sessions::SeaOrmSessionRepository;
+pub use throttle::SeaOrmLoginThrottle;
 pub use users::SeaOrmUserRepository;

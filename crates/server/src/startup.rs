@@ -7,14 +7,15 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
-    AuthService, Clock, EntityService, RelationshipService, SessionPolicy, SystemClock, UserService,
+    AuthPorts, AuthService, Clock, EntityService, RelationshipService, SessionPolicy, SystemClock,
+    ThrottlePolicy, UserService,
 };
 use kg_auth::{Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueRefreshTokens};
 use kg_http::{AppState, HttpSettings};
 use kg_persistence::{
     DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmEntityRepository,
-    SeaOrmRelationshipRepository, SeaOrmSessionRepository, SeaOrmUserRepository, connect,
-    connect_for_migrations, durability_report, migrate,
+    SeaOrmLoginThrottle, SeaOrmRelationshipRepository, SeaOrmSessionRepository,
+    SeaOrmUserRepository, connect, connect_for_migrations, durability_report, migrate,
 };
 
 use crate::{Settings, load_secret};
@@ -154,13 +155,17 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
         ),
         users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
         auth: AuthService::new(
-            users,
-            Arc::new(SeaOrmSessionRepository::new(db.clone())),
-            hasher,
-            tokens,
-            Arc::new(OpaqueRefreshTokens),
-            clock,
+            AuthPorts {
+                users,
+                sessions: Arc::new(SeaOrmSessionRepository::new(db.clone())),
+                hasher,
+                tokens,
+                refresh: Arc::new(OpaqueRefreshTokens),
+                throttle: Arc::new(SeaOrmLoginThrottle::new(db.clone())),
+                clock,
+            },
             session_policy(settings)?,
+            ThrottlePolicy::default(),
         ),
     })
 }
