@@ -17,6 +17,7 @@ mod m20260101_000004_audit_log;
 mod m20260101_000005_sessions;
 mod m20260101_000006_user_version;
 mod m20260101_000007_login_throttle;
+mod m20260101_000008_api_keys;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000005_sessions::Migration),
             Box::new(m20260101_000006_user_version::Migration),
             Box::new(m20260101_000007_login_throttle::Migration),
+            Box::new(m20260101_000008_api_keys::Migration),
         ]
     }
 }

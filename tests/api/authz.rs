@@ -12,8 +12,10 @@ use crate::helpers::{TestApp, spawn_app};
 enum Rule {
     /// Anyone, signed in or not.
     Public,
-    /// Any signed-in user.
+    /// Any signed-in user or API key.
     SignedIn,
+    /// Signed-in people only: an account's own settings, not for API keys.
+    Person,
     /// Editors and admins.
     Writer,
     /// Admins only.
@@ -24,9 +26,9 @@ const MATRIX: &[(&str, &str, Rule)] = &[
     ("GET", "/health/live", Rule::Public),
     ("POST", "/v1/auth/token", Rule::Public),
     ("POST", "/v1/auth/refresh", Rule::Public),
-    ("POST", "/v1/auth/logout", Rule::SignedIn),
-    ("POST", "/v1/auth/password", Rule::SignedIn),
-    ("GET", "/v1/auth/me", Rule::SignedIn),
+    ("POST", "/v1/auth/logout", Rule::Person),
+    ("POST", "/v1/auth/password", Rule::Person),
+    ("GET", "/v1/auth/me", Rule::Person),
     ("GET", "/v1/entities", Rule::SignedIn),
     ("POST", "/v1/entities", Rule::Writer),
     ("GET", "/v1/entities/{id}", Rule::SignedIn),
@@ -37,6 +39,9 @@ const MATRIX: &[(&str, &str, Rule)] = &[
     ("POST", "/v1/relationships", Rule::Writer),
     ("GET", "/v1/relationships/{id}", Rule::SignedIn),
     ("DELETE", "/v1/relationships/{id}", Rule::Writer),
+    ("GET", "/v1/api-keys", Rule::Admin),
+    ("POST", "/v1/api-keys", Rule::Admin),
+    ("DELETE", "/v1/api-keys/{id}", Rule::Admin),
     ("GET", "/v1/users", Rule::Admin),
     ("POST", "/v1/users", Rule::Admin),
     ("GET", "/v1/users/{id}", Rule::Admin),
@@ -52,8 +57,9 @@ fn expected(rule: Rule, principal: Option<&str>) -> Option<StatusCode> {
         (Rule::Public, _) => return None,
         (_, None) => return Some(StatusCode::UNAUTHORIZED),
         (Rule::SignedIn, Some(_)) => true,
-        (Rule::Writer, Some(role)) => role != "viewer",
-        (Rule::Admin, Some(role)) => role == "admin",
+        (Rule::Person, Some(who)) => !who.ends_with("-key"),
+        (Rule::Writer, Some(who)) => !who.starts_with("viewer"),
+        (Rule::Admin, Some(who)) => who == "admin",
     };
     if allowed {
         None
@@ -105,9 +111,19 @@ async fn every_route_has_a_rule_and_every_principal_gets_exactly_what_it_allows(
 
     let app = spawn_app().await?;
     for (method, path, rule) in MATRIX {
-        for principal in [None, Some("viewer"), Some("editor"), Some("admin")] {
-            // A fresh session for each call: logout would end a shared one.
+        for principal in [
+            None,
+            Some("viewer"),
+            Some("editor"),
+            Some("admin"),
+            Some("viewer-key"),
+            Some("editor-key"),
+        ] {
+            // A fresh credential for each call: logout would end a shared session.
             let token = match principal {
+                Some(key) if key.ends_with("-key") => {
+                    Some(app.api_key(key.trim_end_matches("-key")).await?)
+                }
                 Some(role) => Some(app.token(role).await?),
                 None => None,
             };

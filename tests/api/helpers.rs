@@ -156,6 +156,28 @@ impl TestApp {
             .await?)
     }
 
+    /// A new API key with `role`, made by a new admin; returns its secret.
+    pub async fn api_key(&self, role: &str) -> anyhow::Result<String> {
+        let admin = self.token("admin").await?;
+        let res = self
+            .post(
+                "/v1/api-keys",
+                &admin,
+                &json!({ "name": format!("{role} key"), "role": role }),
+            )
+            .await?;
+        anyhow::ensure!(
+            res.status() == StatusCode::CREATED,
+            "api key: {}",
+            res.status()
+        );
+        let body: Value = res.json().await?;
+        body["secret"]
+            .as_str()
+            .map(str::to_owned)
+            .context("no secret")
+    }
+
     /// A bearer token for a new user with `role`.
     pub async fn token(&self, role: &str) -> anyhow::Result<String> {
         let email = self.user(role).await?;

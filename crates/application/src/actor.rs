@@ -1,6 +1,6 @@
 //! Who is acting, and for which request.
 
-use kg_domain::{Role, SessionId, UserId};
+use kg_domain::{ApiKeyId, Role, SessionId, UserId};
 
 use crate::AppError;
 
@@ -14,6 +14,8 @@ pub struct Actor {
     pub role: Role,
     /// The sign-in session the credentials belong to, if any.
     pub session: Option<SessionId>,
+    /// The API key used, when the caller is a key acting for `user_id`.
+    pub api_key: Option<ApiKeyId>,
 }
 
 impl Actor {
@@ -21,6 +23,17 @@ impl Actor {
     /// [`AppError::Forbidden`] unless the actor may write graph data.
     pub fn require_writer(&self) -> Result<(), AppError> {
         if self.role.can_write_graph() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    /// # Errors
+    /// [`AppError::Forbidden`] for API keys: self-service account routes
+    /// are for people.
+    pub fn require_person(&self) -> Result<(), AppError> {
+        if self.api_key.is_none() {
             Ok(())
         } else {
             Err(AppError::Forbidden)

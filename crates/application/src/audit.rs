@@ -1,7 +1,7 @@
 //! Audit entries: one per change, written in the same transaction as it.
 
 use chrono::{DateTime, Utc};
-use kg_domain::{EntityId, RelationshipId, UserId};
+use kg_domain::{ApiKeyId, EntityId, RelationshipId, UserId};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub enum AuditTarget {
     Relationship(RelationshipId),
     /// A user account.
     User(UserId),
+    /// An API key.
+    ApiKey(ApiKeyId),
 }
 
 impl AuditTarget {
@@ -45,6 +47,7 @@ impl AuditTarget {
             Self::Entity(_) => "entity",
             Self::Relationship(_) => "relationship",
             Self::User(_) => "user",
+            Self::ApiKey(_) => "api_key",
         }
     }
 
@@ -55,6 +58,7 @@ impl AuditTarget {
             Self::Entity(id) => id.as_uuid(),
             Self::Relationship(id) => id.as_uuid(),
             Self::User(id) => id.as_uuid(),
+            Self::ApiKey(id) => id.as_uuid(),
         }
     }
 }

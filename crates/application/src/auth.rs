@@ -7,9 +7,9 @@ use kg_domain::{Email, Password, Session, SessionId, SessionState, User, Violati
 use serde_json::json;
 
 use crate::{
-    Actor, AppError, AuditAction, AuditEntry, AuditTarget, Clock, LoginThrottle, PasswordHasher,
-    RefreshTokens, RequestContext, ResourceKind, Rotation, SessionRepository, ThrottleKey,
-    ThrottlePolicy, TokenIssuer, UserRepository,
+    Actor, ApiKeyRepository, ApiKeySecrets, AppError, AuditAction, AuditEntry, AuditTarget, Clock,
+    LoginThrottle, PasswordHasher, RefreshTokens, RequestContext, ResourceKind, Rotation,
+    SessionRepository, ThrottleKey, ThrottlePolicy, TokenIssuer, UserRepository,
 };
 
 /// An access token and how long it lives.
@@ -92,6 +92,10 @@ pub struct AuthPorts {
     pub refresh: Arc<dyn RefreshTokens>,
     /// Failed-login bookkeeping.
     pub throttle: Arc<dyn LoginThrottle>,
+    /// API keys.
+    pub api_keys: Arc<dyn ApiKeyRepository>,
+    /// API key secrets.
+    pub key_secrets: Arc<dyn ApiKeySecrets>,
     /// The time.
     pub clock: Arc<dyn Clock>,
 }
@@ -111,6 +115,8 @@ pub struct AuthService {
     tokens: Arc<dyn TokenIssuer>,
     refresh: Arc<dyn RefreshTokens>,
     throttle: Arc<dyn LoginThrottle>,
+    api_keys: Arc<dyn ApiKeyRepository>,
+    key_secrets: Arc<dyn ApiKeySecrets>,
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
     throttling: ThrottlePolicy,
@@ -140,6 +146,8 @@ impl AuthService {
             tokens,
             refresh,
             throttle,
+            api_keys,
+            key_secrets,
             clock,
         } = ports;
         Self {
@@ -149,6 +157,8 @@ impl AuthService {
             tokens,
             refresh,
             throttle,
+            api_keys,
+            key_secrets,
             clock,
             policy,
             throttling,
@@ -292,8 +302,9 @@ impl AuthService {
     /// working on the next request.
     ///
     /// # Errors
-    /// `Unavailable`; `Internal`.
+    /// `Forbidden` for API keys; `Unavailable`; `Internal`.
     pub async fn logout(&self, ctx: &RequestContext) -> Result<(), AppError> {
+        ctx.actor.require_person()?;
         match ctx.actor.session {
             Some(session) => self
                 .sessions
@@ -346,17 +357,22 @@ impl AuthService {
             .map_err(user_err)
     }
 
-    /// The actor a bearer token stands for, as the user and session are
-    /// stored now: logout, password change and deactivation take effect on
-    /// the next request, and a role change applies at once.
+    /// The actor a credential stands for: an API key, or an access token
+    /// as the user and session are stored now. Logout, password change,
+    /// deactivation and key revocation take effect on the next request, and
+    /// a role change applies at once.
     ///
     /// # Errors
-    /// `Unauthenticated` for a bad token, an unknown or inactive user, or an
-    /// ended session; `Unavailable`; `Internal`.
-    pub async fn authenticate(&self, token: &str) -> Result<Actor, AppError> {
+    /// `Unauthenticated` for a bad token or key, an unknown or inactive
+    /// user, an ended session, or a revoked or expired key; `Unavailable`;
+    /// `Internal`.
+    pub async fn authenticate(&self, credential: &str) -> Result<Actor, AppError> {
+        if let Some(digest) = self.key_secrets.digest(credential) {
+            return self.authenticate_key(&digest).await;
+        }
         let (user_id, session_id) = self
             .tokens
-            .verify(token)
+            .verify(credential)
             .map_err(|_| AppError::Unauthenticated)?;
         let session = self.sessions.get(session_id).await.map_err(user_err)?;
         let now = self.clock.now();
@@ -370,16 +386,43 @@ impl AuthService {
                 user_id: user.id,
                 role: user.role,
                 session: Some(session_id),
+                api_key: None,
             }),
             Some(_) | None => Err(AppError::Unauthenticated),
         }
     }
 
+    async fn authenticate_key(&self, digest: &kg_domain::TokenDigest) -> Result<Actor, AppError> {
+        let now = self.clock.now();
+        let key = self
+            .api_keys
+            .find_by_digest(digest)
+            .await
+            .map_err(user_err)?;
+        let Some(key) = key.filter(|k| k.is_usable(now)) else {
+            return Err(AppError::Unauthenticated);
+        };
+        // A key acts for its creator and dies with their account.
+        match self.users.get(key.created_by).await.map_err(user_err)? {
+            Some(owner) if owner.is_active => {}
+            Some(_) | None => return Err(AppError::Unauthenticated),
+        }
+        self.api_keys.touch(key.id, now).await.map_err(user_err)?;
+        Ok(Actor {
+            user_id: key.created_by,
+            role: key.role,
+            session: None,
+            api_key: Some(key.id),
+        })
+    }
+
     /// The calling user's account.
     ///
     /// # Errors
-    /// `Unauthenticated` if the account vanished; `Unavailable`; `Internal`.
+    /// `Forbidden` for API keys; `Unauthenticated` if the account vanished;
+    /// `Unavailable`; `Internal`.
     pub async fn me(&self, ctx: &RequestContext) -> Result<User, AppError> {
+        ctx.actor.require_person()?;
         self.users
             .get(ctx.actor.user_id)
             .await

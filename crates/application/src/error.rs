@@ -11,6 +11,8 @@ pub enum ResourceKind {
     Relationship,
     /// A user.
     User,
+    /// An API key.
+    ApiKey,
 }
 
 /// A uniqueness or reference rule that a write would break.

@@ -20,6 +20,7 @@ struct State {
     users: HashMap<UserId, User>,
     sessions: HashMap<SessionId, Session>,
     throttle: HashMap<ThrottleKey, FailureRecord>,
+    keys: HashMap<ApiKeyId, ApiKey>,
     audit: Vec<AuditEntry>,
 }
 
@@ -359,6 +360,73 @@ impl LoginThrottle for Store {
     }
 }
 
+#[async_trait]
+impl ApiKeyRepository for Store {
+    async fn create(&self, key: &ApiKey, audit: Option<&AuditEntry>) -> Result<(), RepoError> {
+        self.with(|s| {
+            s.keys.insert(key.id, key.clone());
+            s.audit.extend(audit.cloned());
+        });
+        Ok(())
+    }
+
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError> {
+        Ok(self.with(|s| s.keys.values().find(|k| k.digest == *digest).cloned()))
+    }
+
+    async fn list(&self, req: PageRequest) -> Result<Page<ApiKey>, RepoError> {
+        let items = self.with(|s| s.keys.values().cloned().collect());
+        Ok(page(items, |k: &ApiKey| k.id.as_uuid(), req))
+    }
+
+    async fn revoke(
+        &self,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let key = s
+                .keys
+                .get_mut(&id)
+                .filter(|k| k.revoked_at.is_none())
+                .ok_or(RepoError::NotFound)?;
+            key.revoked_at = Some(at);
+            s.audit.extend(audit.cloned());
+            Ok(())
+        })
+    }
+
+    async fn touch(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), RepoError> {
+        self.with(|s| {
+            if let Some(k) = s.keys.get_mut(&id) {
+                k.last_used_at = Some(now);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Secrets `key:<n>`, digested by `n`.
+#[derive(Default)]
+struct FakeKeySecrets(Mutex<u8>);
+
+impl ApiKeySecrets for FakeKeySecrets {
+    fn mint(&self) -> (String, TokenDigest) {
+        let mut n = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *n = n.wrapping_add(1);
+        (format!("key:{n}"), TokenDigest::from_bytes([*n; 32]))
+    }
+
+    fn digest(&self, presented: &str) -> Option<TokenDigest> {
+        let n: u8 = presented.strip_prefix("key:")?.parse().ok()?;
+        Some(TokenDigest::from_bytes([n; 32]))
+    }
+}
+
 /// Refresh tokens of the form `ref:<session>:<n>`, digested by position.
 #[derive(Default)]
 struct FakeRefresh(Mutex<u8>);
@@ -473,6 +541,7 @@ struct Harness {
     relationships: RelationshipService,
     users: UserService,
     auth: AuthService,
+    keys: ApiKeyService,
     clock: Arc<FixedClock>,
 }
 
@@ -481,6 +550,7 @@ fn harness() -> Harness {
     let hasher = Arc::new(FakeHasher::default());
     let fixed = Arc::new(FixedClock::default());
     let clock: Arc<dyn Clock> = fixed.clone();
+    let secrets = Arc::new(FakeKeySecrets::default());
     Harness {
         entities: EntityService::new(Arc::new(store.clone()), clock.clone()),
         relationships: RelationshipService::new(Arc::new(store.clone()), clock.clone()),
@@ -493,11 +563,14 @@ fn harness() -> Harness {
                 tokens: Arc::new(FakeTokens),
                 refresh: Arc::new(FakeRefresh::default()),
                 throttle: Arc::new(store.clone()),
-                clock,
+                api_keys: Arc::new(store.clone()),
+                key_secrets: secrets.clone(),
+                clock: clock.clone(),
             },
             SessionPolicy::default(),
             ThrottlePolicy::default(),
         ),
+        keys: ApiKeyService::new(Arc::new(store.clone()), secrets, clock),
         store,
         hasher,
         clock: fixed,
@@ -510,6 +583,7 @@ fn ctx(role: Role) -> RequestContext {
             user_id: UserId::generate(),
             role,
             session: None,
+            api_key: None,
         },
         request_id: Some("req-1".into()),
     }
@@ -979,6 +1053,7 @@ async fn admin_context(h: &Harness) -> (RequestContext, User) {
             user_id: admin.id,
             role: Role::Admin,
             session: None,
+            api_key: None,
         },
         request_id: None,
     };
@@ -1063,6 +1138,7 @@ async fn admins_cannot_demote_or_deactivate_themselves_and_one_admin_always_rema
             user_id: other.id,
             role: Role::Admin,
             session: None,
+            api_key: None,
         },
         request_id: None,
     };
@@ -1143,5 +1219,111 @@ async fn repeated_failures_throttle_an_email_alike_whether_or_not_it_exists() {
         Err(AppError::Throttled {
             retry_after_secs: 60
         })
+    ));
+}
+
+#[tokio::test]
+async fn an_api_key_acts_with_its_own_role_until_revoked_or_its_owner_is_deactivated() {
+    let h = harness();
+    let (admin, owner) = admin_context(&h).await;
+    let viewer_key = NewApiKey {
+        name: "reader".into(),
+        role: "viewer".into(),
+        expires_at: None,
+    };
+    let created = h.keys.create(&admin, viewer_key).await.expect("created");
+    let actor = h
+        .auth
+        .authenticate(&created.secret)
+        .await
+        .expect("key works");
+    assert_eq!(
+        (actor.role, actor.user_id, actor.api_key),
+        (Role::Viewer, owner.id, Some(created.key.id))
+    );
+    let key_ctx = RequestContext {
+        actor,
+        request_id: None,
+    };
+    assert!(
+        matches!(h.auth.me(&key_ctx).await, Err(AppError::Forbidden)),
+        "keys are not people"
+    );
+    assert!(matches!(
+        h.keys.create(&key_ctx, NewApiKey::default()).await,
+        Err(AppError::Forbidden)
+    ));
+
+    h.keys
+        .revoke(&admin, created.key.id)
+        .await
+        .expect("revoked");
+    assert!(matches!(
+        h.auth.authenticate(&created.secret).await,
+        Err(AppError::Unauthenticated)
+    ));
+    assert!(matches!(
+        h.keys.revoke(&admin, created.key.id).await,
+        Err(AppError::NotFound(ResourceKind::ApiKey))
+    ));
+
+    let editor_key = h
+        .keys
+        .create(
+            &admin,
+            NewApiKey {
+                name: "writer".into(),
+                role: "editor".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("created");
+    h.store
+        .with(|s| s.users.get_mut(&owner.id).map(|u| u.is_active = false));
+    assert!(matches!(
+        h.auth.authenticate(&editor_key.secret).await,
+        Err(AppError::Unauthenticated)
+    ));
+}
+
+#[tokio::test]
+async fn api_keys_are_never_admins_and_expire() {
+    let h = harness();
+    let (admin, _) = admin_context(&h).await;
+    let bad = h
+        .keys
+        .create(
+            &admin,
+            NewApiKey {
+                name: " ".into(),
+                role: "admin".into(),
+                expires_at: Some(h.clock.now()),
+            },
+        )
+        .await;
+    let Err(AppError::Validation(v)) = bad else {
+        panic!("expected validation")
+    };
+    let fields: Vec<_> = v.as_slice().iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["name", "role", "expires_at"]);
+    let soon = h.clock.now() + chrono::Duration::hours(1);
+    let key = h
+        .keys
+        .create(
+            &admin,
+            NewApiKey {
+                name: "short".into(),
+                role: "viewer".into(),
+                expires_at: Some(soon),
+            },
+        )
+        .await
+        .expect("created");
+    assert!(h.auth.authenticate(&key.secret).await.is_ok());
+    h.clock.advance(chrono::Duration::hours(1));
+    assert!(matches!(
+        h.auth.authenticate(&key.secret).await,
+        Err(AppError::Unauthenticated)
     ));
 }

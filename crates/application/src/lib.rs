@@ -11,6 +11,7 @@
 //! transactions.
 
 mod actor;
+mod api_keys;
 mod audit;
 mod auth;
 mod draft;
@@ -26,6 +27,7 @@ mod users;
 mod fakes;
 
 pub use actor::{Actor, RequestContext};
+pub use api_keys::{ApiKeyService, CreatedApiKey, NewApiKey};
 pub use audit::{AuditAction, AuditEntry, AuditTarget};
 pub use auth::{AuthPorts, AuthService, IssuedToken, SessionPolicy, SessionTokens, TokenError};
 pub use draft::{EntityDraft, RelationshipDraft};
@@ -33,8 +35,9 @@ pub use entities::{EntityFilter, EntityService};
 pub use error::{AppError, Conflict, RepoError, ResourceKind};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{
-    Clock, EntityRepository, LoginThrottle, PasswordHasher, RefreshTokens, RelationshipRepository,
-    Rotation, SessionRepository, SystemClock, TokenIssuer, UserRepository,
+    ApiKeyRepository, ApiKeySecrets, Clock, EntityRepository, LoginThrottle, PasswordHasher,
+    RefreshTokens, RelationshipRepository, Rotation, SessionRepository, SystemClock, TokenIssuer,
+    UserRepository,
 };
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
 pub use throttle::{ThrottleKey, ThrottlePolicy};

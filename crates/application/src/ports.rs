@@ -8,8 +8,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kg_domain::{
-    Email, Entity, EntityId, Password, PasswordHash, Relationship, RelationshipId, Session,
-    SessionId, TokenDigest, User, UserId, Version,
+    ApiKey, ApiKeyId, Email, Entity, EntityId, Password, PasswordHash, Relationship,
+    RelationshipId, Session, SessionId, TokenDigest, User, UserId, Version,
 };
 
 use crate::{
@@ -317,4 +317,54 @@ pub trait LoginThrottle: Send + Sync {
     /// # Errors
     /// `Unavailable` or `Other`.
     async fn clear(&self, key: &ThrottleKey) -> Result<(), RepoError>;
+}
+
+/// Storage of API keys.
+#[async_trait]
+pub trait ApiKeyRepository: Send + Sync {
+    /// Stores a new key (its digest only) and, when made through the API,
+    /// the audit entry.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn create(&self, key: &ApiKey, audit: Option<&AuditEntry>) -> Result<(), RepoError>;
+
+    /// The key whose secret has this digest, revoked or not.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError>;
+
+    /// Keys in id order.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn list(&self, page: PageRequest) -> Result<Page<ApiKey>, RepoError>;
+
+    /// Revokes a key that is not revoked yet, with its audit entry.
+    ///
+    /// # Errors
+    /// `NotFound` when no unrevoked key has the id; `Unavailable`; `Other`.
+    async fn revoke(
+        &self,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), RepoError>;
+
+    /// Records a use, at most once a minute per key.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn touch(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), RepoError>;
+}
+
+/// Mints API key secrets and digests presented ones.
+pub trait ApiKeySecrets: Send + Sync {
+    /// A new secret (recognisable prefix, at least 256 random bits) and its digest.
+    fn mint(&self) -> (String, TokenDigest);
+
+    /// The digest of a presented secret, or `None` when it cannot be a key
+    /// this service minted.
+    fn digest(&self, presented: &str) -> Option<TokenDigest>;
 }

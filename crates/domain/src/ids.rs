@@ -65,3 +65,7 @@ typed_id!(
     /// Identifies a sign-in session (the family of one login's refresh tokens).
     SessionId
 );
+typed_id!(
+    /// Identifies an API key.
+    ApiKeyId
+);

@@ -6,6 +6,7 @@
 //! is fallible, so code holding an [`Entity`] or a [`Relationship`] holds a
 //! valid one.
 
+mod api_key;
 mod confidence;
 mod entity;
 mod ids;
@@ -16,9 +17,10 @@ mod text;
 mod user;
 mod validation;
 
+pub use api_key::{ApiKey, ApiKeyName};
 pub use confidence::{Confidence, ConfidenceError};
 pub use entity::{Entity, EntityData, Lifecycle, Version};
-pub use ids::{EntityId, RelationshipId, SessionId, UserId};
+pub use ids::{ApiKeyId, EntityId, RelationshipId, SessionId, UserId};
 pub use metadata::{Metadata, MetadataError};
 pub use relationship::{Endpoints, EndpointsError, Relationship, RelationshipData};
 pub use session::{Session, SessionState, TokenDigest};

@@ -32,6 +32,8 @@ pub enum ProblemCode {
     RelationshipNotFound,
     /// 404: no such user.
     UserNotFound,
+    /// 404: no such API key (or it is already revoked).
+    ApiKeyNotFound,
     /// 405: the route exists, the method does not.
     MethodNotAllowed,
     /// 409: another live entity has the `external_id`.
@@ -66,7 +68,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 27] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -78,6 +80,7 @@ impl ProblemCode {
         Self::EntityNotFound,
         Self::RelationshipNotFound,
         Self::UserNotFound,
+        Self::ApiKeyNotFound,
         Self::MethodNotAllowed,
         Self::ExternalIdTaken,
         Self::DuplicateRelationship,
@@ -193,6 +196,11 @@ impl ProblemCode {
                 "precondition_required",
                 StatusCode::PRECONDITION_REQUIRED,
                 "Precondition required",
+            ),
+            Self::ApiKeyNotFound => (
+                "api_key_not_found",
+                StatusCode::NOT_FOUND,
+                "API key not found",
             ),
             Self::LoginThrottled => (
                 "login_throttled",
@@ -433,6 +441,10 @@ impl From<AppError> for ApiError {
             AppError::NotFound(ResourceKind::Relationship) => Self::new(
                 ProblemCode::RelationshipNotFound,
                 "No live relationship has this id.",
+            ),
+            AppError::NotFound(ResourceKind::ApiKey) => Self::new(
+                ProblemCode::ApiKeyNotFound,
+                "No unrevoked API key has this id.",
             ),
             AppError::NotFound(ResourceKind::User) => {
                 Self::new(ProblemCode::UserNotFound, "No user has this id.")

@@ -23,12 +23,18 @@ pub(crate) struct Authenticated(pub RequestContext);
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AuthenticatedUser(pub kg_domain::UserId);
 
-fn bearer(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_owned())
+/// The credential a request presents: `Authorization: Bearer …` (an access
+/// token or an API key) or `X-API-Key: …`. Never read from the query string,
+/// where it would end up in logs and browser history.
+fn credential(req: &HttpRequest) -> Option<String> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let (scheme, token) = value.to_str().ok()?.split_once(' ')?;
+        return scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_owned());
+    }
+    let key = req.headers().get("x-api-key")?.to_str().ok()?;
+    Some(key.trim().to_owned())
 }
 
 impl FromRequest for Authenticated {
@@ -41,7 +47,7 @@ impl FromRequest for Authenticated {
             let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
                 ApiError::from(AppError::Internal("application state missing".into()))
             })?;
-            let token = bearer(&req).ok_or(AppError::Unauthenticated)?;
+            let token = credential(&req).ok_or(AppError::Unauthenticated)?;
             let actor: Actor = state.auth.authenticate(&token).await?;
             req.extensions_mut()
                 .insert(AuthenticatedUser(actor.user_id));

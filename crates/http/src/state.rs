@@ -1,6 +1,6 @@
 //! What handlers share: the use cases and the HTTP settings.
 
-use kg_application::{AuthService, EntityService, RelationshipService, UserService};
+use kg_application::{ApiKeyService, AuthService, EntityService, RelationshipService, UserService};
 
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub struct AppState {
     pub users: UserService,
     /// Login and authentication.
     pub auth: AuthService,
+    /// API keys.
+    pub api_keys: ApiKeyService,
     /// HTTP limits.
     pub settings: HttpSettings,
 }

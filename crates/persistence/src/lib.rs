@@ -8,6 +8,7 @@
 //! which rolls it back. Database constraints back every invariant, and their
 //! violations are mapped to domain conflicts here.
 
+mod api_keys;
 mod audit;
 mod connect;
 mod convert;
@@ -21,6 +22,7 @@ mod users;
 
 pub mod testing;
 
+pub use api_keys::SeaOrmApiKeyRepository;
 pub use connect::{DatabaseSettings, connect, connect_for_migrations, durability_report};
 pub use entities::SeaOrmEntityRepository;
 pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};

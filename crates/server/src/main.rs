@@ -34,8 +34,38 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Manage API keys.
+    ApiKey {
+        #[command(subcommand)]
+        action: ApiKeyAction,
+    },
     /// Check the settings and print every problem found.
     CheckConfig,
+}
+
+#[derive(Subcommand)]
+enum ApiKeyAction {
+    /// Create a key acting for an existing user; prints the secret once.
+    Create {
+        /// What the key is for.
+        #[arg(long)]
+        name: String,
+        /// editor or viewer.
+        #[arg(long)]
+        role: String,
+        /// The email of the user the key acts for.
+        #[arg(long)]
+        owner: String,
+        /// Days until the key stops working; no expiry when absent.
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        /// The key's id.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -150,11 +180,63 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     password,
                 })
                 .await
-                .map_err(|e| match e {
-                    kg_application::AppError::Validation(v) => anyhow::anyhow!("{v}"),
-                    other => anyhow::Error::new(other),
-                })?;
+                .map_err(operator_error)?;
             println!("created {} user {} ({})", user.role, user.email, user.id);
+        }
+        Command::ApiKey { action } => {
+            prepare_schema(&settings).await?;
+            let db = open_database(&settings).await?;
+            let services = build_services(&settings, &db)?;
+            match action {
+                ApiKeyAction::Create {
+                    name,
+                    role,
+                    owner,
+                    expires_in_days,
+                } => {
+                    let users = kg_persistence::SeaOrmUserRepository::new(db.clone());
+                    let email = kg_domain::Email::parse(&owner)
+                        .map_err(|e| anyhow::anyhow!("--owner {e}"))?;
+                    let user = kg_application::UserRepository::find_by_email(&users, &email)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("looking up the owner: {e}"))?
+                        .filter(|u| u.is_active)
+                        .ok_or_else(|| anyhow::anyhow!("no active user has the email {email}"))?;
+                    let expires_at = expires_in_days
+                        .map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
+                    let created = services
+                        .api_keys
+                        .create_by_operator(
+                            user.id,
+                            kg_application::NewApiKey {
+                                name,
+                                role,
+                                expires_at,
+                            },
+                        )
+                        .await
+                        .map_err(operator_error)?;
+                    println!(
+                        "created {} key {} ({}) for {}",
+                        created.key.role,
+                        created.key.name.as_str(),
+                        created.key.id,
+                        user.email
+                    );
+                    println!("secret (shown once): {}", created.secret);
+                }
+                ApiKeyAction::Revoke { id } => {
+                    let id = id
+                        .parse()
+                        .map_err(|_| anyhow::anyhow!("--id must be a UUID"))?;
+                    services
+                        .api_keys
+                        .revoke_by_operator(id)
+                        .await
+                        .map_err(operator_error)?;
+                    println!("revoked {id}");
+                }
+            }
         }
         Command::CheckConfig => {
             println!(
@@ -165,6 +247,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An application error as the command line reports it: validation
+/// problems field by field, anything else with its cause.
+fn operator_error(err: kg_application::AppError) -> anyhow::Error {
+    match err {
+        kg_application::AppError::Validation(v) => anyhow::anyhow!("{v}"),
+        other => anyhow::Error::new(other),
+    }
 }
 
 /// A URL without its password, for output.

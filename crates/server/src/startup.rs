@@ -7,15 +7,18 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
-    AuthPorts, AuthService, Clock, EntityService, RelationshipService, SessionPolicy, SystemClock,
-    ThrottlePolicy, UserService,
+    ApiKeyService, AuthPorts, AuthService, Clock, EntityService, RelationshipService,
+    SessionPolicy, SystemClock, ThrottlePolicy, UserService,
 };
-use kg_auth::{Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueRefreshTokens};
+use kg_auth::{
+    Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
+};
 use kg_http::{AppState, HttpSettings};
 use kg_persistence::{
-    DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmEntityRepository,
-    SeaOrmLoginThrottle, SeaOrmRelationshipRepository, SeaOrmSessionRepository,
-    SeaOrmUserRepository, connect, connect_for_migrations, durability_report, migrate,
+    DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository,
+    SeaOrmEntityRepository, SeaOrmLoginThrottle, SeaOrmRelationshipRepository,
+    SeaOrmSessionRepository, SeaOrmUserRepository, connect, connect_for_migrations,
+    durability_report, migrate,
 };
 
 use crate::{Settings, load_secret};
@@ -120,6 +123,8 @@ pub struct Services {
     pub users: UserService,
     /// Login and authentication.
     pub auth: AuthService,
+    /// API keys.
+    pub api_keys: ApiKeyService,
 }
 
 /// Wires the use cases over `db`.
@@ -129,6 +134,8 @@ pub struct Services {
 pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::Result<Services> {
     let secret = load_secret(&settings.jwt_secret)?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let api_keys = Arc::new(SeaOrmApiKeyRepository::new(db.clone()));
+    let key_secrets = Arc::new(OpaqueApiKeys);
     let users = Arc::new(SeaOrmUserRepository::new(db.clone()));
     let hasher = Arc::new(
         Argon2Hasher::new(HasherConfig {
@@ -162,11 +169,14 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
                 tokens,
                 refresh: Arc::new(OpaqueRefreshTokens),
                 throttle: Arc::new(SeaOrmLoginThrottle::new(db.clone())),
-                clock,
+                api_keys: api_keys.clone(),
+                key_secrets: key_secrets.clone(),
+                clock: clock.clone(),
             },
             session_policy(settings)?,
             ThrottlePolicy::default(),
         ),
+        api_keys: ApiKeyService::new(api_keys, key_secrets, clock),
     })
 }
 
@@ -206,6 +216,7 @@ impl Application {
             relationships: services.relationships.clone(),
             users: services.users.clone(),
             auth: services.auth.clone(),
+            api_keys: services.api_keys.clone(),
             settings: HttpSettings {
                 max_body_bytes: settings.max_body_bytes,
                 hsts: settings.hsts,

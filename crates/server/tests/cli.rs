@@ -146,3 +146,82 @@ fn production_refuses_to_start_without_explicit_strong_settings() -> anyhow::Res
     );
     Ok(())
 }
+
+#[test]
+fn api_keys_are_created_for_an_existing_user_and_revoked_from_the_command_line()
+-> anyhow::Result<()> {
+    let env = Env::new()?;
+    let out = env.kg(
+        &[
+            "api-key",
+            "create",
+            "--name",
+            "etl",
+            "--role",
+            "editor",
+            "--owner",
+            "ops@example.org",
+        ],
+        None,
+        &[],
+    )?;
+    assert!(!out.status.success(), "no such owner yet");
+    let user = env.kg(
+        &[
+            "user",
+            "create",
+            "--email",
+            "ops@example.org",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some("a-long-and-unusual-passphrase\n"),
+        &[],
+    )?;
+    assert!(user.status.success(), "{}", text(&user.stderr));
+    let admin_key = env.kg(
+        &[
+            "api-key",
+            "create",
+            "--name",
+            "etl",
+            "--role",
+            "admin",
+            "--owner",
+            "ops@example.org",
+        ],
+        None,
+        &[],
+    )?;
+    assert!(!admin_key.status.success(), "keys are never admins");
+    let out = env.kg(
+        &[
+            "api-key",
+            "create",
+            "--name",
+            "etl",
+            "--role",
+            "editor",
+            "--owner",
+            "ops@example.org",
+            "--expires-in-days",
+            "30",
+        ],
+        None,
+        &[],
+    )?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("secret (shown once): kg_"), "{stdout}");
+    let id = stdout
+        .split(['(', ')'])
+        .nth(1)
+        .ok_or_else(|| anyhow::anyhow!("no id in {stdout}"))?
+        .to_owned();
+    let revoke = env.kg(&["api-key", "revoke", "--id", &id], None, &[])?;
+    assert!(revoke.status.success(), "{}", text(&revoke.stderr));
+    let again = env.kg(&["api-key", "revoke", "--id", &id], None, &[])?;
+    assert!(!again.status.success(), "already revoked");
+    Ok(())
+}

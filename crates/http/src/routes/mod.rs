@@ -1,5 +1,6 @@
 //! The route table. Each resource is a module with one handler per file.
 
+mod api_keys;
 mod auth;
 mod entities;
 mod health;
@@ -52,6 +53,8 @@ routes! {
     "/v1/relationships" => { GET => relationships::list::handle, POST => relationships::create::handle },
     "/v1/relationships/{id}" => { GET => relationships::get::handle, DELETE => relationships::delete::handle },
     "/v1/users" => { GET => users::list::handle, POST => users::create::handle },
+    "/v1/api-keys" => { GET => api_keys::list::handle, POST => api_keys::create::handle },
+    "/v1/api-keys/{id}" => { DELETE => api_keys::revoke::handle },
     "/v1/users/{id}" => { GET => users::get::handle, PATCH => users::update::handle, DELETE => users::delete::handle },
 }
 

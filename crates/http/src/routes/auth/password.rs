@@ -20,6 +20,7 @@ pub(crate) async fn handle(
     Authenticated(ctx): Authenticated,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
+    ctx.actor.require_person()?;
     let body: PasswordRequest = body.parse()?;
     state
         .auth
