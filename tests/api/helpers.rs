@@ -86,9 +86,14 @@ pub fn logs() -> &'static Logs {
 }
 
 pub async fn spawn_app() -> anyhow::Result<TestApp> {
+    spawn_app_with(&[]).await
+}
+
+/// `spawn_app` with some settings overridden.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
     logs();
     let database = TestDatabase::migrated().await?;
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("KG_DATABASE_URL", database.url.clone()),
         ("KG_JWT_SECRET", random_secret()),
         ("KG_BIND", "127.0.0.1:0".to_owned()),
@@ -96,7 +101,13 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
         ("KG_DB_MAX_CONNECTIONS", "5".to_owned()),
         ("KG_AUTO_MIGRATE", "false".to_owned()),
         ("KG_CORS_ORIGINS", "https://app.example.org".to_owned()),
+        // Generous limits: most tests are not about them.
+        ("KG_RATE_LIMIT_AUTH_PER_MINUTE", "1000000".to_owned()),
+        ("KG_RATE_LIMIT_PER_MINUTE", "1000000".to_owned()),
     ]);
+    for (key, value) in overrides {
+        vars.insert(key, (*value).to_owned());
+    }
     let settings = Settings::from_lookup(&|k| vars.get(k).cloned())?;
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());

@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod limits;
+
 mod api_keys;
 mod auth;
 mod authz;

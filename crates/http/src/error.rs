@@ -60,6 +60,8 @@ pub enum ProblemCode {
     PreconditionRequired,
     /// 429: too many failed logins for this email.
     LoginThrottled,
+    /// 429: too many requests from this client or principal.
+    RateLimited,
     /// 500: a bug or unexpected failure.
     InternalError,
     /// 503: a dependency is unavailable; retry later.
@@ -68,7 +70,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -94,6 +96,7 @@ impl ProblemCode {
         Self::RelationshipEndpointNotLive,
         Self::PreconditionRequired,
         Self::LoginThrottled,
+        Self::RateLimited,
         Self::InternalError,
         Self::ServiceUnavailable,
     ];
@@ -197,6 +200,11 @@ impl ProblemCode {
                 StatusCode::PRECONDITION_REQUIRED,
                 "Precondition required",
             ),
+            Self::RateLimited => (
+                "rate_limited",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+            ),
             Self::ApiKeyNotFound => (
                 "api_key_not_found",
                 StatusCode::NOT_FOUND,
@@ -227,10 +235,17 @@ pub struct ApiError {
     code: ProblemCode,
     detail: String,
     errors: Vec<FieldError>,
-    allow: Option<String>,
-    retry_after: Option<u64>,
+    /// Headers only some problems carry; boxed to keep `ApiError` small.
+    extra: Option<Box<ExtraHeaders>>,
     /// The cause of a 5xx, logged once at the boundary and never sent.
     cause: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+#[derive(Debug, Default)]
+struct ExtraHeaders {
+    allow: Option<String>,
+    retry_after: Option<u64>,
+    headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -275,8 +290,7 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: Vec::new(),
-            allow: None,
-            retry_after: None,
+            extra: None,
             cause: None,
         }
     }
@@ -313,6 +327,18 @@ impl ApiError {
         Self::validation(&v)
     }
 
+    fn extra(&mut self) -> &mut ExtraHeaders {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    pub(crate) fn set_retry_after(&mut self, seconds: u64) {
+        self.extra().retry_after = Some(seconds);
+    }
+
+    pub(crate) fn add_header(&mut self, name: &'static str, value: String) {
+        self.extra().headers.push((name, value));
+    }
+
     /// 405 with the methods the route allows.
     #[must_use]
     pub fn method_not_allowed(allow: &str) -> Self {
@@ -320,7 +346,7 @@ impl ApiError {
             ProblemCode::MethodNotAllowed,
             format!("This route allows {allow}."),
         );
-        err.allow = Some(allow.to_owned());
+        err.extra().allow = Some(allow.to_owned());
         err
     }
 
@@ -376,7 +402,13 @@ impl ApiError {
                 HeaderValue::from_static("Bearer realm=\"kg\""),
             ));
         }
-        match (self.retry_after, status) {
+        let extra = self.extra.as_deref();
+        for (name, value) in extra.map(|e| e.headers.as_slice()).unwrap_or_default() {
+            if let Ok(value) = HeaderValue::from_str(value) {
+                res.insert_header((*name, value));
+            }
+        }
+        match (extra.and_then(|e| e.retry_after), status) {
             (Some(seconds), _) => {
                 res.insert_header((header::RETRY_AFTER, seconds.to_string()));
             }
@@ -385,9 +417,8 @@ impl ApiError {
             }
             (None, _) => {}
         }
-        if let Some(allow) = self
-            .allow
-            .as_deref()
+        if let Some(allow) = extra
+            .and_then(|e| e.allow.as_deref())
             .and_then(|a| HeaderValue::from_str(a).ok())
         {
             res.insert_header((header::ALLOW, allow));
@@ -479,7 +510,7 @@ impl From<AppError> for ApiError {
                     ProblemCode::LoginThrottled,
                     "Too many failed logins for this email; wait for the Retry-After delay.",
                 );
-                err.retry_after = Some(retry_after_secs);
+                err.set_retry_after(retry_after_secs);
                 err
             }
             AppError::Forbidden => {

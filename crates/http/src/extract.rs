@@ -49,6 +49,11 @@ impl FromRequest for Authenticated {
             })?;
             let token = credential(&req).ok_or(AppError::Unauthenticated)?;
             let actor: Actor = state.auth.authenticate(&token).await?;
+            let principal = match actor.api_key {
+                Some(key) => format!("key:{key}"),
+                None => format!("user:{}", actor.user_id),
+            };
+            state.limits.check_principal(principal)?;
             req.extensions_mut()
                 .insert(AuthenticatedUser(actor.user_id));
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());

@@ -7,11 +7,13 @@
 
 mod error;
 mod extract;
+mod limits;
 mod middleware;
 mod routes;
 mod state;
 
 pub use error::{ApiError, ProblemCode};
+pub use limits::{RateLimits, TrustedProxies, client_ip};
 pub use routes::ROUTES;
 pub use state::{AppState, HttpSettings};
 

@@ -84,15 +84,35 @@ pub(crate) async fn request_envelope(
     let path = req.path().to_owned();
     let is_auth = path.starts_with("/v1/auth/");
 
-    let (http_req, mut res) = match next.call(req).await {
-        Ok(res) => {
-            let (http_req, res) = res.into_parts();
-            (http_req, res.map_into_boxed_body())
+    // Per-client limit on the authentication routes, before any work.
+    let limited = if is_auth {
+        let limits = req
+            .app_data::<web::Data<crate::AppState>>()
+            .map(|s| s.limits.clone());
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        let peer = req.peer_addr().map(|a| a.ip());
+        limits.and_then(|l| l.check_client(peer, forwarded).err())
+    } else {
+        None
+    };
+    let (http_req, mut res) = match limited {
+        Some(err) => {
+            let (http_req, _) = req.into_parts();
+            (http_req, actix_web::HttpResponse::from_error(err))
         }
-        // Handlers and extractors render their errors into responses; only a
-        // failing inner middleware returns `Err`, and we register none.
-        // actix renders such an error itself.
-        Err(err) => return Err(err),
+        None => match next.call(req).await {
+            Ok(res) => {
+                let (http_req, res) = res.into_parts();
+                (http_req, res.map_into_boxed_body())
+            }
+            // Handlers and extractors render their errors into responses; only a
+            // failing inner middleware returns `Err`, and ours (CORS) does not.
+            // actix renders such an error itself.
+            Err(err) => return Err(err),
+        },
     };
 
     // Re-render our problems with the request id, and log a 5xx's cause once.

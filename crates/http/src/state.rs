@@ -36,6 +36,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// API keys.
     pub api_keys: ApiKeyService,
+    /// Request rate limits, shared by every worker.
+    pub limits: crate::RateLimits,
     /// HTTP limits.
     pub settings: HttpSettings,
 }

@@ -77,6 +77,12 @@ pub struct Settings {
     pub hsts: bool,
     /// `KG_CORS_ORIGINS`.
     pub cors_origins: Vec<String>,
+    /// `KG_RATE_LIMIT_AUTH_PER_MINUTE`.
+    pub rate_limit_auth_per_minute: std::num::NonZeroU32,
+    /// `KG_RATE_LIMIT_PER_MINUTE`.
+    pub rate_limit_per_minute: std::num::NonZeroU32,
+    /// `KG_TRUSTED_PROXIES`.
+    pub trusted_proxies: kg_http::TrustedProxies,
     /// `KG_WORKERS`.
     pub workers: usize,
     /// `KG_PASSWORD_HASH_CONCURRENCY`.
@@ -134,6 +140,11 @@ impl Reader<'_> {
             return default;
         }
         value
+    }
+
+    fn per_minute(&mut self, name: &str, default: u32) -> std::num::NonZeroU32 {
+        let value = self.bounded(name, default, 1, 1_000_000);
+        std::num::NonZeroU32::new(value).unwrap_or(std::num::NonZeroU32::MIN)
     }
 
     /// A comma-separated list of exact origins (`https://app.example.org`).
@@ -301,6 +312,19 @@ impl Settings {
             max_body_bytes: r.bounded("KG_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
             hsts: r.flag("KG_HSTS", false),
             cors_origins: r.origins("KG_CORS_ORIGINS"),
+            rate_limit_auth_per_minute: r.per_minute("KG_RATE_LIMIT_AUTH_PER_MINUTE", 30),
+            rate_limit_per_minute: r.per_minute("KG_RATE_LIMIT_PER_MINUTE", 600),
+            trusted_proxies: match r
+                .raw("KG_TRUSTED_PROXIES")
+                .map(|v| kg_http::TrustedProxies::parse(&v))
+            {
+                None => kg_http::TrustedProxies::default(),
+                Some(Ok(proxies)) => proxies,
+                Some(Err(e)) => {
+                    r.problems.push(format!("KG_TRUSTED_PROXIES: {e}"));
+                    kg_http::TrustedProxies::default()
+                }
+            },
             workers: r.bounded("KG_WORKERS", cores(), 1, 256),
             password_hash_concurrency: r.bounded("KG_PASSWORD_HASH_CONCURRENCY", cores(), 1, 64),
             log_format: match r.raw("KG_LOG_FORMAT").as_deref() {
@@ -394,6 +418,23 @@ mod tests {
         ])
         .expect_err("invalid");
         assert_eq!(err.0.len(), 4, "{err}");
+    }
+
+    #[test]
+    fn rate_limits_and_trusted_proxies_are_checked() {
+        let s = load(&[
+            ("KG_RATE_LIMIT_AUTH_PER_MINUTE", "5"),
+            ("KG_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+        ])
+        .expect("valid");
+        assert_eq!(s.rate_limit_auth_per_minute.get(), 5);
+        assert_eq!(s.rate_limit_per_minute.get(), 600);
+        let err = load(&[
+            ("KG_RATE_LIMIT_PER_MINUTE", "0"),
+            ("KG_TRUSTED_PROXIES", "10.0.0.0/40"),
+        ])
+        .expect_err("invalid");
+        assert_eq!(err.0.len(), 2, "{err}");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use kg_application::{
 use kg_auth::{
     Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
 };
-use kg_http::{AppState, HttpSettings};
+use kg_http::{AppState, HttpSettings, RateLimits};
 use kg_persistence::{
     DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository,
     SeaOrmEntityRepository, SeaOrmLoginThrottle, SeaOrmRelationshipRepository,
@@ -217,6 +217,12 @@ impl Application {
             users: services.users.clone(),
             auth: services.auth.clone(),
             api_keys: services.api_keys.clone(),
+            // Built here, once: every worker shares these limiters.
+            limits: RateLimits::new(
+                settings.rate_limit_auth_per_minute,
+                settings.rate_limit_per_minute,
+                settings.trusted_proxies.clone(),
+            ),
             settings: HttpSettings {
                 max_body_bytes: settings.max_body_bytes,
                 hsts: settings.hsts,
