@@ -112,6 +112,13 @@ async fn no_log_line_carries_a_password_a_hash_or_a_token() -> anyhow::Result<()
     app.login(&email, "a-wrong-but-secret-guess").await?;
     let token = app.token("editor").await?;
     app.get("/v1/entities", &token).await?;
+    let session = app.session(&email, PASSWORD).await?;
+    let refresh = session["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(refresh.starts_with("kgr_"));
+    app.refresh(&session["refresh_token"]).await?;
     app.client
         .get(app.url("/v1/entities"))
         .header("authorization", format!("Bearer {token}x"))
@@ -125,6 +132,7 @@ async fn no_log_line_carries_a_password_a_hash_or_a_token() -> anyhow::Result<()
         PASSWORD,
         "a-wrong-but-secret-guess",
         token.as_str(),
+        refresh.as_str(),
         "$argon2id$",
     ] {
         assert!(

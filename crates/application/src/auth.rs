@@ -213,6 +213,21 @@ impl AuthService {
             }
         };
         self.throttle.clear(&key).await.map_err(user_err)?;
+        if self.hasher.needs_rehash(&user.password_hash) {
+            let hash = self.hasher.hash(&password).await.map_err(user_err)?;
+            let audit = AuditEntry {
+                actor: user.id,
+                action: AuditAction::Update,
+                target: AuditTarget::User(user.id),
+                request_id: None,
+                at: now,
+                changes: json!({ "password_hash": "rehashed with current parameters" }),
+            };
+            self.users
+                .replace_password_hash(user.id, &hash, &audit)
+                .await
+                .map_err(user_err)?;
+        }
         let id = SessionId::generate();
         let (refresh_token, digest) = self.refresh.mint(id);
         let session = Session {

@@ -259,6 +259,22 @@ impl UserRepository for Store {
         })
     }
 
+    async fn replace_password_hash(
+        &self,
+        user: UserId,
+        hash: &PasswordHash,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            s.users
+                .get_mut(&user)
+                .ok_or(RepoError::NotFound)?
+                .password_hash = hash.clone();
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
     async fn set_password(
         &self,
         user: UserId,
@@ -477,7 +493,14 @@ impl PasswordHasher for FakeHasher {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         log.push(hash.is_some());
-        Ok(hash.is_some_and(|h| h.as_str() == format!("fake${}", password.expose())))
+        let secret = password.expose();
+        Ok(hash.is_some_and(|h| {
+            h.as_str() == format!("fake${secret}") || h.as_str() == format!("old${secret}")
+        }))
+    }
+
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        hash.as_str().starts_with("old$")
     }
 }
 
@@ -1326,4 +1349,35 @@ async fn api_keys_are_never_admins_and_expire() {
         h.auth.authenticate(&key.secret).await,
         Err(AppError::Unauthenticated)
     ));
+}
+
+#[tokio::test]
+async fn a_hash_with_old_parameters_is_replaced_at_the_next_login() {
+    let h = harness();
+    let tokens = signed_in(&h).await;
+    let user = context_of(&h, &tokens).await.actor.user_id;
+    h.store.with(|s| {
+        s.users
+            .get_mut(&user)
+            .map(|u| u.password_hash = PasswordHash::from_phc(format!("old${PW}")))
+    });
+    h.auth
+        .login("ada@example.org", PW.into())
+        .await
+        .expect("old hash still verifies");
+    let stored = h.store.with(|s| {
+        s.users
+            .get(&user)
+            .map(|u| u.password_hash.as_str().to_owned())
+    });
+    assert_eq!(stored, Some(format!("fake${PW}")));
+    let last = h.store.with(|s| s.audit.last().cloned()).expect("audited");
+    assert_eq!(last.target, AuditTarget::User(user));
+    assert!(
+        h.auth
+            .authenticate(&tokens.access.access_token)
+            .await
+            .is_ok(),
+        "sessions stay"
+    );
 }

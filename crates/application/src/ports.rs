@@ -169,6 +169,18 @@ pub trait UserRepository: Send + Sync {
         audit: &AuditEntry,
     ) -> Result<(), RepoError>;
 
+    /// Replaces a user's password hash with an equivalent one (the same
+    /// password under current parameters), with its audit entry. Sessions stay.
+    ///
+    /// # Errors
+    /// `NotFound`; `Unavailable`; `Other`.
+    async fn replace_password_hash(
+        &self,
+        user: UserId,
+        hash: &PasswordHash,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError>;
+
     /// Replaces a user's password hash and revokes every session of theirs
     /// except `keep`, with the audit entry, all at once.
     ///
@@ -264,6 +276,10 @@ pub trait PasswordHasher: Send + Sync {
         password: &Password,
         hash: Option<&PasswordHash>,
     ) -> Result<bool, RepoError>;
+
+    /// Whether `hash` was made with other parameters than the current policy,
+    /// so the password should be hashed again at the next successful login.
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool;
 }
 
 /// Issues and verifies access tokens.

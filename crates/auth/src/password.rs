@@ -133,8 +133,27 @@ impl Argon2Hasher {
     }
 }
 
+/// Whether a PHC string was made with exactly the current algorithm,
+/// version and parameters.
+fn is_current(phc: &str) -> bool {
+    let Ok(parsed) = Phc::new(phc) else {
+        return false;
+    };
+    let current = Params::default();
+    parsed.algorithm.as_str() == Algorithm::Argon2id.ident().as_str()
+        && parsed.version == Some(u32::from(argon2::Version::V0x13))
+        && Params::try_from(&parsed).is_ok_and(|p| {
+            (p.m_cost(), p.t_cost(), p.p_cost())
+                == (current.m_cost(), current.t_cost(), current.p_cost())
+        })
+}
+
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
+    fn needs_rehash(&self, hash: &PasswordHash) -> bool {
+        !is_current(hash.as_str())
+    }
+
     async fn hash(&self, password: &Password) -> Result<PasswordHash, RepoError> {
         let secret = password.expose().to_owned();
         self.run(move || hash_blocking(&secret))
@@ -190,6 +209,34 @@ mod tests {
                 .await
                 .expect("verify")
         );
+    }
+
+    #[tokio::test]
+    async fn only_hashes_with_other_parameters_need_rehashing() {
+        let h = hasher();
+        let current = h
+            .hash(&pw("a-long-and-unusual-passphrase"))
+            .await
+            .expect("hash");
+        assert!(!h.needs_rehash(&current));
+        let salt = SaltString::generate(&mut OsRng);
+        let weaker = Argon2::new(
+            Algorithm::Argon2id,
+            argon2::Version::V0x13,
+            Params::new(8192, 1, 1, None).expect("params"),
+        )
+        .hash_password(b"a-long-and-unusual-passphrase", &salt)
+        .expect("hash")
+        .to_string();
+        let weaker = PasswordHash::from_phc(weaker);
+        assert!(h.needs_rehash(&weaker));
+        assert!(
+            h.verify(&pw("a-long-and-unusual-passphrase"), Some(&weaker))
+                .await
+                .expect("verify"),
+            "still verifies"
+        );
+        assert!(h.needs_rehash(&PasswordHash::from_phc("garbage".into())));
     }
 
     #[tokio::test]

@@ -143,6 +143,26 @@ impl UserRepository for SeaOrmUserRepository {
         txn.commit().await.map_err(db)
     }
 
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        entry: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        let txn = begin_write(&self.db).await?;
+        let updated = user::Entity::update_many()
+            .col_expr(user::Column::PasswordHash, Expr::value(hash.as_str()))
+            .filter(user::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(db)?;
+        if updated.rows_affected == 0 {
+            return Err(RepoError::NotFound);
+        }
+        audit::append(&txn, std::slice::from_ref(entry)).await?;
+        txn.commit().await.map_err(db)
+    }
+
     async fn set_password(
         &self,
         id: UserId,
