@@ -111,3 +111,15 @@ pub(crate) fn page_request(
         after: after?,
     })
 }
+
+/// The page of a list that takes no filters, or 422 naming the parameter.
+pub(crate) fn page_only(
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Result<kg_application::PageRequest, ApiError> {
+    let mut v = kg_domain::Violations::new();
+    match page_request(&mut v, limit, cursor) {
+        Some(page) if v.is_empty() => Ok(page),
+        _ => Err(ApiError::validation(&v)),
+    }
+}

@@ -1,12 +1,11 @@
 //! `GET /v1/users`: a page of accounts, for admins.
 
 use actix_web::{HttpResponse, web};
-use kg_domain::Violations;
 use serde::Deserialize;
 
 use super::UserResponse;
 use crate::extract::Authenticated;
-use crate::routes::{PageResponse, page_request};
+use crate::routes::{PageResponse, page_only};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -21,12 +20,7 @@ pub(crate) async fn handle(
     Authenticated(ctx): Authenticated,
     query: web::Query<ListUsersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut v = Violations::new();
-    let page = page_request(&mut v, query.limit.as_deref(), query.cursor.as_deref());
-    let page = match page {
-        Some(page) if v.is_empty() => page,
-        _ => return Err(ApiError::validation(&v)),
-    };
+    let page = page_only(query.limit.as_deref(), query.cursor.as_deref())?;
     let users = state.users.list(&ctx, page).await?;
     Ok(HttpResponse::Ok().json(PageResponse::from_page(users, UserResponse::from)))
 }
