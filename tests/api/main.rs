@@ -9,6 +9,7 @@ mod limits;
 mod api_keys;
 mod auth;
 mod authz;
+mod cookies;
 mod entities;
 mod errors;
 mod relationships;

@@ -431,6 +431,32 @@ impl AuthService {
         })
     }
 
+    /// The anti-CSRF token a cookie-authenticated client must echo on
+    /// unsafe requests in `session`.
+    #[must_use]
+    pub fn csrf_token(&self, session: SessionId) -> String {
+        self.tokens.csrf_token(session)
+    }
+
+    /// Whether `presented` is the anti-CSRF token of `session`, compared in
+    /// constant time.
+    #[must_use]
+    pub fn csrf_matches(&self, session: SessionId, presented: &str) -> bool {
+        let expected = self.tokens.csrf_token(session);
+        expected.len() == presented.len()
+            && expected
+                .bytes()
+                .zip(presented.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    }
+
+    /// The session a refresh token names, if it is well-formed.
+    #[must_use]
+    pub fn session_of_refresh_token(&self, token: &str) -> Option<SessionId> {
+        self.refresh.read(token).map(|(session, _)| session)
+    }
+
     /// The calling user's account.
     ///
     /// # Errors

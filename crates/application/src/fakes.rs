@@ -519,6 +519,10 @@ impl TokenIssuer for FakeTokens {
         })
     }
 
+    fn csrf_token(&self, session: SessionId) -> String {
+        format!("csrf:{session}")
+    }
+
     fn verify(&self, token: &str) -> Result<(UserId, SessionId), TokenError> {
         let (user, session) = token
             .strip_prefix("tok:")

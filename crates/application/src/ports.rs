@@ -301,6 +301,10 @@ pub trait TokenIssuer: Send + Sync {
     /// # Errors
     /// `TokenError::Invalid` for any token that is not.
     fn verify(&self, token: &str) -> Result<(UserId, SessionId), TokenError>;
+
+    /// The anti-CSRF token of a session: derived from the session id with a
+    /// server secret, so it cannot be guessed or planted by another site.
+    fn csrf_token(&self, session: SessionId) -> String;
 }
 
 /// Failed-login bookkeeping per submitted email, shared by every instance.

@@ -117,6 +117,7 @@ const LEEWAY_SECS: u64 = 5;
 /// Issues and verifies HS256 access tokens.
 #[derive(Clone)]
 pub struct JwtIssuer {
+    csrf_key: SecretSlice<u8>,
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
@@ -145,6 +146,7 @@ impl JwtIssuer {
         validation.set_issuer(&[&config.issuer]);
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         Self {
+            csrf_key: SecretSlice::from(key.to_vec()),
             encoding: EncodingKey::from_secret(key),
             decoding: DecodingKey::from_secret(key),
             validation,
@@ -178,6 +180,20 @@ impl TokenIssuer for JwtIssuer {
             access_token: token,
             expires_in: ttl,
         })
+    }
+
+    fn csrf_token(&self, session: SessionId) -> String {
+        use base64::Engine as _;
+        use hmac::Mac as _;
+        // HMAC accepts keys of any length, so this cannot fail.
+        match hmac::Hmac::<sha2::Sha256>::new_from_slice(self.csrf_key.expose_secret()) {
+            Ok(mut mac) => {
+                mac.update(b"kg-csrf:");
+                mac.update(session.as_uuid().as_bytes());
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            }
+            Err(_) => String::new(),
+        }
     }
 
     fn verify(&self, token: &str) -> Result<(UserId, SessionId), TokenError> {
@@ -238,6 +254,20 @@ mod tests {
             Some((user, session))
         );
         assert_eq!(token.expires_in, 900);
+    }
+
+    #[test]
+    fn csrf_tokens_are_per_session_and_per_secret() {
+        let s = secret();
+        let issuer = JwtIssuer::new(&s, JwtConfig::default());
+        let (a, b) = (SessionId::generate(), SessionId::generate());
+        assert_eq!(issuer.csrf_token(a), issuer.csrf_token(a));
+        assert_ne!(issuer.csrf_token(a), issuer.csrf_token(b));
+        assert_ne!(
+            issuer.csrf_token(a),
+            JwtIssuer::new(&secret(), JwtConfig::default()).csrf_token(a)
+        );
+        assert!(issuer.csrf_token(a).len() >= 43);
     }
 
     #[test]

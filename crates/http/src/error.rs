@@ -24,6 +24,8 @@ pub enum ProblemCode {
     SessionExpired,
     /// 403: not allowed for this principal.
     Forbidden,
+    /// 403: a cookie-authenticated unsafe request without the right `X-CSRF-Token`.
+    CsrfTokenInvalid,
     /// 404: no such route.
     RouteNotFound,
     /// 404: no such entity.
@@ -70,7 +72,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 29] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -78,6 +80,7 @@ impl ProblemCode {
         Self::InvalidRefreshToken,
         Self::SessionExpired,
         Self::Forbidden,
+        Self::CsrfTokenInvalid,
         Self::RouteNotFound,
         Self::EntityNotFound,
         Self::RelationshipNotFound,
@@ -128,6 +131,11 @@ impl ProblemCode {
                 "Session expired",
             ),
             Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
+            Self::CsrfTokenInvalid => (
+                "csrf_token_invalid",
+                StatusCode::FORBIDDEN,
+                "CSRF token missing or invalid",
+            ),
             Self::RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND, "No such route"),
             Self::EntityNotFound => (
                 "entity_not_found",

@@ -47,8 +47,35 @@ impl FromRequest for Authenticated {
             let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
                 ApiError::from(AppError::Internal("application state missing".into()))
             })?;
-            let token = credential(&req).ok_or(AppError::Unauthenticated)?;
+            let from_header = credential(&req);
+            let from_cookie = || {
+                state
+                    .settings
+                    .cookie_auth
+                    .then(|| {
+                        req.cookie(crate::cookies::ACCESS)
+                            .map(|c| c.value().to_owned())
+                    })
+                    .flatten()
+            };
+            let (token, by_cookie) = match from_header {
+                Some(token) => (token, false),
+                None => (from_cookie().ok_or(AppError::Unauthenticated)?, true),
+            };
             let actor: Actor = state.auth.authenticate(&token).await?;
+            if by_cookie && crate::cookies::is_unsafe(req.method()) {
+                // Browsers attach cookies to cross-site requests; only a page
+                // that could read our response knows the session's token.
+                let valid = match (actor.session, crate::cookies::presented_csrf(&req)) {
+                    (Some(session), Some(presented)) => {
+                        state.auth.csrf_matches(session, &presented)
+                    }
+                    _ => false,
+                };
+                if !valid {
+                    return Err(crate::cookies::csrf_refused());
+                }
+            }
             let principal = match actor.api_key {
                 Some(key) => format!("key:{key}"),
                 None => format!("user:{}", actor.user_id),

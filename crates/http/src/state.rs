@@ -11,6 +11,8 @@ pub struct HttpSettings {
     pub hsts: bool,
     /// Browser origins allowed to call the API (exact `scheme://host[:port]`).
     pub cors_origins: Vec<String>,
+    /// Whether logins may ask for cookie sessions (with CSRF protection).
+    pub cookie_auth: bool,
 }
 
 impl Default for HttpSettings {
@@ -19,6 +21,7 @@ impl Default for HttpSettings {
             max_body_bytes: 1024 * 1024,
             hsts: false,
             cors_origins: Vec::new(),
+            cookie_auth: false,
         }
     }
 }

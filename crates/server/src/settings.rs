@@ -77,6 +77,8 @@ pub struct Settings {
     pub hsts: bool,
     /// `KG_CORS_ORIGINS`.
     pub cors_origins: Vec<String>,
+    /// `KG_COOKIE_AUTH`.
+    pub cookie_auth: bool,
     /// `KG_RATE_LIMIT_AUTH_PER_MINUTE`.
     pub rate_limit_auth_per_minute: std::num::NonZeroU32,
     /// `KG_RATE_LIMIT_PER_MINUTE`.
@@ -312,6 +314,7 @@ impl Settings {
             max_body_bytes: r.bounded("KG_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
             hsts: r.flag("KG_HSTS", false),
             cors_origins: r.origins("KG_CORS_ORIGINS"),
+            cookie_auth: r.flag("KG_COOKIE_AUTH", false),
             rate_limit_auth_per_minute: r.per_minute("KG_RATE_LIMIT_AUTH_PER_MINUTE", 30),
             rate_limit_per_minute: r.per_minute("KG_RATE_LIMIT_PER_MINUTE", 600),
             trusted_proxies: match r

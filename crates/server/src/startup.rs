@@ -227,6 +227,7 @@ impl Application {
                 max_body_bytes: settings.max_body_bytes,
                 hsts: settings.hsts,
                 cors_origins: settings.cors_origins.clone(),
+                cookie_auth: settings.cookie_auth,
             },
         };
         let server = HttpServer::new(move || kg_http::app(state.clone()))

@@ -1,9 +1,10 @@
-//! `POST /v1/auth/logout`: ends the caller's session on every instance.
+//! `POST /v1/auth/logout`: ends the caller's session on every instance, and
+//! expires the session cookies if cookie sessions are enabled.
 
 use actix_web::{HttpResponse, web};
 
 use crate::extract::Authenticated;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, cookies};
 
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
@@ -11,5 +12,9 @@ pub(crate) async fn handle(
     Authenticated(ctx): Authenticated,
 ) -> Result<HttpResponse, ApiError> {
     state.auth.logout(&ctx).await?;
-    Ok(HttpResponse::NoContent().finish())
+    let mut res = HttpResponse::NoContent();
+    if state.settings.cookie_auth {
+        cookies::clear_session(&mut res);
+    }
+    Ok(res.finish())
 }

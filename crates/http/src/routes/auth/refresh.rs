@@ -1,24 +1,51 @@
-//! `POST /v1/auth/refresh`: spends a refresh token for a new pair.
+//! `POST /v1/auth/refresh`: spends a refresh token for a new pair. Bearer
+//! clients send it in the body; cookie sessions send `{}` with the refresh
+//! cookie and the session's `X-CSRF-Token`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::TokenResponse;
 use crate::extract::JsonBody;
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, cookies};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshRequest {
-    refresh_token: String,
+    refresh_token: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     let body: RefreshRequest = body.parse()?;
-    let tokens = state.auth.refresh(&body.refresh_token).await?;
-    Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
+    if let Some(token) = body.refresh_token {
+        let tokens = state.auth.refresh(&token).await?;
+        return Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)));
+    }
+    let cookie = state
+        .settings
+        .cookie_auth
+        .then(|| req.cookie(cookies::REFRESH))
+        .flatten();
+    let Some(cookie) = cookie else {
+        return Err(ApiError::field("refresh_token", "is required"));
+    };
+    let token = cookie.value().to_owned();
+    let session = state
+        .auth
+        .session_of_refresh_token(&token)
+        .ok_or(kg_application::AppError::InvalidRefreshToken)?;
+    let csrf_ok =
+        cookies::presented_csrf(&req).is_some_and(|p| state.auth.csrf_matches(session, &p));
+    if !csrf_ok {
+        return Err(cookies::csrf_refused());
+    }
+    let tokens = state.auth.refresh(&token).await?;
+    let mut res = HttpResponse::Ok();
+    let body = cookies::set_session(&mut res, tokens, state.auth.csrf_token(session));
+    Ok(res.json(body))
 }
