@@ -184,3 +184,31 @@ async fn repeated_failures_throttle_known_and_unknown_emails_identically() -> an
     assert_eq!(app.login(&known, PASSWORD).await?.status(), StatusCode::OK);
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn a_parallel_burst_of_guesses_gets_no_more_than_five_tries() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let email = app.user("editor").await?;
+    let guesses = (0..20).map(|i| {
+        app.login(
+            &email,
+            if i == 19 {
+                PASSWORD
+            } else {
+                "a-wrong-guess-of-it"
+            },
+        )
+    });
+    let results = futures_util::future::join_all(guesses).await;
+    let mut statuses = Vec::new();
+    for res in results {
+        statuses.push(res?.status());
+    }
+    let tried = statuses
+        .iter()
+        .filter(|s| **s != StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(tried <= 5, "{tried} guesses were checked: {statuses:?}");
+    assert!(statuses.iter().all(|s| s.as_u16() < 500), "{statuses:?}");
+    app.cleanup().await
+}

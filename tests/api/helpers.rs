@@ -286,7 +286,8 @@ impl TestApp {
             .db
             .query_all_raw(Statement::from_string(
                 backend,
-                "SELECT request_id FROM audit_log ORDER BY id".to_owned(),
+                "SELECT request_id FROM audit_log WHERE target_type = 'entity' ORDER BY id"
+                    .to_owned(),
             ))
             .await?;
         rows.iter()

@@ -120,3 +120,57 @@ async fn each_principal_has_its_own_limit_elsewhere() -> anyhow::Result<()> {
     );
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn an_encoded_path_does_not_escape_the_auth_limit() -> anyhow::Result<()> {
+    let app = spawn_app_with(&[("KG_RATE_LIMIT_AUTH_PER_MINUTE", "2")]).await?;
+    let login = |path: &'static str| {
+        app.client
+            .post(app.url(path))
+            .json(&json!({ "email": "x@example.org", "password": "not-the-password" }))
+            .send()
+    };
+    assert_eq!(
+        login("/v1/auth/token").await?.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login("/v1/%61uth/token").await?.status(),
+        StatusCode::UNAUTHORIZED,
+        "routed, and counted"
+    );
+    problem(
+        login("/v1/%61uth/token").await?,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await?;
+    app.cleanup().await
+}
+
+#[tokio::test]
+async fn a_second_forwarded_for_line_is_read_behind_a_trusted_proxy() -> anyhow::Result<()> {
+    let app = spawn_app_with(&[
+        ("KG_RATE_LIMIT_AUTH_PER_MINUTE", "2"),
+        ("KG_TRUSTED_PROXIES", "127.0.0.1, ::1"),
+    ])
+    .await?;
+    // The client forges the first line; the proxy adds the real address as a second line.
+    let login = |forged: &'static str| {
+        app.client
+            .post(app.url("/v1/auth/token"))
+            .header("x-forwarded-for", forged)
+            .header("x-forwarded-for", "198.51.100.9")
+            .json(&json!({ "email": "x@example.org", "password": "not-the-password" }))
+            .send()
+    };
+    assert_eq!(login("1.1.1.1").await?.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(login("2.2.2.2").await?.status(), StatusCode::UNAUTHORIZED);
+    problem(
+        login("3.3.3.3").await?,
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+    )
+    .await?;
+    app.cleanup().await
+}

@@ -138,16 +138,21 @@ impl ApiKeyService {
             revoked_at: None,
             last_used_at: None,
         };
-        let audit = ctx.map(|ctx| AuditEntry {
-            actor: ctx.actor.user_id,
+        // From the command line the owner is recorded as the actor.
+        let audit = AuditEntry {
+            actor: ctx.map_or(owner, |c| c.actor.user_id),
             action: AuditAction::Create,
             target: AuditTarget::ApiKey(key.id),
-            request_id: ctx.request_id.clone(),
+            request_id: ctx.and_then(|c| c.request_id.clone()),
             at: now,
-            changes: json!({ "name": { "after": key.name.as_str() }, "role": { "after": key.role.as_str() } }),
-        });
+            changes: json!({
+                "name": { "after": key.name.as_str() },
+                "role": { "after": key.role.as_str() },
+                "via": if ctx.is_some() { "api" } else { "command line" },
+            }),
+        };
         self.keys
-            .create(&key, audit.as_ref())
+            .create(&key, Some(&audit))
             .await
             .map_err(key_err)?;
         Ok(CreatedApiKey { key, secret })
@@ -192,8 +197,23 @@ impl ApiKeyService {
     /// # Errors
     /// `NotFound`; `Unavailable`; `Internal`.
     pub async fn revoke_by_operator(&self, id: ApiKeyId) -> Result<(), AppError> {
+        let key = self
+            .keys
+            .get(id)
+            .await
+            .map_err(key_err)?
+            .ok_or(AppError::NotFound(ResourceKind::ApiKey))?;
+        let now = self.clock.now();
+        let audit = AuditEntry {
+            actor: key.created_by,
+            action: AuditAction::Delete,
+            target: AuditTarget::ApiKey(id),
+            request_id: None,
+            at: now,
+            changes: json!({ "via": "command line" }),
+        };
         self.keys
-            .revoke(id, self.clock.now(), None)
+            .revoke(id, now, Some(&audit))
             .await
             .map_err(key_err)
     }

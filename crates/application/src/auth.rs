@@ -131,6 +131,13 @@ impl std::fmt::Debug for AuthService {
     }
 }
 
+fn throttled(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> AppError {
+    let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
+    AppError::Throttled {
+        retry_after_secs: millis.div_ceil(1000).max(1),
+    }
+}
+
 fn user_err(e: crate::RepoError) -> AppError {
     AppError::from_repo(e, ResourceKind::User)
 }
@@ -183,14 +190,11 @@ impl AuthService {
         let now = self.clock.now();
         if let Some(until) = self
             .throttle
-            .locked_until(&key, now)
+            .begin_attempt(&key, now, &self.throttling)
             .await
             .map_err(user_err)?
         {
-            let millis = u64::try_from((until - now).num_milliseconds()).unwrap_or(0);
-            return Err(AppError::Throttled {
-                retry_after_secs: millis.div_ceil(1000).max(1),
-            });
+            return Err(throttled(until, now));
         }
         let password = Password::for_login(password);
         let user = match Email::parse(email) {
@@ -204,13 +208,7 @@ impl AuthService {
             .map_err(user_err)?;
         let user = match user {
             Some(user) if matches && user.is_active => user,
-            Some(_) | None => {
-                self.throttle
-                    .record_failure(&key, now, &self.throttling)
-                    .await
-                    .map_err(user_err)?;
-                return Err(AppError::InvalidCredentials);
-            }
+            Some(_) | None => return Err(AppError::InvalidCredentials),
         };
         self.throttle.clear(&key).await.map_err(user_err)?;
         if self.hasher.needs_rehash(&user.password_hash) {
@@ -224,7 +222,7 @@ impl AuthService {
                 changes: json!({ "password_hash": "rehashed with current parameters" }),
             };
             self.users
-                .replace_password_hash(user.id, &hash, &audit)
+                .replace_password_hash(user.id, &user.password_hash, &hash, &audit)
                 .await
                 .map_err(user_err)?;
         }
@@ -344,11 +342,25 @@ impl AuthService {
         new: String,
     ) -> Result<(), AppError> {
         let user = self.me(ctx).await?;
+        // Guesses at the current password count like failed logins.
+        let key = ThrottleKey::for_email(user.email.as_str());
+        let now = self.clock.now();
+        if let Some(until) = self
+            .throttle
+            .begin_attempt(&key, now, &self.throttling)
+            .await
+            .map_err(user_err)?
+        {
+            return Err(throttled(until, now));
+        }
         let matches = self
             .hasher
             .verify(&Password::for_login(current), Some(&user.password_hash))
             .await
             .map_err(user_err)?;
+        if matches {
+            self.throttle.clear(&key).await.map_err(user_err)?;
+        }
         let mut v = Violations::new();
         if !matches {
             v.push("current_password", "is not the account's password");
@@ -418,14 +430,22 @@ impl AuthService {
             return Err(AppError::Unauthenticated);
         };
         // A key acts for its creator and dies with their account.
-        match self.users.get(key.created_by).await.map_err(user_err)? {
-            Some(owner) if owner.is_active => {}
+        let owner_role = match self.users.get(key.created_by).await.map_err(user_err)? {
+            Some(owner) if owner.is_active => owner.role,
             Some(_) | None => return Err(AppError::Unauthenticated),
+        };
+        // Record use at most once a minute: reads must not write on every request.
+        if key
+            .last_used_at
+            .is_none_or(|t| now - t >= Duration::minutes(1))
+        {
+            self.api_keys.touch(key.id, now).await.map_err(user_err)?;
         }
-        self.api_keys.touch(key.id, now).await.map_err(user_err)?;
+        // Never more than the owner has now: demoting the owner demotes the key.
+        let role = key.role.min(owner_role);
         Ok(Actor {
             user_id: key.created_by,
-            role: key.role,
+            role,
             session: None,
             api_key: Some(key.id),
         })

@@ -262,17 +262,18 @@ impl UserRepository for Store {
     async fn replace_password_hash(
         &self,
         user: UserId,
+        previous: &PasswordHash,
         hash: &PasswordHash,
         audit: &AuditEntry,
-    ) -> Result<(), RepoError> {
-        self.with(|s| {
-            s.users
-                .get_mut(&user)
-                .ok_or(RepoError::NotFound)?
-                .password_hash = hash.clone();
-            s.audit.push(audit.clone());
-            Ok(())
-        })
+    ) -> Result<bool, RepoError> {
+        Ok(self.with(|s| match s.users.get_mut(&user) {
+            Some(u) if u.password_hash == *previous => {
+                u.password_hash = hash.clone();
+                s.audit.push(audit.clone());
+                true
+            }
+            Some(_) | None => false,
+        }))
     }
 
     async fn set_password(
@@ -342,32 +343,25 @@ impl SessionRepository for Store {
 
 #[async_trait]
 impl LoginThrottle for Store {
-    async fn locked_until(
-        &self,
-        key: &ThrottleKey,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, RepoError> {
-        Ok(self.with(|s| {
-            s.throttle
-                .get(key)
-                .and_then(|(_, _, until)| *until)
-                .filter(|u| *u > now)
-        }))
-    }
-
-    async fn record_failure(
+    async fn begin_attempt(
         &self,
         key: &ThrottleKey,
         now: DateTime<Utc>,
         policy: &ThrottlePolicy,
-    ) -> Result<(), RepoError> {
-        self.with(|s| {
-            let previous = s.throttle.get(key).map(|(n, last, _)| (*n, *last));
-            let count = policy.next_count(previous, now);
+    ) -> Result<Option<DateTime<Utc>>, RepoError> {
+        Ok(self.with(|s| {
+            let previous = s.throttle.get(key).copied();
+            if let Some(until) = previous
+                .and_then(|(_, _, until)| until)
+                .filter(|u| *u > now)
+            {
+                return Some(until);
+            }
+            let count = policy.next_count(previous.map(|(n, last, _)| (n, last)), now);
             s.throttle
                 .insert(key.clone(), (count, now, policy.lock_until(count, now)));
-        });
-        Ok(())
+            None
+        }))
     }
 
     async fn clear(&self, key: &ThrottleKey) -> Result<(), RepoError> {
@@ -384,6 +378,10 @@ impl ApiKeyRepository for Store {
             s.audit.extend(audit.cloned());
         });
         Ok(())
+    }
+
+    async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepoError> {
+        Ok(self.with(|s| s.keys.get(&id).cloned()))
     }
 
     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError> {
@@ -1384,4 +1382,55 @@ async fn a_hash_with_old_parameters_is_replaced_at_the_next_login() {
             .is_ok(),
         "sessions stay"
     );
+}
+
+#[tokio::test]
+async fn a_key_never_has_more_rights_than_its_owner_has_now() {
+    let h = harness();
+    let (admin, owner) = admin_context(&h).await;
+    let key = h
+        .keys
+        .create(
+            &admin,
+            NewApiKey {
+                name: "w".into(),
+                role: "editor".into(),
+                expires_at: None,
+            },
+        )
+        .await
+        .expect("created");
+    assert_eq!(
+        h.auth.authenticate(&key.secret).await.expect("works").role,
+        Role::Editor
+    );
+    h.store
+        .with(|s| s.users.get_mut(&owner.id).map(|u| u.role = Role::Viewer));
+    assert_eq!(
+        h.auth.authenticate(&key.secret).await.expect("works").role,
+        Role::Viewer
+    );
+}
+
+#[tokio::test]
+async fn guesses_at_the_current_password_are_throttled_like_logins() {
+    let h = harness();
+    let tokens = signed_in(&h).await;
+    let ctx = context_of(&h, &tokens).await;
+    for _ in 0..5 {
+        let r = h
+            .auth
+            .change_password(
+                &ctx,
+                "a-wrong-guess-here".into(),
+                "a-brand-new-passphrase".into(),
+            )
+            .await;
+        assert!(matches!(r, Err(AppError::Validation(_))));
+    }
+    let r = h
+        .auth
+        .change_password(&ctx, PW.into(), "a-brand-new-passphrase".into())
+        .await;
+    assert!(matches!(r, Err(AppError::Throttled { .. })), "{r:?}");
 }

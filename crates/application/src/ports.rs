@@ -170,16 +170,19 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<(), RepoError>;
 
     /// Replaces a user's password hash with an equivalent one (the same
-    /// password under current parameters), with its audit entry. Sessions stay.
+    /// password under current parameters) if it is still `previous`, with its
+    /// audit entry; sessions stay. Returns whether it was replaced: a
+    /// concurrent password change wins.
     ///
     /// # Errors
-    /// `NotFound`; `Unavailable`; `Other`.
+    /// `Unavailable`; `Other`.
     async fn replace_password_hash(
         &self,
         user: UserId,
+        previous: &PasswordHash,
         hash: &PasswordHash,
         audit: &AuditEntry,
-    ) -> Result<(), RepoError>;
+    ) -> Result<bool, RepoError>;
 
     /// Replaces a user's password hash and revokes every session of theirs
     /// except `keep`, with the audit entry, all at once.
@@ -310,27 +313,20 @@ pub trait TokenIssuer: Send + Sync {
 /// Failed-login bookkeeping per submitted email, shared by every instance.
 #[async_trait]
 pub trait LoginThrottle: Send + Sync {
-    /// Until when logins for `key` are refused, if they are at `now`.
+    /// Starts a login attempt for `key`, atomically: refused with the end of
+    /// the lock-out when `key` is locked at `now`; otherwise the attempt is
+    /// counted as a failure at once (a success clears it), and `policy` may
+    /// lock `key` for the attempts that follow. Counting before the password
+    /// is checked means a burst of parallel attempts cannot outrun the lock.
     ///
     /// # Errors
     /// `Unavailable` or `Other`.
-    async fn locked_until(
-        &self,
-        key: &ThrottleKey,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, RepoError>;
-
-    /// Counts a failure for `key` atomically and applies `policy`: failures
-    /// older than its window no longer count; enough recent ones lock `key`.
-    ///
-    /// # Errors
-    /// `Unavailable` or `Other`.
-    async fn record_failure(
+    async fn begin_attempt(
         &self,
         key: &ThrottleKey,
         now: DateTime<Utc>,
         policy: &ThrottlePolicy,
-    ) -> Result<(), RepoError>;
+    ) -> Result<Option<DateTime<Utc>>, RepoError>;
 
     /// Forgets `key`'s failures after a successful login.
     ///
@@ -348,6 +344,12 @@ pub trait ApiKeyRepository: Send + Sync {
     /// # Errors
     /// `Unavailable` or `Other`.
     async fn create(&self, key: &ApiKey, audit: Option<&AuditEntry>) -> Result<(), RepoError>;
+
+    /// A key by id, revoked or not.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepoError>;
 
     /// The key whose secret has this digest, revoked or not.
     ///

@@ -114,19 +114,22 @@ impl UserService {
             version: Version::FIRST,
         };
         tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        let audit = ctx.map(|ctx| AuditEntry {
-            actor: ctx.actor.user_id,
+        // From the command line there is no signed-in actor: the account
+        // itself is recorded as the actor, and the entry says so.
+        let audit = AuditEntry {
+            actor: ctx.map_or(user.id, |c| c.actor.user_id),
             action: AuditAction::Create,
             target: AuditTarget::User(user.id),
-            request_id: ctx.request_id.clone(),
+            request_id: ctx.and_then(|c| c.request_id.clone()),
             at: now,
             changes: json!({
                 "email": { "after": user.email.as_str() },
                 "role": { "after": user.role.as_str() },
+                "via": if ctx.is_some() { "api" } else { "command line" },
             }),
-        });
+        };
         self.users
-            .create(&user, audit.as_ref())
+            .create(&user, Some(&audit))
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::User))?;
         Ok(user)

@@ -81,7 +81,9 @@ pub(crate) async fn request_envelope(
         .app_data::<web::Data<HttpSettings>>()
         .is_some_and(|s| s.hsts);
     let method = req.method().clone();
-    let path = req.path().to_owned();
+    // The path as the router sees it (percent-decoded), so `/v1/%61uth/…`
+    // cannot route to the auth handlers while escaping their limits.
+    let path = req.match_info().as_str().to_owned();
     let is_auth = path.starts_with("/v1/auth/");
 
     // Per-client limit on the authentication routes, before any work.
@@ -89,12 +91,16 @@ pub(crate) async fn request_envelope(
         let limits = req
             .app_data::<web::Data<crate::AppState>>()
             .map(|s| s.limits.clone());
-        let forwarded = req
+        // Every X-Forwarded-For line, in order: a proxy may add its own line
+        // rather than append to the client's.
+        let lines: Vec<&str> = req
             .headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok());
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let forwarded = (!lines.is_empty()).then(|| lines.join(","));
         let peer = req.peer_addr().map(|a| a.ip());
-        limits.and_then(|l| l.check_client(peer, forwarded).err())
+        limits.and_then(|l| l.check_client(peer, forwarded.as_deref()).err())
     } else {
         None
     };

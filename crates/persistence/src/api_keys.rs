@@ -81,6 +81,14 @@ impl ApiKeyRepository for SeaOrmApiKeyRepository {
         txn.commit().await.map_err(db)
     }
 
+    async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepoError> {
+        let row = api_key::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(db)?;
+        Ok(row.map(from_row).transpose()?)
+    }
+
     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError> {
         let row = api_key::Entity::find()
             .filter(api_key::Column::Digest.eq(digest.as_bytes().to_vec()))

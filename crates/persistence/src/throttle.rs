@@ -3,8 +3,10 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kg_application::{LoginThrottle, RepoError, ThrottleKey, ThrottlePolicy};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, Set,
 };
 
 use crate::entities::begin_write;
@@ -27,58 +29,59 @@ impl SeaOrmLoginThrottle {
 
 #[async_trait]
 impl LoginThrottle for SeaOrmLoginThrottle {
-    async fn locked_until(
-        &self,
-        key: &ThrottleKey,
-        now: DateTime<Utc>,
-    ) -> Result<Option<DateTime<Utc>>, RepoError> {
-        let row = login_throttle::Entity::find_by_id(key.as_str())
-            .one(&self.db)
-            .await
-            .map_err(db)?;
-        Ok(row
-            .and_then(|r| r.locked_until)
-            .filter(|until| *until > now))
-    }
-
-    async fn record_failure(
+    async fn begin_attempt(
         &self,
         key: &ThrottleKey,
         now: DateTime<Utc>,
         policy: &ThrottlePolicy,
-    ) -> Result<(), RepoError> {
+    ) -> Result<Option<DateTime<Utc>>, RepoError> {
+        use login_throttle::Column as C;
         let txn = begin_write(&self.db).await?;
+        // Make sure the row exists, so that on PostgreSQL the row lock below
+        // serialises concurrent attempts even for a first failure. The
+        // placeholder's failure lies outside any window, so it counts as none.
+        let placeholder = login_throttle::ActiveModel {
+            key: Set(key.as_str().to_owned()),
+            failures: Set(1),
+            last_failure_at: Set(DateTime::<Utc>::UNIX_EPOCH),
+            locked_until: Set(None),
+        };
+        let inserted = login_throttle::Entity::insert(placeholder)
+            .on_conflict(OnConflict::column(C::Key).do_nothing().to_owned())
+            .exec_without_returning(&txn)
+            .await;
+        match inserted {
+            Ok(_) | Err(DbErr::RecordNotInserted) => {}
+            Err(e) => return Err(db(e)),
+        }
         let mut find = login_throttle::Entity::find_by_id(key.as_str());
         if txn.get_database_backend() == DatabaseBackend::Postgres {
-            // Concurrent failures for one email are counted one after another.
             find = find.lock_exclusive();
         }
-        let previous = find.one(&txn).await.map_err(db)?;
-        let count = policy.next_count(
-            previous
-                .as_ref()
-                .map(|r| (u32::try_from(r.failures).unwrap_or(0), r.last_failure_at)),
-            now,
-        );
-        let row = login_throttle::ActiveModel {
-            key: Set(key.as_str().to_owned()),
-            failures: Set(i32::try_from(count).unwrap_or(i32::MAX)),
-            last_failure_at: Set(now),
-            locked_until: Set(policy.lock_until(count, now)),
-        };
-        let write = if previous.is_some() {
-            login_throttle::Entity::update(row)
-                .exec(&txn)
-                .await
-                .map(drop)
-        } else {
-            login_throttle::Entity::insert(row)
-                .exec_without_returning(&txn)
-                .await
-                .map(drop)
-        };
-        write.map_err(db)?;
-        txn.commit().await.map_err(db)
+        let row = find.one(&txn).await.map_err(db)?;
+        if let Some(until) = row
+            .as_ref()
+            .and_then(|r| r.locked_until)
+            .filter(|u| *u > now)
+        {
+            txn.commit().await.map_err(db)?;
+            return Ok(Some(until));
+        }
+        let previous = row.map(|r| (u32::try_from(r.failures).unwrap_or(0), r.last_failure_at));
+        let count = policy.next_count(previous, now);
+        login_throttle::Entity::update_many()
+            .col_expr(
+                C::Failures,
+                Expr::value(i32::try_from(count).unwrap_or(i32::MAX)),
+            )
+            .col_expr(C::LastFailureAt, Expr::value(now))
+            .col_expr(C::LockedUntil, Expr::value(policy.lock_until(count, now)))
+            .filter(C::Key.eq(key.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(db)?;
+        txn.commit().await.map_err(db)?;
+        Ok(None)
     }
 
     async fn clear(&self, key: &ThrottleKey) -> Result<(), RepoError> {

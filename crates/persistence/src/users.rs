@@ -146,21 +146,25 @@ impl UserRepository for SeaOrmUserRepository {
     async fn replace_password_hash(
         &self,
         id: UserId,
+        previous: &PasswordHash,
         hash: &PasswordHash,
         entry: &AuditEntry,
-    ) -> Result<(), RepoError> {
+    ) -> Result<bool, RepoError> {
         let txn = begin_write(&self.db).await?;
+        // Compare-and-set: a password changed meanwhile is not overwritten.
         let updated = user::Entity::update_many()
             .col_expr(user::Column::PasswordHash, Expr::value(hash.as_str()))
             .filter(user::Column::Id.eq(id.as_uuid()))
+            .filter(user::Column::PasswordHash.eq(previous.as_str()))
             .exec(&txn)
             .await
             .map_err(db)?;
         if updated.rows_affected == 0 {
-            return Err(RepoError::NotFound);
+            return Ok(false);
         }
         audit::append(&txn, std::slice::from_ref(entry)).await?;
-        txn.commit().await.map_err(db)
+        txn.commit().await.map_err(db)?;
+        Ok(true)
     }
 
     async fn set_password(

@@ -239,6 +239,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::CheckConfig => {
+            if let kg_server::SecretSource::File(_) = &settings.jwt_secret {
+                kg_server::load_secret(&settings.jwt_secret)?;
+            }
             println!(
                 "configuration is valid ({:?}, database {})",
                 settings.env,
