@@ -418,3 +418,33 @@ async fn cors_answers_only_the_configured_origins_exactly() -> anyhow::Result<()
     problem(res, StatusCode::BAD_REQUEST, "bad_request").await?;
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn readiness_reports_a_schema_behind_this_build() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let res = app.client.get(app.url("/health/ready")).send().await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: serde_json::Value = res.json().await?;
+    assert_eq!(body["checks"], json!({ "database": "ok", "schema": "ok" }));
+    app.execute(
+        "DELETE FROM seaql_migrations WHERE version = (SELECT MAX(version) FROM seaql_migrations)",
+    )
+    .await?;
+    let res = app.client.get(app.url("/health/ready")).send().await?;
+    let body = problem(res, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await?;
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("schema") && !d.contains("database")),
+        "{body}"
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await?
+            .status(),
+        StatusCode::OK
+    );
+    app.cleanup().await
+}

@@ -35,9 +35,9 @@ pub use entities::{EntityFilter, EntityService};
 pub use error::{AppError, Conflict, RepoError, ResourceKind};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{
-    ApiKeyRepository, ApiKeySecrets, Clock, EntityRepository, LoginThrottle, PasswordHasher,
-    RefreshTokens, RelationshipRepository, Rotation, SessionRepository, SystemClock, TokenIssuer,
-    UserRepository,
+    ApiKeyRepository, ApiKeySecrets, Clock, EntityRepository, HealthProbe, LoginThrottle,
+    PasswordHasher, RefreshTokens, RelationshipRepository, Rotation, SessionRepository,
+    SystemClock, TokenIssuer, UserRepository,
 };
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
 pub use throttle::{ThrottleKey, ThrottlePolicy};

@@ -390,3 +390,13 @@ pub trait ApiKeySecrets: Send + Sync {
     /// this service minted.
     fn digest(&self, presented: &str) -> Option<TokenDigest>;
 }
+
+/// What readiness depends on outside the process.
+#[async_trait]
+pub trait HealthProbe: Send + Sync {
+    /// Whether the database answers, within the adapter's short timeout.
+    async fn database_reachable(&self) -> bool;
+
+    /// Whether the schema is at the migration this build expects.
+    async fn schema_current(&self) -> bool;
+}

@@ -68,11 +68,13 @@ pub enum ProblemCode {
     InternalError,
     /// 503: a dependency is unavailable; retry later.
     ServiceUnavailable,
+    /// 503: a readiness check fails.
+    NotReady,
 }
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 29] = [
+    pub const ALL: [Self; 30] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -102,6 +104,7 @@ impl ProblemCode {
         Self::RateLimited,
         Self::InternalError,
         Self::ServiceUnavailable,
+        Self::NotReady,
     ];
 
     /// The snake_case code and the HTTP status and title that go with it.
@@ -233,6 +236,7 @@ impl ProblemCode {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service unavailable",
             ),
+            Self::NotReady => ("not_ready", StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
         }
     }
 }

@@ -27,7 +27,7 @@ impl Default for HttpSettings {
 }
 
 /// The use cases behind the routes. Cheap to clone.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppState {
     /// Entities.
     pub entities: EntityService,
@@ -41,6 +41,16 @@ pub struct AppState {
     pub api_keys: ApiKeyService,
     /// Request rate limits, shared by every worker.
     pub limits: crate::RateLimits,
+    /// Readiness checks.
+    pub health: std::sync::Arc<dyn kg_application::HealthProbe>,
     /// HTTP limits.
     pub settings: HttpSettings,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }

@@ -111,3 +111,40 @@ pub async fn durability_report(
     }
     Ok(report)
 }
+
+/// Readiness checks against the service's own pool.
+#[derive(Debug, Clone)]
+pub struct SeaOrmHealthProbe {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmHealthProbe {
+    /// A probe over `db`.
+    #[must_use]
+    pub const fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+/// How long a readiness check waits for the database.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[async_trait::async_trait]
+impl kg_application::HealthProbe for SeaOrmHealthProbe {
+    async fn database_reachable(&self) -> bool {
+        matches!(
+            tokio::time::timeout(PROBE_TIMEOUT, self.db.ping()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    async fn schema_current(&self) -> bool {
+        use sea_orm_migration::MigratorTrait as _;
+        let pending = tokio::time::timeout(
+            PROBE_TIMEOUT,
+            kg_migration::Migrator::get_pending_migrations(&self.db),
+        )
+        .await;
+        matches!(pending, Ok(Ok(list)) if list.is_empty())
+    }
+}

@@ -23,7 +23,9 @@ mod users;
 pub mod testing;
 
 pub use api_keys::SeaOrmApiKeyRepository;
-pub use connect::{DatabaseSettings, connect, connect_for_migrations, durability_report};
+pub use connect::{
+    DatabaseSettings, SeaOrmHealthProbe, connect, connect_for_migrations, durability_report,
+};
 pub use entities::SeaOrmEntityRepository;
 pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};
 pub use relationships::SeaOrmRelationshipRepository;

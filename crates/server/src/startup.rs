@@ -217,6 +217,7 @@ impl Application {
             users: services.users.clone(),
             auth: services.auth.clone(),
             api_keys: services.api_keys.clone(),
+            health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             // Built here, once: every worker shares these limiters.
             limits: RateLimits::new(
                 settings.rate_limit_auth_per_minute,

@@ -1,8 +1,38 @@
-//! Liveness.
+//! Liveness and readiness.
 
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use crate::{ApiError, AppState, ProblemCode};
 
 /// The process is up and serving.
 pub(crate) async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+/// The database answers and its schema is the one this build expects;
+/// otherwise 503, naming what failed, so a load balancer stops sending
+/// traffic here.
+pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let database = state.health.database_reachable().await;
+    let schema = database && state.health.schema_current().await;
+    let status = |ok: bool| if ok { "ok" } else { "failing" };
+    if database && schema {
+        return Ok(HttpResponse::Ok()
+            .json(json!({ "status": "ready", "checks": { "database": "ok", "schema": "ok" } })));
+    }
+    let failing: Vec<&str> = [("database", database), ("schema", schema)]
+        .into_iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(name, _)| name)
+        .collect();
+    tracing::warn!(
+        database = status(database),
+        schema = status(schema),
+        "not ready"
+    );
+    Err(ApiError::new(
+        ProblemCode::NotReady,
+        format!("Not ready: {} failing.", failing.join(", ")),
+    ))
 }

@@ -38,6 +38,7 @@ macro_rules! routes {
 
 routes! {
     "/health/live" => { GET => health::live },
+    "/health/ready" => { GET => health::ready },
     "/v1/auth/token" => { POST => auth::token::handle },
     "/v1/auth/refresh" => { POST => auth::refresh::handle },
     "/v1/auth/logout" => { POST => auth::logout::handle },
