@@ -117,3 +117,24 @@ pub(crate) fn bytewise_text<T: IntoIden + 'static>(
     }
     def
 }
+
+/// Creates plain (non-unique) indexes on `table`, each `(name, columns)`.
+pub(crate) async fn create_indexes<T, C>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    indexes: Vec<(&str, Vec<C>)>,
+) -> Result<(), DbErr>
+where
+    T: IntoIden + Copy + 'static,
+    C: IntoIden + 'static,
+{
+    for (name, cols) in indexes {
+        let mut index = Index::create();
+        index.name(name).table(table);
+        for col in cols {
+            index.col(col);
+        }
+        manager.create_index(index.to_owned()).await?;
+    }
+    Ok(())
+}

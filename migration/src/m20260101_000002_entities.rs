@@ -62,22 +62,20 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for (name, cols) in [
-            ("ix_entities_kind", vec![Entities::Kind, Entities::Id]),
-            ("ix_entities_name", vec![Entities::Name, Entities::Id]),
-            (
-                "ix_entities_source_type",
-                vec![Entities::SourceType, Entities::Id],
-            ),
-            ("ix_entities_confidence", vec![Entities::Confidence]),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table(Entities::Table);
-            for col in cols {
-                index.col(col);
-            }
-            manager.create_index(index.to_owned()).await?;
-        }
+        crate::create_indexes(
+            manager,
+            Entities::Table,
+            vec![
+                ("ix_entities_kind", vec![Entities::Kind, Entities::Id]),
+                ("ix_entities_name", vec![Entities::Name, Entities::Id]),
+                (
+                    "ix_entities_source_type",
+                    vec![Entities::SourceType, Entities::Id],
+                ),
+                ("ix_entities_confidence", vec![Entities::Confidence]),
+            ],
+        )
+        .await?;
         Ok(())
     }
 

@@ -108,31 +108,29 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for (name, cols) in [
-            (
-                "ix_relationships_source",
-                vec![Relationships::SourceId, Relationships::Id],
-            ),
-            (
-                "ix_relationships_target",
-                vec![Relationships::TargetId, Relationships::Id],
-            ),
-            (
-                "ix_relationships_kind",
-                vec![Relationships::Kind, Relationships::Id],
-            ),
-            (
-                "ix_relationships_cascade_of",
-                vec![Relationships::CascadeOf],
-            ),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table(Relationships::Table);
-            for col in cols {
-                index.col(col);
-            }
-            manager.create_index(index.to_owned()).await?;
-        }
+        crate::create_indexes(
+            manager,
+            Relationships::Table,
+            vec![
+                (
+                    "ix_relationships_source",
+                    vec![Relationships::SourceId, Relationships::Id],
+                ),
+                (
+                    "ix_relationships_target",
+                    vec![Relationships::TargetId, Relationships::Id],
+                ),
+                (
+                    "ix_relationships_kind",
+                    vec![Relationships::Kind, Relationships::Id],
+                ),
+                (
+                    "ix_relationships_cascade_of",
+                    vec![Relationships::CascadeOf],
+                ),
+            ],
+        )
+        .await?;
         Ok(())
     }
 

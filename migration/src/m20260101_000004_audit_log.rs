@@ -8,7 +8,7 @@ use crate::m20260101_000001_users::Users;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum AuditLog {
     Table,
     Id,
@@ -69,21 +69,19 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        for (name, cols) in [
-            (
-                "ix_audit_log_target",
-                vec![AuditLog::TargetId, AuditLog::Id],
-            ),
-            ("ix_audit_log_actor", vec![AuditLog::ActorId, AuditLog::Id]),
-            ("ix_audit_log_occurred_at", vec![AuditLog::OccurredAt]),
-        ] {
-            let mut index = Index::create();
-            index.name(name).table(AuditLog::Table);
-            for col in cols {
-                index.col(col);
-            }
-            manager.create_index(index.to_owned()).await?;
-        }
+        crate::create_indexes(
+            manager,
+            AuditLog::Table,
+            vec![
+                (
+                    "ix_audit_log_target",
+                    vec![AuditLog::TargetId, AuditLog::Id],
+                ),
+                ("ix_audit_log_actor", vec![AuditLog::ActorId, AuditLog::Id]),
+                ("ix_audit_log_occurred_at", vec![AuditLog::OccurredAt]),
+            ],
+        )
+        .await?;
         let guards = if manager.get_database_backend() == DatabaseBackend::Postgres {
             POSTGRES_GUARDS
         } else {
