@@ -18,6 +18,7 @@ mod m20260101_000005_sessions;
 mod m20260101_000006_user_version;
 mod m20260101_000007_login_throttle;
 mod m20260101_000008_api_keys;
+mod m20260101_000009_changes;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000006_user_version::Migration),
             Box::new(m20260101_000007_login_throttle::Migration),
             Box::new(m20260101_000008_api_keys::Migration),
+            Box::new(m20260101_000009_changes::Migration),
         ]
     }
 }

@@ -227,6 +227,21 @@ impl TestApp {
             .await?)
     }
 
+    /// A merge patch conditional on `if_match` (sent only when given).
+    pub async fn patch(
+        &self,
+        path: &str,
+        token: &str,
+        if_match: Option<&str>,
+        body: &Value,
+    ) -> anyhow::Result<Response> {
+        let mut req = self.request(Method::PATCH, path, token).json(body);
+        if let Some(tag) = if_match {
+            req = req.header("if-match", tag);
+        }
+        Ok(req.send().await?)
+    }
+
     pub async fn delete(&self, path: &str, token: &str) -> anyhow::Result<Response> {
         Ok(self.request(Method::DELETE, path, token).send().await?)
     }

@@ -183,3 +183,87 @@ async fn relationship_rules_are_enforced() -> anyhow::Result<()> {
     assert_eq!(app.count("relationships").await?, 2);
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn a_relationship_patch_needs_the_current_etag_and_one_of_two_racers_wins()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let a = app
+        .create_entity(&token, json!({ "type": "Person", "name": "A" }))
+        .await?;
+    let b = app
+        .create_entity(&token, json!({ "type": "Person", "name": "B" }))
+        .await?;
+    let res = app.create_relationship(&token, &a, &b, "KNOWS").await?;
+    let etag = res
+        .headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_default();
+    assert_eq!(etag, "\"1\"");
+    let r: Value = res.json().await?;
+    let path = format!("/v1/relationships/{}", r["id"].as_str().unwrap_or_default());
+
+    let patch = json!({ "confidence": 0.4, "metadata": { "page": 12 } });
+    problem(
+        app.patch(&path, &token, None, &patch).await?,
+        StatusCode::PRECONDITION_REQUIRED,
+        "precondition_required",
+    )
+    .await?;
+    let bad = problem(
+        app.patch(
+            &path,
+            &token,
+            Some("\"9\""),
+            &json!({ "target_id": a["id"] }),
+        )
+        .await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(
+        fields(&bad),
+        ["target_id"],
+        "validation precedes the version"
+    );
+
+    // Two writers holding the same ETag: exactly one wins.
+    let one = json!({ "confidence": 0.1 });
+    let two = json!({ "confidence": 0.2 });
+    let (first, second) = tokio::join!(
+        app.patch(&path, &token, Some(&etag), &one),
+        app.patch(&path, &token, Some(&etag), &two),
+    );
+    let mut statuses = [first?.status(), second?.status()];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::PRECONDITION_FAILED],
+        "one PATCH wins, the other is stale"
+    );
+
+    let res = app.patch(&path, &token, Some("\"2\""), &patch).await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers().get("etag").and_then(|v| v.to_str().ok()),
+        Some("\"3\"")
+    );
+    let updated: Value = res.json().await?;
+    assert_eq!(updated["confidence"], 0.4);
+    assert_eq!(updated["metadata"], json!({ "page": 12 }));
+    assert_eq!(updated["version"], 3);
+    // Changing the type onto an existing triple is a conflict.
+    app.create_relationship(&token, &a, &b, "MET").await?;
+    problem(
+        app.patch(&path, &token, Some("\"3\""), &json!({ "type": "MET" }))
+            .await?,
+        StatusCode::CONFLICT,
+        "duplicate_relationship",
+    )
+    .await?;
+    app.cleanup().await
+}

@@ -12,6 +12,8 @@ pub enum AuditAction {
     Update,
     /// A resource was soft-deleted.
     Delete,
+    /// A soft-deleted resource was brought back.
+    Restore,
 }
 
 impl AuditAction {
@@ -22,7 +24,16 @@ impl AuditAction {
             Self::Create => "create",
             Self::Update => "update",
             Self::Delete => "delete",
+            Self::Restore => "restore",
         }
+    }
+
+    /// The action with this stored name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        [Self::Create, Self::Update, Self::Delete, Self::Restore]
+            .into_iter()
+            .find(|a| a.as_str() == name)
     }
 }
 
@@ -78,4 +89,43 @@ pub struct AuditEntry {
     pub at: DateTime<Utc>,
     /// What changed: `{"field": {"before": …, "after": …}}`; never a secret.
     pub changes: serde_json::Value,
+}
+
+/// An audit row as stored, for reading back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRecord {
+    /// Its place in the log.
+    pub seq: i64,
+    /// Who did it.
+    pub actor: UserId,
+    /// What they did (`create`, `update`, `delete`, `restore`, or an
+    /// account action).
+    pub action: String,
+    /// The kind of target (`entity`, `relationship`, `user`, `api_key`).
+    pub target_type: String,
+    /// The target's id.
+    pub target_id: uuid::Uuid,
+    /// In which request.
+    pub request_id: Option<String>,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What changed.
+    pub changes: serde_json::Value,
+}
+
+/// Which audit rows a read returns; every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuditFilter {
+    /// Done by this user.
+    pub actor: Option<UserId>,
+    /// To this target id.
+    pub target_id: Option<uuid::Uuid>,
+    /// To targets of this kind.
+    pub target_type: Option<String>,
+    /// This action.
+    pub action: Option<String>,
+    /// At or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Before this time.
+    pub until: Option<DateTime<Utc>>,
 }

@@ -120,18 +120,8 @@ impl EntityDraft {
                 "external_id" => set_string(&mut v, key, value, &mut self.external_id),
                 "source" => set_string(&mut v, key, value, &mut self.source),
                 "source_type" => set_string(&mut v, key, value, &mut self.source_type),
-                "confidence" => match value {
-                    Value::Null => self.confidence = None,
-                    Value::Number(n) => self.confidence = n.as_f64(),
-                    _ => v.push(key.as_str(), "must be a number or null"),
-                },
-                "metadata" => {
-                    let base = self
-                        .metadata
-                        .take()
-                        .unwrap_or_else(|| Value::Object(Map::new()));
-                    self.metadata = Some(merge(base, value));
-                }
+                "confidence" => set_confidence(&mut v, key, value, &mut self.confidence),
+                "metadata" => merge_metadata(value, &mut self.metadata),
                 _ => v.push(key.as_str(), "is not a field that can be changed"),
             }
         }
@@ -206,6 +196,82 @@ impl RelationshipDraft {
             _ => Err(v),
         }
     }
+
+    /// The draft that describes existing data, as the base of a patch.
+    #[must_use]
+    pub fn from_data(data: &kg_domain::RelationshipData) -> Self {
+        Self {
+            source_id: Some(data.ends.source().to_string()),
+            target_id: Some(data.ends.target().to_string()),
+            kind: Some(data.kind.to_string()),
+            confidence: data.confidence.map(Confidence::get),
+            source: data.source.as_ref().map(ToString::to_string),
+            source_type: data.source_type.as_ref().map(ToString::to_string),
+            metadata: Some(data.metadata.to_value()),
+        }
+    }
+
+    /// Applies an RFC 7396 merge patch and parses the result, as
+    /// [`EntityDraft::apply_patch`] does. The ends of a relationship are its
+    /// identity: a patch may repeat them but not change them.
+    ///
+    /// # Errors
+    /// [`Violations`] for unknown members, changed ends, members of the
+    /// wrong JSON type, and every rule the result breaks, all at once.
+    pub fn apply_patch(
+        mut self,
+        patch: &Map<String, Value>,
+    ) -> Result<kg_domain::RelationshipData, Violations> {
+        let mut v = Violations::new();
+        for (key, value) in patch {
+            match key.as_str() {
+                "source_id" | "target_id" => {
+                    let current = if key == "source_id" {
+                        &self.source_id
+                    } else {
+                        &self.target_id
+                    };
+                    let same = value
+                        .as_str()
+                        .and_then(|s| s.parse::<kg_domain::EntityId>().ok())
+                        .is_some_and(|id| current.as_deref() == Some(id.to_string().as_str()));
+                    if !same {
+                        v.push(
+                            key.as_str(),
+                            "cannot be changed; delete the relationship and create another",
+                        );
+                    }
+                }
+                "type" => set_required_string(&mut v, key, value, &mut self.kind),
+                "source" => set_string(&mut v, key, value, &mut self.source),
+                "source_type" => set_string(&mut v, key, value, &mut self.source_type),
+                "confidence" => set_confidence(&mut v, key, value, &mut self.confidence),
+                "metadata" => merge_metadata(value, &mut self.metadata),
+                _ => v.push(key.as_str(), "is not a field that can be changed"),
+            }
+        }
+        match self.parse() {
+            Ok(data) if v.is_empty() => Ok(data),
+            Ok(_) => Err(v),
+            Err(more) => {
+                v.extend(more);
+                Err(v)
+            }
+        }
+    }
+}
+
+fn set_confidence(v: &mut Violations, key: &str, value: &Value, slot: &mut Option<f64>) {
+    match value {
+        Value::Null => *slot = None,
+        Value::Number(n) => *slot = n.as_f64(),
+        _ => v.push(key, "must be a number or null"),
+    }
+}
+
+fn merge_metadata(patch: &Value, slot: &mut Option<Value>) {
+    let base = slot.take().unwrap_or_else(|| Value::Object(Map::new()));
+    *slot = Some(merge(base, patch));
 }
 
 fn required(v: &mut Violations, field: &str, value: Option<String>) -> Option<String> {

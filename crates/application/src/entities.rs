@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
-use kg_domain::{Confidence, Entity, EntityData, EntityId, RelationshipId, TypeName, Version};
+use kg_domain::{
+    Confidence, Entity, EntityData, EntityId, Relationship, RelationshipId, TypeName, Version,
+};
 use serde_json::{Map, Value, json};
 
 use crate::{
     AppError, AuditAction, AuditEntry, AuditTarget, Clock, EntityDraft, EntityRepository, Page,
-    PageRequest, RequestContext, ResourceKind,
+    PageRequest, RequestContext, ResourceKind, entity_document,
 };
 
 /// Which live entities a list returns. Every filter is index-backed.
@@ -60,7 +62,7 @@ impl EntityService {
             target: AuditTarget::Entity(entity.id),
             request_id: ctx.request_id.clone(),
             at: now,
-            changes: created_changes(&entity.data),
+            changes: created_changes(&entity_document(&entity)),
         };
         self.entities
             .create(&entity, &audit)
@@ -131,7 +133,7 @@ impl EntityService {
             target: AuditTarget::Entity(id),
             request_id: ctx.request_id.clone(),
             at: now,
-            changes: changed_fields(&current.data, &updated.data),
+            changes: changed_fields(&entity_document(&current), &entity_document(&updated)),
         };
         self.entities
             .update(&updated, expected, &audit)
@@ -164,39 +166,69 @@ impl EntityService {
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
     }
+
+    /// Restores a soft-deleted entity and exactly the relationships its
+    /// deletion cascaded to.
+    ///
+    /// # Errors
+    /// `Forbidden` unless the actor is an admin; `NotFound`;
+    /// `Conflict(NotDeleted)` for a live entity; `RestoreBlocked` naming
+    /// what now conflicts; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(entity_id = %id))]
+    pub async fn restore(
+        &self,
+        ctx: &RequestContext,
+        id: EntityId,
+    ) -> Result<(Entity, Vec<Relationship>), AppError> {
+        ctx.actor.require_admin()?;
+        let audit = AuditEntry {
+            actor: ctx.actor.user_id,
+            action: AuditAction::Restore,
+            target: AuditTarget::Entity(id),
+            request_id: ctx.request_id.clone(),
+            at: self.clock.now(),
+            changes: json!({}),
+        };
+        self.entities
+            .restore(id, &audit)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
+    }
 }
 
-fn document(data: &EntityData) -> Map<String, Value> {
-    let d = EntityDraft::from_data(data);
-    let mut m = Map::new();
-    m.insert("type".into(), json!(d.kind));
-    m.insert("name".into(), json!(d.name));
-    m.insert("external_id".into(), json!(d.external_id));
-    m.insert("confidence".into(), json!(d.confidence));
-    m.insert("source".into(), json!(d.source));
-    m.insert("source_type".into(), json!(d.source_type));
-    m.insert("metadata".into(), d.metadata.unwrap_or(Value::Null));
-    m
-}
+/// The fields of a document that describe the resource itself, not its
+/// identity or lifecycle.
+const ATTRIBUTE_FIELDS: [&str; 9] = [
+    "type",
+    "name",
+    "external_id",
+    "source_id",
+    "target_id",
+    "confidence",
+    "source",
+    "source_type",
+    "metadata",
+];
 
-fn created_changes(data: &EntityData) -> Value {
-    let fields = document(data)
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k, json!({ "after": v })))
+/// `{"field": {"after": …}}` for each attribute a new resource has.
+pub(crate) fn created_changes(document: &Value) -> Value {
+    let fields = ATTRIBUTE_FIELDS
+        .iter()
+        .filter_map(|&k| {
+            let v = document.get(k).filter(|v| !v.is_null())?;
+            Some((k.to_owned(), json!({ "after": v })))
+        })
         .collect();
     Value::Object(fields)
 }
 
-/// `{"field": {"before": …, "after": …}}` for each field that differs.
-pub(crate) fn changed_fields(before: &EntityData, after: &EntityData) -> Value {
-    let before = document(before);
-    let mut after = document(after);
-    let fields = before
-        .into_iter()
-        .filter_map(|(k, b)| {
-            let a = after.remove(&k).unwrap_or(Value::Null);
-            (a != b).then(|| (k, json!({ "before": b, "after": a })))
+/// `{"field": {"before": …, "after": …}}` for each attribute that differs.
+pub(crate) fn changed_fields(before: &Value, after: &Value) -> Value {
+    let fields = ATTRIBUTE_FIELDS
+        .iter()
+        .filter_map(|&k| {
+            let (b, a) = (before.get(k), after.get(k));
+            (a != b).then(|| (k.to_owned(), json!({ "before": b, "after": a })))
         })
         .collect();
     Value::Object(fields)

@@ -39,6 +39,28 @@ pub enum Conflict {
     /// Admins cannot change their own role or deactivate themselves.
     #[error("you cannot change your own role or deactivate yourself")]
     CannotModifySelf,
+    /// Only a deleted resource can be restored.
+    #[error("the resource is not deleted")]
+    NotDeleted,
+}
+
+/// One reason a deleted entity cannot be restored as it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestoreBlocker {
+    /// A live entity now has the deleted entity's `external_id`.
+    ExternalIdTaken {
+        /// The external id.
+        external_id: String,
+        /// The live entity that has it.
+        held_by: kg_domain::EntityId,
+    },
+    /// A relationship to restore points at an entity that is deleted now.
+    OtherEndDeleted {
+        /// The relationship that would be restored.
+        relationship: kg_domain::RelationshipId,
+        /// Its deleted other end.
+        entity: kg_domain::EntityId,
+    },
 }
 
 /// What a repository adapter reports.
@@ -53,6 +75,9 @@ pub enum RepoError {
     /// A database constraint refused the write.
     #[error("conflict: {0}")]
     Conflict(Conflict),
+    /// A restore would break the rules in each of these ways.
+    #[error("restore blocked")]
+    RestoreBlocked(Vec<RestoreBlocker>),
     /// The database could not be reached in time; worth retrying.
     #[error("storage unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -74,6 +99,9 @@ pub enum AppError {
     /// A uniqueness or reference rule.
     #[error(transparent)]
     Conflict(Conflict),
+    /// A deleted entity cannot be restored as it was, for these reasons.
+    #[error("the entity cannot be restored as it was")]
+    RestoreBlocked(Vec<RestoreBlocker>),
     /// The write was based on a version that is no longer current.
     #[error("the resource has changed since it was read")]
     VersionMismatch,
@@ -117,6 +145,7 @@ impl AppError {
             RepoError::NotFound => Self::NotFound(kind),
             RepoError::VersionMismatch => Self::VersionMismatch,
             RepoError::Conflict(c) => Self::Conflict(c),
+            RepoError::RestoreBlocked(b) => Self::RestoreBlocked(b),
             RepoError::Unavailable(source) => Self::Unavailable(source),
             RepoError::Other(source) => Self::Internal(source),
         }

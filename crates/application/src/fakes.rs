@@ -22,6 +22,7 @@ struct State {
     throttle: HashMap<ThrottleKey, FailureRecord>,
     keys: HashMap<ApiKeyId, ApiKey>,
     audit: Vec<AuditEntry>,
+    cascade_of: HashMap<RelationshipId, EntityId>,
 }
 
 #[derive(Default, Clone)]
@@ -125,16 +126,92 @@ impl EntityRepository for Store {
                 .ok_or(RepoError::NotFound)?;
             e.lifecycle.deleted_at = Some(audit.at);
             e.lifecycle.deleted_by = Some(audit.actor);
+            e.lifecycle.version = e.lifecycle.version.next();
             let mut cascaded = Vec::new();
             for r in s.relationships.values_mut() {
                 let touches = r.data.ends.source() == id || r.data.ends.target() == id;
                 if touches && r.lifecycle.is_live() {
                     r.lifecycle.deleted_at = Some(audit.at);
+                    r.lifecycle.version = r.lifecycle.version.next();
                     cascaded.push(r.id);
                 }
             }
+            for r in &cascaded {
+                s.cascade_of.insert(*r, id);
+            }
             s.audit.push(audit.clone());
             Ok(cascaded)
+        })
+    }
+
+    async fn restore(
+        &self,
+        id: EntityId,
+        audit: &AuditEntry,
+    ) -> Result<(Entity, Vec<Relationship>), RepoError> {
+        self.with(|s| {
+            let e = s.entities.get(&id).ok_or(RepoError::NotFound)?.clone();
+            if e.lifecycle.is_live() {
+                return Err(RepoError::Conflict(Conflict::NotDeleted));
+            }
+            let mut blockers = Vec::new();
+            if let Some(taken) = s.entities.values().find(|o| {
+                o.lifecycle.is_live()
+                    && e.data.external_id.is_some()
+                    && o.data.external_id == e.data.external_id
+            }) {
+                blockers.push(RestoreBlocker::ExternalIdTaken {
+                    external_id: e
+                        .data
+                        .external_id
+                        .clone()
+                        .map(|x| x.to_string())
+                        .unwrap_or_default(),
+                    held_by: taken.id,
+                });
+            }
+            let cascaded: Vec<RelationshipId> = s
+                .cascade_of
+                .iter()
+                .filter(|(_, of)| **of == id)
+                .map(|(r, _)| *r)
+                .collect();
+            for rid in &cascaded {
+                let r = &s.relationships[rid];
+                let other = if r.data.ends.source() == id {
+                    r.data.ends.target()
+                } else {
+                    r.data.ends.source()
+                };
+                if !s
+                    .entities
+                    .get(&other)
+                    .is_some_and(|o| o.lifecycle.is_live())
+                {
+                    blockers.push(RestoreBlocker::OtherEndDeleted {
+                        relationship: *rid,
+                        entity: other,
+                    });
+                }
+            }
+            if !blockers.is_empty() {
+                return Err(RepoError::RestoreBlocked(blockers));
+            }
+            let mut restored = Vec::new();
+            for rid in cascaded {
+                s.cascade_of.remove(&rid);
+                let r = s.relationships.get_mut(&rid).ok_or(RepoError::NotFound)?;
+                r.lifecycle.deleted_at = None;
+                r.lifecycle.version = r.lifecycle.version.next();
+                restored.push(r.clone());
+            }
+            let e = s.entities.get_mut(&id).ok_or(RepoError::NotFound)?;
+            e.lifecycle.deleted_at = None;
+            e.lifecycle.deleted_by = None;
+            e.lifecycle.version = e.lifecycle.version.next();
+            let e = e.clone();
+            s.audit.push(audit.clone());
+            Ok((e, restored))
         })
     }
 }
@@ -195,6 +272,27 @@ impl RelationshipRepository for Store {
                 .filter(|r| r.lifecycle.is_live())
                 .ok_or(RepoError::NotFound)?;
             r.lifecycle.deleted_at = Some(audit.at);
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn update(
+        &self,
+        r: &Relationship,
+        expected: Version,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let current = s
+                .relationships
+                .get(&r.id)
+                .filter(|c| c.lifecycle.is_live())
+                .ok_or(RepoError::NotFound)?;
+            if current.lifecycle.version != expected {
+                return Err(RepoError::VersionMismatch);
+            }
+            s.relationships.insert(r.id, r.clone());
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -761,6 +859,121 @@ async fn a_stale_version_is_refused_but_validation_comes_first() {
         h.entities.update(&c, e.id, None, &good).await,
         Err(AppError::PreconditionRequired)
     ));
+}
+
+fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_relationship_patch_changes_attributes_but_never_its_ends() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    let a = h.entities.create(&c, person("A")).await.expect("a");
+    let b = h.entities.create(&c, person("B")).await.expect("b");
+    let r = h
+        .relationships
+        .create(&c, knows(a.id, b.id))
+        .await
+        .expect("r");
+    let moved = object(json!({"target_id": a.id.to_string(), "confidence": 0.5}));
+    let Err(AppError::Validation(v)) = h
+        .relationships
+        .update(&c, r.id, Some(Version::FIRST), &moved)
+        .await
+    else {
+        panic!("changing an end must be refused");
+    };
+    assert!(v.as_slice().iter().any(|x| x.field == "target_id"), "{v:?}");
+    let same_ends = object(json!({
+        "source_id": a.id.to_string(),
+        "confidence": 0.5,
+        "metadata": {"page": 3},
+    }));
+    let u = h
+        .relationships
+        .update(&c, r.id, Some(Version::FIRST), &same_ends)
+        .await
+        .expect("updated");
+    assert_eq!(u.data.confidence.map(Confidence::get), Some(0.5));
+    assert_eq!(u.data.metadata.to_value(), json!({"page": 3}));
+    assert_eq!(u.lifecycle.version.get(), 2);
+    assert!(matches!(
+        h.relationships
+            .update(&c, r.id, Some(Version::FIRST), &same_ends)
+            .await,
+        Err(AppError::VersionMismatch)
+    ));
+    let audit = h.store.with(|s| s.audit.last().cloned()).expect("audited");
+    assert_eq!(
+        audit.changes["confidence"],
+        json!({"before": null, "after": 0.5})
+    );
+}
+
+#[tokio::test]
+async fn only_admins_restore_and_a_restore_brings_back_exactly_the_cascade() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    let admin = ctx(Role::Admin);
+    let a = h.entities.create(&c, person("A")).await.expect("a");
+    let b = h.entities.create(&c, person("B")).await.expect("b");
+    let x = h.entities.create(&c, person("X")).await.expect("x");
+    let ab = h
+        .relationships
+        .create(&c, knows(a.id, b.id))
+        .await
+        .expect("ab");
+    let ax = h
+        .relationships
+        .create(&c, knows(a.id, x.id))
+        .await
+        .expect("ax");
+    // Deleted on its own before the entity: not part of the cascade.
+    h.relationships.delete(&c, ax.id).await.expect("ax deleted");
+    h.entities.delete(&c, a.id).await.expect("a deleted");
+    assert!(matches!(
+        h.entities.restore(&c, a.id).await,
+        Err(AppError::Forbidden)
+    ));
+    let (restored, rels) = h.entities.restore(&admin, a.id).await.expect("restored");
+    assert_eq!(restored.lifecycle.version.get(), 3);
+    assert_eq!(rels.iter().map(|r| r.id).collect::<Vec<_>>(), vec![ab.id]);
+    assert!(h.relationships.get(&c, ax.id).await.is_err());
+    assert!(matches!(
+        h.entities.restore(&admin, a.id).await,
+        Err(AppError::Conflict(Conflict::NotDeleted))
+    ));
+}
+
+#[tokio::test]
+async fn a_restore_whose_relationship_lost_its_other_end_names_it() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    let admin = ctx(Role::Admin);
+    let a = h.entities.create(&c, person("A")).await.expect("a");
+    let b = h.entities.create(&c, person("B")).await.expect("b");
+    let ab = h
+        .relationships
+        .create(&c, knows(a.id, b.id))
+        .await
+        .expect("ab");
+    h.entities.delete(&c, a.id).await.expect("a deleted");
+    h.entities.delete(&c, b.id).await.expect("b deleted");
+    let Err(AppError::RestoreBlocked(blockers)) = h.entities.restore(&admin, a.id).await else {
+        panic!("the restore must be blocked");
+    };
+    assert_eq!(
+        blockers,
+        vec![RestoreBlocker::OtherEndDeleted {
+            relationship: ab.id,
+            entity: b.id
+        }]
+    );
+    assert!(
+        h.entities.get(&c, a.id).await.is_err(),
+        "nothing was restored"
+    );
 }
 
 #[tokio::test]

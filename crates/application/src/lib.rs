@@ -14,9 +14,11 @@ mod actor;
 mod api_keys;
 mod audit;
 mod auth;
+mod changes;
 mod draft;
 mod entities;
 mod error;
+mod history;
 mod page;
 mod ports;
 mod relationships;
@@ -28,16 +30,21 @@ mod fakes;
 
 pub use actor::{Actor, RequestContext};
 pub use api_keys::{ApiKeyService, CreatedApiKey, NewApiKey};
-pub use audit::{AuditAction, AuditEntry, AuditTarget};
+pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditRecord, AuditTarget};
 pub use auth::{AuthPorts, AuthService, IssuedToken, SessionPolicy, SessionTokens, TokenError};
+pub use changes::{
+    Change, ChangePage, FeedRequest, NewChange, Position, PositionError, entity_document,
+    relationship_document,
+};
 pub use draft::{EntityDraft, RelationshipDraft};
 pub use entities::{EntityFilter, EntityService};
-pub use error::{AppError, Conflict, RepoError, ResourceKind};
+pub use error::{AppError, Conflict, RepoError, ResourceKind, RestoreBlocker};
+pub use history::{AuditPage, HistoryService};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{
-    ApiKeyRepository, ApiKeySecrets, Clock, EntityRepository, HealthProbe, LoginThrottle,
-    PasswordHasher, RefreshTokens, RelationshipRepository, Rotation, SessionRepository,
-    SystemClock, TokenIssuer, UserRepository,
+    ApiKeyRepository, ApiKeySecrets, AuditLog, ChangeFeed, Clock, EntityRepository, HealthProbe,
+    LoginThrottle, PasswordHasher, RefreshTokens, RelationshipRepository, Rotation,
+    SessionRepository, SystemClock, TokenIssuer, UserRepository,
 };
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
 pub use throttle::{ThrottleKey, ThrottlePolicy};

@@ -3,7 +3,9 @@
 //! Every method documents which [`RepoError`] the adapter must return in
 //! which case. Write methods receive the [`AuditEntry`] that describes them
 //! and must store both atomically: either the change and its audit row are
-//! both durable, or neither is.
+//! both durable, or neither is. Writes to entities and relationships also
+//! append their [`NewChange`](crate::NewChange)s to the change feed in the
+//! same transaction.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -13,8 +15,9 @@ use kg_domain::{
 };
 
 use crate::{
-    AuditEntry, EntityFilter, IssuedToken, Page, PageRequest, RelationshipFilter, RepoError,
-    ThrottleKey, ThrottlePolicy, TokenError,
+    AuditEntry, AuditFilter, AuditRecord, ChangePage, EntityFilter, FeedRequest, IssuedToken,
+    Limit, Page, PageRequest, Position, RelationshipFilter, RepoError, ThrottleKey, ThrottlePolicy,
+    TokenError,
 };
 
 /// The time now. A port so tests can control it.
@@ -84,6 +87,20 @@ pub trait EntityRepository: Send + Sync {
         id: EntityId,
         audit: &AuditEntry,
     ) -> Result<Vec<RelationshipId>, RepoError>;
+
+    /// Brings back a soft-deleted entity and exactly the relationships its
+    /// deletion cascaded to, auditing each, all at once; returns the entity
+    /// and those relationships as they are now.
+    ///
+    /// # Errors
+    /// `NotFound` when no entity has the id; `Conflict(NotDeleted)` when it
+    /// is live; `RestoreBlocked` naming everything that now conflicts;
+    /// `Unavailable`; `Other`.
+    async fn restore(
+        &self,
+        id: EntityId,
+        audit: &AuditEntry,
+    ) -> Result<(Entity, Vec<Relationship>), RepoError>;
 }
 
 /// Storage of relationships.
@@ -123,6 +140,45 @@ pub trait RelationshipRepository: Send + Sync {
     /// # Errors
     /// `NotFound` when no live relationship has the id; `Unavailable`; `Other`.
     async fn soft_delete(&self, id: RelationshipId, audit: &AuditEntry) -> Result<(), RepoError>;
+
+    /// Replaces the relationship's attributes and lifecycle with
+    /// `relationship`'s if the stored live relationship is still at `expected`.
+    ///
+    /// # Errors
+    /// `NotFound`; `VersionMismatch`; `Conflict(DuplicateRelationship)` when
+    /// a changed type collides with a live relationship; `Unavailable`; `Other`.
+    async fn update(
+        &self,
+        relationship: &Relationship,
+        expected: Version,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError>;
+}
+
+/// Reading the change feed.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync {
+    /// Changes after `request.after`, oldest first, at most `request.limit`.
+    /// Never returns a change while an earlier one can still appear.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn read(&self, request: FeedRequest) -> Result<ChangePage, RepoError>;
+}
+
+/// Reading the audit log. Nothing can change or remove a row.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Rows matching `filter` after `after`, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn list(
+        &self,
+        filter: &AuditFilter,
+        after: Position,
+        limit: Limit,
+    ) -> Result<(Vec<AuditRecord>, Option<Position>), RepoError>;
 }
 
 /// Storage of users.

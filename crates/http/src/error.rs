@@ -3,7 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use kg_application::{AppError, Conflict, ResourceKind};
+use kg_application::{AppError, Conflict, ResourceKind, RestoreBlocker};
 use kg_domain::Violations;
 use serde::Serialize;
 
@@ -48,6 +48,10 @@ pub enum ProblemCode {
     LastActiveAdmin,
     /// 409: admins cannot demote or deactivate themselves.
     CannotModifySelf,
+    /// 409: only a deleted resource can be restored.
+    NotDeleted,
+    /// 409: a restore would break a rule; `errors` names each conflict.
+    RestoreConflict,
     /// 412: the `If-Match` version is not current.
     PreconditionFailed,
     /// 413: the body is too large.
@@ -74,7 +78,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 32] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -94,6 +98,8 @@ impl ProblemCode {
         Self::EmailTaken,
         Self::LastActiveAdmin,
         Self::CannotModifySelf,
+        Self::NotDeleted,
+        Self::RestoreConflict,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -180,6 +186,12 @@ impl ProblemCode {
                 "cannot_modify_self",
                 StatusCode::CONFLICT,
                 "Cannot modify own account",
+            ),
+            Self::NotDeleted => ("not_deleted", StatusCode::CONFLICT, "Not deleted"),
+            Self::RestoreConflict => (
+                "restore_conflict",
+                StatusCode::CONFLICT,
+                "Restore would conflict",
             ),
             Self::PreconditionFailed => (
                 "precondition_failed",
@@ -493,6 +505,7 @@ impl From<AppError> for ApiError {
                 Self::new(ProblemCode::UserNotFound, "No user has this id.")
             }
             AppError::Conflict(c) => conflict(c),
+            AppError::RestoreBlocked(blockers) => restore_conflict(&blockers),
             AppError::VersionMismatch => Self::new(
                 ProblemCode::PreconditionFailed,
                 "The resource has changed since the ETag in If-Match; GET it again and retry.",
@@ -534,6 +547,31 @@ impl From<AppError> for ApiError {
     }
 }
 
+/// 409 naming, in `errors`, each thing that now stands in the way.
+fn restore_conflict(blockers: &[RestoreBlocker]) -> ApiError {
+    let mut err = ApiError::new(
+        ProblemCode::RestoreConflict,
+        "The entity cannot be restored as it was; each conflict is listed in errors.",
+    );
+    err.errors = blockers
+        .iter()
+        .map(|b| match b {
+            RestoreBlocker::ExternalIdTaken { held_by, .. } => FieldError {
+                field: "external_id".to_owned(),
+                message: format!("is now held by the live entity {held_by}"),
+            },
+            RestoreBlocker::OtherEndDeleted {
+                relationship,
+                entity,
+            } => FieldError {
+                field: format!("relationships/{relationship}"),
+                message: format!("its other end, entity {entity}, is deleted"),
+            },
+        })
+        .collect();
+    err
+}
+
 fn conflict(c: Conflict) -> ApiError {
     match c {
         Conflict::ExternalIdTaken => ApiError::new(ProblemCode::ExternalIdTaken, c.to_string()),
@@ -543,6 +581,7 @@ fn conflict(c: Conflict) -> ApiError {
         Conflict::EmailTaken => ApiError::new(ProblemCode::EmailTaken, c.to_string()),
         Conflict::LastActiveAdmin => ApiError::new(ProblemCode::LastActiveAdmin, c.to_string()),
         Conflict::CannotModifySelf => ApiError::new(ProblemCode::CannotModifySelf, c.to_string()),
+        Conflict::NotDeleted => ApiError::new(ProblemCode::NotDeleted, c.to_string()),
         Conflict::SourceNotLive | Conflict::TargetNotLive => {
             let field = if c == Conflict::SourceNotLive {
                 "source_id"

@@ -1,6 +1,8 @@
 //! What handlers share: the use cases and the HTTP settings.
 
-use kg_application::{ApiKeyService, AuthService, EntityService, RelationshipService, UserService};
+use kg_application::{
+    ApiKeyService, AuthService, EntityService, HistoryService, RelationshipService, UserService,
+};
 
 /// Limits and switches of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct AppState {
     pub auth: AuthService,
     /// API keys.
     pub api_keys: ApiKeyService,
+    /// The change feed, entity histories and the audit log.
+    pub history: HistoryService,
     /// Request rate limits, shared by every worker.
     pub limits: crate::RateLimits,
     /// Readiness checks.

@@ -1,7 +1,13 @@
-//! Writing audit rows inside the caller's transaction.
+//! The audit log: rows written inside the caller's transaction, and read
+//! back with filters.
 
-use kg_application::{AuditEntry, RepoError};
-use sea_orm::{ActiveValue::NotSet, ConnectionTrait, EntityTrait, Set};
+use async_trait::async_trait;
+use kg_application::{AuditEntry, AuditFilter, AuditLog, AuditRecord, Limit, Position, RepoError};
+use kg_domain::UserId;
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
 use crate::error::db;
 use crate::models::audit_log;
@@ -32,4 +38,76 @@ pub(crate) async fn append(
         .await
         .map(drop)
         .map_err(db)
+}
+
+/// The audit log in the `audit_log` table. It only reads: the table refuses
+/// updates and deletes by trigger.
+#[derive(Debug, Clone)]
+pub struct SeaOrmAuditLog {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmAuditLog {
+    /// A log over `db`.
+    #[must_use]
+    pub const fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl AuditLog for SeaOrmAuditLog {
+    async fn list(
+        &self,
+        f: &AuditFilter,
+        after: Position,
+        limit: Limit,
+    ) -> Result<(Vec<AuditRecord>, Option<Position>), RepoError> {
+        use audit_log::Column as C;
+        let mut cond = Condition::all().add(C::Id.gt(after.get()));
+        if let Some(actor) = f.actor {
+            cond = cond.add(C::ActorId.eq(actor.as_uuid()));
+        }
+        if let Some(target) = f.target_id {
+            cond = cond.add(C::TargetId.eq(target));
+        }
+        if let Some(kind) = &f.target_type {
+            cond = cond.add(C::TargetType.eq(kind.as_str()));
+        }
+        if let Some(action) = &f.action {
+            cond = cond.add(C::Action.eq(action.as_str()));
+        }
+        if let Some(from) = f.from {
+            cond = cond.add(C::OccurredAt.gte(from));
+        }
+        if let Some(until) = f.until {
+            cond = cond.add(C::OccurredAt.lt(until));
+        }
+        let mut rows = audit_log::Entity::find()
+            .filter(cond)
+            .order_by_asc(C::Id)
+            .limit(u64::from(limit.get()) + 1)
+            .all(&self.db)
+            .await
+            .map_err(db)?;
+        let more = rows.len() > usize::from(limit.get());
+        rows.truncate(usize::from(limit.get()));
+        let next = more
+            .then(|| rows.last().map(|r| Position::after(r.id)))
+            .flatten();
+        let items = rows
+            .into_iter()
+            .map(|r| AuditRecord {
+                seq: r.id,
+                actor: UserId::from_uuid(r.actor_id),
+                action: r.action,
+                target_type: r.target_type,
+                target_id: r.target_id,
+                request_id: r.request_id,
+                at: r.occurred_at,
+                changes: r.changes,
+            })
+            .collect();
+        Ok((items, next))
+    }
 }

@@ -1,11 +1,12 @@
 //! The entity repository.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use kg_application::{
-    AuditAction, AuditEntry, AuditTarget, Conflict, EntityFilter, EntityRepository, Page,
-    PageRequest, RepoError,
+    AuditAction, AuditEntry, AuditTarget, Conflict, EntityFilter, EntityRepository, NewChange,
+    Page, PageRequest, RepoError, RestoreBlocker,
 };
-use kg_domain::{Entity, EntityId, RelationshipId, Version};
+use kg_domain::{Entity, EntityId, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -14,9 +15,9 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use crate::audit;
-use crate::convert::{entity_from_row, entity_to_row};
-use crate::error::{db, unique_as};
+use crate::changes;
+use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
+use crate::error::{CorruptRow, db, unique_as};
 use crate::models::{entity, relationship};
 
 /// Begins a transaction for a write. On SQLite it takes the write lock at
@@ -61,6 +62,39 @@ impl SeaOrmEntityRepository {
     }
 }
 
+/// A version read back from a row; the schema keeps it at 1 or more.
+pub(crate) fn stored_version(
+    table: &'static str,
+    id: uuid::Uuid,
+    v: i64,
+) -> Result<Version, RepoError> {
+    Version::from_stored(v).ok_or_else(|| {
+        CorruptRow {
+            table,
+            id,
+            reason: "version must be at least 1".to_owned(),
+        }
+        .into()
+    })
+}
+
+/// The version of an entity this transaction has just soft-deleted.
+async fn live_version_after_delete(
+    conn: &impl ConnectionTrait,
+    id: EntityId,
+) -> Result<Version, RepoError> {
+    entity::Entity::find_by_id(id.as_uuid())
+        .select_only()
+        .column(entity::Column::Version)
+        .into_tuple::<i64>()
+        .one(conn)
+        .await
+        .map_err(db)?
+        .map_or(Err(RepoError::NotFound), |v| {
+            stored_version("entities", id.as_uuid(), v)
+        })
+}
+
 async fn live_version(conn: &impl ConnectionTrait, id: EntityId) -> Result<Option<i64>, RepoError> {
     entity::Entity::find_by_id(id.as_uuid())
         .select_only()
@@ -80,7 +114,12 @@ impl EntityRepository for SeaOrmEntityRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(unique_as(Conflict::ExternalIdTaken))?;
-        audit::append(&txn, std::slice::from_ref(entry)).await?;
+        changes::record(
+            &txn,
+            std::slice::from_ref(entry),
+            &[NewChange::entity(AuditAction::Create, e)],
+        )
+        .await?;
         txn.commit().await.map_err(db)
     }
 
@@ -155,7 +194,12 @@ impl EntityRepository for SeaOrmEntityRepository {
                 None => RepoError::NotFound,
             });
         }
-        audit::append(&txn, std::slice::from_ref(entry)).await?;
+        changes::record(
+            &txn,
+            std::slice::from_ref(entry),
+            &[NewChange::entity(AuditAction::Update, e)],
+        )
+        .await?;
         txn.commit().await.map_err(db)
     }
 
@@ -185,9 +229,10 @@ impl EntityRepository for SeaOrmEntityRepository {
         }
         // The entity row is now locked by this transaction, so no relationship
         // to it can be created concurrently (creation locks both ends).
-        let cascaded: Vec<uuid::Uuid> = relationship::Entity::find()
+        let cascaded: Vec<(uuid::Uuid, i64)> = relationship::Entity::find()
             .select_only()
             .column(relationship::Column::Id)
+            .column(relationship::Column::Version)
             .filter(relationship::Column::DeletedAt.is_null())
             .filter(
                 Condition::any()
@@ -211,13 +256,14 @@ impl EntityRepository for SeaOrmEntityRepository {
                     relationship::Column::Version,
                     Expr::col(relationship::Column::Version).add(1),
                 )
-                .filter(relationship::Column::Id.is_in(cascaded.iter().copied()))
+                .filter(relationship::Column::Id.is_in(cascaded.iter().map(|(rid, _)| *rid)))
                 .exec(&txn)
                 .await
                 .map_err(db)?;
         }
+        let entity_version = live_version_after_delete(&txn, id).await?;
         let entries: Vec<AuditEntry> = std::iter::once(entry.clone())
-            .chain(cascaded.iter().map(|rid| AuditEntry {
+            .chain(cascaded.iter().map(|(rid, _)| AuditEntry {
                 actor: entry.actor,
                 action: AuditAction::Delete,
                 target: AuditTarget::Relationship(RelationshipId::from_uuid(*rid)),
@@ -226,12 +272,180 @@ impl EntityRepository for SeaOrmEntityRepository {
                 changes: json!({ "cascade_of": id.to_string() }),
             }))
             .collect();
-        audit::append(&txn, &entries).await?;
+        let feed: Vec<NewChange> = std::iter::once(NewChange::deleted(
+            AuditTarget::Entity(id),
+            entity_version,
+            entry.at,
+        ))
+        .map(Ok)
+        .chain(cascaded.iter().map(|(rid, version)| {
+            Ok(NewChange::deleted(
+                AuditTarget::Relationship(RelationshipId::from_uuid(*rid)),
+                stored_version("relationships", *rid, *version + 1)?,
+                entry.at,
+            ))
+        }))
+        .collect::<Result<_, RepoError>>()?;
+        changes::record(&txn, &entries, &feed).await?;
         txn.commit().await.map_err(db)?;
         Ok(cascaded
             .into_iter()
-            .map(RelationshipId::from_uuid)
+            .map(|(rid, _)| RelationshipId::from_uuid(rid))
             .collect())
+    }
+
+    async fn restore(
+        &self,
+        id: EntityId,
+        entry: &AuditEntry,
+    ) -> Result<(Entity, Vec<Relationship>), RepoError> {
+        use relationship::Column as R;
+        let txn = begin_write(&self.db).await?;
+        let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
+        let mut query = entity::Entity::find_by_id(id.as_uuid());
+        if postgres {
+            query = query.lock_exclusive();
+        }
+        let row = query
+            .one(&txn)
+            .await
+            .map_err(db)?
+            .ok_or(RepoError::NotFound)?;
+        if row.deleted_at.is_none() {
+            return Err(RepoError::Conflict(Conflict::NotDeleted));
+        }
+        let mut blockers = Vec::new();
+        if let Some(external_id) = &row.external_id {
+            let holder: Option<uuid::Uuid> = entity::Entity::find()
+                .select_only()
+                .column(entity::Column::Id)
+                .filter(entity::Column::ExternalId.eq(external_id.as_str()))
+                .filter(entity::Column::DeletedAt.is_null())
+                .into_tuple()
+                .one(&txn)
+                .await
+                .map_err(db)?;
+            if let Some(holder) = holder {
+                blockers.push(RestoreBlocker::ExternalIdTaken {
+                    external_id: external_id.clone(),
+                    held_by: EntityId::from_uuid(holder),
+                });
+            }
+        }
+        // While the entity was deleted no live relationship could touch it,
+        // so a cascaded relationship cannot collide with a live one; only
+        // its other end may have gone.
+        let cascaded: Vec<(uuid::Uuid, uuid::Uuid, uuid::Uuid)> = relationship::Entity::find()
+            .select_only()
+            .columns([R::Id, R::SourceId, R::TargetId])
+            .filter(R::CascadeOf.eq(id.as_uuid()))
+            .filter(R::DeletedAt.is_not_null())
+            .order_by_asc(R::Id)
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(db)?;
+        let other_end = |(_, s, t): &(uuid::Uuid, uuid::Uuid, uuid::Uuid)| {
+            if *s == id.as_uuid() { *t } else { *s }
+        };
+        let mut others: Vec<uuid::Uuid> = cascaded.iter().map(other_end).collect();
+        others.sort_unstable();
+        others.dedup();
+        let mut live_query = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Id)
+            .filter(entity::Column::Id.is_in(others.iter().copied()))
+            .filter(entity::Column::DeletedAt.is_null());
+        if postgres {
+            live_query = live_query.lock_shared();
+        }
+        let live: Vec<uuid::Uuid> = if others.is_empty() {
+            Vec::new()
+        } else {
+            live_query.into_tuple().all(&txn).await.map_err(db)?
+        };
+        for r in &cascaded {
+            let other = other_end(r);
+            if !live.contains(&other) {
+                blockers.push(RestoreBlocker::OtherEndDeleted {
+                    relationship: RelationshipId::from_uuid(r.0),
+                    entity: EntityId::from_uuid(other),
+                });
+            }
+        }
+        if !blockers.is_empty() {
+            return Err(RepoError::RestoreBlocked(blockers));
+        }
+        let actor = entry.actor.as_uuid();
+        entity::Entity::update_many()
+            .col_expr(
+                entity::Column::DeletedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(
+                entity::Column::DeletedBy,
+                Expr::value(Option::<uuid::Uuid>::None),
+            )
+            .col_expr(entity::Column::UpdatedAt, Expr::value(entry.at))
+            .col_expr(entity::Column::UpdatedBy, Expr::value(actor))
+            .col_expr(
+                entity::Column::Version,
+                Expr::col(entity::Column::Version).add(1),
+            )
+            .filter(entity::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(unique_as(Conflict::ExternalIdTaken))?;
+        let ids: Vec<uuid::Uuid> = cascaded.iter().map(|r| r.0).collect();
+        if !ids.is_empty() {
+            relationship::Entity::update_many()
+                .col_expr(R::DeletedAt, Expr::value(Option::<DateTime<Utc>>::None))
+                .col_expr(R::DeletedBy, Expr::value(Option::<uuid::Uuid>::None))
+                .col_expr(R::CascadeOf, Expr::value(Option::<uuid::Uuid>::None))
+                .col_expr(R::UpdatedAt, Expr::value(entry.at))
+                .col_expr(R::UpdatedBy, Expr::value(actor))
+                .col_expr(R::Version, Expr::col(R::Version).add(1))
+                .filter(R::Id.is_in(ids.iter().copied()))
+                .exec(&txn)
+                .await
+                .map_err(unique_as(Conflict::DuplicateRelationship))?;
+        }
+        let restored = entity::Entity::find_by_id(id.as_uuid())
+            .one(&txn)
+            .await
+            .map_err(db)?
+            .ok_or(RepoError::NotFound)
+            .and_then(|m| entity_from_row(m).map_err(RepoError::from))?;
+        let relationships = relationship::Entity::find()
+            .filter(R::Id.is_in(ids.iter().copied()))
+            .order_by_asc(R::Id)
+            .all(&txn)
+            .await
+            .map_err(db)?
+            .into_iter()
+            .map(relationship_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let entries: Vec<AuditEntry> = std::iter::once(entry.clone())
+            .chain(relationships.iter().map(|r| AuditEntry {
+                actor: entry.actor,
+                action: AuditAction::Restore,
+                target: AuditTarget::Relationship(r.id),
+                request_id: entry.request_id.clone(),
+                at: entry.at,
+                changes: json!({ "cascade_of": id.to_string() }),
+            }))
+            .collect();
+        let feed: Vec<NewChange> =
+            std::iter::once(NewChange::entity(AuditAction::Restore, &restored))
+                .chain(
+                    relationships
+                        .iter()
+                        .map(|r| NewChange::relationship(AuditAction::Restore, r)),
+                )
+                .collect();
+        changes::record(&txn, &entries, &feed).await?;
+        txn.commit().await.map_err(db)?;
+        Ok((restored, relationships))
     }
 }
 

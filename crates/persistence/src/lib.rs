@@ -10,6 +10,7 @@
 
 mod api_keys;
 mod audit;
+mod changes;
 mod connect;
 mod convert;
 mod entities;
@@ -23,6 +24,8 @@ mod users;
 pub mod testing;
 
 pub use api_keys::SeaOrmApiKeyRepository;
+pub use audit::SeaOrmAuditLog;
+pub use changes::SeaOrmChangeFeed;
 pub use connect::{
     DatabaseSettings, SeaOrmHealthProbe, connect, connect_for_migrations, durability_report,
 };

@@ -172,3 +172,25 @@ pub(crate) mod api_key {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(crate) mod change {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "changes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        pub occurred_at: DateTimeUtc,
+        pub resource_type: String,
+        pub resource_id: Uuid,
+        pub action: String,
+        pub version: i64,
+        pub data: Option<Json>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -2,18 +2,19 @@
 
 use async_trait::async_trait;
 use kg_application::{
-    AuditEntry, Conflict, Direction, Page, PageRequest, RelationshipFilter, RelationshipRepository,
-    RepoError,
+    AuditAction, AuditEntry, AuditTarget, Conflict, Direction, NewChange, Page, PageRequest,
+    RelationshipFilter, RelationshipRepository, RepoError,
 };
-use kg_domain::{Relationship, RelationshipId};
+use kg_domain::{Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::NotSet, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
-use crate::audit;
+use crate::changes;
 use crate::convert::{relationship_from_row, relationship_to_row};
-use crate::entities::{begin_write, lock_live_entities};
+use crate::entities::{begin_write, lock_live_entities, stored_version};
 use crate::error::{db, unique_as};
 use crate::models::relationship;
 
@@ -47,7 +48,12 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(unique_as(Conflict::DuplicateRelationship))?;
-        audit::append(&txn, std::slice::from_ref(entry)).await?;
+        changes::record(
+            &txn,
+            std::slice::from_ref(entry),
+            &[NewChange::relationship(AuditAction::Create, r)],
+        )
+        .await?;
         txn.commit().await.map_err(db)
     }
 
@@ -118,7 +124,69 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
         if result.rows_affected == 0 {
             return Err(RepoError::NotFound);
         }
-        audit::append(&txn, std::slice::from_ref(entry)).await?;
+        let version: i64 = relationship::Entity::find_by_id(id.as_uuid())
+            .select_only()
+            .column(C::Version)
+            .into_tuple()
+            .one(&txn)
+            .await
+            .map_err(db)?
+            .ok_or(RepoError::NotFound)?;
+        let change = NewChange::deleted(
+            AuditTarget::Relationship(id),
+            stored_version("relationships", id.as_uuid(), version)?,
+            entry.at,
+        );
+        changes::record(&txn, std::slice::from_ref(entry), &[change]).await?;
+        txn.commit().await.map_err(db)
+    }
+
+    async fn update(
+        &self,
+        r: &Relationship,
+        expected: Version,
+        entry: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        use relationship::Column as C;
+        let txn = begin_write(&self.db).await?;
+        let mut row = relationship_to_row(r);
+        // Identity, ends, creation and deletion never change through an update.
+        row.id = NotSet;
+        row.source_id = NotSet;
+        row.target_id = NotSet;
+        row.created_at = NotSet;
+        row.created_by = NotSet;
+        row.deleted_at = NotSet;
+        row.deleted_by = NotSet;
+        row.cascade_of = NotSet;
+        let result = relationship::Entity::update_many()
+            .set(row)
+            .filter(C::Id.eq(r.id.as_uuid()))
+            .filter(C::Version.eq(expected.get()))
+            .filter(C::DeletedAt.is_null())
+            .exec(&txn)
+            .await
+            .map_err(unique_as(Conflict::DuplicateRelationship))?;
+        if result.rows_affected == 0 {
+            let live = relationship::Entity::find_by_id(r.id.as_uuid())
+                .select_only()
+                .column(C::Id)
+                .filter(C::DeletedAt.is_null())
+                .into_tuple::<uuid::Uuid>()
+                .one(&txn)
+                .await
+                .map_err(db)?;
+            return Err(match live {
+                Some(_) => RepoError::VersionMismatch,
+                None => RepoError::NotFound,
+            });
+        }
+        changes::record(
+            &txn,
+            std::slice::from_ref(entry),
+            &[NewChange::relationship(AuditAction::Update, r)],
+        )
+        .await?;
         txn.commit().await.map_err(db)
     }
 }

@@ -7,16 +7,16 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
-    ApiKeyService, AuthPorts, AuthService, Clock, EntityService, RelationshipService,
-    SessionPolicy, SystemClock, ThrottlePolicy, UserService,
+    ApiKeyService, AuthPorts, AuthService, Clock, EntityService, HistoryService,
+    RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
 };
 use kg_auth::{
     Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
 };
 use kg_http::{AppState, HttpSettings, RateLimits};
 use kg_persistence::{
-    DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository,
-    SeaOrmEntityRepository, SeaOrmLoginThrottle, SeaOrmRelationshipRepository,
+    DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository, SeaOrmAuditLog,
+    SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmLoginThrottle, SeaOrmRelationshipRepository,
     SeaOrmSessionRepository, SeaOrmUserRepository, connect, connect_for_migrations,
     durability_report, migrate,
 };
@@ -125,6 +125,8 @@ pub struct Services {
     pub auth: AuthService,
     /// API keys.
     pub api_keys: ApiKeyService,
+    /// The change feed, entity histories and the audit log.
+    pub history: HistoryService,
 }
 
 /// Wires the use cases over `db`.
@@ -177,6 +179,10 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
             ThrottlePolicy::default(),
         ),
         api_keys: ApiKeyService::new(api_keys, key_secrets, clock),
+        history: HistoryService::new(
+            Arc::new(SeaOrmChangeFeed::new(db.clone())),
+            Arc::new(SeaOrmAuditLog::new(db.clone())),
+        ),
     })
 }
 
@@ -217,6 +223,7 @@ impl Application {
             users: services.users.clone(),
             auth: services.auth.clone(),
             api_keys: services.api_keys.clone(),
+            history: services.history.clone(),
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             // Built here, once: every worker shares these limiters.
             limits: RateLimits::new(

@@ -1,7 +1,9 @@
 //! The route table. Each resource is a module with one handler per file.
 
 mod api_keys;
+mod audit;
 mod auth;
+mod changes;
 mod entities;
 mod health;
 mod relationships;
@@ -51,8 +53,16 @@ routes! {
         DELETE => entities::delete::handle,
     },
     "/v1/entities/{id}/relationships" => { GET => entities::relationships::handle },
+    "/v1/entities/{id}/restore" => { POST => entities::restore::handle },
+    "/v1/entities/{id}/history" => { GET => entities::history::handle },
     "/v1/relationships" => { GET => relationships::list::handle, POST => relationships::create::handle },
-    "/v1/relationships/{id}" => { GET => relationships::get::handle, DELETE => relationships::delete::handle },
+    "/v1/relationships/{id}" => {
+        GET => relationships::get::handle,
+        PATCH => relationships::update::handle,
+        DELETE => relationships::delete::handle,
+    },
+    "/v1/changes" => { GET => changes::handle },
+    "/v1/audit" => { GET => audit::list::handle },
     "/v1/users" => { GET => users::list::handle, POST => users::create::handle },
     "/v1/api-keys" => { GET => api_keys::list::handle, POST => api_keys::create::handle },
     "/v1/api-keys/{id}" => { DELETE => api_keys::revoke::handle },

@@ -3,8 +3,10 @@
 pub(crate) mod create;
 pub(crate) mod delete;
 pub(crate) mod get;
+pub(crate) mod history;
 pub(crate) mod list;
 pub(crate) mod relationships;
+pub(crate) mod restore;
 pub(crate) mod update;
 
 use actix_web::HttpResponse;

@@ -4,6 +4,7 @@ pub(crate) mod create;
 pub(crate) mod delete;
 pub(crate) mod get;
 pub(crate) mod list;
+pub(crate) mod update;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;

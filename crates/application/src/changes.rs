@@ -1,0 +1,191 @@
+//! The change feed: every create, update, delete and restore of entities and
+//! relationships, in commit order, resumable from any position.
+
+use chrono::{DateTime, Utc};
+use kg_domain::{Entity, Lifecycle, Relationship, Version};
+use serde_json::{Map, Value, json};
+
+use crate::{AuditAction, AuditTarget, EntityDraft, Limit};
+
+/// A place in an ordered log (the change feed or the audit log): the
+/// sequence number of the last row seen. Written as a decimal number; 0 is
+/// the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position(i64);
+
+/// Why a position is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be a position this service issued (a non-negative integer)")]
+pub struct PositionError;
+
+impl Position {
+    /// Before the first row.
+    pub const START: Self = Self(0);
+
+    /// The position after the row numbered `seq`.
+    #[must_use]
+    pub const fn after(seq: i64) -> Self {
+        Self(seq)
+    }
+
+    /// The last sequence number seen.
+    #[must_use]
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    /// Parses a position a client sent back.
+    ///
+    /// # Errors
+    /// [`PositionError`] unless `text` is a non-negative decimal integer.
+    pub fn parse(text: &str) -> Result<Self, PositionError> {
+        if text.is_empty() || text.len() > 19 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(PositionError);
+        }
+        text.parse::<i64>().map(Self).map_err(|_| PositionError)
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// One row of the change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Its place in the feed; strictly increasing in commit order.
+    pub seq: i64,
+    /// When the change was made.
+    pub at: DateTime<Utc>,
+    /// The entity or relationship changed.
+    pub resource: AuditTarget,
+    /// Create, update, delete or restore.
+    pub action: AuditAction,
+    /// The resource's version after the change.
+    pub version: Version,
+    /// The resource as it is after the change; `None` after a delete.
+    pub data: Option<Value>,
+}
+
+/// A change about to be written; the store assigns its `seq`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewChange {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub resource: AuditTarget,
+    /// Which action.
+    pub action: AuditAction,
+    /// The version after it.
+    pub version: Version,
+    /// The resource after it; `None` after a delete.
+    pub data: Option<Value>,
+}
+
+impl NewChange {
+    /// The change recording that `entity` now exists as it is.
+    #[must_use]
+    pub fn entity(action: AuditAction, entity: &Entity) -> Self {
+        Self {
+            at: entity.lifecycle.updated_at,
+            resource: AuditTarget::Entity(entity.id),
+            action,
+            version: entity.lifecycle.version,
+            data: Some(entity_document(entity)),
+        }
+    }
+
+    /// The change recording that `relationship` now exists as it is.
+    #[must_use]
+    pub fn relationship(action: AuditAction, relationship: &Relationship) -> Self {
+        Self {
+            at: relationship.lifecycle.updated_at,
+            resource: AuditTarget::Relationship(relationship.id),
+            action,
+            version: relationship.lifecycle.version,
+            data: Some(relationship_document(relationship)),
+        }
+    }
+
+    /// The change recording that `resource` was deleted at `version`.
+    #[must_use]
+    pub const fn deleted(resource: AuditTarget, version: Version, at: DateTime<Utc>) -> Self {
+        Self {
+            at,
+            resource,
+            action: AuditAction::Delete,
+            version,
+            data: None,
+        }
+    }
+}
+
+fn lifecycle_fields(m: &mut Map<String, Value>, l: &Lifecycle) {
+    m.insert("created_at".into(), json!(l.created_at));
+    m.insert("created_by".into(), json!(l.created_by.to_string()));
+    m.insert("updated_at".into(), json!(l.updated_at));
+    m.insert("updated_by".into(), json!(l.updated_by.to_string()));
+    m.insert("version".into(), json!(l.version.get()));
+}
+
+/// An entity as the change feed and the export carry it: the fields of the
+/// API's entity representation.
+#[must_use]
+pub fn entity_document(e: &Entity) -> Value {
+    let d = EntityDraft::from_data(&e.data);
+    let mut m = Map::new();
+    m.insert("id".into(), json!(e.id.to_string()));
+    m.insert("type".into(), json!(d.kind));
+    m.insert("name".into(), json!(d.name));
+    m.insert("external_id".into(), json!(d.external_id));
+    m.insert("confidence".into(), json!(d.confidence));
+    m.insert("source".into(), json!(d.source));
+    m.insert("source_type".into(), json!(d.source_type));
+    m.insert("metadata".into(), d.metadata.unwrap_or_else(|| json!({})));
+    lifecycle_fields(&mut m, &e.lifecycle);
+    Value::Object(m)
+}
+
+/// A relationship as the change feed and the export carry it.
+#[must_use]
+pub fn relationship_document(r: &Relationship) -> Value {
+    let d = &r.data;
+    let mut m = Map::new();
+    m.insert("id".into(), json!(r.id.to_string()));
+    m.insert("source_id".into(), json!(d.ends.source().to_string()));
+    m.insert("target_id".into(), json!(d.ends.target().to_string()));
+    m.insert("type".into(), json!(d.kind.as_str()));
+    m.insert("confidence".into(), json!(d.confidence.map(|c| c.get())));
+    m.insert(
+        "source".into(),
+        json!(d.source.as_ref().map(|s| s.as_str())),
+    );
+    m.insert(
+        "source_type".into(),
+        json!(d.source_type.as_ref().map(|s| s.as_str())),
+    );
+    m.insert("metadata".into(), d.metadata.to_value());
+    lifecycle_fields(&mut m, &r.lifecycle);
+    Value::Object(m)
+}
+
+/// A page of the feed and the position to continue from (the last row's, or
+/// the one asked for when there is nothing new).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangePage {
+    /// The changes, oldest first.
+    pub items: Vec<Change>,
+    /// Where the next read starts.
+    pub next: Position,
+}
+
+/// What a read of the feed asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedRequest {
+    /// Changes after this position.
+    pub after: Position,
+    /// At most this many.
+    pub limit: Limit,
+}

@@ -1,0 +1,73 @@
+//! `GET /v1/changes`: the change feed.
+
+use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
+use kg_application::{Change, ChangePage, FeedRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::extract::Authenticated;
+use crate::routes::audit::log_page;
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Query {
+    after: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ChangeResponse {
+    seq: i64,
+    at: DateTime<Utc>,
+    resource_type: &'static str,
+    resource_id: String,
+    action: &'static str,
+    version: i64,
+    data: Option<Value>,
+}
+
+impl From<Change> for ChangeResponse {
+    fn from(c: Change) -> Self {
+        Self {
+            seq: c.seq,
+            at: c.at,
+            resource_type: c.resource.kind(),
+            resource_id: c.resource.id().to_string(),
+            action: c.action.as_str(),
+            version: c.version.get(),
+            data: c.data,
+        }
+    }
+}
+
+/// A page of the feed; `next_cursor` is always present, so a consumer can
+/// poll with it even when nothing is new.
+#[derive(Serialize)]
+struct ChangePageResponse {
+    items: Vec<ChangeResponse>,
+    next_cursor: String,
+}
+
+impl From<ChangePage> for ChangePageResponse {
+    fn from(p: ChangePage) -> Self {
+        Self {
+            items: p.items.into_iter().map(Into::into).collect(),
+            next_cursor: p.next.to_string(),
+        }
+    }
+}
+
+pub(crate) async fn handle(
+    state: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let (after, limit) = log_page(query.limit.as_deref(), ("after", query.after.as_deref()))?;
+    let page = state
+        .history
+        .changes(&ctx, FeedRequest { after, limit })
+        .await?;
+    Ok(HttpResponse::Ok().json(ChangePageResponse::from(page)))
+}

@@ -1,0 +1,34 @@
+//! `POST /v1/entities/{id}/restore`: brings back a deleted entity and the
+//! relationships its deletion cascaded to (admins).
+
+use actix_web::{HttpResponse, http::header, web};
+use kg_domain::EntityId;
+use serde::Serialize;
+
+use super::EntityResponse;
+use crate::extract::{Authenticated, etag, parse_id};
+use crate::routes::relationships::RelationshipResponse;
+use crate::{ApiError, AppState};
+
+#[derive(Serialize)]
+struct Restored {
+    entity: EntityResponse,
+    relationships: Vec<RelationshipResponse>,
+}
+
+#[tracing::instrument(skip_all)]
+pub(crate) async fn handle(
+    state: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    ctx.actor.require_admin()?;
+    let id: EntityId = parse_id(&path, "id")?;
+    let (entity, relationships) = state.entities.restore(&ctx, id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(entity.lifecycle.version)))
+        .json(Restored {
+            entity: entity.into(),
+            relationships: relationships.into_iter().map(Into::into).collect(),
+        }))
+}

@@ -1,0 +1,115 @@
+//! The change feed: appending in commit order, and reading it back.
+
+use async_trait::async_trait;
+use kg_application::{
+    AuditAction, AuditEntry, AuditTarget, Change, ChangeFeed, ChangePage, FeedRequest, NewChange,
+    Position, RepoError,
+};
+use kg_domain::{EntityId, RelationshipId, Version};
+use sea_orm::{
+    ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+};
+
+use crate::audit;
+use crate::error::{CorruptRow, db};
+use crate::models::change;
+
+/// The advisory lock that orders appends to the feed on PostgreSQL.
+const FEED_LOCK: i64 = 0x6b67_5f63_6861_6e67;
+
+/// Stores the audit rows and change-feed rows of one write. It must be the
+/// last thing a write transaction does before committing: on PostgreSQL it
+/// takes the feed's transaction-scoped advisory lock, held until commit, so
+/// a `seq` is only drawn once every smaller one is committed or abandoned.
+pub(crate) async fn record(
+    conn: &impl ConnectionTrait,
+    entries: &[AuditEntry],
+    changes: &[NewChange],
+) -> Result<(), RepoError> {
+    audit::append(conn, entries).await?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    if conn.get_database_backend() == DatabaseBackend::Postgres {
+        conn.execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [FEED_LOCK.into()],
+        ))
+        .await
+        .map_err(db)?;
+    }
+    change::Entity::insert_many(changes.iter().map(|c| change::ActiveModel {
+        seq: NotSet,
+        occurred_at: Set(c.at),
+        resource_type: Set(c.resource.kind().to_owned()),
+        resource_id: Set(c.resource.id()),
+        action: Set(c.action.as_str().to_owned()),
+        version: Set(c.version.get()),
+        data: Set(c.data.clone()),
+    }))
+    .exec_without_returning(conn)
+    .await
+    .map(drop)
+    .map_err(db)
+}
+
+fn from_row(m: change::Model) -> Result<Change, CorruptRow> {
+    let corrupt = |reason: &str| CorruptRow {
+        table: "changes",
+        id: m.resource_id,
+        reason: reason.to_owned(),
+    };
+    let resource = match m.resource_type.as_str() {
+        "entity" => AuditTarget::Entity(EntityId::from_uuid(m.resource_id)),
+        "relationship" => AuditTarget::Relationship(RelationshipId::from_uuid(m.resource_id)),
+        _ => return Err(corrupt("resource_type is unknown")),
+    };
+    let action = AuditAction::parse(&m.action).ok_or_else(|| corrupt("action is unknown"))?;
+    let version =
+        Version::from_stored(m.version).ok_or_else(|| corrupt("version must be at least 1"))?;
+    Ok(Change {
+        seq: m.seq,
+        at: m.occurred_at,
+        resource,
+        action,
+        version,
+        data: m.data,
+    })
+}
+
+/// The change feed in the `changes` table.
+#[derive(Debug, Clone)]
+pub struct SeaOrmChangeFeed {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmChangeFeed {
+    /// A feed over `db`.
+    #[must_use]
+    pub const fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for SeaOrmChangeFeed {
+    async fn read(&self, request: FeedRequest) -> Result<ChangePage, RepoError> {
+        let rows = change::Entity::find()
+            .filter(change::Column::Seq.gt(request.after.get()))
+            .order_by_asc(change::Column::Seq)
+            .limit(u64::from(request.limit.get()))
+            .all(&self.db)
+            .await
+            .map_err(db)?;
+        let items = rows
+            .into_iter()
+            .map(from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = items
+            .last()
+            .map_or(request.after, |c| Position::after(c.seq));
+        Ok(ChangePage { items, next })
+    }
+}

@@ -1,0 +1,108 @@
+//! The change feed: one row for every create, update, delete and restore of
+//! an entity or a relationship, numbered in commit order.
+//!
+//! Writers append their rows as the last statement of their transaction; on
+//! PostgreSQL they first take a transaction-scoped advisory lock, so `seq`
+//! values become visible strictly in order (see ADR 12). SQLite has a single
+//! writer, which gives the same order.
+
+use sea_orm::DatabaseBackend;
+use sea_orm_migration::prelude::*;
+
+#[derive(DeriveMigrationName)]
+pub struct Migration;
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Changes {
+    Table,
+    Seq,
+    OccurredAt,
+    ResourceType,
+    ResourceId,
+    Action,
+    Version,
+    Data,
+}
+
+const SQLITE_GUARDS: [&str; 2] = [
+    "CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes BEGIN SELECT RAISE(ABORT, 'changes is append-only'); END",
+    "CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes BEGIN SELECT RAISE(ABORT, 'changes is append-only'); END",
+];
+
+const POSTGRES_GUARDS: [&str; 2] = [
+    "CREATE OR REPLACE FUNCTION changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'changes is append-only'; END $$",
+    "CREATE TRIGGER changes_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON changes FOR EACH STATEMENT EXECUTE FUNCTION changes_append_only()",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for Migration {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Changes::Table)
+                    .col(
+                        ColumnDef::new(Changes::Seq)
+                            .big_integer()
+                            .not_null()
+                            .auto_increment()
+                            .primary_key(),
+                    )
+                    .col(
+                        ColumnDef::new(Changes::OccurredAt)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(Changes::ResourceType)
+                            .string_len(16)
+                            .not_null()
+                            .check(
+                                Expr::col(Changes::ResourceType).is_in(["entity", "relationship"]),
+                            ),
+                    )
+                    .col(ColumnDef::new(Changes::ResourceId).uuid().not_null())
+                    .col(
+                        ColumnDef::new(Changes::Action)
+                            .string_len(16)
+                            .not_null()
+                            .check(
+                                Expr::col(Changes::Action)
+                                    .is_in(["create", "update", "delete", "restore"]),
+                            ),
+                    )
+                    .col(
+                        ColumnDef::new(Changes::Version)
+                            .big_integer()
+                            .not_null()
+                            .check(Expr::col(Changes::Version).gte(1)),
+                    )
+                    .col(ColumnDef::new(Changes::Data).json_binary().null())
+                    .to_owned(),
+            )
+            .await?;
+        let guards = if manager.get_database_backend() == DatabaseBackend::Postgres {
+            POSTGRES_GUARDS
+        } else {
+            SQLITE_GUARDS
+        };
+        let db = manager.get_connection();
+        for sql in guards {
+            db.execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(Changes::Table).to_owned())
+            .await?;
+        if manager.get_database_backend() == DatabaseBackend::Postgres {
+            manager
+                .get_connection()
+                .execute_unprepared("DROP FUNCTION IF EXISTS changes_append_only()")
+                .await?;
+        }
+        Ok(())
+    }
+}
