@@ -38,6 +38,7 @@ const MATRIX: &[(&str, &str, Rule)] = &[
     ("GET", "/v1/entities/{id}/relationships", Rule::SignedIn),
     ("POST", "/v1/entities/{id}/restore", Rule::Admin),
     ("GET", "/v1/entities/{id}/history", Rule::SignedIn),
+    ("GET", "/v1/entities/{id}/neighbors", Rule::SignedIn),
     ("GET", "/v1/relationships", Rule::SignedIn),
     ("POST", "/v1/relationships", Rule::Writer),
     ("GET", "/v1/relationships/{id}", Rule::SignedIn),

@@ -205,6 +205,10 @@ impl TestApp {
             .context("no access_token")
     }
 
+    pub fn is_postgres(&self) -> bool {
+        self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -23,6 +23,7 @@ struct State {
     keys: HashMap<ApiKeyId, ApiKey>,
     audit: Vec<AuditEntry>,
     cascade_of: HashMap<RelationshipId, EntityId>,
+    expansions: usize,
 }
 
 #[derive(Default, Clone)]
@@ -275,6 +276,58 @@ impl RelationshipRepository for Store {
             s.audit.push(audit.clone());
             Ok(())
         })
+    }
+
+    async fn expand(
+        &self,
+        frontier: &[EntityId],
+        step: &Step,
+        limit: u32,
+    ) -> Result<Vec<Hop>, RepoError> {
+        Ok(self.with(|s| {
+            s.expansions += 1;
+            let live = |id: EntityId| {
+                s.entities
+                    .get(&id)
+                    .filter(|e| e.lifecycle.is_live())
+                    .cloned()
+            };
+            let mut hops: Vec<Hop> = s
+                .relationships
+                .values()
+                .filter(|r| r.lifecycle.is_live())
+                .filter(|r| {
+                    step.relationship_type
+                        .as_ref()
+                        .is_none_or(|t| &r.data.kind == t)
+                })
+                .filter(|r| {
+                    step.min_confidence
+                        .is_none_or(|m| r.data.confidence.is_some_and(|c| c >= m))
+                })
+                .filter_map(|r| {
+                    let (source, target) =
+                        (live(r.data.ends.source())?, live(r.data.ends.target())?);
+                    let far_ok =
+                        |e: &Entity| step.far_type.as_ref().is_none_or(|t| &e.data.kind == t);
+                    let out = frontier.contains(&source.id) && far_ok(&target);
+                    let inc = frontier.contains(&target.id) && far_ok(&source);
+                    let follow = match step.direction {
+                        Direction::Outgoing => out,
+                        Direction::Incoming => inc,
+                        Direction::Both => out || inc,
+                    };
+                    follow.then(|| Hop {
+                        relationship: r.clone(),
+                        source,
+                        target,
+                    })
+                })
+                .collect();
+            hops.sort_by_key(|h| h.relationship.id.as_uuid());
+            hops.truncate(limit as usize);
+            hops
+        }))
     }
 
     async fn update(
@@ -974,6 +1027,101 @@ async fn a_restore_whose_relationship_lost_its_other_end_names_it() {
         h.entities.get(&c, a.id).await.is_err(),
         "nothing was restored"
     );
+}
+
+#[tokio::test]
+async fn neighbors_go_breadth_first_one_query_per_level_within_the_budget() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    // A star of 30 around the hub, each spoke with two leaves of its own.
+    let hub = h.entities.create(&c, person("hub")).await.expect("hub");
+    let mut spokes = Vec::new();
+    for i in 0..30 {
+        let s = h
+            .entities
+            .create(&c, person(&format!("s{i}")))
+            .await
+            .expect("spoke");
+        h.relationships
+            .create(&c, knows(hub.id, s.id))
+            .await
+            .expect("link");
+        for j in 0..2 {
+            let leaf = h
+                .entities
+                .create(&c, person(&format!("l{i}-{j}")))
+                .await
+                .expect("leaf");
+            h.relationships
+                .create(&c, knows(s.id, leaf.id))
+                .await
+                .expect("link");
+        }
+        spokes.push(s);
+    }
+    let graph = GraphService::new(Arc::new(h.store.clone()), Arc::new(h.store.clone()));
+    let query = |depth: i64, max: i64| NeighborQuery {
+        depth: Depth::new(depth).expect("depth"),
+        direction: Direction::Outgoing,
+        entity_type: None,
+        relationship_type: None,
+        min_confidence: None,
+        max_nodes: NodeBudget::new(max).expect("budget"),
+    };
+    let one = graph
+        .neighbors(&c, hub.id, &query(1, 1000))
+        .await
+        .expect("depth 1");
+    assert_eq!(one.nodes.len(), 31);
+    assert_eq!(one.edges.len(), 30);
+    assert!(!one.truncated);
+    assert_eq!(one.nodes[0].id, hub.id, "the start comes first");
+
+    h.store.with(|s| s.expansions = 0);
+    let three = graph
+        .neighbors(&c, hub.id, &query(3, 1000))
+        .await
+        .expect("depth 3");
+    assert_eq!(three.nodes.len(), 91);
+    assert_eq!(three.edges.len(), 90);
+    assert!(!three.truncated);
+    // The third level finds nothing new and still costs one query; no more.
+    assert_eq!(h.store.with(|s| s.expansions), 3);
+
+    let cut = graph
+        .neighbors(&c, hub.id, &query(3, 40))
+        .await
+        .expect("budget");
+    assert_eq!(cut.nodes.len(), 40);
+    assert!(cut.truncated);
+    let ids: std::collections::HashSet<EntityId> = cut.nodes.iter().map(|n| n.id).collect();
+    assert!(
+        cut.edges
+            .iter()
+            .all(|e| ids.contains(&e.data.ends.source()) && ids.contains(&e.data.ends.target()))
+    );
+
+    let incoming = graph
+        .neighbors(
+            &c,
+            spokes[0].id,
+            &NeighborQuery {
+                direction: Direction::Incoming,
+                ..query(2, 1000)
+            },
+        )
+        .await
+        .expect("incoming");
+    assert_eq!(
+        incoming.nodes.iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![spokes[0].id, hub.id]
+    );
+    assert!(matches!(
+        graph
+            .neighbors(&c, EntityId::generate(), &query(1, 10))
+            .await,
+        Err(AppError::NotFound(ResourceKind::Entity))
+    ));
 }
 
 #[tokio::test]

@@ -18,6 +18,7 @@ mod changes;
 mod draft;
 mod entities;
 mod error;
+mod graph;
 mod history;
 mod page;
 mod ports;
@@ -39,6 +40,7 @@ pub use changes::{
 pub use draft::{EntityDraft, RelationshipDraft};
 pub use entities::{EntityFilter, EntityService};
 pub use error::{AppError, Conflict, RepoError, ResourceKind, RestoreBlocker};
+pub use graph::{Depth, GraphService, Hop, NeighborQuery, Neighborhood, NodeBudget, Step};
 pub use history::{AuditPage, HistoryService};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{

@@ -15,9 +15,9 @@ use kg_domain::{
 };
 
 use crate::{
-    AuditEntry, AuditFilter, AuditRecord, ChangePage, EntityFilter, FeedRequest, IssuedToken,
-    Limit, Page, PageRequest, Position, RelationshipFilter, RepoError, ThrottleKey, ThrottlePolicy,
-    TokenError,
+    AuditEntry, AuditFilter, AuditRecord, ChangePage, EntityFilter, FeedRequest, Hop, IssuedToken,
+    Limit, Page, PageRequest, Position, RelationshipFilter, RepoError, Step, ThrottleKey,
+    ThrottlePolicy, TokenError,
 };
 
 /// The time now. A port so tests can control it.
@@ -153,6 +153,19 @@ pub trait RelationshipRepository: Send + Sync {
         expected: Version,
         audit: &AuditEntry,
     ) -> Result<(), RepoError>;
+
+    /// Live relationships with one end in `frontier`, followed in
+    /// `step.direction` and matching its filters, each with both of its live
+    /// ends, in relationship id order, at most `limit`: one query.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn expand(
+        &self,
+        frontier: &[EntityId],
+        step: &Step,
+        limit: u32,
+    ) -> Result<Vec<Hop>, RepoError>;
 }
 
 /// Reading the change feed.

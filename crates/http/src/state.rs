@@ -1,7 +1,8 @@
 //! What handlers share: the use cases and the HTTP settings.
 
 use kg_application::{
-    ApiKeyService, AuthService, EntityService, HistoryService, RelationshipService, UserService,
+    ApiKeyService, AuthService, EntityService, GraphService, HistoryService, RelationshipService,
+    UserService,
 };
 
 /// Limits and switches of the HTTP layer.
@@ -43,6 +44,8 @@ pub struct AppState {
     pub api_keys: ApiKeyService,
     /// The change feed, entity histories and the audit log.
     pub history: HistoryService,
+    /// Traversal.
+    pub graph: GraphService,
     /// Request rate limits, shared by every worker.
     pub limits: crate::RateLimits,
     /// Readiness checks.

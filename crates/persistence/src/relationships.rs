@@ -2,21 +2,23 @@
 
 use async_trait::async_trait;
 use kg_application::{
-    AuditAction, AuditEntry, AuditTarget, Conflict, Direction, NewChange, Page, PageRequest,
-    RelationshipFilter, RelationshipRepository, RepoError,
+    AuditAction, AuditEntry, AuditTarget, Conflict, Direction, Hop, NewChange, Page, PageRequest,
+    RelationshipFilter, RelationshipRepository, RepoError, Step,
 };
-use kg_domain::{Relationship, RelationshipId, Version};
+use kg_domain::{EntityId, Relationship, RelationshipId, Version};
+use sea_orm::sea_query::{Alias, JoinType, Order, Query};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
+use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic as _, Iterable};
 
 use crate::changes;
-use crate::convert::{relationship_from_row, relationship_to_row};
+use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row};
 use crate::entities::{begin_write, lock_live_entities, stored_version};
 use crate::error::{db, unique_as};
-use crate::models::relationship;
+use crate::models::{entity, relationship};
 
 /// Relationships in the `relationships` table.
 #[derive(Debug, Clone)]
@@ -188,5 +190,92 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
         )
         .await?;
         txn.commit().await.map_err(db)
+    }
+
+    async fn expand(
+        &self,
+        frontier: &[EntityId],
+        step: &Step,
+        limit: u32,
+    ) -> Result<Vec<Hop>, RepoError> {
+        use relationship::Column as R;
+        if frontier.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let (src, tgt) = (Alias::new("src"), Alias::new("tgt"));
+        let ids = || frontier.iter().map(|e| e.as_uuid());
+        let far_type = |far: &Alias| {
+            step.far_type.as_ref().map_or_else(
+                Condition::all,
+                |t| {
+                    Condition::all()
+                        .add(Expr::col((far.clone(), entity::Column::Kind)).eq(t.as_str()))
+                },
+            )
+        };
+        let outgoing = Condition::all()
+            .add(Expr::col((relationship::Entity, R::SourceId)).is_in(ids()))
+            .add(far_type(&tgt));
+        let incoming = Condition::all()
+            .add(Expr::col((relationship::Entity, R::TargetId)).is_in(ids()))
+            .add(far_type(&src));
+        let mut cond = Condition::all()
+            .add(Expr::col((relationship::Entity, R::DeletedAt)).is_null())
+            .add(match step.direction {
+                Direction::Outgoing => outgoing,
+                Direction::Incoming => incoming,
+                Direction::Both => Condition::any().add(outgoing).add(incoming),
+            });
+        if let Some(kind) = &step.relationship_type {
+            cond = cond.add(Expr::col((relationship::Entity, R::Kind)).eq(kind.as_str()));
+        }
+        if let Some(min) = step.min_confidence {
+            cond = cond.add(Expr::col((relationship::Entity, R::Confidence)).gte(min.get()));
+        }
+        let mut query = Query::select();
+        query.from(relationship::Entity);
+        for col in R::iter() {
+            query.expr_as(
+                Expr::col((relationship::Entity, col)),
+                Alias::new(format!("r_{}", col.as_str())),
+            );
+        }
+        for (alias, prefix, end) in [(&src, "s_", R::SourceId), (&tgt, "t_", R::TargetId)] {
+            for col in entity::Column::iter() {
+                query.expr_as(
+                    Expr::col((alias.clone(), col)),
+                    Alias::new(format!("{prefix}{}", col.as_str())),
+                );
+            }
+            query.join_as(
+                JoinType::InnerJoin,
+                entity::Entity,
+                alias.clone(),
+                Condition::all()
+                    .add(
+                        Expr::col((alias.clone(), entity::Column::Id))
+                            .equals((relationship::Entity, end)),
+                    )
+                    .add(Expr::col((alias.clone(), entity::Column::DeletedAt)).is_null()),
+            );
+        }
+        query
+            .cond_where(cond)
+            .order_by((relationship::Entity, R::Id), Order::Asc)
+            .limit(u64::from(limit));
+        let statement = self.db.get_database_backend().build(&query);
+        let rows = self.db.query_all_raw(statement).await.map_err(db)?;
+        rows.iter()
+            .map(|row| {
+                let r = relationship::Model::from_query_result(row, "r_").map_err(db)?;
+                let s = entity::Model::from_query_result(row, "s_").map_err(db)?;
+                let t = entity::Model::from_query_result(row, "t_").map_err(db)?;
+                Ok(Hop {
+                    relationship: relationship_from_row(r)?,
+                    source: entity_from_row(s)?,
+                    target: entity_from_row(t)?,
+                })
+            })
+            .collect()
     }
 }

@@ -7,7 +7,7 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
-    ApiKeyService, AuthPorts, AuthService, Clock, EntityService, HistoryService,
+    ApiKeyService, AuthPorts, AuthService, Clock, EntityService, GraphService, HistoryService,
     RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
 };
 use kg_auth::{
@@ -127,6 +127,8 @@ pub struct Services {
     pub api_keys: ApiKeyService,
     /// The change feed, entity histories and the audit log.
     pub history: HistoryService,
+    /// Traversal.
+    pub graph: GraphService,
 }
 
 /// Wires the use cases over `db`.
@@ -153,15 +155,12 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
             ..JwtConfig::default()
         },
     ));
+    let entities = Arc::new(SeaOrmEntityRepository::new(db.clone()));
+    let relationships = Arc::new(SeaOrmRelationshipRepository::new(db.clone()));
     Ok(Services {
-        entities: EntityService::new(
-            Arc::new(SeaOrmEntityRepository::new(db.clone())),
-            clock.clone(),
-        ),
-        relationships: RelationshipService::new(
-            Arc::new(SeaOrmRelationshipRepository::new(db.clone())),
-            clock.clone(),
-        ),
+        entities: EntityService::new(entities.clone(), clock.clone()),
+        relationships: RelationshipService::new(relationships.clone(), clock.clone()),
+        graph: GraphService::new(entities, relationships),
         users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
         auth: AuthService::new(
             AuthPorts {
@@ -224,6 +223,7 @@ impl Application {
             auth: services.auth.clone(),
             api_keys: services.api_keys.clone(),
             history: services.history.clone(),
+            graph: services.graph.clone(),
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             // Built here, once: every worker shares these limiters.
             limits: RateLimits::new(

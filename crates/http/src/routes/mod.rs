@@ -55,6 +55,7 @@ routes! {
     "/v1/entities/{id}/relationships" => { GET => entities::relationships::handle },
     "/v1/entities/{id}/restore" => { POST => entities::restore::handle },
     "/v1/entities/{id}/history" => { GET => entities::history::handle },
+    "/v1/entities/{id}/neighbors" => { GET => entities::neighbors::handle },
     "/v1/relationships" => { GET => relationships::list::handle, POST => relationships::create::handle },
     "/v1/relationships/{id}" => {
         GET => relationships::get::handle,

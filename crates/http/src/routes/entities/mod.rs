@@ -5,6 +5,7 @@ pub(crate) mod delete;
 pub(crate) mod get;
 pub(crate) mod history;
 pub(crate) mod list;
+pub(crate) mod neighbors;
 pub(crate) mod relationships;
 pub(crate) mod restore;
 pub(crate) mod update;

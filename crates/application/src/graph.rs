@@ -1,0 +1,217 @@
+//! Traversal: the neighborhood of an entity, breadth-first, within a budget.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use kg_domain::{Confidence, Entity, EntityId, Relationship, TypeName};
+
+use crate::{
+    AppError, Direction, EntityRepository, RelationshipRepository, RequestContext, ResourceKind,
+};
+
+/// How far a traversal may go. Every field is already within its bounds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NeighborQuery {
+    /// Levels to expand, 1–3.
+    pub depth: Depth,
+    /// Which way relationships may be followed.
+    pub direction: Direction,
+    /// Only reach entities of this type.
+    pub entity_type: Option<TypeName>,
+    /// Only follow relationships of this type.
+    pub relationship_type: Option<TypeName>,
+    /// Only follow relationships with at least this confidence.
+    pub min_confidence: Option<Confidence>,
+    /// At most this many nodes, the start included: 1–1,000.
+    pub max_nodes: NodeBudget,
+}
+
+/// A traversal depth: 1, 2 or 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Depth(u8);
+
+impl Depth {
+    /// One level: the direct neighbors.
+    pub const ONE: Self = Self(1);
+
+    /// # Errors
+    /// A message unless `1 <= value <= 3`.
+    pub fn new(value: i64) -> Result<Self, &'static str> {
+        u8::try_from(value)
+            .ok()
+            .filter(|v| (1..=3).contains(v))
+            .map(Self)
+            .ok_or("must be 1, 2 or 3")
+    }
+
+    /// The depth.
+    #[must_use]
+    pub const fn get(self) -> u8 {
+        self.0
+    }
+}
+
+/// A node budget: 1–1,000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeBudget(u16);
+
+impl NodeBudget {
+    /// The largest budget, and the default.
+    pub const MAX: Self = Self(1000);
+
+    /// # Errors
+    /// A message unless `1 <= value <= 1000`.
+    pub fn new(value: i64) -> Result<Self, &'static str> {
+        u16::try_from(value)
+            .ok()
+            .filter(|v| (1..=Self::MAX.0).contains(v))
+            .map(Self)
+            .ok_or("must be between 1 and 1000")
+    }
+
+    /// The budget.
+    #[must_use]
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+}
+
+/// One step outwards from a set of entities, as the repository runs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// Which way to follow relationships from the frontier.
+    pub direction: Direction,
+    /// Only relationships of this type.
+    pub relationship_type: Option<TypeName>,
+    /// Only relationships with at least this confidence.
+    pub min_confidence: Option<Confidence>,
+    /// Only when the far end has this type.
+    pub far_type: Option<TypeName>,
+}
+
+/// A live relationship with both of its (live) ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hop {
+    /// The relationship.
+    pub relationship: Relationship,
+    /// Its source.
+    pub source: Entity,
+    /// Its target.
+    pub target: Entity,
+}
+
+/// What a traversal found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Neighborhood {
+    /// The start first, then entities in the order they were reached.
+    pub nodes: Vec<Entity>,
+    /// The relationships followed between those nodes.
+    pub edges: Vec<Relationship>,
+    /// Whether the budget cut the traversal short.
+    pub truncated: bool,
+}
+
+/// Rows a single level may read per node of budget: enough for the budget
+/// to fill on a well-connected graph, while bounding the work of a level.
+const ROWS_PER_NODE: u32 = 4;
+
+/// Reading the graph around an entity.
+#[derive(Clone)]
+pub struct GraphService {
+    entities: Arc<dyn EntityRepository>,
+    relationships: Arc<dyn RelationshipRepository>,
+}
+
+impl std::fmt::Debug for GraphService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphService").finish_non_exhaustive()
+    }
+}
+
+impl GraphService {
+    /// A service over the given ports.
+    #[must_use]
+    pub fn new(
+        entities: Arc<dyn EntityRepository>,
+        relationships: Arc<dyn RelationshipRepository>,
+    ) -> Self {
+        Self {
+            entities,
+            relationships,
+        }
+    }
+
+    /// Breadth-first from `start` to `query.depth` levels, one repository
+    /// query per level, stopping at the node budget with `truncated`.
+    ///
+    /// # Errors
+    /// `NotFound` unless `start` is a live entity; `Unavailable`; `Internal`.
+    pub async fn neighbors(
+        &self,
+        _ctx: &RequestContext,
+        start: EntityId,
+        query: &NeighborQuery,
+    ) -> Result<Neighborhood, AppError> {
+        let origin = self
+            .entities
+            .get(start)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?
+            .ok_or(AppError::NotFound(ResourceKind::Entity))?;
+        let budget = usize::from(query.max_nodes.get());
+        let row_limit = u32::from(query.max_nodes.get()) * ROWS_PER_NODE;
+        let step = Step {
+            direction: query.direction,
+            relationship_type: query.relationship_type.clone(),
+            min_confidence: query.min_confidence,
+            far_type: query.entity_type.clone(),
+        };
+        let mut included: HashSet<EntityId> = HashSet::from([origin.id]);
+        let mut nodes = vec![origin];
+        let mut edges = Vec::new();
+        let mut seen_edges = HashSet::new();
+        let mut frontier = vec![start];
+        let mut truncated = false;
+        for _ in 0..query.depth.get() {
+            if frontier.is_empty() {
+                break;
+            }
+            let mut hops = self
+                .relationships
+                .expand(&frontier, &step, row_limit + 1)
+                .await
+                .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))?;
+            if hops.len() > row_limit as usize {
+                truncated = true;
+                hops.truncate(row_limit as usize);
+            }
+            let mut next = Vec::new();
+            for hop in hops {
+                for end in [hop.source, hop.target] {
+                    if included.contains(&end.id) {
+                        continue;
+                    }
+                    if nodes.len() >= budget {
+                        truncated = true;
+                        continue;
+                    }
+                    included.insert(end.id);
+                    next.push(end.id);
+                    nodes.push(end);
+                }
+                let r = hop.relationship;
+                let inside = included.contains(&r.data.ends.source())
+                    && included.contains(&r.data.ends.target());
+                if inside && seen_edges.insert(r.id) {
+                    edges.push(r);
+                }
+            }
+            frontier = next;
+        }
+        Ok(Neighborhood {
+            nodes,
+            edges,
+            truncated,
+        })
+    }
+}

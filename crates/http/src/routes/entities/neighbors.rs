@@ -1,0 +1,94 @@
+//! `GET /v1/entities/{id}/neighbors`: the graph around an entity,
+//! breadth-first to `depth` 1–3, within a node budget.
+
+use actix_web::{HttpResponse, web};
+use kg_application::{Depth, Direction, NeighborQuery, NodeBudget};
+use kg_domain::{Confidence, EntityId, TypeName, Violations};
+use serde::{Deserialize, Serialize};
+
+use super::EntityResponse;
+use crate::extract::{Authenticated, parse_id};
+use crate::routes::number;
+use crate::routes::relationships::RelationshipResponse;
+use crate::{ApiError, AppState};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Query {
+    depth: Option<String>,
+    direction: Option<String>,
+    #[serde(rename = "type")]
+    entity_type: Option<String>,
+    relationship_type: Option<String>,
+    min_confidence: Option<String>,
+    max_nodes: Option<String>,
+}
+
+#[derive(Serialize)]
+struct NeighborhoodResponse {
+    nodes: Vec<EntityResponse>,
+    edges: Vec<RelationshipResponse>,
+    truncated: bool,
+}
+
+fn integer(text: String) -> Result<i64, &'static str> {
+    text.parse::<i64>().map_err(|_| "must be an integer")
+}
+
+pub(crate) async fn handle(
+    state: web::Data<AppState>,
+    Authenticated(ctx): Authenticated,
+    path: web::Path<String>,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, ApiError> {
+    let id: EntityId = parse_id(&path, "id")?;
+    let q = query.into_inner();
+    let mut v = Violations::new();
+    let depth = v.check_opt("depth", q.depth, |d| integer(d).and_then(Depth::new));
+    let max_nodes = v.check_opt("max_nodes", q.max_nodes, |d| {
+        integer(d).and_then(NodeBudget::new)
+    });
+    let direction = v.check_opt("direction", q.direction, |d: String| match d.as_str() {
+        "out" => Ok(Direction::Outgoing),
+        "in" => Ok(Direction::Incoming),
+        "both" => Ok(Direction::Both),
+        _ => Err("must be one of out, in, both"),
+    });
+    let entity_type = v.check_opt("type", q.entity_type, TypeName::parse);
+    let relationship_type = v.check_opt("relationship_type", q.relationship_type, TypeName::parse);
+    let min_confidence = v.check_opt("min_confidence", q.min_confidence, |t| {
+        number(t).and_then(|n| Confidence::new(n).map_err(|_| "must be a number between 0 and 1"))
+    });
+    let (
+        Some(depth),
+        Some(max_nodes),
+        Some(direction),
+        Some(entity_type),
+        Some(relationship_type),
+        Some(min_confidence),
+    ) = (
+        depth,
+        max_nodes,
+        direction,
+        entity_type,
+        relationship_type,
+        min_confidence,
+    )
+    else {
+        return Err(ApiError::validation(&v));
+    };
+    let query = NeighborQuery {
+        depth: depth.unwrap_or(Depth::ONE),
+        direction: direction.unwrap_or_default(),
+        entity_type,
+        relationship_type,
+        min_confidence,
+        max_nodes: max_nodes.unwrap_or(NodeBudget::MAX),
+    };
+    let found = state.graph.neighbors(&ctx, id, &query).await?;
+    Ok(HttpResponse::Ok().json(NeighborhoodResponse {
+        nodes: found.nodes.into_iter().map(Into::into).collect(),
+        edges: found.edges.into_iter().map(Into::into).collect(),
+        truncated: found.truncated,
+    }))
+}
