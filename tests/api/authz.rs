@@ -44,6 +44,7 @@ const MATRIX: &[(&str, &str, Rule)] = &[
     ("GET", "/v1/relationships/{id}", Rule::SignedIn),
     ("PATCH", "/v1/relationships/{id}", Rule::Writer),
     ("DELETE", "/v1/relationships/{id}", Rule::Writer),
+    ("POST", "/v1/batch", Rule::Writer),
     ("GET", "/v1/changes", Rule::SignedIn),
     ("GET", "/v1/audit", Rule::Admin),
     ("GET", "/v1/api-keys", Rule::Admin),

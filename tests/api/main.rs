@@ -10,6 +10,7 @@ mod neighbors;
 mod api_keys;
 mod auth;
 mod authz;
+mod batch;
 mod changes;
 mod cookies;
 mod entities;

@@ -174,7 +174,15 @@ async fn depth_three_on_a_graph_of_100_000_relationships_stays_within_its_budget
             .await?
             .json()
             .await?;
-        link(&app, &token, &hub, &target["items"][0], &format!("HUB{i}"), 1.0).await?;
+        link(
+            &app,
+            &token,
+            &hub,
+            &target["items"][0],
+            &format!("HUB{i}"),
+            1.0,
+        )
+        .await?;
     }
     assert!(app.count("relationships").await? >= 100_000);
 

@@ -78,6 +78,9 @@ pub enum RepoError {
     /// A restore would break the rules in each of these ways.
     #[error("restore blocked")]
     RestoreBlocked(Vec<RestoreBlocker>),
+    /// The input, checked against stored state, breaks these rules.
+    #[error("invalid: {0}")]
+    Invalid(Violations),
     /// The database could not be reached in time; worth retrying.
     #[error("storage unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -146,6 +149,7 @@ impl AppError {
             RepoError::VersionMismatch => Self::VersionMismatch,
             RepoError::Conflict(c) => Self::Conflict(c),
             RepoError::RestoreBlocked(b) => Self::RestoreBlocked(b),
+            RepoError::Invalid(v) => Self::Validation(v),
             RepoError::Unavailable(source) => Self::Unavailable(source),
             RepoError::Other(source) => Self::Internal(source),
         }

@@ -14,6 +14,7 @@ mod actor;
 mod api_keys;
 mod audit;
 mod auth;
+mod batch;
 mod changes;
 mod draft;
 mod entities;
@@ -33,6 +34,10 @@ pub use actor::{Actor, RequestContext};
 pub use api_keys::{ApiKeyService, CreatedApiKey, NewApiKey};
 pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditRecord, AuditTarget};
 pub use auth::{AuthPorts, AuthService, IssuedToken, SessionPolicy, SessionTokens, TokenError};
+pub use batch::{
+    Batch, BatchPlanner, BatchRelationship, BatchReport, BatchRepository, BatchService,
+    BatchWrites, EndRef, ItemResult, MAX_BATCH_ITEMS, Outcome, StoredEntities,
+};
 pub use changes::{
     Change, ChangePage, FeedRequest, NewChange, Position, PositionError, entity_document,
     relationship_document,

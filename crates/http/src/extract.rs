@@ -101,6 +101,9 @@ impl FromRequest for Authenticated {
 #[derive(Debug)]
 pub(crate) struct JsonBody(Result<web::Bytes, ApiError>);
 
+/// The one route whose bodies may be larger than the general limit.
+const BATCH_ROUTE: &str = "/v1/batch";
+
 fn is_json(req: &HttpRequest) -> bool {
     let Some(value) = req
         .headers()
@@ -124,9 +127,17 @@ impl FromRequest for JsonBody {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req
-            .app_data::<web::Data<HttpSettings>>()
-            .map_or(HttpSettings::default().max_body_bytes, |s| s.max_body_bytes);
+        let batch = req.match_pattern().as_deref() == Some(BATCH_ROUTE);
+        let limit = req.app_data::<web::Data<HttpSettings>>().map_or_else(
+            || HttpSettings::default().max_body_bytes,
+            |s| {
+                if batch {
+                    s.max_batch_body_bytes
+                } else {
+                    s.max_body_bytes
+                }
+            },
+        );
         let json = is_json(req);
         let declared = req
             .headers()

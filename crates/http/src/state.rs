@@ -1,8 +1,8 @@
 //! What handlers share: the use cases and the HTTP settings.
 
 use kg_application::{
-    ApiKeyService, AuthService, EntityService, GraphService, HistoryService, RelationshipService,
-    UserService,
+    ApiKeyService, AuthService, BatchService, EntityService, GraphService, HistoryService,
+    RelationshipService, UserService,
 };
 
 /// Limits and switches of the HTTP layer.
@@ -10,6 +10,8 @@ use kg_application::{
 pub struct HttpSettings {
     /// The largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// The largest body of `POST /v1/batch`, in bytes.
+    pub max_batch_body_bytes: usize,
     /// Whether to send `Strict-Transport-Security` (behind TLS only).
     pub hsts: bool,
     /// Browser origins allowed to call the API (exact `scheme://host[:port]`).
@@ -22,6 +24,7 @@ impl Default for HttpSettings {
     fn default() -> Self {
         Self {
             max_body_bytes: 1024 * 1024,
+            max_batch_body_bytes: 16 * 1024 * 1024,
             hsts: false,
             cors_origins: Vec::new(),
             cookie_auth: false,
@@ -46,6 +49,8 @@ pub struct AppState {
     pub history: HistoryService,
     /// Traversal.
     pub graph: GraphService,
+    /// Batch ingestion.
+    pub batch: BatchService,
     /// Request rate limits, shared by every worker.
     pub limits: crate::RateLimits,
     /// Readiness checks.

@@ -10,6 +10,7 @@
 
 mod api_keys;
 mod audit;
+mod batch;
 mod changes;
 mod connect;
 mod convert;
@@ -25,6 +26,7 @@ pub mod testing;
 
 pub use api_keys::SeaOrmApiKeyRepository;
 pub use audit::SeaOrmAuditLog;
+pub use batch::SeaOrmBatchRepository;
 pub use changes::SeaOrmChangeFeed;
 pub use connect::{
     DatabaseSettings, SeaOrmHealthProbe, connect, connect_for_migrations, durability_report,

@@ -205,13 +205,9 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
         let (src, tgt) = (Alias::new("src"), Alias::new("tgt"));
         let ids = || frontier.iter().map(|e| e.as_uuid());
         let far_type = |far: &Alias| {
-            step.far_type.as_ref().map_or_else(
-                Condition::all,
-                |t| {
-                    Condition::all()
-                        .add(Expr::col((far.clone(), entity::Column::Kind)).eq(t.as_str()))
-                },
-            )
+            step.far_type.as_ref().map_or_else(Condition::all, |t| {
+                Condition::all().add(Expr::col((far.clone(), entity::Column::Kind)).eq(t.as_str()))
+            })
         };
         let outgoing = Condition::all()
             .add(Expr::col((relationship::Entity, R::SourceId)).is_in(ids()))

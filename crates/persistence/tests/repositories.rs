@@ -308,3 +308,65 @@ async fn migrations_run_up_down_and_up_again() -> anyhow::Result<()> {
     database.remove().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_batch_of_a_thousand_entities_and_relationships_costs_a_handful_of_statements()
+-> anyhow::Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let f = fixture().await?;
+    let mut counted = connect(&DatabaseSettings::new(f.database.url.clone())).await?;
+    let statements = Arc::new(AtomicUsize::new(0));
+    let counter = statements.clone();
+    counted.set_metric_callback(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let service = kg_application::BatchService::new(
+        Arc::new(kg_persistence::SeaOrmBatchRepository::new(counted.clone())),
+        Arc::new(kg_application::SystemClock),
+    );
+    let ctx = kg_application::RequestContext {
+        actor: kg_application::Actor {
+            user_id: f.actor,
+            role: Role::Editor,
+            session: None,
+            api_key: None,
+        },
+        request_id: None,
+    };
+    let entities: Vec<serde_json::Value> = (0..1000)
+        .map(|i| json!({ "type": "Doc", "name": format!("d{i}"), "external_id": format!("x:{i}") }))
+        .collect();
+    let relationships: Vec<serde_json::Value> = (0..1000)
+        .map(|i| {
+            json!({
+                "source_external_id": format!("x:{i}"),
+                "target_external_id": format!("x:{}", (i + 1) % 1000),
+                "type": "NEXT",
+            })
+        })
+        .collect();
+    let batch = || kg_application::Batch::parse(&entities, &relationships);
+    let report = service.apply(&ctx, batch()?, false).await?;
+    assert_eq!(report.entities.len(), 1000);
+    assert_eq!(count(&f.db, "entities").await?, 1000);
+    assert_eq!(count(&f.db, "relationships").await?, 1000);
+    assert_eq!(count(&f.db, "changes").await?, 2000);
+    let first = statements.swap(0, Ordering::SeqCst);
+    assert!(first <= 12, "{first} statements for 2,000 items");
+    // Again: every item unchanged, and nothing written.
+    let report = service.apply(&ctx, batch()?, false).await?;
+    assert!(
+        report
+            .entities
+            .iter()
+            .chain(&report.relationships)
+            .all(|r| r.outcome == kg_application::Outcome::Unchanged)
+    );
+    assert_eq!(count(&f.db, "changes").await?, 2000);
+    let second = statements.load(Ordering::SeqCst);
+    assert!(second <= 8, "{second} statements for an unchanged batch");
+    counted.close().await?;
+    f.done().await
+}

@@ -73,6 +73,8 @@ pub struct Settings {
     pub auto_migrate: bool,
     /// `KG_MAX_BODY_BYTES`.
     pub max_body_bytes: usize,
+    /// `KG_MAX_BATCH_BODY_BYTES`: the body limit of `POST /v1/batch`.
+    pub max_batch_body_bytes: usize,
     /// `KG_HSTS`.
     pub hsts: bool,
     /// `KG_CORS_ORIGINS`.
@@ -312,6 +314,12 @@ impl Settings {
             )),
             auto_migrate: r.flag("KG_AUTO_MIGRATE", !production),
             max_body_bytes: r.bounded("KG_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+            max_batch_body_bytes: r.bounded(
+                "KG_MAX_BATCH_BODY_BYTES",
+                16 * 1024 * 1024,
+                1024,
+                256 * 1024 * 1024,
+            ),
             hsts: r.flag("KG_HSTS", false),
             cors_origins: r.origins("KG_CORS_ORIGINS"),
             cookie_auth: r.flag("KG_COOKIE_AUTH", false),

@@ -7,8 +7,8 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
-    ApiKeyService, AuthPorts, AuthService, Clock, EntityService, GraphService, HistoryService,
-    RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
+    ApiKeyService, AuthPorts, AuthService, BatchService, Clock, EntityService, GraphService,
+    HistoryService, RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
 };
 use kg_auth::{
     Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
@@ -16,9 +16,9 @@ use kg_auth::{
 use kg_http::{AppState, HttpSettings, RateLimits};
 use kg_persistence::{
     DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository, SeaOrmAuditLog,
-    SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmLoginThrottle, SeaOrmRelationshipRepository,
-    SeaOrmSessionRepository, SeaOrmUserRepository, connect, connect_for_migrations,
-    durability_report, migrate,
+    SeaOrmBatchRepository, SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmLoginThrottle,
+    SeaOrmRelationshipRepository, SeaOrmSessionRepository, SeaOrmUserRepository, connect,
+    connect_for_migrations, durability_report, migrate,
 };
 
 use crate::{Settings, load_secret};
@@ -129,6 +129,8 @@ pub struct Services {
     pub history: HistoryService,
     /// Traversal.
     pub graph: GraphService,
+    /// Batch ingestion.
+    pub batch: BatchService,
 }
 
 /// Wires the use cases over `db`.
@@ -161,6 +163,10 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
         entities: EntityService::new(entities.clone(), clock.clone()),
         relationships: RelationshipService::new(relationships.clone(), clock.clone()),
         graph: GraphService::new(entities, relationships),
+        batch: BatchService::new(
+            Arc::new(SeaOrmBatchRepository::new(db.clone())),
+            clock.clone(),
+        ),
         users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
         auth: AuthService::new(
             AuthPorts {
@@ -224,6 +230,7 @@ impl Application {
             api_keys: services.api_keys.clone(),
             history: services.history.clone(),
             graph: services.graph.clone(),
+            batch: services.batch.clone(),
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             // Built here, once: every worker shares these limiters.
             limits: RateLimits::new(
@@ -233,6 +240,7 @@ impl Application {
             ),
             settings: HttpSettings {
                 max_body_bytes: settings.max_body_bytes,
+                max_batch_body_bytes: settings.max_batch_body_bytes,
                 hsts: settings.hsts,
                 cors_origins: settings.cors_origins.clone(),
                 cookie_auth: settings.cookie_auth,

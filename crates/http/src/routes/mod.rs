@@ -3,6 +3,7 @@
 mod api_keys;
 mod audit;
 mod auth;
+mod batch;
 mod changes;
 mod entities;
 mod health;
@@ -62,6 +63,7 @@ routes! {
         PATCH => relationships::update::handle,
         DELETE => relationships::delete::handle,
     },
+    "/v1/batch" => { POST => batch::handle },
     "/v1/changes" => { GET => changes::handle },
     "/v1/audit" => { GET => audit::list::handle },
     "/v1/users" => { GET => users::list::handle, POST => users::create::handle },

@@ -1,0 +1,697 @@
+//! Batch ingestion: up to 1,000 entities and 1,000 relationships in one
+//! atomic write, entities upserted by `external_id`, relationships naming
+//! their ends by id or by `external_id`.
+//!
+//! The decisions (create, update or leave unchanged; which ends a
+//! relationship has) are made here, by a [`BatchPlanner`] the repository
+//! consults inside its transaction, so the adapter only reads and writes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use kg_domain::{
+    Confidence, Endpoints, Entity, EntityData, EntityId, ExternalId, Metadata, Relationship,
+    RelationshipData, RelationshipId, SourceRef, TypeName, UserId, Version, Violations,
+};
+use serde_json::{Map, Value};
+
+use crate::entities::{changed_fields, created_changes};
+use crate::{
+    AppError, AuditAction, AuditEntry, AuditTarget, Clock, EntityDraft, NewChange, RepoError,
+    RequestContext, ResourceKind, entity_document, relationship_document,
+};
+
+/// The most entities, and separately the most relationships, in one batch.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// How a relationship in a batch names one of its ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndRef {
+    /// An entity id.
+    Id(EntityId),
+    /// The external id of an entity in the batch or already stored.
+    ExternalId(ExternalId),
+}
+
+/// A relationship of a batch, parsed, with its ends not yet resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRelationship {
+    /// The source.
+    pub source: EndRef,
+    /// The target.
+    pub target: EndRef,
+    /// Its type.
+    pub kind: TypeName,
+    /// Its confidence.
+    pub confidence: Option<Confidence>,
+    /// Its source reference.
+    pub source_ref: Option<SourceRef>,
+    /// Its source type.
+    pub source_type: Option<TypeName>,
+    /// Its metadata.
+    pub metadata: Metadata,
+}
+
+/// A parsed batch: every item valid on its own.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Batch {
+    /// Entities, in request order.
+    pub entities: Vec<EntityData>,
+    /// Relationships, in request order.
+    pub relationships: Vec<BatchRelationship>,
+}
+
+const ENTITY_FIELDS: [&str; 7] = [
+    "type",
+    "name",
+    "external_id",
+    "confidence",
+    "source",
+    "source_type",
+    "metadata",
+];
+
+impl Batch {
+    /// Parses raw items, reporting every problem of every item at once,
+    /// each under `entities[i].field` or `relationships[i].field`.
+    ///
+    /// # Errors
+    /// The [`Violations`] of all items, and of the batch's size.
+    pub fn parse(entities: &[Value], relationships: &[Value]) -> Result<Self, Violations> {
+        let mut v = Violations::new();
+        for (name, len) in [
+            ("entities", entities.len()),
+            ("relationships", relationships.len()),
+        ] {
+            if len > MAX_BATCH_ITEMS {
+                v.push(name, format!("must hold at most {MAX_BATCH_ITEMS} items"));
+            }
+        }
+        if entities.is_empty() && relationships.is_empty() {
+            v.push(
+                "entities",
+                "a batch needs at least one entity or relationship",
+            );
+        }
+        if !v.is_empty() {
+            return Err(v);
+        }
+        let mut batch = Self::default();
+        let mut first_at: HashMap<ExternalId, usize> = HashMap::new();
+        for (i, item) in entities.iter().enumerate() {
+            match parse_entity(item) {
+                Ok(data) => {
+                    if let Some(x) = &data.external_id
+                        && let Some(first) = first_at.insert(x.clone(), i)
+                    {
+                        v.push(
+                            format!("entities[{i}].external_id"),
+                            format!("repeats entities[{first}]"),
+                        );
+                    }
+                    batch.entities.push(data);
+                }
+                Err(e) => v.extend_prefixed(&format!("entities[{i}]"), e),
+            }
+        }
+        for (i, item) in relationships.iter().enumerate() {
+            match parse_relationship(item) {
+                Ok(r) => batch.relationships.push(r),
+                Err(e) => v.extend_prefixed(&format!("relationships[{i}]"), e),
+            }
+        }
+        if v.is_empty() { Ok(batch) } else { Err(v) }
+    }
+}
+
+fn object(item: &Value) -> Result<&Map<String, Value>, Violations> {
+    item.as_object().ok_or_else(|| {
+        let mut v = Violations::new();
+        v.push("item", "must be a JSON object");
+        v
+    })
+}
+
+fn parse_entity(item: &Value) -> Result<EntityData, Violations> {
+    let map = object(item)?;
+    let mut v = Violations::new();
+    for key in map.keys() {
+        if !ENTITY_FIELDS.contains(&key.as_str()) {
+            v.push(key.as_str(), "is not an entity field");
+        }
+    }
+    let text = |key: &str, v: &mut Violations| match map.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            v.push(key, "must be a string");
+            None
+        }
+    };
+    let draft = EntityDraft {
+        kind: text("type", &mut v),
+        name: text("name", &mut v),
+        external_id: text("external_id", &mut v),
+        confidence: number(map, "confidence", &mut v),
+        source: text("source", &mut v),
+        source_type: text("source_type", &mut v),
+        metadata: map.get("metadata").filter(|m| !m.is_null()).cloned(),
+    };
+    match draft.parse() {
+        Ok(data) if v.is_empty() => Ok(data),
+        Ok(_) => Err(v),
+        Err(more) => {
+            v.extend(more);
+            Err(v)
+        }
+    }
+}
+
+fn number(map: &Map<String, Value>, key: &str, v: &mut Violations) -> Option<f64> {
+    match map.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(_) => {
+            v.push(key, "must be a number");
+            None
+        }
+    }
+}
+
+fn parse_end(map: &Map<String, Value>, end: &str, v: &mut Violations) -> Option<EndRef> {
+    let by_id = format!("{end}_id");
+    let by_external = format!("{end}_external_id");
+    match (map.get(&by_id), map.get(&by_external)) {
+        (Some(id), None) => match id.as_str().map(str::parse::<EntityId>) {
+            Some(Ok(id)) => Some(EndRef::Id(id)),
+            _ => {
+                v.push(by_id, "must be a UUID");
+                None
+            }
+        },
+        (None, Some(external)) => match external.as_str().map(ExternalId::parse) {
+            Some(Ok(x)) => Some(EndRef::ExternalId(x)),
+            Some(Err(e)) => {
+                v.push(by_external, e.to_string());
+                None
+            }
+            None => {
+                v.push(by_external, "must be a string");
+                None
+            }
+        },
+        (Some(_), Some(_)) => {
+            let message = format!("give either {by_id} or {by_external}, not both");
+            v.push(by_id, message);
+            None
+        }
+        (None, None) => {
+            v.push(by_id, format!("is required (or {by_external})"));
+            None
+        }
+    }
+}
+
+const RELATIONSHIP_FIELDS: [&str; 9] = [
+    "source_id",
+    "source_external_id",
+    "target_id",
+    "target_external_id",
+    "type",
+    "confidence",
+    "source",
+    "source_type",
+    "metadata",
+];
+
+fn parse_relationship(item: &Value) -> Result<BatchRelationship, Violations> {
+    let map = object(item)?;
+    let mut v = Violations::new();
+    for key in map.keys() {
+        if !RELATIONSHIP_FIELDS.contains(&key.as_str()) {
+            v.push(key.as_str(), "is not a relationship field");
+        }
+    }
+    let source = parse_end(map, "source", &mut v);
+    let target = parse_end(map, "target", &mut v);
+    let str_field = |key: &str, v: &mut Violations| match map.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            v.push(key, "must be a string");
+            None
+        }
+    };
+    let kind = match str_field("type", &mut v) {
+        Some(k) => v.check("type", TypeName::parse(k)),
+        None => {
+            v.push("type", "is required");
+            None
+        }
+    };
+    let confidence = number(map, "confidence", &mut v);
+    let confidence = v.check_opt("confidence", confidence, Confidence::new);
+    let source_ref = str_field("source", &mut v);
+    let source_ref = v.check_opt("source", source_ref, SourceRef::parse);
+    let source_type = str_field("source_type", &mut v);
+    let source_type = v.check_opt("source_type", source_type, TypeName::parse);
+    let metadata = v.check(
+        "metadata",
+        Metadata::new(
+            map.get("metadata")
+                .filter(|m| !m.is_null())
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new())),
+        ),
+    );
+    match (
+        source,
+        target,
+        kind,
+        confidence,
+        source_ref,
+        source_type,
+        metadata,
+    ) {
+        (
+            Some(source),
+            Some(target),
+            Some(kind),
+            Some(confidence),
+            Some(source_ref),
+            Some(source_type),
+            Some(metadata),
+        ) if v.is_empty() => Ok(BatchRelationship {
+            source,
+            target,
+            kind,
+            confidence,
+            source_ref,
+            source_type,
+            metadata,
+        }),
+        _ => Err(v),
+    }
+}
+
+/// What became of one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// It was new and has been created.
+    Created,
+    /// It existed with other data and has been updated.
+    Updated,
+    /// It existed with exactly this data.
+    Unchanged,
+}
+
+impl Outcome {
+    /// The outcome's name in responses.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Updated => "updated",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One item's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemResult {
+    /// Its index in the request.
+    pub index: usize,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// The resource's id.
+    pub id: uuid::Uuid,
+    /// The resource's version after the batch.
+    pub version: Version,
+}
+
+/// What a batch did (or, in a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchReport {
+    /// One result per entity item, in request order.
+    pub entities: Vec<ItemResult>,
+    /// One result per relationship item, in request order.
+    pub relationships: Vec<ItemResult>,
+}
+
+/// What a batch reads before it decides: live entities by external id, and
+/// which of the entity ids it names are live.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredEntities {
+    /// Live entities having one of the batch's external ids.
+    pub by_external_id: HashMap<ExternalId, Entity>,
+    /// The ids named by the batch that are live entities.
+    pub live_ids: HashSet<EntityId>,
+}
+
+/// The rows a batch writes, with their audit and change-feed rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchWrites {
+    /// New entities.
+    pub new_entities: Vec<Entity>,
+    /// Changed entities (each already at its next version).
+    pub changed_entities: Vec<Entity>,
+    /// New relationships.
+    pub new_relationships: Vec<Relationship>,
+    /// Changed relationships.
+    pub changed_relationships: Vec<Relationship>,
+    /// Audit rows, one per effect.
+    pub audit: Vec<AuditEntry>,
+    /// Change-feed rows, one per effect.
+    pub changes: Vec<NewChange>,
+    /// The per-item report.
+    pub report: BatchReport,
+}
+
+/// The decisions of a batch, made inside the repository's transaction.
+pub trait BatchPlanner: Send + Sync {
+    /// The external ids and entity ids whose stored state decides the batch.
+    fn lookup(&self) -> (Vec<ExternalId>, Vec<EntityId>);
+
+    /// Given the stored entities, the relationships' resolved ends and type,
+    /// in item order, whose live duplicates must be read next.
+    ///
+    /// # Errors
+    /// Violations naming each relationship whose end cannot be resolved.
+    fn relationship_keys(
+        &self,
+        stored: &StoredEntities,
+    ) -> Result<Vec<(EntityId, EntityId, TypeName)>, Violations>;
+
+    /// Every write, given the stored entities and the live relationships
+    /// having one of the keys.
+    fn plan(&self, stored: &StoredEntities, relationships: &[Relationship]) -> BatchWrites;
+}
+
+/// A batch with the actor and time it is applied by.
+#[derive(Debug)]
+struct Plan {
+    batch: Batch,
+    actor: UserId,
+    request_id: Option<String>,
+    now: DateTime<Utc>,
+    /// Ids for new entities, by item index, drawn once so every call agrees.
+    new_ids: Vec<EntityId>,
+    new_relationship_ids: Vec<RelationshipId>,
+}
+
+impl Plan {
+    fn audit(&self, action: AuditAction, target: AuditTarget, changes: Value) -> AuditEntry {
+        AuditEntry {
+            actor: self.actor,
+            action,
+            target,
+            request_id: self.request_id.clone(),
+            at: self.now,
+            changes,
+        }
+    }
+
+    /// The id each entity item will have: the stored one for an upsert
+    /// (external ids are unique within a batch), a new one otherwise.
+    fn entity_ids(&self, stored: &StoredEntities) -> Vec<EntityId> {
+        self.batch
+            .entities
+            .iter()
+            .zip(&self.new_ids)
+            .map(|(data, new_id)| {
+                data.external_id
+                    .as_ref()
+                    .and_then(|x| stored.by_external_id.get(x))
+                    .map_or(*new_id, |e| e.id)
+            })
+            .collect()
+    }
+
+    fn resolve(&self, end: &EndRef, stored: &StoredEntities) -> Option<EntityId> {
+        match end {
+            EndRef::Id(id) => stored.live_ids.contains(id).then_some(*id),
+            EndRef::ExternalId(x) => self
+                .batch
+                .entities
+                .iter()
+                .position(|d| d.external_id.as_ref() == Some(x))
+                .map(|i| self.entity_ids(stored)[i])
+                .or_else(|| stored.by_external_id.get(x).map(|e| e.id)),
+        }
+    }
+}
+
+impl BatchPlanner for Plan {
+    fn lookup(&self) -> (Vec<ExternalId>, Vec<EntityId>) {
+        let mut external: Vec<ExternalId> = self
+            .batch
+            .entities
+            .iter()
+            .filter_map(|d| d.external_id.clone())
+            .collect();
+        let mut ids = Vec::new();
+        for r in &self.batch.relationships {
+            for end in [&r.source, &r.target] {
+                match end {
+                    EndRef::Id(id) => ids.push(*id),
+                    EndRef::ExternalId(x) => external.push(x.clone()),
+                }
+            }
+        }
+        external.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        external.dedup();
+        ids.sort();
+        ids.dedup();
+        (external, ids)
+    }
+
+    fn relationship_keys(
+        &self,
+        stored: &StoredEntities,
+    ) -> Result<Vec<(EntityId, EntityId, TypeName)>, Violations> {
+        let mut v = Violations::new();
+        let mut keys = Vec::new();
+        let mut first_at: HashMap<(EntityId, EntityId, &TypeName), usize> = HashMap::new();
+        for (i, r) in self.batch.relationships.iter().enumerate() {
+            let mut ends = [None, None];
+            for (slot, (name, end)) in [("source", &r.source), ("target", &r.target)]
+                .into_iter()
+                .enumerate()
+            {
+                ends[slot] = self.resolve(end, stored);
+                if ends[slot].is_none() {
+                    let field = match end {
+                        EndRef::Id(_) => format!("relationships[{i}].{name}_id"),
+                        EndRef::ExternalId(_) => format!("relationships[{i}].{name}_external_id"),
+                    };
+                    v.push(field, "names no live entity, in the batch or stored");
+                }
+            }
+            let [Some(s), Some(t)] = ends else { continue };
+            if s == t {
+                v.push(
+                    format!("relationships[{i}].target_id"),
+                    "must differ from the source (no self-loops)",
+                );
+                continue;
+            }
+            if let Some(first) = first_at.insert((s, t, &r.kind), i) {
+                v.push(
+                    format!("relationships[{i}]"),
+                    format!("repeats relationships[{first}] (same source, target and type)"),
+                );
+                continue;
+            }
+            keys.push((s, t, r.kind.clone()));
+        }
+        if v.is_empty() { Ok(keys) } else { Err(v) }
+    }
+
+    fn plan(&self, stored: &StoredEntities, relationships: &[Relationship]) -> BatchWrites {
+        let mut w = BatchWrites::default();
+        let ids = self.entity_ids(stored);
+        for (i, (data, id)) in self.batch.entities.iter().zip(&ids).enumerate() {
+            let stored_entity = data
+                .external_id
+                .as_ref()
+                .and_then(|x| stored.by_external_id.get(x));
+            let (outcome, version) = match stored_entity {
+                Some(e) if &e.data == data => (Outcome::Unchanged, e.lifecycle.version),
+                Some(e) => {
+                    let mut next = e.clone();
+                    next.data = data.clone();
+                    next.lifecycle.updated_at = self.now;
+                    next.lifecycle.updated_by = self.actor;
+                    next.lifecycle.version = e.lifecycle.version.next();
+                    w.audit.push(self.audit(
+                        AuditAction::Update,
+                        AuditTarget::Entity(*id),
+                        changed_fields(&entity_document(e), &entity_document(&next)),
+                    ));
+                    w.changes
+                        .push(NewChange::entity(AuditAction::Update, &next));
+                    let version = next.lifecycle.version;
+                    w.changed_entities.push(next);
+                    (Outcome::Updated, version)
+                }
+                None => {
+                    let mut e = Entity::create(data.clone(), self.actor, self.now);
+                    e.id = *id;
+                    w.audit.push(self.audit(
+                        AuditAction::Create,
+                        AuditTarget::Entity(*id),
+                        created_changes(&entity_document(&e)),
+                    ));
+                    w.changes.push(NewChange::entity(AuditAction::Create, &e));
+                    let version = e.lifecycle.version;
+                    w.new_entities.push(e);
+                    (Outcome::Created, version)
+                }
+            };
+            w.report.entities.push(ItemResult {
+                index: i,
+                outcome,
+                id: id.as_uuid(),
+                version,
+            });
+        }
+
+        let existing: HashMap<(EntityId, EntityId, &TypeName), &Relationship> = relationships
+            .iter()
+            .map(|r| {
+                (
+                    (r.data.ends.source(), r.data.ends.target(), &r.data.kind),
+                    r,
+                )
+            })
+            .collect();
+        let keys = self.relationship_keys(stored).unwrap_or_default();
+        for (i, ((s, t, kind), item)) in keys.iter().zip(&self.batch.relationships).enumerate() {
+            let Ok(ends) = Endpoints::new(*s, *t) else {
+                continue;
+            };
+            let data = RelationshipData {
+                ends,
+                kind: kind.clone(),
+                confidence: item.confidence,
+                source: item.source_ref.clone(),
+                source_type: item.source_type.clone(),
+                metadata: item.metadata.clone(),
+            };
+            let (outcome, r) = match existing.get(&(*s, *t, kind)) {
+                Some(r) if r.data == data => (Outcome::Unchanged, (*r).clone()),
+                Some(r) => {
+                    let mut next = (*r).clone();
+                    next.data = data;
+                    next.lifecycle.updated_at = self.now;
+                    next.lifecycle.updated_by = self.actor;
+                    next.lifecycle.version = r.lifecycle.version.next();
+                    w.audit.push(self.audit(
+                        AuditAction::Update,
+                        AuditTarget::Relationship(r.id),
+                        changed_fields(&relationship_document(r), &relationship_document(&next)),
+                    ));
+                    w.changes
+                        .push(NewChange::relationship(AuditAction::Update, &next));
+                    w.changed_relationships.push(next.clone());
+                    (Outcome::Updated, next)
+                }
+                None => {
+                    let mut r = Relationship::create(data, self.actor, self.now);
+                    r.id = self.new_relationship_ids[i];
+                    w.audit.push(self.audit(
+                        AuditAction::Create,
+                        AuditTarget::Relationship(r.id),
+                        created_changes(&relationship_document(&r)),
+                    ));
+                    w.changes
+                        .push(NewChange::relationship(AuditAction::Create, &r));
+                    w.new_relationships.push(r.clone());
+                    (Outcome::Created, r)
+                }
+            };
+            w.report.relationships.push(ItemResult {
+                index: i,
+                outcome,
+                id: r.id.as_uuid(),
+                version: r.lifecycle.version,
+            });
+        }
+        w
+    }
+}
+
+/// Storage that applies a batch atomically.
+#[async_trait::async_trait]
+pub trait BatchRepository: Send + Sync {
+    /// In one transaction: reads what `planner.lookup` names (locking it),
+    /// asks the planner for the relationships' keys, reads the live
+    /// relationships with those keys (locking them), asks for the writes
+    /// and, unless `dry_run`, makes them with their audit and change rows.
+    /// A dry run writes nothing. Each step is a bounded number of
+    /// statements, whatever the batch's size.
+    ///
+    /// # Errors
+    /// `Invalid` with the planner's violations; `Conflict(ExternalIdTaken)`
+    /// when a concurrent write took an external id; `Unavailable`; `Other`.
+    async fn apply(
+        &self,
+        planner: &dyn BatchPlanner,
+        dry_run: bool,
+    ) -> Result<BatchReport, RepoError>;
+}
+
+/// Applying batches.
+#[derive(Clone)]
+pub struct BatchService {
+    repo: Arc<dyn BatchRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for BatchService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BatchService").finish_non_exhaustive()
+    }
+}
+
+impl BatchService {
+    /// A service over the given ports.
+    #[must_use]
+    pub fn new(repo: Arc<dyn BatchRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { repo, clock }
+    }
+
+    /// Applies a parsed batch atomically, or in a dry run reports what it
+    /// would do and writes nothing.
+    ///
+    /// # Errors
+    /// `Forbidden` for viewers; `Validation` naming each unresolvable item;
+    /// `Conflict`; `Unavailable`; `Internal`.
+    #[tracing::instrument(skip_all, fields(entities = batch.entities.len(), relationships = batch.relationships.len(), dry_run))]
+    pub async fn apply(
+        &self,
+        ctx: &RequestContext,
+        batch: Batch,
+        dry_run: bool,
+    ) -> Result<BatchReport, AppError> {
+        ctx.actor.require_writer()?;
+        let plan = Plan {
+            new_ids: (0..batch.entities.len())
+                .map(|_| EntityId::generate())
+                .collect(),
+            new_relationship_ids: (0..batch.relationships.len())
+                .map(|_| RelationshipId::generate())
+                .collect(),
+            batch,
+            actor: ctx.actor.user_id,
+            request_id: ctx.request_id.clone(),
+            now: self.clock.now(),
+        };
+        self.repo
+            .apply(&plan, dry_run)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
+    }
+}
