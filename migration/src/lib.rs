@@ -19,6 +19,7 @@ mod m20260101_000006_user_version;
 mod m20260101_000007_login_throttle;
 mod m20260101_000008_api_keys;
 mod m20260101_000009_changes;
+mod m20260101_000010_idempotency_keys;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000007_login_throttle::Migration),
             Box::new(m20260101_000008_api_keys::Migration),
             Box::new(m20260101_000009_changes::Migration),
+            Box::new(m20260101_000010_idempotency_keys::Migration),
         ]
     }
 }

@@ -16,6 +16,7 @@ mod cookies;
 mod entities;
 mod errors;
 mod history;
+mod idempotency;
 mod relationships;
 mod sessions;
 mod users;

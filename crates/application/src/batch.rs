@@ -18,8 +18,9 @@ use serde_json::{Map, Value};
 
 use crate::entities::{changed_fields, created_changes};
 use crate::{
-    AppError, AuditAction, AuditEntry, AuditTarget, Clock, EntityDraft, NewChange, RepoError,
-    RequestContext, ResourceKind, entity_document, relationship_document,
+    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Completion, EntityDraft,
+    IdempotentRequest, Keyed, NewChange, RepoError, RequestContext, ResourceKind, Respond,
+    entity_document, relationship_document,
 };
 
 /// The most entities, and separately the most relationships, in one batch.
@@ -387,11 +388,13 @@ pub trait BatchPlanner: Send + Sync {
     /// Every write, given the stored entities and the live relationships
     /// having one of the keys.
     fn plan(&self, stored: &StoredEntities, relationships: &[Relationship]) -> BatchWrites;
+
+    /// For a keyed request, the response to store with the writes.
+    fn completion(&self, report: &BatchReport) -> Option<Completion>;
 }
 
 /// A batch with the actor and time it is applied by.
-#[derive(Debug)]
-struct Plan {
+struct Plan<'a> {
     batch: Batch,
     actor: UserId,
     request_id: Option<String>,
@@ -399,9 +402,10 @@ struct Plan {
     /// Ids for new entities, by item index, drawn once so every call agrees.
     new_ids: Vec<EntityId>,
     new_relationship_ids: Vec<RelationshipId>,
+    keyed: Option<(IdempotentRequest, Respond<'a, BatchReport>)>,
 }
 
-impl Plan {
+impl Plan<'_> {
     fn audit(&self, action: AuditAction, target: AuditTarget, changes: Value) -> AuditEntry {
         AuditEntry {
             actor: self.actor,
@@ -443,7 +447,7 @@ impl Plan {
     }
 }
 
-impl BatchPlanner for Plan {
+impl BatchPlanner for Plan<'_> {
     fn lookup(&self) -> (Vec<ExternalId>, Vec<EntityId>) {
         let mut external: Vec<ExternalId> = self
             .batch
@@ -507,6 +511,13 @@ impl BatchPlanner for Plan {
             keys.push((s, t, r.kind.clone()));
         }
         if v.is_empty() { Ok(keys) } else { Err(v) }
+    }
+
+    fn completion(&self, report: &BatchReport) -> Option<Completion> {
+        self.keyed.as_ref().map(|(request, respond)| Completion {
+            request: request.clone(),
+            response: respond(report),
+        })
     }
 
     fn plan(&self, stored: &StoredEntities, relationships: &[Relationship]) -> BatchWrites {
@@ -669,12 +680,27 @@ impl BatchService {
     /// # Errors
     /// `Forbidden` for viewers; `Validation` naming each unresolvable item;
     /// `Conflict`; `Unavailable`; `Internal`.
-    #[tracing::instrument(skip_all, fields(entities = batch.entities.len(), relationships = batch.relationships.len(), dry_run))]
     pub async fn apply(
         &self,
         ctx: &RequestContext,
         batch: Batch,
         dry_run: bool,
+    ) -> Result<BatchReport, AppError> {
+        self.apply_keyed(ctx, batch, dry_run, None).await
+    }
+
+    /// Applies a batch and, for a keyed request, stores its response (built
+    /// by `respond`) with the writes.
+    ///
+    /// # Errors
+    /// As [`Self::apply`].
+    #[tracing::instrument(skip_all, fields(entities = batch.entities.len(), relationships = batch.relationships.len(), dry_run))]
+    pub async fn apply_keyed(
+        &self,
+        ctx: &RequestContext,
+        batch: Batch,
+        dry_run: bool,
+        keyed: Keyed<'_, BatchReport>,
     ) -> Result<BatchReport, AppError> {
         ctx.actor.require_writer()?;
         let plan = Plan {
@@ -688,6 +714,7 @@ impl BatchService {
             actor: ctx.actor.user_id,
             request_id: ctx.request_id.clone(),
             now: self.clock.now(),
+            keyed: keyed.map(|(request, respond)| (request.clone(), respond)),
         };
         self.repo
             .apply(&plan, dry_run)

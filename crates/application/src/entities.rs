@@ -8,8 +8,8 @@ use kg_domain::{
 use serde_json::{Map, Value, json};
 
 use crate::{
-    AppError, AuditAction, AuditEntry, AuditTarget, Clock, EntityDraft, EntityRepository, Page,
-    PageRequest, RequestContext, ResourceKind, entity_document,
+    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Completion, EntityDraft,
+    EntityRepository, Keyed, Page, PageRequest, RequestContext, ResourceKind, entity_document,
 };
 
 /// Which live entities a list returns. Every filter is index-backed.
@@ -50,8 +50,22 @@ impl EntityService {
     /// # Errors
     /// `Forbidden` for viewers; `Validation`; `Conflict(ExternalIdTaken)`;
     /// `Unavailable`; `Internal`.
-    #[tracing::instrument(skip_all, fields(entity_id))]
     pub async fn create(&self, ctx: &RequestContext, data: EntityData) -> Result<Entity, AppError> {
+        self.create_keyed(ctx, data, None).await
+    }
+
+    /// Creates an entity and, for a keyed request, stores its response
+    /// (built by `respond`) with it.
+    ///
+    /// # Errors
+    /// As [`Self::create`].
+    #[tracing::instrument(skip_all, fields(entity_id))]
+    pub async fn create_keyed(
+        &self,
+        ctx: &RequestContext,
+        data: EntityData,
+        keyed: Keyed<'_, Entity>,
+    ) -> Result<Entity, AppError> {
         ctx.actor.require_writer()?;
         let now = self.clock.now();
         let entity = Entity::create(data, ctx.actor.user_id, now);
@@ -64,8 +78,12 @@ impl EntityService {
             at: now,
             changes: created_changes(&entity_document(&entity)),
         };
+        let completion = keyed.map(|(request, respond)| Completion {
+            request: request.clone(),
+            response: respond(&entity),
+        });
         self.entities
-            .create(&entity, &audit)
+            .create(&entity, &audit, completion.as_ref())
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?;
         Ok(entity)

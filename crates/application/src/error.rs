@@ -108,6 +108,12 @@ pub enum AppError {
     /// The write was based on a version that is no longer current.
     #[error("the resource has changed since it was read")]
     VersionMismatch,
+    /// An `Idempotency-Key` already answered a different request.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    /// The first request with this `Idempotency-Key` is still running.
+    #[error("a request with this idempotency key is in flight")]
+    IdempotencyInFlight,
     /// A conditional write was sent without the version it is based on.
     #[error("the write must name the version it is based on")]
     PreconditionRequired,

@@ -48,7 +48,12 @@ fn page<T: Clone>(mut items: Vec<T>, id: impl Fn(&T) -> uuid::Uuid, req: PageReq
 
 #[async_trait]
 impl EntityRepository for Store {
-    async fn create(&self, entity: &Entity, audit: &AuditEntry) -> Result<(), RepoError> {
+    async fn create(
+        &self,
+        entity: &Entity,
+        audit: &AuditEntry,
+        _completion: Option<&Completion>,
+    ) -> Result<(), RepoError> {
         self.with(|s| {
             if entity.data.external_id.is_some()
                 && s.entities
@@ -219,7 +224,12 @@ impl EntityRepository for Store {
 
 #[async_trait]
 impl RelationshipRepository for Store {
-    async fn create(&self, r: &Relationship, audit: &AuditEntry) -> Result<(), RepoError> {
+    async fn create(
+        &self,
+        r: &Relationship,
+        audit: &AuditEntry,
+        _completion: Option<&Completion>,
+    ) -> Result<(), RepoError> {
         self.with(|s| {
             let live = |id| s.entities.get(&id).is_some_and(|e| e.lifecycle.is_live());
             if !live(r.data.ends.source()) {

@@ -21,6 +21,7 @@ mod entities;
 mod error;
 mod graph;
 mod history;
+mod idempotency;
 mod page;
 mod ports;
 mod relationships;
@@ -47,6 +48,10 @@ pub use entities::{EntityFilter, EntityService};
 pub use error::{AppError, Conflict, RepoError, ResourceKind, RestoreBlocker};
 pub use graph::{Depth, GraphService, Hop, NeighborQuery, Neighborhood, NodeBudget, Step};
 pub use history::{AuditPage, HistoryService};
+pub use idempotency::{
+    Claim, Completion, IDEMPOTENCY_LEASE, IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyService,
+    IdempotencyStore, IdempotentRequest, Keyed, Respond, StoredResponse,
+};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{
     ApiKeyRepository, ApiKeySecrets, AuditLog, ChangeFeed, Clock, EntityRepository, HealthProbe,

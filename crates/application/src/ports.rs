@@ -15,9 +15,9 @@ use kg_domain::{
 };
 
 use crate::{
-    AuditEntry, AuditFilter, AuditRecord, ChangePage, EntityFilter, FeedRequest, Hop, IssuedToken,
-    Limit, Page, PageRequest, Position, RelationshipFilter, RepoError, Step, ThrottleKey,
-    ThrottlePolicy, TokenError,
+    AuditEntry, AuditFilter, AuditRecord, ChangePage, Completion, EntityFilter, FeedRequest, Hop,
+    IssuedToken, Limit, Page, PageRequest, Position, RelationshipFilter, RepoError, Step,
+    ThrottleKey, ThrottlePolicy, TokenError,
 };
 
 /// The time now. A port so tests can control it.
@@ -41,12 +41,18 @@ impl Clock for SystemClock {
 /// Storage of entities.
 #[async_trait]
 pub trait EntityRepository: Send + Sync {
-    /// Stores a new entity and its audit entry.
+    /// Stores a new entity and its audit entry, and the response of a
+    /// keyed request when given, all at once.
     ///
     /// # Errors
     /// `Conflict(ExternalIdTaken)` when a live entity has its `external_id`;
     /// `Unavailable` when storage cannot be reached; `Other` otherwise.
-    async fn create(&self, entity: &Entity, audit: &AuditEntry) -> Result<(), RepoError>;
+    async fn create(
+        &self,
+        entity: &Entity,
+        audit: &AuditEntry,
+        completion: Option<&Completion>,
+    ) -> Result<(), RepoError>;
 
     /// A live entity by id, `None` if there is none.
     ///
@@ -106,7 +112,8 @@ pub trait EntityRepository: Send + Sync {
 /// Storage of relationships.
 #[async_trait]
 pub trait RelationshipRepository: Send + Sync {
-    /// Stores a new relationship and its audit entry, provided both ends are
+    /// Stores a new relationship, its audit entry and the keyed response
+    /// when given, provided both ends are
     /// live entities at the moment it is written (no check-then-write race).
     ///
     /// # Errors
@@ -117,6 +124,7 @@ pub trait RelationshipRepository: Send + Sync {
         &self,
         relationship: &Relationship,
         audit: &AuditEntry,
+        completion: Option<&Completion>,
     ) -> Result<(), RepoError>;
 
     /// A live relationship by id.

@@ -7,8 +7,8 @@ use serde_json::{Map, Value, json};
 
 use crate::entities::{changed_fields, created_changes};
 use crate::{
-    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Page, PageRequest, RelationshipDraft,
-    RelationshipRepository, RequestContext, ResourceKind, relationship_document,
+    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Completion, Keyed, Page, PageRequest,
+    RelationshipDraft, RelationshipRepository, RequestContext, ResourceKind, relationship_document,
 };
 
 /// Which way a relationship points, seen from one entity.
@@ -65,11 +65,25 @@ impl RelationshipService {
     /// # Errors
     /// `Forbidden` for viewers; `Conflict(SourceNotLive | TargetNotLive |
     /// DuplicateRelationship)`; `Unavailable`; `Internal`.
-    #[tracing::instrument(skip_all, fields(relationship_id))]
     pub async fn create(
         &self,
         ctx: &RequestContext,
         data: RelationshipData,
+    ) -> Result<Relationship, AppError> {
+        self.create_keyed(ctx, data, None).await
+    }
+
+    /// Creates a relationship and, for a keyed request, stores its response
+    /// (built by `respond`) with it.
+    ///
+    /// # Errors
+    /// As [`Self::create`].
+    #[tracing::instrument(skip_all, fields(relationship_id))]
+    pub async fn create_keyed(
+        &self,
+        ctx: &RequestContext,
+        data: RelationshipData,
+        keyed: Keyed<'_, Relationship>,
     ) -> Result<Relationship, AppError> {
         ctx.actor.require_writer()?;
         let now = self.clock.now();
@@ -84,8 +98,12 @@ impl RelationshipService {
             at: now,
             changes: created_changes(&relationship_document(&relationship)),
         };
+        let completion = keyed.map(|(request, respond)| Completion {
+            request: request.clone(),
+            response: respond(&relationship),
+        });
         self.relationships
-            .create(&relationship, &audit)
+            .create(&relationship, &audit, completion.as_ref())
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))?;
         Ok(relationship)

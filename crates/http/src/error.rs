@@ -52,6 +52,10 @@ pub enum ProblemCode {
     NotDeleted,
     /// 409: a restore would break a rule; `errors` names each conflict.
     RestoreConflict,
+    /// 409: the first request with this `Idempotency-Key` is still running.
+    IdempotencyKeyInFlight,
+    /// 422: the `Idempotency-Key` was used for a different request.
+    IdempotencyKeyReused,
     /// 412: the `If-Match` version is not current.
     PreconditionFailed,
     /// 413: the body is too large.
@@ -78,7 +82,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 32] = [
+    pub const ALL: [Self; 34] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -100,6 +104,8 @@ impl ProblemCode {
         Self::CannotModifySelf,
         Self::NotDeleted,
         Self::RestoreConflict,
+        Self::IdempotencyKeyInFlight,
+        Self::IdempotencyKeyReused,
         Self::PreconditionFailed,
         Self::PayloadTooLarge,
         Self::UnsupportedMediaType,
@@ -192,6 +198,16 @@ impl ProblemCode {
                 "restore_conflict",
                 StatusCode::CONFLICT,
                 "Restore would conflict",
+            ),
+            Self::IdempotencyKeyInFlight => (
+                "idempotency_key_in_flight",
+                StatusCode::CONFLICT,
+                "Request in flight",
+            ),
+            Self::IdempotencyKeyReused => (
+                "idempotency_key_reused",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Idempotency key reused",
             ),
             Self::PreconditionFailed => (
                 "precondition_failed",
@@ -510,6 +526,18 @@ impl From<AppError> for ApiError {
                 ProblemCode::PreconditionFailed,
                 "The resource has changed since the ETag in If-Match; GET it again and retry.",
             ),
+            AppError::IdempotencyKeyReused => Self::new(
+                ProblemCode::IdempotencyKeyReused,
+                "This Idempotency-Key was used for a different request; use a new key.",
+            ),
+            AppError::IdempotencyInFlight => {
+                let mut err = Self::new(
+                    ProblemCode::IdempotencyKeyInFlight,
+                    "A request with this Idempotency-Key is still being processed; retry shortly.",
+                );
+                err.set_retry_after(1);
+                err
+            }
             AppError::PreconditionRequired => Self::new(
                 ProblemCode::PreconditionRequired,
                 "Send If-Match with the ETag from a GET of this resource.",

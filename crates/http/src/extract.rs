@@ -183,6 +183,11 @@ impl FromRequest for JsonBody {
 }
 
 impl JsonBody {
+    /// The raw bytes, when the body was read (for fingerprinting).
+    pub(crate) fn raw(&self) -> Option<web::Bytes> {
+        self.0.as_ref().ok().cloned()
+    }
+
     /// Parses the body as `T`.
     pub(crate) fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
         let body = self.0?;

@@ -8,6 +8,7 @@
 mod cookies;
 mod error;
 mod extract;
+mod idempotency;
 mod limits;
 mod middleware;
 mod routes;

@@ -2,7 +2,7 @@
 
 use kg_application::{
     ApiKeyService, AuthService, BatchService, EntityService, GraphService, HistoryService,
-    RelationshipService, UserService,
+    IdempotencyService, RelationshipService, UserService,
 };
 
 /// Limits and switches of the HTTP layer.
@@ -51,6 +51,8 @@ pub struct AppState {
     pub graph: GraphService,
     /// Batch ingestion.
     pub batch: BatchService,
+    /// Idempotency keys of creates.
+    pub idempotency: IdempotencyService,
     /// Request rate limits, shared by every worker.
     pub limits: crate::RateLimits,
     /// Readiness checks.

@@ -11,11 +11,11 @@ use sea_orm::{
     DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Statement,
 };
 
-use crate::changes;
 use crate::convert::{entity_from_row, entity_to_row, relationship_from_row, relationship_to_row};
 use crate::entities::begin_write;
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
+use crate::{changes, idempotency};
 
 /// Applies batches of entities and relationships.
 #[derive(Debug, Clone)]
@@ -181,6 +181,8 @@ impl BatchRepository for SeaOrmBatchRepository {
             .await
             .map_err(db)?;
         }
+        let completion = planner.completion(&writes.report);
+        idempotency::complete(&txn, completion.as_ref(), chrono::Utc::now()).await?;
         changes::record(&txn, &writes.audit, &writes.changes).await?;
         txn.commit().await.map_err(db)?;
         Ok(writes.report)

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kg_application::{
-    AuditAction, AuditEntry, AuditTarget, Conflict, EntityFilter, EntityRepository, NewChange,
-    Page, PageRequest, RepoError, RestoreBlocker,
+    AuditAction, AuditEntry, AuditTarget, Completion, Conflict, EntityFilter, EntityRepository,
+    NewChange, Page, PageRequest, RepoError, RestoreBlocker,
 };
 use kg_domain::{Entity, EntityId, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
@@ -15,10 +15,10 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use crate::changes;
 use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
 use crate::error::{CorruptRow, db, unique_as};
 use crate::models::{entity, relationship};
+use crate::{changes, idempotency};
 
 /// Begins a transaction for a write. On SQLite it takes the write lock at
 /// once (`BEGIN IMMEDIATE`), waiting up to the busy timeout, so a
@@ -108,12 +108,18 @@ async fn live_version(conn: &impl ConnectionTrait, id: EntityId) -> Result<Optio
 
 #[async_trait]
 impl EntityRepository for SeaOrmEntityRepository {
-    async fn create(&self, e: &Entity, entry: &AuditEntry) -> Result<(), RepoError> {
+    async fn create(
+        &self,
+        e: &Entity,
+        entry: &AuditEntry,
+        completion: Option<&Completion>,
+    ) -> Result<(), RepoError> {
         let txn = begin_write(&self.db).await?;
         entity::Entity::insert(entity_to_row(e))
             .exec_without_returning(&txn)
             .await
             .map_err(unique_as(Conflict::ExternalIdTaken))?;
+        idempotency::complete(&txn, completion, entry.at).await?;
         changes::record(
             &txn,
             std::slice::from_ref(entry),

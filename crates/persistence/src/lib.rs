@@ -16,6 +16,7 @@ mod connect;
 mod convert;
 mod entities;
 mod error;
+mod idempotency;
 mod models;
 mod relationships;
 mod sessions;
@@ -32,6 +33,7 @@ pub use connect::{
     DatabaseSettings, SeaOrmHealthProbe, connect, connect_for_migrations, durability_report,
 };
 pub use entities::SeaOrmEntityRepository;
+pub use idempotency::SeaOrmIdempotencyStore;
 pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};
 pub use relationships::SeaOrmRelationshipRepository;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection};

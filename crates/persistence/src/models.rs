@@ -194,3 +194,28 @@ pub(crate) mod change {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+pub(crate) mod idempotency_key {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub principal: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub fingerprint: Vec<u8>,
+        pub status: Option<i32>,
+        pub location: Option<String>,
+        pub etag: Option<String>,
+        pub body: Option<Json>,
+        pub created_at: DateTimeUtc,
+        pub locked_until: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 use kg_application::{
-    AuditAction, AuditEntry, AuditTarget, Conflict, Direction, Hop, NewChange, Page, PageRequest,
-    RelationshipFilter, RelationshipRepository, RepoError, Step,
+    AuditAction, AuditEntry, AuditTarget, Completion, Conflict, Direction, Hop, NewChange, Page,
+    PageRequest, RelationshipFilter, RelationshipRepository, RepoError, Step,
 };
 use kg_domain::{EntityId, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Alias, JoinType, Order, Query};
@@ -14,11 +14,11 @@ use sea_orm::{
 };
 use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic as _, Iterable};
 
-use crate::changes;
 use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row};
 use crate::entities::{begin_write, lock_live_entities, stored_version};
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
+use crate::{changes, idempotency};
 
 /// Relationships in the `relationships` table.
 #[derive(Debug, Clone)]
@@ -36,7 +36,12 @@ impl SeaOrmRelationshipRepository {
 
 #[async_trait]
 impl RelationshipRepository for SeaOrmRelationshipRepository {
-    async fn create(&self, r: &Relationship, entry: &AuditEntry) -> Result<(), RepoError> {
+    async fn create(
+        &self,
+        r: &Relationship,
+        entry: &AuditEntry,
+        completion: Option<&Completion>,
+    ) -> Result<(), RepoError> {
         let txn = begin_write(&self.db).await?;
         let (source, target) = (r.data.ends.source(), r.data.ends.target());
         let live = lock_live_entities(&txn, [source, target]).await?;
@@ -50,6 +55,7 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(unique_as(Conflict::DuplicateRelationship))?;
+        idempotency::complete(&txn, completion, entry.at).await?;
         changes::record(
             &txn,
             std::slice::from_ref(entry),

@@ -106,6 +106,7 @@ async fn a_write_whose_audit_row_fails_leaves_nothing_behind() -> anyhow::Result
         .create(
             &e,
             &audit(ghost, AuditAction::Create, AuditTarget::Entity(e.id)),
+            None,
         )
         .await;
     assert!(matches!(result, Err(RepoError::Other(_))), "{result:?}");
@@ -120,6 +121,7 @@ async fn a_write_whose_audit_row_fails_leaves_nothing_behind() -> anyhow::Result
     repo.create(
         &e,
         &audit(f.actor, AuditAction::Create, AuditTarget::Entity(e.id)),
+        None,
     )
     .await?;
     assert_eq!(
@@ -143,12 +145,14 @@ async fn constraints_surface_as_domain_conflicts() -> anyhow::Result<()> {
         .create(
             &a,
             &audit(f.actor, AuditAction::Create, AuditTarget::Entity(a.id)),
+            None,
         )
         .await?;
     let err = entities
         .create(
             &b,
             &audit(f.actor, AuditAction::Create, AuditTarget::Entity(b.id)),
+            None,
         )
         .await;
     assert!(
@@ -160,6 +164,7 @@ async fn constraints_surface_as_domain_conflicts() -> anyhow::Result<()> {
         .create(
             &b,
             &audit(f.actor, AuditAction::Create, AuditTarget::Entity(b.id)),
+            None,
         )
         .await?;
 
@@ -183,6 +188,7 @@ async fn constraints_surface_as_domain_conflicts() -> anyhow::Result<()> {
                 AuditAction::Create,
                 AuditTarget::Relationship(r1.id),
             ),
+            None,
         )
         .await?;
     let r2 = rel("KNOWS")?;
@@ -194,6 +200,7 @@ async fn constraints_surface_as_domain_conflicts() -> anyhow::Result<()> {
                 AuditAction::Create,
                 AuditTarget::Relationship(r2.id),
             ),
+            None,
         )
         .await;
     assert!(
@@ -224,6 +231,7 @@ async fn constraints_surface_as_domain_conflicts() -> anyhow::Result<()> {
                 AuditAction::Create,
                 AuditTarget::Relationship(r3.id),
             ),
+            None,
         )
         .await;
     assert!(
@@ -368,5 +376,62 @@ async fn a_batch_of_a_thousand_entities_and_relationships_costs_a_handful_of_sta
     let second = statements.load(Ordering::SeqCst);
     assert!(second <= 8, "{second} statements for an unchanged batch");
     counted.close().await?;
+    f.done().await
+}
+
+#[tokio::test]
+async fn an_idempotency_key_in_flight_is_held_until_its_lease_ends_and_old_keys_are_purged()
+-> anyhow::Result<()> {
+    use kg_application::{Claim, IdempotencyKey, IdempotencyStore, IdempotentRequest};
+
+    let f = fixture().await?;
+    let store = kg_persistence::SeaOrmIdempotencyStore::new(f.db.clone());
+    let request = |key: &str, fingerprint: u8| IdempotentRequest {
+        principal: format!("user:{}", f.actor),
+        key: IdempotencyKey::parse(key).expect("valid key"),
+        fingerprint: [fingerprint; 32],
+    };
+    let now = Utc::now();
+    let lease = now + chrono::Duration::seconds(60);
+    let window = now - chrono::Duration::hours(24);
+    assert_eq!(
+        store.claim(&request("k", 1), now, lease, window).await?,
+        Claim::Proceed
+    );
+    assert_eq!(
+        store.claim(&request("k", 1), now, lease, window).await?,
+        Claim::InFlight
+    );
+    assert_eq!(
+        store.claim(&request("k", 2), now, lease, window).await?,
+        Claim::Mismatch
+    );
+    // Both at once: exactly one proceeds.
+    let race = request("race", 1);
+    let (a, b) = tokio::join!(
+        store.claim(&race, now, lease, window),
+        store.claim(&race, now, lease, window),
+    );
+    let mut claims = [a?, b?];
+    claims.sort_by_key(|c| matches!(c, Claim::InFlight));
+    assert_eq!(claims, [Claim::Proceed, Claim::InFlight]);
+    // After the lease, a retry takes the key over.
+    let later = lease + chrono::Duration::seconds(1);
+    assert_eq!(
+        store
+            .claim(
+                &request("k", 1),
+                later,
+                later + chrono::Duration::seconds(60),
+                window
+            )
+            .await?,
+        Claim::Proceed
+    );
+    store.release(&request("k", 1)).await?;
+    assert_eq!(count(&f.db, "idempotency_keys").await?, 1);
+    let removed = store.purge(later + chrono::Duration::hours(25)).await?;
+    assert_eq!(removed, 1);
+    assert_eq!(count(&f.db, "idempotency_keys").await?, 0);
     f.done().await
 }

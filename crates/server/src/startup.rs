@@ -8,7 +8,8 @@ use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
     ApiKeyService, AuthPorts, AuthService, BatchService, Clock, EntityService, GraphService,
-    HistoryService, RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
+    HistoryService, IdempotencyService, RelationshipService, SessionPolicy, SystemClock,
+    ThrottlePolicy, UserService,
 };
 use kg_auth::{
     Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
@@ -16,9 +17,9 @@ use kg_auth::{
 use kg_http::{AppState, HttpSettings, RateLimits};
 use kg_persistence::{
     DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository, SeaOrmAuditLog,
-    SeaOrmBatchRepository, SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmLoginThrottle,
-    SeaOrmRelationshipRepository, SeaOrmSessionRepository, SeaOrmUserRepository, connect,
-    connect_for_migrations, durability_report, migrate,
+    SeaOrmBatchRepository, SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmIdempotencyStore,
+    SeaOrmLoginThrottle, SeaOrmRelationshipRepository, SeaOrmSessionRepository,
+    SeaOrmUserRepository, connect, connect_for_migrations, durability_report, migrate,
 };
 
 use crate::{Settings, load_secret};
@@ -131,6 +132,8 @@ pub struct Services {
     pub graph: GraphService,
     /// Batch ingestion.
     pub batch: BatchService,
+    /// Idempotency keys of creates.
+    pub idempotency: IdempotencyService,
 }
 
 /// Wires the use cases over `db`.
@@ -165,6 +168,10 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
         graph: GraphService::new(entities, relationships),
         batch: BatchService::new(
             Arc::new(SeaOrmBatchRepository::new(db.clone())),
+            clock.clone(),
+        ),
+        idempotency: IdempotencyService::new(
+            Arc::new(SeaOrmIdempotencyStore::new(db.clone())),
             clock.clone(),
         ),
         users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
@@ -231,6 +238,7 @@ impl Application {
             history: services.history.clone(),
             graph: services.graph.clone(),
             batch: services.batch.clone(),
+            idempotency: services.idempotency.clone(),
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             // Built here, once: every worker shares these limiters.
             limits: RateLimits::new(
@@ -276,6 +284,23 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let purger = tokio::spawn(purge_idempotency_keys(self.services.idempotency.clone()));
+        let result = self.server.await;
+        purger.abort();
+        result
+    }
+}
+
+/// Removes idempotency keys past their 24-hour window, hourly. Each
+/// instance runs it; the delete is idempotent.
+async fn purge_idempotency_keys(idempotency: IdempotencyService) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        match idempotency.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "purged expired idempotency keys"),
+            Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! `POST /v1/batch`: up to 1,000 entities and 1,000 relationships, atomic,
 //! entities upserted by `external_id`; `?dry_run=true` writes nothing.
 
-use actix_web::{HttpResponse, web};
-use kg_application::{Batch, BatchReport, ItemResult};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use actix_web::{HttpRequest, HttpResponse, web};
+use kg_application::{Batch, BatchReport, ItemResult, Outcome, StoredResponse};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
 use crate::extract::{Authenticated, JsonBody};
+use crate::idempotency;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -24,62 +25,46 @@ pub(crate) struct BatchRequest {
     relationships: Vec<Value>,
 }
 
-#[derive(Serialize)]
-struct ItemResponse {
-    index: usize,
-    outcome: &'static str,
-    id: String,
-    version: i64,
+fn items(results: &[ItemResult]) -> Value {
+    results
+        .iter()
+        .map(|r| {
+            json!({
+                "index": r.index,
+                "outcome": r.outcome.as_str(),
+                "id": r.id.to_string(),
+                "version": r.version.get(),
+            })
+        })
+        .collect()
 }
 
-impl From<ItemResult> for ItemResponse {
-    fn from(r: ItemResult) -> Self {
-        Self {
-            index: r.index,
-            outcome: r.outcome.as_str(),
-            id: r.id.to_string(),
-            version: r.version.get(),
-        }
-    }
-}
-
-#[derive(Serialize, Default)]
-struct Summary {
-    created: usize,
-    updated: usize,
-    unchanged: usize,
-}
-
-#[derive(Serialize)]
-pub(crate) struct BatchResponse {
-    dry_run: bool,
-    summary: Summary,
-    entities: Vec<ItemResponse>,
-    relationships: Vec<ItemResponse>,
-}
-
-impl BatchResponse {
-    fn new(report: BatchReport, dry_run: bool) -> Self {
-        let mut summary = Summary::default();
-        for r in report.entities.iter().chain(&report.relationships) {
-            match r.outcome {
-                kg_application::Outcome::Created => summary.created += 1,
-                kg_application::Outcome::Updated => summary.updated += 1,
-                kg_application::Outcome::Unchanged => summary.unchanged += 1,
-            }
-        }
-        Self {
-            dry_run,
-            summary,
-            entities: report.entities.into_iter().map(Into::into).collect(),
-            relationships: report.relationships.into_iter().map(Into::into).collect(),
-        }
-    }
+/// The answer: every item's outcome and a summary.
+fn report_body(report: &BatchReport, dry_run: bool) -> Value {
+    let count = |o: Outcome| {
+        report
+            .entities
+            .iter()
+            .chain(&report.relationships)
+            .filter(|r| r.outcome == o)
+            .count()
+    };
+    json!({
+        "dry_run": dry_run,
+        "summary": {
+            "created": count(Outcome::Created),
+            "updated": count(Outcome::Updated),
+            "unchanged": count(Outcome::Unchanged),
+        },
+        "entities": items(&report.entities),
+        "relationships": items(&report.relationships),
+    })
 }
 
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Authenticated(ctx): Authenticated,
     query: web::Query<Query>,
     body: JsonBody,
@@ -90,9 +75,32 @@ pub(crate) async fn handle(
         Some("true") => true,
         Some(_) => return Err(ApiError::field("dry_run", "must be true or false")),
     };
+    let raw = body.raw().unwrap_or_default();
     let body: BatchRequest = body.parse()?;
     let batch =
         Batch::parse(&body.entities, &body.relationships).map_err(|v| ApiError::validation(&v))?;
-    let report = state.batch.apply(&ctx, batch, dry_run).await?;
-    Ok(HttpResponse::Ok().json(BatchResponse::new(report, dry_run)))
+    if dry_run {
+        // A dry run has no effect to protect: its key, if any, is not used.
+        let report = state.batch.apply(&ctx, batch, true).await?;
+        return Ok(HttpResponse::Ok().json(report_body(&report, true)));
+    }
+    let keyed = idempotency::keyed_request(&req, &ctx, &raw)?;
+    let respond = |report: &BatchReport| StoredResponse {
+        status: 200,
+        location: None,
+        etag: None,
+        body: report_body(report, false),
+    };
+    let (state, ctx, respond) = (&state, &ctx, &respond);
+    idempotency::run(state, keyed, |keyed| async move {
+        let keyed = keyed.as_ref().map(|k| {
+            (
+                k,
+                respond as &(dyn Fn(&BatchReport) -> StoredResponse + Sync),
+            )
+        });
+        let report = state.batch.apply_keyed(ctx, batch, false, keyed).await?;
+        Ok(idempotency::respond(respond(&report), false))
+    })
+    .await
 }

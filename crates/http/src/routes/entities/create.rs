@@ -1,12 +1,13 @@
 //! `POST /v1/entities`.
 
-use actix_web::{HttpResponse, web};
-use kg_application::EntityDraft;
+use actix_web::{HttpRequest, HttpResponse, web};
+use kg_application::{EntityDraft, StoredResponse, entity_document};
+use kg_domain::Entity;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::entity_response;
-use crate::extract::{Authenticated, JsonBody};
+use crate::extract::{Authenticated, JsonBody, etag};
+use crate::idempotency;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -25,10 +26,12 @@ pub(crate) struct CreateEntityRequest {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Authenticated(ctx): Authenticated,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     ctx.actor.require_writer()?;
+    let raw = body.raw().unwrap_or_default();
     let body: CreateEntityRequest = body.parse()?;
     let data = EntityDraft {
         kind: Some(body.kind),
@@ -41,8 +44,20 @@ pub(crate) async fn handle(
     }
     .parse()
     .map_err(|v| ApiError::validation(&v))?;
-    let entity = state.entities.create(&ctx, data).await?;
-    let mut res = HttpResponse::Created();
-    res.insert_header(("Location", format!("/v1/entities/{}", entity.id)));
-    Ok(entity_response(res, entity))
+    let keyed = idempotency::keyed_request(&req, &ctx, &raw)?;
+    let respond = |e: &Entity| StoredResponse {
+        status: 201,
+        location: Some(format!("/v1/entities/{}", e.id)),
+        etag: Some(etag(e.lifecycle.version)),
+        body: entity_document(e),
+    };
+    let (state, ctx, respond) = (&state, &ctx, &respond);
+    idempotency::run(state, keyed, |keyed| async move {
+        let keyed = keyed
+            .as_ref()
+            .map(|k| (k, respond as &(dyn Fn(&Entity) -> StoredResponse + Sync)));
+        let entity = state.entities.create_keyed(ctx, data, keyed).await?;
+        Ok(idempotency::respond(respond(&entity), false))
+    })
+    .await
 }

@@ -1,12 +1,13 @@
 //! `POST /v1/relationships`.
 
-use actix_web::{HttpResponse, web};
-use kg_application::RelationshipDraft;
+use actix_web::{HttpRequest, HttpResponse, web};
+use kg_application::{RelationshipDraft, StoredResponse, relationship_document};
+use kg_domain::Relationship;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::relationship_response;
-use crate::extract::{Authenticated, JsonBody};
+use crate::extract::{Authenticated, JsonBody, etag};
+use crate::idempotency;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -25,10 +26,12 @@ pub(crate) struct CreateRelationshipRequest {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
+    req: HttpRequest,
     Authenticated(ctx): Authenticated,
     body: JsonBody,
 ) -> Result<HttpResponse, ApiError> {
     ctx.actor.require_writer()?;
+    let raw = body.raw().unwrap_or_default();
     let body: CreateRelationshipRequest = body.parse()?;
     let data = RelationshipDraft {
         source_id: Some(body.source_id),
@@ -41,8 +44,23 @@ pub(crate) async fn handle(
     }
     .parse()
     .map_err(|v| ApiError::validation(&v))?;
-    let relationship = state.relationships.create(&ctx, data).await?;
-    let mut res = HttpResponse::Created();
-    res.insert_header(("Location", format!("/v1/relationships/{}", relationship.id)));
-    Ok(relationship_response(res, relationship))
+    let keyed = idempotency::keyed_request(&req, &ctx, &raw)?;
+    let respond = |r: &Relationship| StoredResponse {
+        status: 201,
+        location: Some(format!("/v1/relationships/{}", r.id)),
+        etag: Some(etag(r.lifecycle.version)),
+        body: relationship_document(r),
+    };
+    let (state, ctx, respond) = (&state, &ctx, &respond);
+    idempotency::run(state, keyed, |keyed| async move {
+        let keyed = keyed.as_ref().map(|k| {
+            (
+                k,
+                respond as &(dyn Fn(&Relationship) -> StoredResponse + Sync),
+            )
+        });
+        let relationship = state.relationships.create_keyed(ctx, data, keyed).await?;
+        Ok(idempotency::respond(respond(&relationship), false))
+    })
+    .await
 }

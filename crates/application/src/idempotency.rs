@@ -1,0 +1,225 @@
+//! Idempotent creates: the same `Idempotency-Key` and request from the same
+//! principal within 24 hours gets the first response again, and nothing is
+//! created twice.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::{AppError, Clock, RepoError, RequestContext, ResourceKind};
+
+/// How long a stored response is replayed.
+pub const IDEMPOTENCY_WINDOW: Duration = Duration::hours(24);
+
+/// How long a request in flight holds its key before another may take it
+/// over (for a process that died mid-request).
+pub const IDEMPOTENCY_LEASE: Duration = Duration::seconds(60);
+
+/// An `Idempotency-Key` a client sent, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// The longest key.
+    pub const MAX_LEN: usize = 255;
+
+    /// # Errors
+    /// A message unless 1–255 visible ASCII characters.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        if text.is_empty()
+            || text.len() > Self::MAX_LEN
+            || !text.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err("must be 1 to 255 visible ASCII characters");
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The key.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A keyed request: who sent it, the key, and a digest of what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentRequest {
+    /// The principal the key belongs to (`user:…` or `key:…`).
+    pub principal: String,
+    /// The key.
+    pub key: IdempotencyKey,
+    /// SHA-256 of the method, the path and the body.
+    pub fingerprint: [u8; 32],
+}
+
+impl IdempotentRequest {
+    /// The request `ctx` makes with `key` for `method path` and `body`.
+    #[must_use]
+    pub fn new(
+        ctx: &RequestContext,
+        key: IdempotencyKey,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Self {
+        let principal = match ctx.actor.api_key {
+            Some(k) => format!("key:{k}"),
+            None => format!("user:{}", ctx.actor.user_id),
+        };
+        let mut hash = Sha256::new();
+        for part in [method.as_bytes(), b"\n", path.as_bytes(), b"\n", body] {
+            hash.update(part);
+        }
+        Self {
+            principal,
+            key,
+            fingerprint: hash.finalize().into(),
+        }
+    }
+}
+
+/// A response as it is stored and replayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResponse {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `Location` header, if any.
+    pub location: Option<String>,
+    /// The `ETag` header, if any.
+    pub etag: Option<String>,
+    /// The JSON body.
+    pub body: Value,
+}
+
+/// The response of a keyed request, written with its effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    /// The request.
+    pub request: IdempotentRequest,
+    /// Its response.
+    pub response: StoredResponse,
+}
+
+/// How a use case renders the response it stores for a keyed create.
+pub type Respond<'a, T> = &'a (dyn Fn(&T) -> StoredResponse + Sync);
+
+/// A keyed request and how to render its response, when the client sent a key.
+pub type Keyed<'a, T> = Option<(&'a IdempotentRequest, Respond<'a, T>)>;
+
+/// What the store says when a keyed request arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The key is now held for this request: go ahead.
+    Proceed,
+    /// The same request was answered before: send this again.
+    Replay(StoredResponse),
+    /// The key was used for a different request.
+    Mismatch,
+    /// The same key is held by a request still in flight.
+    InFlight,
+}
+
+/// Storage of idempotency keys.
+#[async_trait::async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `request`'s key until `lease_until`, unless it holds a
+    /// response newer than `window_start` (replayed, or a mismatch) or is
+    /// held by another request whose lease has not run out.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn claim(
+        &self,
+        request: &IdempotentRequest,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        window_start: DateTime<Utc>,
+    ) -> Result<Claim, RepoError>;
+
+    /// Gives up a claim whose request failed, so it can be retried.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn release(&self, request: &IdempotentRequest) -> Result<(), RepoError>;
+
+    /// Removes keys created before `before`; returns how many.
+    ///
+    /// # Errors
+    /// `Unavailable` or `Other`.
+    async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepoError>;
+}
+
+/// Claiming and releasing keys around a create.
+#[derive(Clone)]
+pub struct IdempotencyService {
+    store: Arc<dyn IdempotencyStore>,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for IdempotencyService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdempotencyService").finish_non_exhaustive()
+    }
+}
+
+impl IdempotencyService {
+    /// A service over the given ports.
+    #[must_use]
+    pub fn new(store: Arc<dyn IdempotencyStore>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Claims the key, or says why not.
+    ///
+    /// # Errors
+    /// `IdempotencyKeyReused` for another request under the same key;
+    /// `IdempotencyInFlight` while the first is still running;
+    /// `Unavailable`; `Internal`.
+    pub async fn claim(
+        &self,
+        request: &IdempotentRequest,
+    ) -> Result<Option<StoredResponse>, AppError> {
+        let now = self.clock.now();
+        let claim = self
+            .store
+            .claim(
+                request,
+                now,
+                now + IDEMPOTENCY_LEASE,
+                now - IDEMPOTENCY_WINDOW,
+            )
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?;
+        match claim {
+            Claim::Proceed => Ok(None),
+            Claim::Replay(response) => Ok(Some(response)),
+            Claim::Mismatch => Err(AppError::IdempotencyKeyReused),
+            Claim::InFlight => Err(AppError::IdempotencyInFlight),
+        }
+    }
+
+    /// Releases a claim after its request failed.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Internal`.
+    pub async fn release(&self, request: &IdempotentRequest) -> Result<(), AppError> {
+        self.store
+            .release(request)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
+    }
+
+    /// Removes keys past the replay window; returns how many.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Internal`.
+    pub async fn purge_expired(&self) -> Result<u64, AppError> {
+        self.store
+            .purge(self.clock.now() - IDEMPOTENCY_WINDOW)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
+    }
+}
