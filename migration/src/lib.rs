@@ -20,6 +20,7 @@ mod m20260101_000007_login_throttle;
 mod m20260101_000008_api_keys;
 mod m20260101_000009_changes;
 mod m20260101_000010_idempotency_keys;
+mod m20260101_000011_entity_search;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000008_api_keys::Migration),
             Box::new(m20260101_000009_changes::Migration),
             Box::new(m20260101_000010_idempotency_keys::Migration),
+            Box::new(m20260101_000011_entity_search::Migration),
         ]
     }
 }

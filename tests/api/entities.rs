@@ -338,3 +338,117 @@ async fn viewers_read_but_cannot_write() -> anyhow::Result<()> {
     assert_eq!(app.count("entities").await?, 1);
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn lists_search_names_creation_time_and_metadata_with_wildcards_taken_literally()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let names = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    for (name, meta) in [
+        ("Ada Lovelace", json!({ "born": 1815, "field": "maths" })),
+        (
+            "ÉMILIE du Châtelet",
+            json!({ "born": 1706, "field": "physics" }),
+        ),
+        (
+            "100% Pure_Logic",
+            json!({ "field": "maths", "draft": true }),
+        ),
+        ("Charles Babbage", json!({ "born": "1791" })),
+    ] {
+        app.create_entity(
+            &token,
+            json!({ "type": "Person", "name": name, "metadata": meta }),
+        )
+        .await?;
+    }
+    let get = |q: &str| {
+        let url = format!("/v1/entities?{q}");
+        let (app, token) = (&app, &token);
+        async move { anyhow::Ok(app.get(&url, token).await?.json::<Value>().await?) }
+    };
+    assert_eq!(names(&get("q=LOVE").await?), ["Ada Lovelace"]);
+    assert_eq!(
+        names(&get("q=%C3%A9milie").await?),
+        ["ÉMILIE du Châtelet"],
+        "Unicode folding"
+    );
+    assert_eq!(
+        names(&get("q=%25").await?),
+        ["100% Pure_Logic"],
+        "% is literal"
+    );
+    assert_eq!(
+        names(&get("q=a_l").await?),
+        Vec::<String>::new(),
+        "_ is literal"
+    );
+    assert_eq!(names(&get("q=pure_l").await?), ["100% Pure_Logic"]);
+    assert_eq!(
+        names(&get("metadata.field=maths").await?),
+        ["Ada Lovelace", "100% Pure_Logic"]
+    );
+    assert_eq!(
+        names(&get("metadata.field=maths&metadata.born=1815").await?),
+        ["Ada Lovelace"]
+    );
+    assert_eq!(
+        names(&get("metadata.born=1791").await?),
+        ["Charles Babbage"],
+        "strings too"
+    );
+    assert_eq!(
+        names(&get("metadata.draft=true").await?),
+        ["100% Pure_Logic"]
+    );
+    assert_eq!(
+        names(&get("q=du&metadata.field=physics").await?),
+        ["ÉMILIE du Châtelet"]
+    );
+
+    let all = get("").await?;
+    let third_created = all["items"][2]["created_at"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let after = get(&format!(
+        "created_after={}",
+        third_created.replace('+', "%2B")
+    ))
+    .await?;
+    assert_eq!(names(&after), ["Charles Babbage"]);
+    // Keyset pages work with filters.
+    let first = get("metadata.field=maths&limit=1").await?;
+    assert_eq!(names(&first), ["Ada Lovelace"]);
+    let cursor = first["next_cursor"].as_str().unwrap_or_default().to_owned();
+    let second = get(&format!("metadata.field=maths&limit=1&cursor={cursor}")).await?;
+    assert_eq!(names(&second), ["100% Pure_Logic"]);
+
+    let p = problem(
+        app.get(
+            &format!(
+                "/v1/entities?q={}&created_after=yesterday&metadata.a%20b=1&colour=red",
+                "x".repeat(201)
+            ),
+            &token,
+        )
+        .await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    let mut named = fields(&p);
+    named.sort();
+    assert_eq!(named, ["colour", "created_after", "metadata.a b", "q"]);
+    app.cleanup().await
+}

@@ -12,7 +12,9 @@ use crate::{
     EntityRepository, Keyed, Page, PageRequest, RequestContext, ResourceKind, entity_document,
 };
 
-/// Which live entities a list returns. Every filter is index-backed.
+/// Which live entities a list returns. Type, source type, name prefix and
+/// creation time are index-backed; `name_contains` uses a trigram index on
+/// PostgreSQL where available.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EntityFilter {
     /// Exactly this type.
@@ -23,6 +25,48 @@ pub struct EntityFilter {
     pub min_confidence: Option<Confidence>,
     /// Exactly this source type.
     pub source_type: Option<TypeName>,
+    /// Names containing this text, compared case-insensitively (already
+    /// folded with [`str::to_lowercase`]).
+    pub name_contains: Option<String>,
+    /// Created strictly after this time.
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Metadata members equal to these values (strings, or the JSON text
+    /// of numbers and booleans); all must match.
+    pub metadata: Vec<(MetadataKey, String)>,
+}
+
+/// The case-folded form that case-insensitive search compares, the same on
+/// every database: Unicode lowercase.
+#[must_use]
+pub fn fold(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// A metadata member name a filter may name: 1–64 ASCII letters, digits,
+/// `_` or `-`, so it is safe in any JSON path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataKey(String);
+
+impl MetadataKey {
+    /// # Errors
+    /// A message unless the key is 1–64 of `[A-Za-z0-9_-]`.
+    pub fn parse(text: &str) -> Result<Self, &'static str> {
+        if (1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err("must be 1 to 64 ASCII letters, digits, '_' or '-'")
+        }
+    }
+
+    /// The key.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// Creating, reading, changing and deleting entities.

@@ -44,7 +44,7 @@ pub use changes::{
     relationship_document,
 };
 pub use draft::{EntityDraft, RelationshipDraft};
-pub use entities::{EntityFilter, EntityService};
+pub use entities::{EntityFilter, EntityService, MetadataKey, fold};
 pub use error::{AppError, Conflict, RepoError, ResourceKind, RestoreBlocker};
 pub use graph::{Depth, GraphService, Hop, NeighborQuery, Neighborhood, NodeBudget, Step};
 pub use history::{AuditPage, HistoryService};

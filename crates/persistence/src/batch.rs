@@ -137,6 +137,7 @@ impl BatchRepository for SeaOrmBatchRepository {
                         .update_columns([
                             E::Kind,
                             E::Name,
+                            E::NameFolded,
                             E::ExternalId,
                             E::Confidence,
                             E::Source,

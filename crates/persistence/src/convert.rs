@@ -104,6 +104,7 @@ pub(crate) fn entity_to_row(e: &Entity) -> entity::ActiveModel {
         id: Set(e.id.as_uuid()),
         kind: Set(d.kind.to_string()),
         name: Set(d.name.to_string()),
+        name_folded: Set(kg_application::fold(d.name.as_str())),
         external_id: Set(d.external_id.as_ref().map(ToString::to_string)),
         confidence: Set(d.confidence.map(Confidence::get)),
         source: Set(d.source.as_ref().map(ToString::to_string)),

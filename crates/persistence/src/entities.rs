@@ -7,7 +7,7 @@ use kg_application::{
     NewChange, Page, PageRequest, RepoError, RestoreBlocker,
 };
 use kg_domain::{Entity, EntityId, Relationship, RelationshipId, Version};
-use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode,
@@ -32,6 +32,37 @@ pub(crate) async fn begin_write(
         ..TransactionOptions::default()
     };
     conn.begin_with_options(options).await.map_err(db)
+}
+
+/// `text` with LIKE's wildcards and escape character escaped (by `\`).
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `metadata.key` equals `value`: a string member equal to it, or a number
+/// or boolean whose JSON text is it. `key` is checked to be a plain name.
+pub(crate) fn metadata_equals(backend: DatabaseBackend, key: &str, value: &str) -> Expr {
+    if backend == DatabaseBackend::Postgres {
+        Expr::cust_with_values(
+            "(jsonb_typeof(\"metadata\" -> $1) IN ('string', 'number', 'boolean') AND (\"metadata\" ->> $2) = $3)",
+            [key.to_owned(), key.to_owned(), value.to_owned()],
+        )
+    } else {
+        let path = format!("$.\"{key}\"");
+        Expr::cust_with_values(
+            "(json_type(\"metadata\", ?) IN ('text', 'integer', 'real', 'true', 'false') AND \
+             (CASE json_type(\"metadata\", ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
+             ELSE CAST(json_extract(\"metadata\", ?) AS TEXT) END) = ?)",
+            [path.clone(), path.clone(), path, value.to_owned()],
+        )
+    }
 }
 
 /// The smallest string greater than every string that starts with `prefix`
@@ -159,6 +190,19 @@ impl EntityRepository for SeaOrmEntityRepository {
             if let Some(upper) = prefix_upper_bound(prefix) {
                 cond = cond.add(entity::Column::Name.lt(upper));
             }
+        }
+        if let Some(text) = f.name_contains.as_deref().filter(|t| !t.is_empty()) {
+            let pattern = format!("%{}%", escape_like(text));
+            cond = cond.add(
+                Expr::col(entity::Column::NameFolded).like(LikeExpr::new(pattern).escape('\\')),
+            );
+        }
+        if let Some(after) = f.created_after {
+            cond = cond.add(entity::Column::CreatedAt.gt(after));
+        }
+        let backend = self.db.get_database_backend();
+        for (key, value) in &f.metadata {
+            cond = cond.add(metadata_equals(backend, key.as_str(), value));
         }
         let rows = entity::Entity::find()
             .filter(cond)

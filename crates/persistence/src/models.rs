@@ -11,6 +11,8 @@ pub(crate) mod entity {
         pub id: Uuid,
         pub kind: String,
         pub name: String,
+        /// `name` case-folded by the service, for case-insensitive search.
+        pub name_folded: String,
         pub external_id: Option<String>,
         pub confidence: Option<f64>,
         pub source: Option<String>,
