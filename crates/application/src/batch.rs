@@ -61,6 +61,18 @@ pub struct Batch {
     pub entities: Vec<EntityData>,
     /// Relationships, in request order.
     pub relationships: Vec<BatchRelationship>,
+    /// Ids the entities must keep, by item (only when importing an export).
+    pub entity_ids: Vec<Option<EntityId>>,
+    /// Ids the relationships must keep, by item (only when importing).
+    pub relationship_ids: Vec<Option<RelationshipId>>,
+}
+
+/// Whether items may carry the `id` they must keep: only `kg import`, which
+/// reproduces an exported graph; the API always assigns ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ids {
+    Assigned,
+    Kept,
 }
 
 const ENTITY_FIELDS: [&str; 7] = [
@@ -80,6 +92,23 @@ impl Batch {
     /// # Errors
     /// The [`Violations`] of all items, and of the batch's size.
     pub fn parse(entities: &[Value], relationships: &[Value]) -> Result<Self, Violations> {
+        Self::parse_with(entities, relationships, Ids::Assigned)
+    }
+
+    /// Parses items of an export, which also carry the `id` each resource
+    /// keeps. An item with an `id` that is live is upserted by it.
+    ///
+    /// # Errors
+    /// As [`Self::parse`], and a malformed `id`.
+    pub fn parse_export(entities: &[Value], relationships: &[Value]) -> Result<Self, Violations> {
+        Self::parse_with(entities, relationships, Ids::Kept)
+    }
+
+    fn parse_with(
+        entities: &[Value],
+        relationships: &[Value],
+        ids: Ids,
+    ) -> Result<Self, Violations> {
         let mut v = Violations::new();
         for (name, len) in [
             ("entities", entities.len()),
@@ -101,7 +130,15 @@ impl Batch {
         let mut batch = Self::default();
         let mut first_at: HashMap<ExternalId, usize> = HashMap::new();
         for (i, item) in entities.iter().enumerate() {
-            match parse_entity(item) {
+            let (item, id) = match take_id(item, ids) {
+                Ok(split) => split,
+                Err(e) => {
+                    v.extend_prefixed(&format!("entities[{i}]"), e);
+                    continue;
+                }
+            };
+            batch.entity_ids.push(id.map(EntityId::from_uuid));
+            match parse_entity(&item) {
                 Ok(data) => {
                     if let Some(x) = &data.external_id
                         && let Some(first) = first_at.insert(x.clone(), i)
@@ -117,12 +154,47 @@ impl Batch {
             }
         }
         for (i, item) in relationships.iter().enumerate() {
-            match parse_relationship(item) {
+            let (item, id) = match take_id(item, ids) {
+                Ok(split) => split,
+                Err(e) => {
+                    v.extend_prefixed(&format!("relationships[{i}]"), e);
+                    continue;
+                }
+            };
+            batch
+                .relationship_ids
+                .push(id.map(RelationshipId::from_uuid));
+            match parse_relationship(&item) {
                 Ok(r) => batch.relationships.push(r),
                 Err(e) => v.extend_prefixed(&format!("relationships[{i}]"), e),
             }
         }
         if v.is_empty() { Ok(batch) } else { Err(v) }
+    }
+}
+
+/// Splits off the `id` an exported item carries.
+fn take_id(item: &Value, ids: Ids) -> Result<(Value, Option<uuid::Uuid>), Violations> {
+    let mut item = item.clone();
+    let id = match (ids, item.as_object_mut()) {
+        (Ids::Kept, Some(map)) => map.remove("id"),
+        _ => None,
+    };
+    match id {
+        None | Some(Value::Null) => Ok((item, None)),
+        Some(Value::String(s)) => match s.parse::<uuid::Uuid>() {
+            Ok(id) => Ok((item, Some(id))),
+            Err(_) => {
+                let mut v = Violations::new();
+                v.push("id", "must be a UUID");
+                Err(v)
+            }
+        },
+        Some(_) => {
+            let mut v = Violations::new();
+            v.push("id", "must be a UUID");
+            Err(v)
+        }
     }
 }
 
@@ -349,6 +421,8 @@ pub struct StoredEntities {
     pub by_external_id: HashMap<ExternalId, Entity>,
     /// The ids named by the batch that are live entities.
     pub live_ids: HashSet<EntityId>,
+    /// Those live entities, by id.
+    pub by_id: HashMap<EntityId, Entity>,
 }
 
 /// The rows a batch writes, with their audit and change-feed rows.
@@ -435,7 +509,10 @@ impl Plan<'_> {
 
     fn resolve(&self, end: &EndRef, stored: &StoredEntities) -> Option<EntityId> {
         match end {
-            EndRef::Id(id) => stored.live_ids.contains(id).then_some(*id),
+            // An entity of this batch (an import keeps ids) or a live one.
+            EndRef::Id(id) => {
+                (stored.live_ids.contains(id) || self.new_ids.contains(id)).then_some(*id)
+            }
             EndRef::ExternalId(x) => self
                 .batch
                 .entities
@@ -455,7 +532,7 @@ impl BatchPlanner for Plan<'_> {
             .iter()
             .filter_map(|d| d.external_id.clone())
             .collect();
-        let mut ids = Vec::new();
+        let mut ids: Vec<EntityId> = self.batch.entity_ids.iter().flatten().copied().collect();
         for r in &self.batch.relationships {
             for end in [&r.source, &r.target] {
                 match end {
@@ -527,7 +604,11 @@ impl BatchPlanner for Plan<'_> {
             let stored_entity = data
                 .external_id
                 .as_ref()
-                .and_then(|x| stored.by_external_id.get(x));
+                .and_then(|x| stored.by_external_id.get(x))
+                .or_else(|| {
+                    let kept = self.batch.entity_ids.get(i).copied().flatten()?;
+                    stored.by_id.get(&kept)
+                });
             let (outcome, version) = match stored_entity {
                 Some(e) if &e.data == data => (Outcome::Unchanged, e.lifecycle.version),
                 Some(e) => {
@@ -705,10 +786,24 @@ impl BatchService {
         ctx.actor.require_writer()?;
         let plan = Plan {
             new_ids: (0..batch.entities.len())
-                .map(|_| EntityId::generate())
+                .map(|i| {
+                    batch
+                        .entity_ids
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .unwrap_or_else(EntityId::generate)
+                })
                 .collect(),
             new_relationship_ids: (0..batch.relationships.len())
-                .map(|_| RelationshipId::generate())
+                .map(|i| {
+                    batch
+                        .relationship_ids
+                        .get(i)
+                        .copied()
+                        .flatten()
+                        .unwrap_or_else(RelationshipId::generate)
+                })
                 .collect(),
             batch,
             actor: ctx.actor.user_id,

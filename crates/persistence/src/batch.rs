@@ -55,6 +55,7 @@ async fn stored_entities(
         let e = entity_from_row(row)?;
         if ids.contains(&e.id) {
             stored.live_ids.insert(e.id);
+            stored.by_id.insert(e.id, e.clone());
         }
         if let Some(x) = e.data.external_id.clone()
             && external_ids.contains(&x)

@@ -5,6 +5,7 @@ mod secret;
 mod settings;
 mod startup;
 pub mod telemetry;
+pub mod transfer;
 
 pub use secret::load_secret;
 pub use settings::{Environment, LogFormat, SecretSource, Settings, SettingsError};

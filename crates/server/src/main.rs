@@ -41,6 +41,24 @@ enum Command {
     },
     /// Check the settings and print every problem found.
     CheckConfig,
+    /// Write the live graph as JSON Lines (entities, then relationships).
+    Export {
+        /// Write here instead of standard output.
+        #[arg(long)]
+        output: Option<PathBuf>,
+    },
+    /// Load a JSON Lines file (such as an export) in batches, keeping ids;
+    /// exits 1 when any line was refused.
+    Import {
+        /// The file to read.
+        file: PathBuf,
+        /// The email of the editor or admin the changes are recorded as.
+        #[arg(long = "as")]
+        actor: String,
+        /// Start at this line (1-based), to resume an interrupted import.
+        #[arg(long, default_value_t = 1)]
+        from_line: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,14 +212,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     owner,
                     expires_in_days,
                 } => {
-                    let users = kg_persistence::SeaOrmUserRepository::new(db.clone());
-                    let email = kg_domain::Email::parse(&owner)
-                        .map_err(|e| anyhow::anyhow!("--owner {e}"))?;
-                    let user = kg_application::UserRepository::find_by_email(&users, &email)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("looking up the owner: {e}"))?
-                        .filter(|u| u.is_active)
-                        .ok_or_else(|| anyhow::anyhow!("no active user has the email {email}"))?;
+                    let user = active_user(&db, &owner, "--owner").await?;
                     let expires_at = expires_in_days
                         .map(|d| chrono::Utc::now() + chrono::Duration::days(i64::from(d)));
                     let created = services
@@ -238,6 +249,71 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Export { output } => {
+            prepare_schema(&settings).await?;
+            let db = open_database(&settings).await?;
+            let entities = kg_persistence::SeaOrmEntityRepository::new(db.clone());
+            let relationships = kg_persistence::SeaOrmRelationshipRepository::new(db.clone());
+            let graph = kg_server::transfer::Graph {
+                entities: &entities,
+                relationships: &relationships,
+            };
+            let (entities, relationships) = match output {
+                Some(path) => {
+                    let file = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    let mut out = std::io::BufWriter::new(file);
+                    kg_server::transfer::export(&graph, &mut out).await?
+                }
+                None => {
+                    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                    kg_server::transfer::export(&graph, &mut out).await?
+                }
+            };
+            eprintln!("exported {entities} entities and {relationships} relationships");
+        }
+        Command::Import {
+            file,
+            actor,
+            from_line,
+        } => {
+            prepare_schema(&settings).await?;
+            let db = open_database(&settings).await?;
+            let services = build_services(&settings, &db)?;
+            let user = active_user(&db, &actor, "--as").await?;
+            let ctx = operator_context(user.id, user.role);
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("reading {}", file.display()))?
+                .len()
+                .max(1);
+            let input = std::io::BufReader::new(
+                std::fs::File::open(&file)
+                    .with_context(|| format!("opening {}", file.display()))?,
+            );
+            let show = std::io::stderr().is_terminal();
+            let summary =
+                kg_server::transfer::import(&services, &ctx, input, from_line, |bytes, s| {
+                    if show {
+                        eprint!(
+                            "\r{:>3}% line {}: {} created, {} updated, {} unchanged, {} failed ",
+                            bytes.saturating_mul(100) / size,
+                            s.lines,
+                            s.created,
+                            s.updated,
+                            s.unchanged,
+                            s.failed.len()
+                        );
+                    }
+                })
+                .await?;
+            if show {
+                eprintln!();
+            }
+            println!("{summary}");
+            if !summary.failed.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::CheckConfig => {
             if let kg_server::SecretSource::File(_) = &settings.jwt_secret {
                 kg_server::load_secret(&settings.jwt_secret)?;
@@ -250,6 +326,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The active user with this email, for an operator command's `flag`.
+async fn active_user(
+    db: &kg_persistence::DatabaseConnection,
+    email: &str,
+    flag: &str,
+) -> anyhow::Result<kg_domain::User> {
+    let users = kg_persistence::SeaOrmUserRepository::new(db.clone());
+    let email = kg_domain::Email::parse(email).map_err(|e| anyhow::anyhow!("{flag} {e}"))?;
+    kg_application::UserRepository::find_by_email(&users, &email)
+        .await
+        .map_err(|e| anyhow::anyhow!("looking up {email}: {e}"))?
+        .filter(|u| u.is_active)
+        .ok_or_else(|| anyhow::anyhow!("no active user has the email {email}"))
+}
+
+/// The context of an operator command acting as `user`.
+const fn operator_context(
+    user: kg_domain::UserId,
+    role: kg_domain::Role,
+) -> kg_application::RequestContext {
+    kg_application::RequestContext {
+        actor: kg_application::Actor {
+            user_id: user,
+            role,
+            session: None,
+            api_key: None,
+        },
+        request_id: None,
+    }
 }
 
 /// An application error as the command line reports it: validation

@@ -225,3 +225,127 @@ fn api_keys_are_created_for_an_existing_user_and_revoked_from_the_command_line()
     assert!(!again.status.success(), "already revoked");
     Ok(())
 }
+
+const PASSWORD: &str = "a-long-and-unusual-passphrase";
+
+fn lines(text: &str) -> Vec<serde_json::Value> {
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+#[test]
+fn export_then_import_into_an_empty_database_reproduces_the_graph() -> anyhow::Result<()> {
+    let (a, b) = (Env::new()?, Env::new()?);
+    for env in [&a, &b] {
+        let made = env.kg(
+            &[
+                "user",
+                "create",
+                "--email",
+                "ops@example.org",
+                "--role",
+                "editor",
+                "--password-stdin",
+            ],
+            Some(PASSWORD),
+            &[],
+        )?;
+        assert!(made.status.success(), "{}", text(&made.stderr));
+    }
+    // A hand-written file: entities first, relationships by external id or
+    // by id, one line broken, one relationship to a missing entity.
+    let source = a.dir.path().join("graph.jsonl");
+    std::fs::write(
+        &source,
+        [
+            r#"{"record":"entity","type":"Person","name":"Ada","external_id":"p:ada","metadata":{"born":1815}}"#,
+            r#"{"record":"entity","id":"0198f4d2-2b1a-7c00-8000-000000000001","type":"Machine","name":"Engine","confidence":0.9}"#,
+            r#"{"record":"entity","type":"Person","name":""}"#,
+            "",
+            r#"{"record":"relationship","source_external_id":"p:ada","target_id":"0198f4d2-2b1a-7c00-8000-000000000001","type":"PROGRAMMED"}"#,
+            r#"{"record":"relationship","source_external_id":"p:ada","target_external_id":"p:nobody","type":"KNOWS"}"#,
+            r#"not json"#,
+        ]
+        .join("\n"),
+    )?;
+    let path = source.to_string_lossy().into_owned();
+    let imported = a.kg(&["import", &path, "--as", "ops@example.org"], None, &[])?;
+    let out = text(&imported.stdout);
+    assert_eq!(
+        imported.status.code(),
+        Some(1),
+        "{out} {}",
+        text(&imported.stderr)
+    );
+    assert!(
+        out.contains("7 lines: 3 created, 0 updated, 0 unchanged, 3 failed"),
+        "{out}"
+    );
+    assert!(out.contains("line 3: entities[2].name"), "{out}");
+    assert!(
+        out.contains("line 6: relationships[1].target_external_id"),
+        "{out}"
+    );
+    assert!(out.contains("line 7: not JSON"), "{out}");
+
+    // Resuming from a line applies only what follows it; everything before
+    // is already there and would be unchanged anyway.
+    let resumed = a.kg(
+        &[
+            "import",
+            &path,
+            "--as",
+            "ops@example.org",
+            "--from-line",
+            "5",
+        ],
+        None,
+        &[],
+    )?;
+    assert!(
+        text(&resumed.stdout).contains("0 created, 0 updated, 1 unchanged, 2 failed"),
+        "{}",
+        text(&resumed.stdout)
+    );
+
+    let exported = a.kg(&["export"], None, &[])?;
+    assert!(exported.status.success(), "{}", text(&exported.stderr));
+    let export = text(&exported.stdout);
+    let records = lines(&export);
+    assert_eq!(records.len(), 3, "{export}");
+    assert!(
+        records
+            .iter()
+            .any(|r| r["id"] == "0198f4d2-2b1a-7c00-8000-000000000001")
+    );
+
+    let file = b.dir.path().join("export.jsonl");
+    std::fs::write(&file, &export)?;
+    let file = file.to_string_lossy().into_owned();
+    let into_b = b.kg(&["import", &file, "--as", "ops@example.org"], None, &[])?;
+    assert!(
+        into_b.status.success(),
+        "{} {}",
+        text(&into_b.stdout),
+        text(&into_b.stderr)
+    );
+    assert!(
+        text(&into_b.stdout).contains("3 created"),
+        "{}",
+        text(&into_b.stdout)
+    );
+    let again = b.kg(&["export"], None, &[])?;
+    assert_eq!(
+        lines(&text(&again.stdout)),
+        records,
+        "the same graph, ids and all"
+    );
+    let twice = b.kg(&["import", &file, "--as", "ops@example.org"], None, &[])?;
+    assert!(
+        text(&twice.stdout).contains("0 created, 0 updated, 3 unchanged"),
+        "{}",
+        text(&twice.stdout)
+    );
+    Ok(())
+}
