@@ -267,3 +267,89 @@ async fn a_relationship_patch_needs_the_current_etag_and_one_of_two_racers_wins(
     .await?;
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn relationship_lists_filter_by_confidence_creation_time_and_metadata() -> anyhow::Result<()>
+{
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let a = app
+        .create_entity(&token, json!({ "type": "P", "name": "a" }))
+        .await?;
+    let b = app
+        .create_entity(&token, json!({ "type": "P", "name": "b" }))
+        .await?;
+    let mut made = Vec::new();
+    for (kind, confidence, meta) in [
+        ("CITES", 0.9, json!({ "page": 12 })),
+        ("QUOTES", 0.4, json!({ "page": 3 })),
+        ("MENTIONS", 0.95, json!({ "page": "12" })),
+    ] {
+        let r: Value = app
+            .post(
+                "/v1/relationships",
+                &token,
+                &json!({ "source_id": a["id"], "target_id": b["id"], "type": kind, "confidence": confidence, "metadata": meta }),
+            )
+            .await?
+            .json()
+            .await?;
+        made.push(r);
+    }
+    let kinds = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["type"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let get = |q: String| {
+        let (app, token) = (&app, &token);
+        async move {
+            anyhow::Ok(
+                app.get(&format!("/v1/relationships?{q}"), token)
+                    .await?
+                    .json::<Value>()
+                    .await?,
+            )
+        }
+    };
+    assert_eq!(
+        kinds(&get("min_confidence=0.5".into()).await?),
+        ["CITES", "MENTIONS"]
+    );
+    assert_eq!(
+        kinds(&get("metadata.page=12".into()).await?),
+        ["CITES", "MENTIONS"]
+    );
+    assert_eq!(
+        kinds(&get("metadata.page=12&min_confidence=0.92".into()).await?),
+        ["MENTIONS"]
+    );
+    let first = made[0]["created_at"]
+        .as_str()
+        .unwrap_or_default()
+        .replace('+', "%2B");
+    assert_eq!(
+        kinds(&get(format!("created_after={first}")).await?),
+        ["QUOTES", "MENTIONS"]
+    );
+    let p = problem(
+        app.get(
+            "/v1/relationships?metadata.=1&source_id=x&source_id=y",
+            &token,
+        )
+        .await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    let mut named = fields(&p);
+    named.sort();
+    named.dedup();
+    assert_eq!(named, ["metadata.", "source_id"], "repeated and not a UUID");
+    app.cleanup().await
+}

@@ -34,6 +34,12 @@ pub struct RelationshipFilter {
     pub touching: Option<(EntityId, Direction)>,
     /// Exactly this type.
     pub kind: Option<TypeName>,
+    /// Confidence at least this; relationships without one are excluded.
+    pub min_confidence: Option<kg_domain::Confidence>,
+    /// Created strictly after this time.
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// Metadata members equal to these values, as on entities.
+    pub metadata: Vec<(crate::MetadataKey, String)>,
 }
 
 /// Creating, reading, changing and deleting relationships.

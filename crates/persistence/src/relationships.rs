@@ -15,7 +15,7 @@ use sea_orm::{
 use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic as _, Iterable};
 
 use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row};
-use crate::entities::{begin_write, lock_live_entities, stored_version};
+use crate::entities::{begin_write, lock_live_entities, metadata_equals, stored_version};
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
 use crate::{changes, idempotency};
@@ -92,6 +92,16 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
         }
         if let Some(kind) = &f.kind {
             cond = cond.add(C::Kind.eq(kind.as_str()));
+        }
+        if let Some(min) = f.min_confidence {
+            cond = cond.add(C::Confidence.gte(min.get()));
+        }
+        if let Some(after) = f.created_after {
+            cond = cond.add(C::CreatedAt.gt(after));
+        }
+        let backend = self.db.get_database_backend();
+        for (key, value) in &f.metadata {
+            cond = cond.add(metadata_equals(backend, key.as_str(), value));
         }
         if let Some((entity, direction)) = f.touching {
             let id = entity.as_uuid();

@@ -137,3 +137,66 @@ pub(crate) fn page_only(
         _ => Err(ApiError::validation(&v)),
     }
 }
+
+/// The most metadata filters in one request.
+const MAX_METADATA_FILTERS: usize = 5;
+/// The longest metadata value a filter compares.
+const MAX_METADATA_VALUE_CHARS: usize = 500;
+
+/// A list's query, read pair by pair: named parameters (each at most once,
+/// from `allowed`) and `metadata.<key>=<value>` filters, whose names are the
+/// client's. Every problem is collected in `v`.
+pub(crate) struct ListParams {
+    named: std::collections::HashMap<String, String>,
+    /// The metadata filters, in order.
+    pub(crate) metadata: Vec<(kg_application::MetadataKey, String)>,
+}
+
+impl ListParams {
+    pub(crate) fn read(
+        v: &mut kg_domain::Violations,
+        pairs: &[(String, String)],
+        allowed: &[&str],
+    ) -> Self {
+        let mut params = Self {
+            named: std::collections::HashMap::new(),
+            metadata: Vec::new(),
+        };
+        for (name, value) in pairs {
+            if let Some(key) = name.strip_prefix("metadata.") {
+                let key = v.check(name, kg_application::MetadataKey::parse(key));
+                if value.chars().count() > MAX_METADATA_VALUE_CHARS {
+                    v.push(
+                        name.as_str(),
+                        format!("must be at most {MAX_METADATA_VALUE_CHARS} characters"),
+                    );
+                } else if let Some(key) = key {
+                    params.metadata.push((key, value.clone()));
+                }
+            } else if !allowed.contains(&name.as_str()) {
+                v.push(name.as_str(), "is not a filter of this list");
+            } else if params.named.insert(name.clone(), value.clone()).is_some() {
+                v.push(name.as_str(), "must be given once");
+            }
+        }
+        if params.metadata.len() > MAX_METADATA_FILTERS {
+            v.push(
+                "metadata",
+                format!("at most {MAX_METADATA_FILTERS} metadata filters"),
+            );
+        }
+        params
+    }
+
+    /// Takes a named parameter.
+    pub(crate) fn take(&mut self, name: &str) -> Option<String> {
+        self.named.remove(name)
+    }
+}
+
+/// Parses an RFC 3339 time parameter.
+pub(crate) fn time(text: String) -> Result<chrono::DateTime<chrono::Utc>, &'static str> {
+    chrono::DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|_| "must be an RFC 3339 time, such as 2026-01-31T12:00:00Z")
+}

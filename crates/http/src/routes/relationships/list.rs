@@ -1,48 +1,60 @@
-//! `GET /v1/relationships`: filtered by source, target and type.
+//! `GET /v1/relationships`: filtered by source, target, type, confidence,
+//! creation time and metadata.
 
 use actix_web::{HttpResponse, web};
 use kg_application::RelationshipFilter;
-use kg_domain::{EntityId, TypeName, Violations};
-use serde::Deserialize;
+use kg_domain::{Confidence, EntityId, TypeName, Violations};
 
 use super::RelationshipResponse;
 use crate::extract::Authenticated;
-use crate::routes::{PageResponse, page_request};
+use crate::routes::{ListParams, PageResponse, number, page_request, time};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ListRelationshipsQuery {
-    limit: Option<String>,
-    cursor: Option<String>,
-    source_id: Option<String>,
-    target_id: Option<String>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-}
+const PARAMS: [&str; 7] = [
+    "limit",
+    "cursor",
+    "source_id",
+    "target_id",
+    "type",
+    "min_confidence",
+    "created_after",
+];
 
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,
-    query: web::Query<ListRelationshipsQuery>,
+    query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let q = query.into_inner();
     let mut v = Violations::new();
-    let page = page_request(&mut v, q.limit.as_deref(), q.cursor.as_deref());
+    let mut params = ListParams::read(&mut v, &query, &PARAMS);
+    let (limit, cursor) = (params.take("limit"), params.take("cursor"));
+    let page = page_request(&mut v, limit.as_deref(), cursor.as_deref());
     let uuid = |s: String| s.parse::<EntityId>().map_err(|_| "must be a UUID");
-    let source_id = v.check_opt("source_id", q.source_id, uuid);
-    let target_id = v.check_opt("target_id", q.target_id, uuid);
-    let kind = v.check_opt("type", q.kind, TypeName::parse);
-    let (Some(page), Some(source_id), Some(target_id), Some(kind)) =
-        (page, source_id, target_id, kind)
-    else {
-        return Err(ApiError::validation(&v));
-    };
     let filter = RelationshipFilter {
-        source_id,
-        target_id,
-        kind,
+        source_id: v
+            .check_opt("source_id", params.take("source_id"), uuid)
+            .flatten(),
+        target_id: v
+            .check_opt("target_id", params.take("target_id"), uuid)
+            .flatten(),
+        kind: v
+            .check_opt("type", params.take("type"), TypeName::parse)
+            .flatten(),
+        min_confidence: v
+            .check_opt("min_confidence", params.take("min_confidence"), |t| {
+                number(t).and_then(|n| {
+                    Confidence::new(n).map_err(|_| "must be a number between 0 and 1")
+                })
+            })
+            .flatten(),
+        created_after: v
+            .check_opt("created_after", params.take("created_after"), time)
+            .flatten(),
+        metadata: params.metadata,
         touching: None,
+    };
+    let Some(page) = page.filter(|_| v.is_empty()) else {
+        return Err(ApiError::validation(&v));
     };
     let relationships = state.relationships.list(&ctx, &filter, page).await?;
     Ok(HttpResponse::Ok().json(PageResponse::from_page(
