@@ -144,3 +144,47 @@ where
     }
     Ok(())
 }
+
+/// Makes `table` append-only: triggers refuse `UPDATE` and `DELETE` (and
+/// `TRUNCATE` on PostgreSQL), whoever asks.
+pub(crate) async fn append_only(manager: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    let statements = if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        vec![
+            format!(
+                "CREATE OR REPLACE FUNCTION {table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '{table} is append-only'; END $$"
+            ),
+            format!(
+                "CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION {table}_append_only()"
+            ),
+        ]
+    } else {
+        ["update", "delete"]
+            .iter()
+            .map(|op| {
+                format!(
+                    "CREATE TRIGGER {table}_no_{op} BEFORE {} ON {table} BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+                    op.to_uppercase()
+                )
+            })
+            .collect()
+    };
+    let db = manager.get_connection();
+    for sql in statements {
+        db.execute_unprepared(&sql).await?;
+    }
+    Ok(())
+}
+
+/// Drops what [`append_only`] made (the table's own triggers go with it).
+pub(crate) async fn drop_append_only(
+    manager: &SchemaManager<'_>,
+    table: &str,
+) -> Result<(), DbErr> {
+    if manager.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        manager
+            .get_connection()
+            .execute_unprepared(&format!("DROP FUNCTION IF EXISTS {table}_append_only()"))
+            .await?;
+    }
+    Ok(())
+}

@@ -1,6 +1,5 @@
 //! The audit log: append-only, enforced by the database itself.
 
-use sea_orm::DatabaseBackend;
 use sea_orm_migration::prelude::*;
 
 use crate::m20260101_000001_users::Users;
@@ -20,16 +19,6 @@ enum AuditLog {
     RequestId,
     Changes,
 }
-
-const SQLITE_GUARDS: [&str; 2] = [
-    "CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-    "CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
-];
-
-const POSTGRES_GUARDS: [&str; 2] = [
-    "CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
-    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only()",
-];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -82,28 +71,13 @@ impl MigrationTrait for Migration {
             ],
         )
         .await?;
-        let guards = if manager.get_database_backend() == DatabaseBackend::Postgres {
-            POSTGRES_GUARDS
-        } else {
-            SQLITE_GUARDS
-        };
-        let db = manager.get_connection();
-        for sql in guards {
-            db.execute_unprepared(sql).await?;
-        }
-        Ok(())
+        crate::append_only(manager, "audit_log").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(AuditLog::Table).to_owned())
             .await?;
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP FUNCTION IF EXISTS audit_log_append_only()")
-                .await?;
-        }
-        Ok(())
+        crate::drop_append_only(manager, "audit_log").await
     }
 }

@@ -6,7 +6,6 @@
 //! values become visible strictly in order (see ADR 12). SQLite has a single
 //! writer, which gives the same order.
 
-use sea_orm::DatabaseBackend;
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -23,16 +22,6 @@ enum Changes {
     Version,
     Data,
 }
-
-const SQLITE_GUARDS: [&str; 2] = [
-    "CREATE TRIGGER changes_no_update BEFORE UPDATE ON changes BEGIN SELECT RAISE(ABORT, 'changes is append-only'); END",
-    "CREATE TRIGGER changes_no_delete BEFORE DELETE ON changes BEGIN SELECT RAISE(ABORT, 'changes is append-only'); END",
-];
-
-const POSTGRES_GUARDS: [&str; 2] = [
-    "CREATE OR REPLACE FUNCTION changes_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'changes is append-only'; END $$",
-    "CREATE TRIGGER changes_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON changes FOR EACH STATEMENT EXECUTE FUNCTION changes_append_only()",
-];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -81,28 +70,13 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let guards = if manager.get_database_backend() == DatabaseBackend::Postgres {
-            POSTGRES_GUARDS
-        } else {
-            SQLITE_GUARDS
-        };
-        let db = manager.get_connection();
-        for sql in guards {
-            db.execute_unprepared(sql).await?;
-        }
-        Ok(())
+        crate::append_only(manager, "changes").await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_table(Table::drop().table(Changes::Table).to_owned())
             .await?;
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            manager
-                .get_connection()
-                .execute_unprepared("DROP FUNCTION IF EXISTS changes_append_only()")
-                .await?;
-        }
-        Ok(())
+        crate::drop_append_only(manager, "changes").await
     }
 }
