@@ -160,3 +160,55 @@ async fn a_failed_create_frees_its_key_and_bad_keys_are_refused() -> anyhow::Res
     assert_eq!(app.count("idempotency_keys").await?, 1);
     app.cleanup().await
 }
+
+#[tokio::test]
+async fn a_duplicate_while_the_first_is_in_flight_is_a_409_with_retry_after() -> anyhow::Result<()>
+{
+    use sha2::{Digest, Sha256};
+
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let me: Value = app.get("/v1/auth/me", &token).await?.json().await?;
+    let body = json!({ "type": "Person", "name": "Ada" });
+    let raw = serde_json::to_vec(&body)?;
+    // The claim a first request holds while it runs: same principal, key
+    // and fingerprint (method, path, body), a lease that has not run out.
+    let fingerprint: Vec<u8> = Sha256::new()
+        .chain_update(b"POST\n/v1/entities\n")
+        .chain_update(&raw)
+        .finalize()
+        .to_vec();
+    let hex: String = fingerprint.iter().map(|b| format!("{b:02x}")).collect();
+    let blob = if app.is_postgres() {
+        format!("'\\x{hex}'::bytea")
+    } else {
+        format!("X'{hex}'")
+    };
+    let far = if app.is_postgres() {
+        "now() + interval '1 hour'"
+    } else {
+        "'2999-01-01 00:00:00+00:00'"
+    };
+    let now = if app.is_postgres() {
+        "now()"
+    } else {
+        "'2999-01-01 00:00:00+00:00'"
+    };
+    app.execute(&format!(
+        "INSERT INTO idempotency_keys (principal, key, fingerprint, created_at, locked_until) \
+         VALUES ('user:{}', 'busy', {blob}, {now}, {far})",
+        me["id"].as_str().unwrap_or_default()
+    ))
+    .await?;
+    let res = app
+        .request(reqwest::Method::POST, "/v1/entities", &token)
+        .header("idempotency-key", "busy")
+        .header("content-type", "application/json")
+        .body(raw)
+        .send()
+        .await?;
+    assert_eq!(header(&res, "retry-after").as_deref(), Some("1"));
+    problem(res, StatusCode::CONFLICT, "idempotency_key_in_flight").await?;
+    assert_eq!(app.count("entities").await?, 0);
+    app.cleanup().await
+}
