@@ -21,6 +21,7 @@ mod m20260101_000008_api_keys;
 mod m20260101_000009_changes;
 mod m20260101_000010_idempotency_keys;
 mod m20260101_000011_entity_search;
+mod m20260101_000012_service_settings;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000009_changes::Migration),
             Box::new(m20260101_000010_idempotency_keys::Migration),
             Box::new(m20260101_000011_entity_search::Migration),
+            Box::new(m20260101_000012_service_settings::Migration),
         ]
     }
 }

@@ -47,6 +47,8 @@ const MATRIX: &[(&str, &str, Rule)] = &[
     ("POST", "/v1/batch", Rule::Writer),
     ("GET", "/v1/changes", Rule::SignedIn),
     ("GET", "/v1/audit", Rule::Admin),
+    ("GET", "/v1/admin/maintenance", Rule::Admin),
+    ("PUT", "/v1/admin/maintenance", Rule::Admin),
     ("GET", "/v1/api-keys", Rule::Admin),
     ("POST", "/v1/api-keys", Rule::Admin),
     ("DELETE", "/v1/api-keys/{id}", Rule::Admin),

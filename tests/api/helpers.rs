@@ -18,7 +18,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     services: Services,
     db: DatabaseConnection,
-    database: TestDatabase,
+    /// The database, owned by the first instance (removed at cleanup).
+    database: Option<TestDatabase>,
 }
 
 fn random_secret() -> String {
@@ -91,10 +92,31 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
 
 /// `spawn_app` with some settings overridden.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> anyhow::Result<TestApp> {
-    logs();
     let database = TestDatabase::migrated().await?;
+    start(database.url.clone(), Some(database), overrides).await
+}
+
+impl TestApp {
+    /// Another instance of the service over the same database, as behind a
+    /// load balancer (its own process state, the shared database).
+    pub async fn another_instance(&self) -> anyhow::Result<Self> {
+        let url = self
+            .database
+            .as_ref()
+            .map(|d| d.url.clone())
+            .context("only the first instance knows its database")?;
+        start(url, None, &[]).await
+    }
+}
+
+async fn start(
+    url: String,
+    database: Option<TestDatabase>,
+    overrides: &[(&str, &str)],
+) -> anyhow::Result<TestApp> {
+    logs();
     let mut vars: HashMap<&str, String> = HashMap::from([
-        ("KG_DATABASE_URL", database.url.clone()),
+        ("KG_DATABASE_URL", url.clone()),
         ("KG_JWT_SECRET", random_secret()),
         ("KG_BIND", "127.0.0.1:0".to_owned()),
         ("KG_WORKERS", "1".to_owned()),
@@ -113,7 +135,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> anyhow::Result<TestAp
     let base = format!("http://127.0.0.1:{}", app.port());
     let services = app.services().clone();
     tokio::spawn(app.run_until_stopped());
-    let db = Database::connect(database.url.as_str()).await?;
+    let db = Database::connect(url.as_str()).await?;
     Ok(TestApp {
         base,
         client: reqwest::Client::new(),
@@ -316,7 +338,9 @@ impl TestApp {
 
     pub async fn cleanup(self) -> anyhow::Result<()> {
         self.db.close().await?;
-        self.database.remove().await?;
+        if let Some(database) = self.database {
+            database.remove().await?;
+        }
         Ok(())
     }
 }

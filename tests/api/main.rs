@@ -5,6 +5,7 @@
 mod helpers;
 
 mod limits;
+mod maintenance;
 mod neighbors;
 
 mod api_keys;

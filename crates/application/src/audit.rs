@@ -48,6 +48,8 @@ pub enum AuditTarget {
     User(UserId),
     /// An API key.
     ApiKey(ApiKeyId),
+    /// A service setting (the maintenance switch).
+    Setting,
 }
 
 impl AuditTarget {
@@ -59,6 +61,7 @@ impl AuditTarget {
             Self::Relationship(_) => "relationship",
             Self::User(_) => "user",
             Self::ApiKey(_) => "api_key",
+            Self::Setting => "setting",
         }
     }
 
@@ -70,6 +73,7 @@ impl AuditTarget {
             Self::Relationship(id) => id.as_uuid(),
             Self::User(id) => id.as_uuid(),
             Self::ApiKey(id) => id.as_uuid(),
+            Self::Setting => uuid::Uuid::nil(),
         }
     }
 }

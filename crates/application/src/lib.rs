@@ -22,6 +22,7 @@ mod error;
 mod graph;
 mod history;
 mod idempotency;
+mod maintenance;
 mod page;
 mod ports;
 mod relationships;
@@ -52,6 +53,7 @@ pub use idempotency::{
     Claim, Completion, IDEMPOTENCY_LEASE, IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyService,
     IdempotencyStore, IdempotentRequest, Keyed, Respond, StoredResponse,
 };
+pub use maintenance::{MODE_REFRESH, MaintenanceService, ModeState, ModeStore, ServiceMode};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{
     ApiKeyRepository, ApiKeySecrets, AuditLog, ChangeFeed, Clock, EntityRepository, HealthProbe,

@@ -78,11 +78,15 @@ pub enum ProblemCode {
     ServiceUnavailable,
     /// 503: a readiness check fails.
     NotReady,
+    /// 503: the service is read-only for now; writes are refused.
+    ReadOnly,
+    /// 503: the service is down for maintenance.
+    Maintenance,
 }
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 34] = [
+    pub const ALL: [Self; 36] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -117,6 +121,8 @@ impl ProblemCode {
         Self::InternalError,
         Self::ServiceUnavailable,
         Self::NotReady,
+        Self::ReadOnly,
+        Self::Maintenance,
     ];
 
     /// The snake_case code and the HTTP status and title that go with it.
@@ -265,6 +271,12 @@ impl ProblemCode {
                 "Service unavailable",
             ),
             Self::NotReady => ("not_ready", StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
+            Self::ReadOnly => ("read_only", StatusCode::SERVICE_UNAVAILABLE, "Read-only"),
+            Self::Maintenance => (
+                "maintenance",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Down for maintenance",
+            ),
         }
     }
 }

@@ -23,12 +23,13 @@ pub(crate) fn cors(origins: &[String]) -> actix_cors::Cors {
         .fold(actix_cors::Cors::default(), |cors, origin| {
             cors.allowed_origin(origin)
         });
-    cors.allowed_methods(["GET", "POST", "PATCH", "DELETE"])
+    cors.allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::IF_MATCH,
             X_REQUEST_ID,
+            HeaderName::from_static("idempotency-key"),
         ])
         .expose_headers([
             header::ETAG,
@@ -63,6 +64,38 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     chain
+}
+
+/// Seconds a refused client is asked to wait while the switch is on.
+const MAINTENANCE_RETRY_AFTER: u64 = 30;
+
+/// Whether the switch refuses this request. Health, sign-in and the switch
+/// itself always pass, so an admin can turn it off over the API.
+fn maintenance_refusal(
+    mode: kg_application::ServiceMode,
+    method: &actix_web::http::Method,
+    path: &str,
+) -> Option<ApiError> {
+    use kg_application::ServiceMode;
+    let exempt = path.starts_with("/health/")
+        || path.starts_with("/v1/auth/")
+        || path == "/v1/admin/maintenance";
+    let safe = matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
+    let mut err = match mode {
+        ServiceMode::Off => return None,
+        _ if exempt => return None,
+        ServiceMode::ReadOnly if safe => return None,
+        ServiceMode::ReadOnly => ApiError::new(
+            crate::ProblemCode::ReadOnly,
+            "The service is read-only for now; reads work, writes are refused. Retry later.",
+        ),
+        ServiceMode::Maintenance => ApiError::new(
+            crate::ProblemCode::Maintenance,
+            "The service is down for maintenance. Retry later.",
+        ),
+    };
+    err.set_retry_after(MAINTENANCE_RETRY_AFTER);
+    Some(err)
 }
 
 pub(crate) async fn request_envelope(
@@ -103,6 +136,17 @@ pub(crate) async fn request_envelope(
         limits.and_then(|l| l.check_client(peer, forwarded.as_deref()).err())
     } else {
         None
+    };
+    // The maintenance switch, checked after the auth limit (cheap, cached).
+    let limited = match limited {
+        Some(err) => Some(err),
+        None => match req.app_data::<web::Data<crate::AppState>>() {
+            Some(state) => {
+                let mode = state.maintenance.current().await;
+                maintenance_refusal(mode, &method, &path)
+            }
+            None => None,
+        },
     };
     let (http_req, mut res) = match limited {
         Some(err) => {

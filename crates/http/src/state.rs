@@ -2,7 +2,7 @@
 
 use kg_application::{
     ApiKeyService, AuthService, BatchService, EntityService, GraphService, HistoryService,
-    IdempotencyService, RelationshipService, UserService,
+    IdempotencyService, MaintenanceService, RelationshipService, UserService,
 };
 
 /// Limits and switches of the HTTP layer.
@@ -53,6 +53,8 @@ pub struct AppState {
     pub batch: BatchService,
     /// Idempotency keys of creates.
     pub idempotency: IdempotencyService,
+    /// The maintenance switch.
+    pub maintenance: MaintenanceService,
     /// Request rate limits, shared by every worker.
     pub limits: crate::RateLimits,
     /// Readiness checks.

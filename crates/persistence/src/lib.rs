@@ -20,6 +20,7 @@ mod idempotency;
 mod models;
 mod relationships;
 mod sessions;
+mod settings;
 mod throttle;
 mod users;
 
@@ -38,5 +39,6 @@ pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run 
 pub use relationships::SeaOrmRelationshipRepository;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection};
 pub use sessions::SeaOrmSessionRepository;
+pub use settings::SeaOrmModeStore;
 pub use throttle::SeaOrmLoginThrottle;
 pub use users::SeaOrmUserRepository;

@@ -41,6 +41,11 @@ enum Command {
     },
     /// Check the settings and print every problem found.
     CheckConfig,
+    /// Switch maintenance mode; every instance obeys within 2 seconds.
+    Maintenance {
+        #[command(subcommand)]
+        action: MaintenanceAction,
+    },
     /// Write the live graph as JSON Lines (entities, then relationships).
     Export {
         /// Write here instead of standard output.
@@ -84,6 +89,27 @@ enum ApiKeyAction {
         #[arg(long)]
         id: String,
     },
+}
+
+#[derive(Subcommand)]
+enum MaintenanceAction {
+    /// Refuse the API (or, with --read-only, only writes) with 503.
+    On {
+        /// Keep reads working; refuse writes only.
+        #[arg(long)]
+        read_only: bool,
+        /// The email of the admin the change is recorded as.
+        #[arg(long = "as")]
+        actor: String,
+    },
+    /// Serve normally again.
+    Off {
+        /// The email of the admin the change is recorded as.
+        #[arg(long = "as")]
+        actor: String,
+    },
+    /// Print the mode, when it was set and by whom.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -247,6 +273,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .map_err(operator_error)?;
                     println!("revoked {id}");
                 }
+            }
+        }
+        Command::Maintenance { action } => {
+            prepare_schema(&settings).await?;
+            let db = open_database(&settings).await?;
+            let services = build_services(&settings, &db)?;
+            let set = |actor: String, mode| (actor, mode);
+            let change = match action {
+                MaintenanceAction::On { read_only, actor } => Some(set(
+                    actor,
+                    if read_only {
+                        kg_application::ServiceMode::ReadOnly
+                    } else {
+                        kg_application::ServiceMode::Maintenance
+                    },
+                )),
+                MaintenanceAction::Off { actor } => {
+                    Some(set(actor, kg_application::ServiceMode::Off))
+                }
+                MaintenanceAction::Status => None,
+            };
+            let state = match change {
+                Some((actor, mode)) => {
+                    let user = active_user(&db, &actor, "--as").await?;
+                    services
+                        .maintenance
+                        .set(&operator_context(user.id, user.role), mode)
+                        .await
+                        .map_err(operator_error)?
+                }
+                None => services
+                    .maintenance
+                    .status()
+                    .await
+                    .map_err(operator_error)?,
+            };
+            match (state.changed_at, state.changed_by) {
+                (Some(at), Some(by)) => println!("mode {} (set {at} by {by})", state.mode.as_str()),
+                _ => println!("mode {} (never set)", state.mode.as_str()),
             }
         }
         Command::Export { output } => {

@@ -8,8 +8,8 @@ use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
     ApiKeyService, AuthPorts, AuthService, BatchService, Clock, EntityService, GraphService,
-    HistoryService, IdempotencyService, RelationshipService, SessionPolicy, SystemClock,
-    ThrottlePolicy, UserService,
+    HistoryService, IdempotencyService, MODE_REFRESH, MaintenanceService, RelationshipService,
+    SessionPolicy, SystemClock, ThrottlePolicy, UserService,
 };
 use kg_auth::{
     Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
@@ -18,7 +18,7 @@ use kg_http::{AppState, HttpSettings, RateLimits};
 use kg_persistence::{
     DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository, SeaOrmAuditLog,
     SeaOrmBatchRepository, SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmIdempotencyStore,
-    SeaOrmLoginThrottle, SeaOrmRelationshipRepository, SeaOrmSessionRepository,
+    SeaOrmLoginThrottle, SeaOrmModeStore, SeaOrmRelationshipRepository, SeaOrmSessionRepository,
     SeaOrmUserRepository, connect, connect_for_migrations, durability_report, migrate,
 };
 
@@ -134,6 +134,8 @@ pub struct Services {
     pub batch: BatchService,
     /// Idempotency keys of creates.
     pub idempotency: IdempotencyService,
+    /// The maintenance switch.
+    pub maintenance: MaintenanceService,
 }
 
 /// Wires the use cases over `db`.
@@ -173,6 +175,11 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
         idempotency: IdempotencyService::new(
             Arc::new(SeaOrmIdempotencyStore::new(db.clone())),
             clock.clone(),
+        ),
+        maintenance: MaintenanceService::new(
+            Arc::new(SeaOrmModeStore::new(db.clone())),
+            clock.clone(),
+            MODE_REFRESH,
         ),
         users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
         auth: AuthService::new(
@@ -239,6 +246,7 @@ impl Application {
             graph: services.graph.clone(),
             batch: services.batch.clone(),
             idempotency: services.idempotency.clone(),
+            maintenance: services.maintenance.clone(),
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             // Built here, once: every worker shares these limiters.
             limits: RateLimits::new(

@@ -349,3 +349,63 @@ fn export_then_import_into_an_empty_database_reproduces_the_graph() -> anyhow::R
     );
     Ok(())
 }
+
+#[test]
+fn maintenance_is_switched_and_reported_from_the_command_line() -> anyhow::Result<()> {
+    let env = Env::new()?;
+    let made = env.kg(
+        &[
+            "user",
+            "create",
+            "--email",
+            "root@example.org",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some(PASSWORD),
+        &[],
+    )?;
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let status = env.kg(&["maintenance", "status"], None, &[])?;
+    assert!(
+        text(&status.stdout).contains("mode off (never set)"),
+        "{}",
+        text(&status.stdout)
+    );
+    let on = env.kg(
+        &[
+            "maintenance",
+            "on",
+            "--read-only",
+            "--as",
+            "root@example.org",
+        ],
+        None,
+        &[],
+    )?;
+    assert!(on.status.success(), "{}", text(&on.stderr));
+    let status = env.kg(&["maintenance", "status"], None, &[])?;
+    assert!(
+        text(&status.stdout).starts_with("mode read_only (set "),
+        "{}",
+        text(&status.stdout)
+    );
+    let nobody = env.kg(
+        &["maintenance", "off", "--as", "ghost@example.org"],
+        None,
+        &[],
+    )?;
+    assert!(!nobody.status.success());
+    let off = env.kg(
+        &["maintenance", "off", "--as", "root@example.org"],
+        None,
+        &[],
+    )?;
+    assert!(
+        text(&off.stdout).starts_with("mode off (set "),
+        "{}",
+        text(&off.stdout)
+    );
+    Ok(())
+}

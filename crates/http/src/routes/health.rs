@@ -18,8 +18,14 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
     let schema = database && state.health.schema_current().await;
     let status = |ok: bool| if ok { "ok" } else { "failing" };
     if database && schema {
-        return Ok(HttpResponse::Ok()
-            .json(json!({ "status": "ready", "checks": { "database": "ok", "schema": "ok" } })));
+        // An instance in read-only or maintenance mode is still ready: it
+        // answers, and admins must reach it to turn the switch off.
+        let mode = state.maintenance.current().await;
+        return Ok(HttpResponse::Ok().json(json!({
+            "status": "ready",
+            "mode": mode.as_str(),
+            "checks": { "database": "ok", "schema": "ok" },
+        })));
     }
     let failing: Vec<&str> = [("database", database), ("schema", schema)]
         .into_iter()

@@ -1,5 +1,6 @@
 //! The route table. Each resource is a module with one handler per file.
 
+mod admin;
 mod api_keys;
 mod audit;
 mod auth;
@@ -66,6 +67,7 @@ routes! {
     "/v1/batch" => { POST => batch::handle },
     "/v1/changes" => { GET => changes::handle },
     "/v1/audit" => { GET => audit::list::handle },
+    "/v1/admin/maintenance" => { GET => admin::get, PUT => admin::put },
     "/v1/users" => { GET => users::list::handle, POST => users::create::handle },
     "/v1/api-keys" => { GET => api_keys::list::handle, POST => api_keys::create::handle },
     "/v1/api-keys/{id}" => { DELETE => api_keys::revoke::handle },

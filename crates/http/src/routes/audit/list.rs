@@ -24,7 +24,7 @@ pub(crate) struct Query {
     until: Option<String>,
 }
 
-const TARGET_TYPES: [&str; 4] = ["entity", "relationship", "user", "api_key"];
+const TARGET_TYPES: [&str; 5] = ["entity", "relationship", "user", "api_key", "setting"];
 
 fn time(text: String) -> Result<DateTime<Utc>, &'static str> {
     DateTime::parse_from_rfc3339(&text)
