@@ -25,6 +25,7 @@ enum Rule {
 const MATRIX: &[(&str, &str, Rule)] = &[
     ("GET", "/health/live", Rule::Public),
     ("GET", "/health/ready", Rule::Public),
+    ("GET", "/metrics", Rule::Public),
     ("POST", "/v1/auth/token", Rule::Public),
     ("POST", "/v1/auth/refresh", Rule::Public),
     ("POST", "/v1/auth/logout", Rule::Person),

@@ -15,6 +15,8 @@ pub const PASSWORD: &str = "a-long-and-unusual-passphrase";
 
 pub struct TestApp {
     pub base: String,
+    /// The separate metrics listener, when `KG_METRICS_ADDR` is set.
+    pub metrics_base: Option<String>,
     pub client: reqwest::Client,
     services: Services,
     db: DatabaseConnection,
@@ -133,11 +135,15 @@ async fn start(
     let settings = Settings::from_lookup(&|k| vars.get(k).cloned())?;
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
+    let metrics_base = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let services = app.services().clone();
     tokio::spawn(app.run_until_stopped());
     let db = Database::connect(url.as_str()).await?;
     Ok(TestApp {
         base,
+        metrics_base,
         client: reqwest::Client::new(),
         services,
         db,

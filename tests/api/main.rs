@@ -6,6 +6,7 @@ mod helpers;
 
 mod limits;
 mod maintenance;
+mod metrics;
 mod neighbors;
 
 mod api_keys;

@@ -57,8 +57,8 @@ pub use maintenance::{MODE_REFRESH, MaintenanceService, ModeState, ModeStore, Se
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
 pub use ports::{
     ApiKeyRepository, ApiKeySecrets, AuditLog, ChangeFeed, Clock, EntityRepository, HealthProbe,
-    LoginThrottle, PasswordHasher, RefreshTokens, RelationshipRepository, Rotation,
-    SessionRepository, SystemClock, TokenIssuer, UserRepository,
+    LoginThrottle, PasswordHasher, PoolMonitor, PoolSnapshot, RefreshTokens,
+    RelationshipRepository, Rotation, SessionRepository, SystemClock, TokenIssuer, UserRepository,
 };
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
 pub use throttle::{ThrottleKey, ThrottlePolicy};

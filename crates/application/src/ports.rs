@@ -477,3 +477,24 @@ pub trait HealthProbe: Send + Sync {
     /// Whether the schema is at the migration this build expects.
     async fn schema_current(&self) -> bool;
 }
+
+/// The database connection pool, as metrics show it.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct PoolSnapshot {
+    /// Connections open now.
+    pub size: u32,
+    /// Of those, idle.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
+    /// How long acquiring a connection took just now, in seconds; `None`
+    /// when none could be had within the acquire timeout.
+    pub acquire_seconds: Option<f64>,
+}
+
+/// Watching the connection pool.
+#[async_trait]
+pub trait PoolMonitor: Send + Sync {
+    /// The pool now, including one timed acquire.
+    async fn snapshot(&self) -> PoolSnapshot;
+}

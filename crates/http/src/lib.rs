@@ -10,12 +10,14 @@ mod error;
 mod extract;
 mod idempotency;
 mod limits;
+mod metrics;
 mod middleware;
 mod routes;
 mod state;
 
 pub use error::{ApiError, ProblemCode};
 pub use limits::{RateLimits, TrustedProxies, client_ip};
+pub use metrics::Metrics;
 pub use routes::ROUTES;
 pub use state::{AppState, HttpSettings};
 
@@ -52,4 +54,23 @@ pub fn app(
         .wrap(middleware::cors(&settings.cors_origins))
         .wrap(actix_web::middleware::from_fn(middleware::request_envelope))
         .app_data(web::Data::new(settings))
+}
+
+/// The metrics listener's app: `GET /metrics` and nothing else.
+pub fn metrics_app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new().app_data(web::Data::new(state)).route(
+        "/metrics",
+        web::get()
+            .to(|state: web::Data<AppState>| async move { routes::metrics_response(&state).await }),
+    )
 }

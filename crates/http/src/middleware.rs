@@ -103,6 +103,8 @@ pub(crate) async fn request_envelope(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
+    let state = req.app_data::<web::Data<crate::AppState>>().cloned();
+    let _in_flight = state.as_ref().map(|s| s.metrics.start());
     let request_id = req
         .headers()
         .get(&X_REQUEST_ID)
@@ -166,7 +168,9 @@ pub(crate) async fn request_envelope(
     };
 
     // Re-render our problems with the request id, and log a 5xx's cause once.
+    let mut problem = None;
     if let Some(api) = res.error().and_then(|e| e.as_error::<ApiError>()) {
+        problem = Some(api.code().describe().0);
         let status = api.code().describe().1;
         if status.is_server_error() {
             tracing::error!(request_id = %request_id, error = %error_chain(api), "request failed");
@@ -178,6 +182,7 @@ pub(crate) async fn request_envelope(
     {
         // A 400 from a middleware we use (a refused CORS preflight).
         let api = ApiError::new(crate::ProblemCode::BadRequest, err.to_string());
+        problem = Some(api.code().describe().0);
         res = api.render(Some(&request_id)).map_into_boxed_body();
     } else if res.status().is_server_error() {
         let cause = res.error().map(ToString::to_string).unwrap_or_default();
@@ -214,6 +219,18 @@ pub(crate) async fn request_envelope(
         .extensions()
         .get::<AuthenticatedUser>()
         .map(|u| u.0.to_string());
+    if let Some(state) = &state {
+        let route = http_req
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        state.metrics.finish(
+            &route,
+            method.as_str(),
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+            problem,
+        );
+    }
     tracing::info!(
         request_id = %request_id,
         method = %method,

@@ -18,6 +18,9 @@ pub struct HttpSettings {
     pub cors_origins: Vec<String>,
     /// Whether logins may ask for cookie sessions (with CSRF protection).
     pub cookie_auth: bool,
+    /// Whether `/metrics` is served with the API (`false` when it has a
+    /// listener of its own).
+    pub metrics_with_api: bool,
 }
 
 impl Default for HttpSettings {
@@ -28,6 +31,7 @@ impl Default for HttpSettings {
             hsts: false,
             cors_origins: Vec::new(),
             cookie_auth: false,
+            metrics_with_api: true,
         }
     }
 }
@@ -55,6 +59,10 @@ pub struct AppState {
     pub idempotency: IdempotencyService,
     /// The maintenance switch.
     pub maintenance: MaintenanceService,
+    /// Request metrics, shared by every worker.
+    pub metrics: std::sync::Arc<crate::Metrics>,
+    /// The database pool, for metrics.
+    pub pool: std::sync::Arc<dyn kg_application::PoolMonitor>,
     /// Request rate limits, shared by every worker.
     pub limits: crate::RateLimits,
     /// Readiness checks.

@@ -148,3 +148,42 @@ impl kg_application::HealthProbe for SeaOrmHealthProbe {
         matches!(pending, Ok(Ok(list)) if list.is_empty())
     }
 }
+
+/// Pool statistics for metrics.
+#[derive(Debug, Clone)]
+pub struct SeaOrmPoolMonitor {
+    db: DatabaseConnection,
+    max: u32,
+}
+
+impl SeaOrmPoolMonitor {
+    /// A monitor of `db`'s pool, which opens at most `max` connections.
+    #[must_use]
+    pub const fn new(db: DatabaseConnection, max: u32) -> Self {
+        Self { db, max }
+    }
+}
+
+#[async_trait::async_trait]
+impl kg_application::PoolMonitor for SeaOrmPoolMonitor {
+    async fn snapshot(&self) -> kg_application::PoolSnapshot {
+        let started = std::time::Instant::now();
+        let (size, idle, acquired) = match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle(), pool.acquire().await.is_ok())
+            }
+            sea_orm::DatabaseBackend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle(), pool.acquire().await.is_ok())
+            }
+            _ => (0, 0, false),
+        };
+        kg_application::PoolSnapshot {
+            size,
+            idle: u32::try_from(idle).unwrap_or(u32::MAX),
+            max: self.max,
+            acquire_seconds: acquired.then(|| started.elapsed().as_secs_f64()),
+        }
+    }
+}

@@ -87,6 +87,9 @@ pub struct Settings {
     pub rate_limit_per_minute: std::num::NonZeroU32,
     /// `KG_TRUSTED_PROXIES`.
     pub trusted_proxies: kg_http::TrustedProxies,
+    /// `KG_METRICS_ADDR`: serve `/metrics` on this separate listener (and
+    /// not on the API's) when set.
+    pub metrics_addr: Option<SocketAddr>,
     /// `KG_WORKERS`.
     pub workers: usize,
     /// `KG_PASSWORD_HASH_CONCURRENCY`.
@@ -336,6 +339,17 @@ impl Settings {
                     kg_http::TrustedProxies::default()
                 }
             },
+            metrics_addr: r.raw("KG_METRICS_ADDR").and_then(|v| {
+                v.parse().map_or_else(
+                    |_| {
+                        r.problems.push(format!(
+                            "KG_METRICS_ADDR={v:?} is invalid: expected address:port, e.g. 127.0.0.1:9090"
+                        ));
+                        None
+                    },
+                    Some,
+                )
+            }),
             workers: r.bounded("KG_WORKERS", cores(), 1, 256),
             password_hash_concurrency: r.bounded("KG_PASSWORD_HASH_CONCURRENCY", cores(), 1, 64),
             log_format: match r.raw("KG_LOG_FORMAT").as_deref() {

@@ -210,6 +210,7 @@ pub struct Application {
     port: u16,
     server: Server,
     services: Services,
+    metrics: Option<(Server, u16)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -247,6 +248,11 @@ impl Application {
             batch: services.batch.clone(),
             idempotency: services.idempotency.clone(),
             maintenance: services.maintenance.clone(),
+            metrics: Arc::new(kg_http::Metrics::default()),
+            pool: Arc::new(kg_persistence::SeaOrmPoolMonitor::new(
+                db.clone(),
+                settings.db_max_connections,
+            )),
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             // Built here, once: every worker shares these limiters.
             limits: RateLimits::new(
@@ -260,7 +266,26 @@ impl Application {
                 hsts: settings.hsts,
                 cors_origins: settings.cors_origins.clone(),
                 cookie_auth: settings.cookie_auth,
+                metrics_with_api: settings.metrics_addr.is_none(),
             },
+        };
+        let metrics = match settings.metrics_addr {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr)
+                    .with_context(|| format!("binding the metrics listener {addr}"))?;
+                let port = listener
+                    .local_addr()
+                    .context("reading the metrics address")?
+                    .port();
+                let state = state.clone();
+                let server = HttpServer::new(move || kg_http::metrics_app(state.clone()))
+                    .workers(1)
+                    .listen(listener)
+                    .context("listening for metrics")?
+                    .run();
+                Some((server, port))
+            }
+            None => None,
         };
         let server = HttpServer::new(move || kg_http::app(state.clone()))
             .workers(settings.workers)
@@ -272,7 +297,14 @@ impl Application {
             port,
             server,
             services,
+            metrics,
         })
+    }
+
+    /// The port of the separate metrics listener, when `KG_METRICS_ADDR` is set.
+    #[must_use]
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(_, port)| *port)
     }
 
     /// The port the server listens on.
@@ -293,8 +325,20 @@ impl Application {
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purger = tokio::spawn(purge_idempotency_keys(self.services.idempotency.clone()));
+        let metrics = self.metrics.map(|(server, _)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
         purger.abort();
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "the metrics listener failed"),
+                Err(e) => tracing::warn!(error = %e, "the metrics listener task failed"),
+            }
+        }
         result
     }
 }

@@ -5,6 +5,24 @@ use serde_json::json;
 
 use crate::{ApiError, AppState, ProblemCode};
 
+/// `GET /metrics`: Prometheus text format.
+pub(crate) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if !state.settings.metrics_with_api {
+        return Err(ApiError::new(
+            ProblemCode::RouteNotFound,
+            "Metrics are served on their own listener.",
+        ));
+    }
+    Ok(metrics_response(&state).await)
+}
+
+pub(crate) async fn metrics_response(state: &AppState) -> HttpResponse {
+    let pool = state.pool.snapshot().await;
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render(&pool))
+}
+
 /// The process is up and serving.
 pub(crate) async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))

@@ -43,6 +43,7 @@ macro_rules! routes {
 routes! {
     "/health/live" => { GET => health::live },
     "/health/ready" => { GET => health::ready },
+    "/metrics" => { GET => health::metrics },
     "/v1/auth/token" => { POST => auth::token::handle },
     "/v1/auth/refresh" => { POST => auth::refresh::handle },
     "/v1/auth/logout" => { POST => auth::logout::handle },
@@ -73,6 +74,8 @@ routes! {
     "/v1/api-keys/{id}" => { DELETE => api_keys::revoke::handle },
     "/v1/users/{id}" => { GET => users::get::handle, PATCH => users::update::handle, DELETE => users::delete::handle },
 }
+
+pub(crate) use health::metrics_response;
 
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::new(

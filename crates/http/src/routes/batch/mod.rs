@@ -100,6 +100,9 @@ pub(crate) async fn handle(
             )
         });
         let report = state.batch.apply_keyed(ctx, batch, false, keyed).await?;
+        for r in report.entities.iter().chain(&report.relationships) {
+            state.metrics.batch_items(r.outcome.as_str(), 1);
+        }
         Ok(idempotency::respond(respond(&report), false))
     })
     .await
