@@ -233,6 +233,11 @@ impl TestApp {
             .context("no access_token")
     }
 
+    /// The test's own connection to the service's database.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
     }

@@ -17,6 +17,7 @@ mod changes;
 mod cookies;
 mod entities;
 mod errors;
+mod faults;
 mod history;
 mod idempotency;
 mod relationships;

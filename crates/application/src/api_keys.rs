@@ -77,7 +77,7 @@ impl ApiKeyService {
     ///
     /// # Errors
     /// `Forbidden` unless the actor is an admin (not a key); `Validation`;
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn create(
         &self,
         ctx: &RequestContext,
@@ -91,7 +91,7 @@ impl ApiKeyService {
     /// An operator creates a key for `owner` from the command line.
     ///
     /// # Errors
-    /// `Validation`; `Unavailable`; `Internal`.
+    /// `Validation`; `DatabaseUnavailable`; `Internal`.
     pub async fn create_by_operator(
         &self,
         owner: UserId,
@@ -161,7 +161,7 @@ impl ApiKeyService {
     /// A page of keys, without secrets.
     ///
     /// # Errors
-    /// `Forbidden` unless the actor is an admin; `Unavailable`; `Internal`.
+    /// `Forbidden` unless the actor is an admin; `DatabaseUnavailable`; `Internal`.
     pub async fn list(
         &self,
         ctx: &RequestContext,
@@ -174,7 +174,7 @@ impl ApiKeyService {
     /// Revokes a key; it fails on its next use.
     ///
     /// # Errors
-    /// `Forbidden` unless the actor is an admin; `NotFound`; `Unavailable`; `Internal`.
+    /// `Forbidden` unless the actor is an admin; `NotFound`; `DatabaseUnavailable`; `Internal`.
     pub async fn revoke(&self, ctx: &RequestContext, id: ApiKeyId) -> Result<(), AppError> {
         ctx.actor.require_admin()?;
         let now = self.clock.now();
@@ -195,7 +195,7 @@ impl ApiKeyService {
     /// Revokes a key from the command line.
     ///
     /// # Errors
-    /// `NotFound`; `Unavailable`; `Internal`.
+    /// `NotFound`; `DatabaseUnavailable`; `Internal`.
     pub async fn revoke_by_operator(&self, id: ApiKeyId) -> Result<(), AppError> {
         let key = self
             .keys

@@ -727,7 +727,7 @@ pub trait BatchRepository: Send + Sync {
     ///
     /// # Errors
     /// `Invalid` with the planner's violations; `Conflict(ExternalIdTaken)`
-    /// when a concurrent write took an external id; `Unavailable`; `Other`.
+    /// when a concurrent write took an external id; `DatabaseUnavailable`; `Other`.
     async fn apply(
         &self,
         planner: &dyn BatchPlanner,
@@ -760,7 +760,7 @@ impl BatchService {
     ///
     /// # Errors
     /// `Forbidden` for viewers; `Validation` naming each unresolvable item;
-    /// `Conflict`; `Unavailable`; `Internal`.
+    /// `Conflict`; `DatabaseUnavailable`; `Internal`.
     pub async fn apply(
         &self,
         ctx: &RequestContext,

@@ -93,7 +93,7 @@ impl EntityService {
     ///
     /// # Errors
     /// `Forbidden` for viewers; `Validation`; `Conflict(ExternalIdTaken)`;
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn create(&self, ctx: &RequestContext, data: EntityData) -> Result<Entity, AppError> {
         self.create_keyed(ctx, data, None).await
     }
@@ -136,7 +136,7 @@ impl EntityService {
     /// A live entity.
     ///
     /// # Errors
-    /// `NotFound`; `Unavailable`; `Internal`.
+    /// `NotFound`; `DatabaseUnavailable`; `Internal`.
     pub async fn get(&self, _ctx: &RequestContext, id: EntityId) -> Result<Entity, AppError> {
         self.entities
             .get(id)
@@ -148,7 +148,7 @@ impl EntityService {
     /// A page of live entities.
     ///
     /// # Errors
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn list(
         &self,
         _ctx: &RequestContext,
@@ -167,7 +167,7 @@ impl EntityService {
     /// `Forbidden` for viewers; `NotFound`; `Validation` (checked before the
     /// version, so a bad patch is reported as such); `PreconditionRequired`
     /// without `expected`; `VersionMismatch`;
-    /// `Conflict(ExternalIdTaken)`; `Unavailable`; `Internal`.
+    /// `Conflict(ExternalIdTaken)`; `DatabaseUnavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(entity_id = %id))]
     pub async fn update(
         &self,
@@ -207,7 +207,7 @@ impl EntityService {
     /// Soft-deletes an entity and its live relationships, returning those.
     ///
     /// # Errors
-    /// `Forbidden` for viewers; `NotFound`; `Unavailable`; `Internal`.
+    /// `Forbidden` for viewers; `NotFound`; `DatabaseUnavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(entity_id = %id))]
     pub async fn delete(
         &self,
@@ -235,7 +235,7 @@ impl EntityService {
     /// # Errors
     /// `Forbidden` unless the actor is an admin; `NotFound`;
     /// `Conflict(NotDeleted)` for a live entity; `RestoreBlocked` naming
-    /// what now conflicts; `Unavailable`; `Internal`.
+    /// what now conflicts; `DatabaseUnavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(entity_id = %id))]
     pub async fn restore(
         &self,

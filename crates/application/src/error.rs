@@ -81,9 +81,13 @@ pub enum RepoError {
     /// The input, checked against stored state, breaks these rules.
     #[error("invalid: {0}")]
     Invalid(Violations),
-    /// The database could not be reached in time; worth retrying.
-    #[error("storage unavailable")]
+    /// A dependency other than the database is saturated; worth retrying.
+    #[error("unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database could not be reached, or did not answer, in time; worth
+    /// retrying.
+    #[error("database unavailable")]
+    DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Anything else: a bug or a broken database.
     #[error("storage failure")]
     Other(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -141,6 +145,9 @@ pub enum AppError {
     /// A dependency is unavailable; the client may retry.
     #[error("service unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The database is unreachable or overloaded; the client may retry.
+    #[error("database unavailable")]
+    DatabaseUnavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A bug or an unexpected failure of a dependency.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -157,6 +164,7 @@ impl AppError {
             RepoError::RestoreBlocked(b) => Self::RestoreBlocked(b),
             RepoError::Invalid(v) => Self::Validation(v),
             RepoError::Unavailable(source) => Self::Unavailable(source),
+            RepoError::DatabaseUnavailable(source) => Self::DatabaseUnavailable(source),
             RepoError::Other(source) => Self::Internal(source),
         }
     }

@@ -145,7 +145,7 @@ impl GraphService {
     /// query per level, stopping at the node budget with `truncated`.
     ///
     /// # Errors
-    /// `NotFound` unless `start` is a live entity; `Unavailable`; `Internal`.
+    /// `NotFound` unless `start` is a live entity; `DatabaseUnavailable`; `Internal`.
     pub async fn neighbors(
         &self,
         _ctx: &RequestContext,

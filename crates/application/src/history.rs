@@ -43,7 +43,7 @@ impl HistoryService {
     /// order. Any authenticated principal may follow the feed.
     ///
     /// # Errors
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn changes(
         &self,
         _ctx: &RequestContext,
@@ -59,7 +59,7 @@ impl HistoryService {
     /// A deleted entity keeps its history.
     ///
     /// # Errors
-    /// `NotFound` when the entity never existed; `Unavailable`; `Internal`.
+    /// `NotFound` when the entity never existed; `DatabaseUnavailable`; `Internal`.
     pub async fn entity_history(
         &self,
         _ctx: &RequestContext,
@@ -82,7 +82,7 @@ impl HistoryService {
     /// The audit log, filtered; admins only.
     ///
     /// # Errors
-    /// `Forbidden` unless the actor is an admin; `Unavailable`; `Internal`.
+    /// `Forbidden` unless the actor is an admin; `DatabaseUnavailable`; `Internal`.
     pub async fn audit(
         &self,
         ctx: &RequestContext,

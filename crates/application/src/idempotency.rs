@@ -130,7 +130,7 @@ pub trait IdempotencyStore: Send + Sync {
     /// held by another request whose lease has not run out.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn claim(
         &self,
         request: &IdempotentRequest,
@@ -142,13 +142,13 @@ pub trait IdempotencyStore: Send + Sync {
     /// Gives up a claim whose request failed, so it can be retried.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn release(&self, request: &IdempotentRequest) -> Result<(), RepoError>;
 
     /// Removes keys created before `before`; returns how many.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, RepoError>;
 }
 
@@ -177,7 +177,7 @@ impl IdempotencyService {
     /// # Errors
     /// `IdempotencyKeyReused` for another request under the same key;
     /// `IdempotencyInFlight` while the first is still running;
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn claim(
         &self,
         request: &IdempotentRequest,
@@ -204,7 +204,7 @@ impl IdempotencyService {
     /// Releases a claim after its request failed.
     ///
     /// # Errors
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn release(&self, request: &IdempotentRequest) -> Result<(), AppError> {
         self.store
             .release(request)
@@ -215,7 +215,7 @@ impl IdempotencyService {
     /// Removes keys past the replay window; returns how many.
     ///
     /// # Errors
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn purge_expired(&self) -> Result<u64, AppError> {
         self.store
             .purge(self.clock.now() - IDEMPOTENCY_WINDOW)

@@ -62,13 +62,13 @@ pub trait ModeStore: Send + Sync {
     /// The stored state (`off` when never set).
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn get(&self) -> Result<ModeState, RepoError>;
 
     /// Stores `state` and its audit entry at once.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn set(&self, state: &ModeState, audit: &AuditEntry) -> Result<(), RepoError>;
 }
 
@@ -145,7 +145,7 @@ impl MaintenanceService {
     /// The stored state, read now.
     ///
     /// # Errors
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn status(&self) -> Result<ModeState, AppError> {
         self.store
             .get()
@@ -156,7 +156,7 @@ impl MaintenanceService {
     /// Sets the switch (admins), audited.
     ///
     /// # Errors
-    /// `Forbidden` unless an admin; `Unavailable`; `Internal`.
+    /// `Forbidden` unless an admin; `DatabaseUnavailable`; `Internal`.
     pub async fn set(
         &self,
         ctx: &RequestContext,

@@ -46,7 +46,7 @@ pub trait EntityRepository: Send + Sync {
     ///
     /// # Errors
     /// `Conflict(ExternalIdTaken)` when a live entity has its `external_id`;
-    /// `Unavailable` when storage cannot be reached; `Other` otherwise.
+    /// `DatabaseUnavailable` when storage cannot be reached; `Other` otherwise.
     async fn create(
         &self,
         entity: &Entity,
@@ -57,13 +57,13 @@ pub trait EntityRepository: Send + Sync {
     /// A live entity by id, `None` if there is none.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn get(&self, id: EntityId) -> Result<Option<Entity>, RepoError>;
 
     /// Live entities matching `filter`, in id order, one query per page.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn list(
         &self,
         filter: &EntityFilter,
@@ -75,7 +75,7 @@ pub trait EntityRepository: Send + Sync {
     ///
     /// # Errors
     /// `NotFound` when no live entity has the id; `VersionMismatch` when its
-    /// version is not `expected`; `Conflict(ExternalIdTaken)`; `Unavailable`; `Other`.
+    /// version is not `expected`; `Conflict(ExternalIdTaken)`; `DatabaseUnavailable`; `Other`.
     async fn update(
         &self,
         entity: &Entity,
@@ -87,7 +87,7 @@ pub trait EntityRepository: Send + Sync {
     /// it, auditing each, all at once. Returns the relationships deleted.
     ///
     /// # Errors
-    /// `NotFound` when no live entity has the id; `Unavailable`; `Other`.
+    /// `NotFound` when no live entity has the id; `DatabaseUnavailable`; `Other`.
     async fn soft_delete(
         &self,
         id: EntityId,
@@ -101,7 +101,7 @@ pub trait EntityRepository: Send + Sync {
     /// # Errors
     /// `NotFound` when no entity has the id; `Conflict(NotDeleted)` when it
     /// is live; `RestoreBlocked` naming everything that now conflicts;
-    /// `Unavailable`; `Other`.
+    /// `DatabaseUnavailable`; `Other`.
     async fn restore(
         &self,
         id: EntityId,
@@ -119,7 +119,7 @@ pub trait RelationshipRepository: Send + Sync {
     /// # Errors
     /// `Conflict(SourceNotLive | TargetNotLive)` when an end is missing or
     /// deleted; `Conflict(DuplicateRelationship)` when a live relationship has
-    /// the same source, target and type; `Unavailable`; `Other`.
+    /// the same source, target and type; `DatabaseUnavailable`; `Other`.
     async fn create(
         &self,
         relationship: &Relationship,
@@ -130,13 +130,13 @@ pub trait RelationshipRepository: Send + Sync {
     /// A live relationship by id.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn get(&self, id: RelationshipId) -> Result<Option<Relationship>, RepoError>;
 
     /// Live relationships matching `filter`, in id order, one query per page.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn list(
         &self,
         filter: &RelationshipFilter,
@@ -146,7 +146,7 @@ pub trait RelationshipRepository: Send + Sync {
     /// Soft-deletes a live relationship and audits it.
     ///
     /// # Errors
-    /// `NotFound` when no live relationship has the id; `Unavailable`; `Other`.
+    /// `NotFound` when no live relationship has the id; `DatabaseUnavailable`; `Other`.
     async fn soft_delete(&self, id: RelationshipId, audit: &AuditEntry) -> Result<(), RepoError>;
 
     /// Replaces the relationship's attributes and lifecycle with
@@ -154,7 +154,7 @@ pub trait RelationshipRepository: Send + Sync {
     ///
     /// # Errors
     /// `NotFound`; `VersionMismatch`; `Conflict(DuplicateRelationship)` when
-    /// a changed type collides with a live relationship; `Unavailable`; `Other`.
+    /// a changed type collides with a live relationship; `DatabaseUnavailable`; `Other`.
     async fn update(
         &self,
         relationship: &Relationship,
@@ -167,7 +167,7 @@ pub trait RelationshipRepository: Send + Sync {
     /// ends, in relationship id order, at most `limit`: one query.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn expand(
         &self,
         frontier: &[EntityId],
@@ -183,7 +183,7 @@ pub trait ChangeFeed: Send + Sync {
     /// Never returns a change while an earlier one can still appear.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn read(&self, request: FeedRequest) -> Result<ChangePage, RepoError>;
 }
 
@@ -193,7 +193,7 @@ pub trait AuditLog: Send + Sync {
     /// Rows matching `filter` after `after`, oldest first.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn list(
         &self,
         filter: &AuditFilter,
@@ -209,25 +209,25 @@ pub trait UserRepository: Send + Sync {
     /// user is made outside any request by an operator (the first admin).
     ///
     /// # Errors
-    /// `Conflict(EmailTaken)` when the normalised email exists; `Unavailable`; `Other`.
+    /// `Conflict(EmailTaken)` when the normalised email exists; `DatabaseUnavailable`; `Other`.
     async fn create(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), RepoError>;
 
     /// A user by id.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn get(&self, id: UserId) -> Result<Option<User>, RepoError>;
 
     /// A user by normalised email.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError>;
 
     /// Users in id order.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn list(&self, page: PageRequest) -> Result<Page<User>, RepoError>;
 
     /// Replaces the user's role, activity and lifecycle with `user`'s if the
@@ -237,7 +237,7 @@ pub trait UserRepository: Send + Sync {
     ///
     /// # Errors
     /// `NotFound`; `VersionMismatch`; `Conflict(LastActiveAdmin)`;
-    /// `Unavailable`; `Other`.
+    /// `DatabaseUnavailable`; `Other`.
     async fn update(
         &self,
         user: &User,
@@ -252,7 +252,7 @@ pub trait UserRepository: Send + Sync {
     /// concurrent password change wins.
     ///
     /// # Errors
-    /// `Unavailable`; `Other`.
+    /// `DatabaseUnavailable`; `Other`.
     async fn replace_password_hash(
         &self,
         user: UserId,
@@ -265,7 +265,7 @@ pub trait UserRepository: Send + Sync {
     /// except `keep`, with the audit entry, all at once.
     ///
     /// # Errors
-    /// `NotFound` when the user does not exist; `Unavailable`; `Other`.
+    /// `NotFound` when the user does not exist; `DatabaseUnavailable`; `Other`.
     async fn set_password(
         &self,
         user: UserId,
@@ -293,13 +293,13 @@ pub trait SessionRepository: Send + Sync {
     /// Stores a new session.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn create(&self, session: &Session) -> Result<(), RepoError>;
 
     /// A session by id, revoked or not.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn get(&self, id: SessionId) -> Result<Option<Session>, RepoError>;
 
     /// Replaces the session's refresh digest with `next` if, and only if, it
@@ -308,7 +308,7 @@ pub trait SessionRepository: Send + Sync {
     /// When a live session does not hold `presented`, the adapter revokes it.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn rotate(
         &self,
         id: SessionId,
@@ -320,7 +320,7 @@ pub trait SessionRepository: Send + Sync {
     /// Revokes one session (logout). Revoking a revoked session is no error.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), RepoError>;
 }
 
@@ -397,7 +397,7 @@ pub trait LoginThrottle: Send + Sync {
     /// is checked means a burst of parallel attempts cannot outrun the lock.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn begin_attempt(
         &self,
         key: &ThrottleKey,
@@ -408,7 +408,7 @@ pub trait LoginThrottle: Send + Sync {
     /// Forgets `key`'s failures after a successful login.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn clear(&self, key: &ThrottleKey) -> Result<(), RepoError>;
 }
 
@@ -419,31 +419,31 @@ pub trait ApiKeyRepository: Send + Sync {
     /// the audit entry.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn create(&self, key: &ApiKey, audit: Option<&AuditEntry>) -> Result<(), RepoError>;
 
     /// A key by id, revoked or not.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepoError>;
 
     /// The key whose secret has this digest, revoked or not.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError>;
 
     /// Keys in id order.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn list(&self, page: PageRequest) -> Result<Page<ApiKey>, RepoError>;
 
     /// Revokes a key that is not revoked yet, with its audit entry.
     ///
     /// # Errors
-    /// `NotFound` when no unrevoked key has the id; `Unavailable`; `Other`.
+    /// `NotFound` when no unrevoked key has the id; `DatabaseUnavailable`; `Other`.
     async fn revoke(
         &self,
         id: ApiKeyId,
@@ -454,7 +454,7 @@ pub trait ApiKeyRepository: Send + Sync {
     /// Records a use, at most once a minute per key.
     ///
     /// # Errors
-    /// `Unavailable` or `Other`.
+    /// `DatabaseUnavailable` or `Other`.
     async fn touch(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), RepoError>;
 }
 

@@ -70,7 +70,7 @@ impl RelationshipService {
     ///
     /// # Errors
     /// `Forbidden` for viewers; `Conflict(SourceNotLive | TargetNotLive |
-    /// DuplicateRelationship)`; `Unavailable`; `Internal`.
+    /// DuplicateRelationship)`; `DatabaseUnavailable`; `Internal`.
     pub async fn create(
         &self,
         ctx: &RequestContext,
@@ -118,7 +118,7 @@ impl RelationshipService {
     /// A live relationship.
     ///
     /// # Errors
-    /// `NotFound`; `Unavailable`; `Internal`.
+    /// `NotFound`; `DatabaseUnavailable`; `Internal`.
     pub async fn get(
         &self,
         _ctx: &RequestContext,
@@ -134,7 +134,7 @@ impl RelationshipService {
     /// A page of live relationships.
     ///
     /// # Errors
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Internal`.
     pub async fn list(
         &self,
         _ctx: &RequestContext,
@@ -150,7 +150,7 @@ impl RelationshipService {
     /// Soft-deletes a relationship.
     ///
     /// # Errors
-    /// `Forbidden` for viewers; `NotFound`; `Unavailable`; `Internal`.
+    /// `Forbidden` for viewers; `NotFound`; `DatabaseUnavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(relationship_id = %id))]
     pub async fn delete(&self, ctx: &RequestContext, id: RelationshipId) -> Result<(), AppError> {
         ctx.actor.require_writer()?;

@@ -76,6 +76,8 @@ pub enum ProblemCode {
     InternalError,
     /// 503: a dependency is unavailable; retry later.
     ServiceUnavailable,
+    /// 503: the database is unreachable or overloaded; retry later.
+    DatabaseUnavailable,
     /// 503: a readiness check fails.
     NotReady,
     /// 503: the service is read-only for now; writes are refused.
@@ -86,7 +88,7 @@ pub enum ProblemCode {
 
 impl ProblemCode {
     /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 36] = [
+    pub const ALL: [Self; 37] = [
         Self::MalformedJson,
         Self::BadRequest,
         Self::Unauthenticated,
@@ -120,6 +122,7 @@ impl ProblemCode {
         Self::RateLimited,
         Self::InternalError,
         Self::ServiceUnavailable,
+        Self::DatabaseUnavailable,
         Self::NotReady,
         Self::ReadOnly,
         Self::Maintenance,
@@ -269,6 +272,11 @@ impl ProblemCode {
                 "service_unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Service unavailable",
+            ),
+            Self::DatabaseUnavailable => (
+                "database_unavailable",
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Database unavailable",
             ),
             Self::NotReady => ("not_ready", StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
             Self::ReadOnly => ("read_only", StatusCode::SERVICE_UNAVAILABLE, "Read-only"),
@@ -420,7 +428,7 @@ impl ApiError {
 
     fn internal(code: ProblemCode, cause: Box<dyn std::error::Error + Send + Sync>) -> Self {
         let detail = match code {
-            ProblemCode::ServiceUnavailable => {
+            ProblemCode::ServiceUnavailable | ProblemCode::DatabaseUnavailable => {
                 "The service is temporarily unavailable; retry shortly."
             }
             _ => "An internal error occurred; quote the request_id when reporting it.",
@@ -582,6 +590,9 @@ impl From<AppError> for ApiError {
                 Self::new(ProblemCode::Forbidden, "Your role does not allow this.")
             }
             AppError::Unavailable(cause) => Self::internal(ProblemCode::ServiceUnavailable, cause),
+            AppError::DatabaseUnavailable(cause) => {
+                Self::internal(ProblemCode::DatabaseUnavailable, cause)
+            }
             AppError::Internal(cause) => Self::internal(ProblemCode::InternalError, cause),
         }
     }

@@ -19,6 +19,8 @@ pub struct DatabaseSettings {
     pub acquire_timeout: Duration,
     /// How long an SQLite writer waits for the write lock.
     pub sqlite_busy_timeout: Duration,
+    /// How long one PostgreSQL statement may run before it is cancelled.
+    pub statement_timeout: Duration,
     /// Whether to log every SQL statement (development only).
     pub log_statements: bool,
 }
@@ -32,6 +34,7 @@ impl DatabaseSettings {
             max_connections: 10,
             acquire_timeout: Duration::from_secs(3),
             sqlite_busy_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
             log_statements: false,
         }
     }
@@ -40,6 +43,7 @@ impl DatabaseSettings {
 fn options(settings: &DatabaseSettings, max_connections: u32) -> ConnectOptions {
     let mut options = ConnectOptions::new(settings.url.clone());
     let busy = settings.sqlite_busy_timeout;
+    let statement_ms = settings.statement_timeout.as_millis().to_string();
     options
         .max_connections(max_connections)
         .min_connections(0)
@@ -51,7 +55,8 @@ fn options(settings: &DatabaseSettings, max_connections: u32) -> ConnectOptions 
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(busy)
-        });
+        })
+        .map_sqlx_postgres_opts(move |o| o.options([("statement_timeout", statement_ms.as_str())]));
     options
 }
 

@@ -19,9 +19,11 @@ fn is_transient(err: &DbErr) -> bool {
             // PostgreSQL: class 08 connection exceptions, 57P0x shutdowns, 40001/40P01 retryable.
             let code = db.code().unwrap_or_default();
             let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            // 57014: a statement cancelled by statement_timeout.
             sqlite_busy
                 || code.starts_with("08")
                 || code.starts_with("57P0")
+                || code == "57014"
                 || code == "40001"
                 || code == "40P01"
         }
@@ -32,7 +34,7 @@ fn is_transient(err: &DbErr) -> bool {
 /// Maps any database error without a conflict interpretation.
 pub(crate) fn db(err: DbErr) -> RepoError {
     if is_transient(&err) {
-        RepoError::Unavailable(Box::new(err))
+        RepoError::DatabaseUnavailable(Box::new(err))
     } else {
         RepoError::Other(Box::new(err))
     }

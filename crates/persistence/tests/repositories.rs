@@ -435,3 +435,31 @@ async fn an_idempotency_key_in_flight_is_held_until_its_lease_ends_and_old_keys_
     assert_eq!(count(&f.db, "idempotency_keys").await?, 0);
     f.done().await
 }
+
+#[tokio::test]
+async fn postgres_connections_carry_the_statement_timeout() -> anyhow::Result<()> {
+    let database = TestDatabase::migrated().await?;
+    let mut settings = DatabaseSettings::new(database.url.clone());
+    settings.statement_timeout = std::time::Duration::from_millis(1500);
+    let db = connect(&settings).await?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SHOW statement_timeout".to_owned(),
+            ))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no row"))?;
+        assert_eq!(row.try_get_by_index::<String>(0)?, "1500ms");
+        let slow = db
+            .execute_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT pg_sleep(3)".to_owned(),
+            ))
+            .await;
+        assert!(slow.is_err(), "a statement past the timeout is cancelled");
+    }
+    db.close().await?;
+    database.remove().await?;
+    Ok(())
+}

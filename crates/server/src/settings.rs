@@ -61,6 +61,10 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `KG_DB_ACQUIRE_TIMEOUT_SECS`.
     pub db_acquire_timeout: Duration,
+    /// `KG_DB_STATEMENT_TIMEOUT_SECS` (PostgreSQL).
+    pub db_statement_timeout: Duration,
+    /// `KG_DB_BUSY_TIMEOUT_SECS` (SQLite): how long a writer waits for the lock.
+    pub db_busy_timeout: Duration,
     /// `KG_JWT_SECRET` / `KG_JWT_SECRET_FILE`.
     pub jwt_secret: SecretSource,
     /// `KG_ACCESS_TOKEN_TTL_SECS`.
@@ -296,6 +300,13 @@ impl Settings {
                 1,
                 60,
             )),
+            db_statement_timeout: Duration::from_secs(r.bounded(
+                "KG_DB_STATEMENT_TIMEOUT_SECS",
+                30,
+                1,
+                3600,
+            )),
+            db_busy_timeout: Duration::from_secs(r.bounded("KG_DB_BUSY_TIMEOUT_SECS", 5, 1, 60)),
             jwt_secret,
             access_token_ttl: Duration::from_secs(r.bounded(
                 "KG_ACCESS_TOKEN_TTL_SECS",

@@ -28,6 +28,8 @@ fn database_settings(settings: &Settings) -> DatabaseSettings {
     let mut db = DatabaseSettings::new(settings.database_url.clone());
     db.max_connections = settings.db_max_connections;
     db.acquire_timeout = settings.db_acquire_timeout;
+    db.statement_timeout = settings.db_statement_timeout;
+    db.sqlite_busy_timeout = settings.db_busy_timeout;
     db
 }
 
