@@ -63,6 +63,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::Metrics>,
     /// The database pool, for metrics.
     pub pool: std::sync::Arc<dyn kg_application::PoolMonitor>,
+    /// Set when the process is shutting down: readiness fails from then on.
+    pub shutting_down: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Request rate limits, shared by every worker.
     pub limits: crate::RateLimits,
     /// Readiness checks.

@@ -181,7 +181,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             let app = Application::build(settings.clone()).await?;
             tracing::info!(bind = %settings.bind, port = app.port(), env = ?settings.env, "kg is serving");
-            app.run_until_stopped().await.context("serving")?;
+            app.serve().await.context("serving")?;
+            tracing::info!("kg stopped");
         }
         Command::Migrate { action } => {
             let command = match action {

@@ -61,6 +61,11 @@ pub struct Settings {
     pub db_max_connections: u32,
     /// `KG_DB_ACQUIRE_TIMEOUT_SECS`.
     pub db_acquire_timeout: Duration,
+    /// `KG_SHUTDOWN_DRAIN_SECS`: after SIGTERM, how long readiness fails
+    /// while requests are still served, so load balancers stop sending.
+    pub shutdown_drain: Duration,
+    /// `KG_SHUTDOWN_TIMEOUT_SECS`: then, how long in-flight requests get.
+    pub shutdown_timeout: u64,
     /// `KG_DB_STATEMENT_TIMEOUT_SECS` (PostgreSQL).
     pub db_statement_timeout: Duration,
     /// `KG_DB_BUSY_TIMEOUT_SECS` (SQLite): how long a writer waits for the lock.
@@ -307,6 +312,8 @@ impl Settings {
                 3600,
             )),
             db_busy_timeout: Duration::from_secs(r.bounded("KG_DB_BUSY_TIMEOUT_SECS", 5, 1, 60)),
+            shutdown_drain: Duration::from_secs(r.bounded("KG_SHUTDOWN_DRAIN_SECS", 0, 0, 120)),
+            shutdown_timeout: r.bounded("KG_SHUTDOWN_TIMEOUT_SECS", 25, 1, 600),
             jwt_secret,
             access_token_ttl: Duration::from_secs(r.bounded(
                 "KG_ACCESS_TOKEN_TTL_SECS",

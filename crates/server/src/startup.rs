@@ -213,6 +213,8 @@ pub struct Application {
     server: Server,
     services: Services,
     metrics: Option<(Server, u16)>,
+    shutting_down: Arc<std::sync::atomic::AtomicBool>,
+    drain: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -239,6 +241,7 @@ impl Application {
             .local_addr()
             .context("reading the bound address")?
             .port();
+        let shutting_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let state = AppState {
             entities: services.entities.clone(),
             relationships: services.relationships.clone(),
@@ -251,6 +254,7 @@ impl Application {
             idempotency: services.idempotency.clone(),
             maintenance: services.maintenance.clone(),
             metrics: Arc::new(kg_http::Metrics::default()),
+            shutting_down: shutting_down.clone(),
             pool: Arc::new(kg_persistence::SeaOrmPoolMonitor::new(
                 db.clone(),
                 settings.db_max_connections,
@@ -291,7 +295,9 @@ impl Application {
         };
         let server = HttpServer::new(move || kg_http::app(state.clone()))
             .workers(settings.workers)
-            .shutdown_timeout(25)
+            .shutdown_timeout(settings.shutdown_timeout)
+            // Signals are ours: see `serve`.
+            .disable_signals()
             .listen(listener)
             .context("listening")?
             .run();
@@ -300,6 +306,8 @@ impl Application {
             server,
             services,
             metrics,
+            shutting_down,
+            drain: settings.shutdown_drain,
         })
     }
 
@@ -321,7 +329,36 @@ impl Application {
         &self.services
     }
 
-    /// Serves until SIGTERM/SIGINT, finishing in-flight requests.
+    /// Serves until SIGTERM or SIGINT. Then readiness fails at once, requests
+    /// are still served for the drain period (`KG_SHUTDOWN_DRAIN_SECS`), the
+    /// listener closes, and in-flight requests get up to
+    /// `KG_SHUTDOWN_TIMEOUT_SECS` to finish.
+    ///
+    /// # Errors
+    /// When the server fails or the signal handlers cannot be installed.
+    pub async fn serve(self) -> std::io::Result<()> {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let handle = self.server.handle();
+        let flag = self.shutting_down.clone();
+        let drain = self.drain;
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(
+                drain_secs = drain.as_secs(),
+                "shutting down: readiness fails, draining"
+            );
+            tokio::time::sleep(drain).await;
+            handle.stop(true).await;
+        });
+        self.run_until_stopped().await
+    }
+
+    /// Serves until the server is stopped, finishing in-flight requests.
     ///
     /// # Errors
     /// When the server fails.

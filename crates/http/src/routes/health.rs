@@ -32,6 +32,15 @@ pub(crate) async fn live() -> HttpResponse {
 /// otherwise 503, naming what failed, so a load balancer stops sending
 /// traffic here.
 pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    if state
+        .shutting_down
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return Err(ApiError::new(
+            ProblemCode::NotReady,
+            "Not ready: shutting down.",
+        ));
+    }
     let database = state.health.database_reachable().await;
     let schema = database && state.health.schema_current().await;
     let status = |ok: bool| if ok { "ok" } else { "failing" };
