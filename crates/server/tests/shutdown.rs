@@ -2,86 +2,27 @@
 //! first, in-flight requests finish, every acknowledged write is stored, and
 //! the process exits 0.
 
-use std::process::{Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "a-long-and-unusual-passphrase";
-
-fn kg(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kg"));
-    cmd.current_dir(dir)
-        .env_clear()
-        .env("KG_DATA_DIR", dir.join("data"))
-        .env("KG_LOG", "warn");
-    cmd
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
+use common::{Server, create_editor, kg};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_fails_readiness_finishes_in_flight_writes_and_exits_zero() -> anyhow::Result<()> {
-    use std::io::Write as _;
-
     let dir = tempfile::tempdir()?;
-    let mut create = kg(dir.path())
-        .args([
-            "user",
-            "create",
-            "--email",
-            "w@example.org",
-            "--role",
-            "editor",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()?;
-    create
-        .stdin
-        .take()
-        .map(|mut s| s.write_all(PASSWORD.as_bytes()))
-        .transpose()?;
-    assert!(create.wait()?.success());
-
-    let port = free_port()?;
-    let base = format!("http://127.0.0.1:{port}");
-    let mut server = kg(dir.path())
-        .arg("serve")
-        .env("KG_BIND", format!("127.0.0.1:{port}"))
-        .env("KG_SHUTDOWN_DRAIN_SECS", "1")
-        .env("KG_SHUTDOWN_TIMEOUT_SECS", "10")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
+    create_editor(dir.path(), &[], "w@example.org")?;
+    let mut server = Server::start(
+        dir.path(),
+        &[
+            ("KG_SHUTDOWN_DRAIN_SECS", "1"),
+            ("KG_SHUTDOWN_TIMEOUT_SECS", "10"),
+        ],
+    )
+    .await?;
+    let token = server.token("w@example.org").await?;
     let client = reqwest::Client::new();
-    let started = Instant::now();
-    loop {
-        if let Ok(res) = client.get(format!("{base}/health/ready")).send().await
-            && res.status() == reqwest::StatusCode::OK
-        {
-            break;
-        }
-        anyhow::ensure!(
-            started.elapsed() < Duration::from_secs(60),
-            "kg did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let login: serde_json::Value = client
-        .post(format!("{base}/v1/auth/token"))
-        .json(&serde_json::json!({ "email": "w@example.org", "password": PASSWORD }))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let token = login["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let base = server.base.clone();
 
     // Four writers until the server goes away; each keeps the names acknowledged.
     let writers: Vec<_> = (0..4)
@@ -108,10 +49,7 @@ async fn sigterm_fails_readiness_finishes_in_flight_writes_and_exits_zero() -> a
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()?;
-    assert!(killed.success());
+    server.signal_term()?;
 
     // Readiness fails while the server still answers (the drain period).
     let signalled = Instant::now();
@@ -126,14 +64,7 @@ async fn sigterm_fails_readiness_finishes_in_flight_writes_and_exits_zero() -> a
     }
     assert!(unready, "readiness failed within the drain period");
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = server.try_wait()? {
-            break status;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "kg did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let status = server.wait_exit().await?;
     assert_eq!(status.code(), Some(0), "a clean exit");
     let mut acknowledged = Vec::new();
     for w in writers {
@@ -145,7 +76,7 @@ async fn sigterm_fails_readiness_finishes_in_flight_writes_and_exits_zero() -> a
         acknowledged.len()
     );
 
-    let export = kg(dir.path()).arg("export").output()?;
+    let export = kg(dir.path(), &[]).arg("export").output()?;
     assert!(export.status.success());
     let stored: std::collections::HashSet<String> = String::from_utf8_lossy(&export.stdout)
         .lines()

@@ -1,0 +1,124 @@
+//! Running the real `kg` binary as a server, for the signal and fault tests.
+
+use std::io::Write as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "a-long-and-unusual-passphrase";
+
+/// `kg` in `dir`, with nothing from this environment but `extra`.
+pub fn kg(dir: &std::path::Path, extra: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kg"));
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("KG_DATA_DIR", dir.join("data"))
+        .env("KG_LOG", "warn");
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Creates an editor `email` with the shared password.
+pub fn create_editor(
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+    email: &str,
+) -> anyhow::Result<()> {
+    let mut create = kg(dir, extra)
+        .args([
+            "user",
+            "create",
+            "--email",
+            email,
+            "--role",
+            "editor",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    if let Some(mut stdin) = create.stdin.take() {
+        stdin.write_all(PASSWORD.as_bytes())?;
+    }
+    anyhow::ensure!(create.wait()?.success(), "user create failed");
+    Ok(())
+}
+
+/// A running `kg serve` and its base URL.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts `kg serve` on a free port and waits until it is ready.
+    pub async fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let child = kg(dir, extra)
+            .arg("serve")
+            .env("KG_BIND", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Ok(res) = client
+                .get(format!("{}/health/ready", server.base))
+                .send()
+                .await
+                && res.status() == reqwest::StatusCode::OK
+            {
+                return Ok(server);
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(60),
+                "kg did not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// An access token for `email`.
+    pub async fn token(&self, email: &str) -> anyhow::Result<String> {
+        let login: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/auth/token", self.base))
+            .json(&serde_json::json!({ "email": email, "password": PASSWORD }))
+            .send()
+            .await?
+            .json()
+            .await?;
+        Ok(login["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// Sends SIGTERM.
+    pub fn signal_term(&self) -> anyhow::Result<()> {
+        let killed = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(killed.success(), "kill failed");
+        Ok(())
+    }
+
+    /// Waits (30 s at most) for the process to exit.
+    pub async fn wait_exit(&mut self) -> anyhow::Result<std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            anyhow::ensure!(Instant::now() < deadline, "kg did not exit");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
