@@ -413,6 +413,18 @@ pub struct BatchReport {
     pub relationships: Vec<ItemResult>,
 }
 
+impl BatchReport {
+    /// How many items, entities and relationships together, had `outcome`.
+    #[must_use]
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.entities
+            .iter()
+            .chain(&self.relationships)
+            .filter(|r| r.outcome == outcome)
+            .count()
+    }
+}
+
 /// What a batch reads before it decides: live entities by external id, and
 /// which of the entity ids it names are live.
 #[derive(Debug, Clone, Default, PartialEq)]

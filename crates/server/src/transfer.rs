@@ -252,13 +252,9 @@ fn keep(
 }
 
 fn tally(report: &BatchReport, summary: &mut ImportSummary) {
-    for r in report.entities.iter().chain(&report.relationships) {
-        match r.outcome {
-            Outcome::Created => summary.created += 1,
-            Outcome::Updated => summary.updated += 1,
-            Outcome::Unchanged => summary.unchanged += 1,
-        }
-    }
+    summary.created += report.count(Outcome::Created) as u64;
+    summary.updated += report.count(Outcome::Updated) as u64;
+    summary.unchanged += report.count(Outcome::Unchanged) as u64;
 }
 
 /// Reads JSON Lines from `input`, skipping lines before `from_line`

@@ -109,13 +109,18 @@ pub(crate) fn number(text: String) -> Result<f64, &'static str> {
         .ok_or("must be a number")
 }
 
-/// Parses the `limit` and `cursor` every list takes, collecting problems.
-pub(crate) fn page_request(
+/// Parses a `min_confidence` query parameter.
+pub(crate) fn confidence(text: String) -> Result<kg_domain::Confidence, &'static str> {
+    number(text)
+        .and_then(|n| kg_domain::Confidence::new(n).map_err(|_| "must be a number between 0 and 1"))
+}
+
+/// Parses the `limit` every list takes (50 when absent), collecting problems.
+pub(crate) fn limit(
     v: &mut kg_domain::Violations,
     limit: Option<&str>,
-    cursor: Option<&str>,
-) -> Option<kg_application::PageRequest> {
-    let limit = match limit {
+) -> Option<kg_application::Limit> {
+    match limit {
         Some(l) => v.check(
             "limit",
             l.parse::<i64>()
@@ -123,7 +128,16 @@ pub(crate) fn page_request(
                 .and_then(kg_application::Limit::new),
         ),
         None => Some(kg_application::Limit::default()),
-    };
+    }
+}
+
+/// Parses the `limit` and `cursor` every list takes, collecting problems.
+pub(crate) fn page_request(
+    v: &mut kg_domain::Violations,
+    limit: Option<&str>,
+    cursor: Option<&str>,
+) -> Option<kg_application::PageRequest> {
+    let limit = self::limit(v, limit);
     let after = v.check_opt("cursor", cursor, kg_application::Cursor::decode);
     Some(kg_application::PageRequest {
         limit: limit?,

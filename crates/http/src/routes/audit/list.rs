@@ -2,13 +2,14 @@
 //! time, oldest first, with a cursor (admins).
 
 use actix_web::{HttpResponse, web};
-use chrono::{DateTime, Utc};
+
 use kg_application::{AuditAction, AuditFilter};
 use kg_domain::{UserId, Violations};
 use serde::Deserialize;
 
 use super::{AuditPageResponse, log_position};
 use crate::extract::Authenticated;
+use crate::routes::time;
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -25,12 +26,6 @@ pub(crate) struct Query {
 }
 
 const TARGET_TYPES: [&str; 5] = ["entity", "relationship", "user", "api_key", "setting"];
-
-fn time(text: String) -> Result<DateTime<Utc>, &'static str> {
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| "must be an RFC 3339 time, such as 2026-01-31T12:00:00Z")
-}
 
 fn one_of(allowed: &'static [&'static str]) -> impl Fn(String) -> Result<String, String> {
     move |text| {

@@ -64,15 +64,7 @@ pub(crate) fn log_position(
     limit: Option<&str>,
     (name, cursor): (CursorName, Option<&str>),
 ) -> Option<(Position, Limit)> {
-    let limit = match limit {
-        Some(l) => v.check(
-            "limit",
-            l.parse::<i64>()
-                .map_err(|_| kg_application::LimitError)
-                .and_then(Limit::new),
-        ),
-        None => Some(Limit::default()),
-    };
+    let limit = crate::routes::limit(v, limit);
     let after = v.check_opt(name, cursor, Position::parse);
     Some((after?.unwrap_or(Position::START), limit?))
 }

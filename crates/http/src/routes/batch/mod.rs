@@ -41,14 +41,7 @@ fn items(results: &[ItemResult]) -> Value {
 
 /// The answer: every item's outcome and a summary.
 fn report_body(report: &BatchReport, dry_run: bool) -> Value {
-    let count = |o: Outcome| {
-        report
-            .entities
-            .iter()
-            .chain(&report.relationships)
-            .filter(|r| r.outcome == o)
-            .count()
-    };
+    let count = |o: Outcome| report.count(o);
     json!({
         "dry_run": dry_run,
         "summary": {
@@ -100,8 +93,10 @@ pub(crate) async fn handle(
             )
         });
         let report = state.batch.apply_keyed(ctx, batch, false, keyed).await?;
-        for r in report.entities.iter().chain(&report.relationships) {
-            state.metrics.batch_items(r.outcome.as_str(), 1);
+        for outcome in [Outcome::Created, Outcome::Updated, Outcome::Unchanged] {
+            state
+                .metrics
+                .batch_items(outcome.as_str(), report.count(outcome));
         }
         Ok(idempotency::respond(respond(&report), false))
     })

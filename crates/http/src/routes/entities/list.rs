@@ -2,11 +2,11 @@
 
 use actix_web::{HttpResponse, web};
 use kg_application::EntityFilter;
-use kg_domain::{Confidence, TypeName, Violations};
+use kg_domain::{TypeName, Violations};
 
 use super::EntityResponse;
 use crate::extract::Authenticated;
-use crate::routes::{ListParams, PageResponse, number, page_request, time};
+use crate::routes::{ListParams, PageResponse, confidence, page_request, time};
 use crate::{ApiError, AppState};
 
 /// The longest `name` prefix or `q` accepted; longer than any name can be.
@@ -50,11 +50,7 @@ pub(crate) async fn handle(
             .check_opt("source_type", params.take("source_type"), TypeName::parse)
             .flatten(),
         min_confidence: v
-            .check_opt("min_confidence", params.take("min_confidence"), |t| {
-                number(t).and_then(|n| {
-                    Confidence::new(n).map_err(|_| "must be a number between 0 and 1")
-                })
-            })
+            .check_opt("min_confidence", params.take("min_confidence"), confidence)
             .flatten(),
         name_prefix: v.check_opt("name", params.take("name"), text).flatten(),
         name_contains: v

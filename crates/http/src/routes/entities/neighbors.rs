@@ -3,12 +3,12 @@
 
 use actix_web::{HttpResponse, web};
 use kg_application::{Depth, Direction, NeighborQuery, NodeBudget};
-use kg_domain::{Confidence, EntityId, TypeName, Violations};
+use kg_domain::{EntityId, TypeName, Violations};
 use serde::{Deserialize, Serialize};
 
 use super::EntityResponse;
 use crate::extract::{Authenticated, parse_id};
-use crate::routes::number;
+use crate::routes::confidence;
 use crate::routes::relationships::RelationshipResponse;
 use crate::{ApiError, AppState};
 
@@ -56,9 +56,7 @@ pub(crate) async fn handle(
     });
     let entity_type = v.check_opt("type", q.entity_type, TypeName::parse);
     let relationship_type = v.check_opt("relationship_type", q.relationship_type, TypeName::parse);
-    let min_confidence = v.check_opt("min_confidence", q.min_confidence, |t| {
-        number(t).and_then(|n| Confidence::new(n).map_err(|_| "must be a number between 0 and 1"))
-    });
+    let min_confidence = v.check_opt("min_confidence", q.min_confidence, confidence);
     let (
         Some(depth),
         Some(max_nodes),

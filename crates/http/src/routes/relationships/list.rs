@@ -3,11 +3,11 @@
 
 use actix_web::{HttpResponse, web};
 use kg_application::RelationshipFilter;
-use kg_domain::{Confidence, EntityId, TypeName, Violations};
+use kg_domain::{EntityId, TypeName, Violations};
 
 use super::RelationshipResponse;
 use crate::extract::Authenticated;
-use crate::routes::{ListParams, PageResponse, number, page_request, time};
+use crate::routes::{ListParams, PageResponse, confidence, page_request, time};
 use crate::{ApiError, AppState};
 
 const PARAMS: [&str; 7] = [
@@ -41,11 +41,7 @@ pub(crate) async fn handle(
             .check_opt("type", params.take("type"), TypeName::parse)
             .flatten(),
         min_confidence: v
-            .check_opt("min_confidence", params.take("min_confidence"), |t| {
-                number(t).and_then(|n| {
-                    Confidence::new(n).map_err(|_| "must be a number between 0 and 1")
-                })
-            })
+            .check_opt("min_confidence", params.take("min_confidence"), confidence)
             .flatten(),
         created_after: v
             .check_opt("created_after", params.take("created_after"), time)
