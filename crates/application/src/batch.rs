@@ -471,9 +471,15 @@ pub trait BatchPlanner: Send + Sync {
         stored: &StoredEntities,
     ) -> Result<Vec<(EntityId, EntityId, TypeName)>, Violations>;
 
-    /// Every write, given the stored entities and the live relationships
-    /// having one of the keys.
-    fn plan(&self, stored: &StoredEntities, relationships: &[Relationship]) -> BatchWrites;
+    /// Every write, given the stored entities, the keys
+    /// [`relationship_keys`](Self::relationship_keys) returned, and the live
+    /// relationships having one of them.
+    fn plan(
+        &self,
+        stored: &StoredEntities,
+        keys: &[(EntityId, EntityId, TypeName)],
+        relationships: &[Relationship],
+    ) -> BatchWrites;
 
     /// For a keyed request, the response to store with the writes.
     fn completion(&self, report: &BatchReport) -> Option<Completion>;
@@ -518,22 +524,6 @@ impl Plan<'_> {
             })
             .collect()
     }
-
-    fn resolve(&self, end: &EndRef, stored: &StoredEntities) -> Option<EntityId> {
-        match end {
-            // An entity of this batch (an import keeps ids) or a live one.
-            EndRef::Id(id) => {
-                (stored.live_ids.contains(id) || self.new_ids.contains(id)).then_some(*id)
-            }
-            EndRef::ExternalId(x) => self
-                .batch
-                .entities
-                .iter()
-                .position(|d| d.external_id.as_ref() == Some(x))
-                .map(|i| self.entity_ids(stored)[i])
-                .or_else(|| stored.by_external_id.get(x).map(|e| e.id)),
-        }
-    }
 }
 
 impl BatchPlanner for Plan<'_> {
@@ -567,13 +557,30 @@ impl BatchPlanner for Plan<'_> {
         let mut v = Violations::new();
         let mut keys = Vec::new();
         let mut first_at: HashMap<(EntityId, EntityId, &TypeName), usize> = HashMap::new();
+        // Built once: the batch's own entities by external id, and its ids.
+        let in_batch: HashMap<&ExternalId, EntityId> = self
+            .batch
+            .entities
+            .iter()
+            .zip(self.entity_ids(stored))
+            .filter_map(|(d, id)| d.external_id.as_ref().map(|x| (x, id)))
+            .collect();
+        let new_ids: HashSet<EntityId> = self.new_ids.iter().copied().collect();
+        // An entity of this batch (an import keeps ids) or a live one.
+        let resolve = |end: &EndRef| match end {
+            EndRef::Id(id) => (stored.live_ids.contains(id) || new_ids.contains(id)).then_some(*id),
+            EndRef::ExternalId(x) => in_batch
+                .get(x)
+                .copied()
+                .or_else(|| stored.by_external_id.get(x).map(|e| e.id)),
+        };
         for (i, r) in self.batch.relationships.iter().enumerate() {
             let mut ends = [None, None];
             for (slot, (name, end)) in [("source", &r.source), ("target", &r.target)]
                 .into_iter()
                 .enumerate()
             {
-                ends[slot] = self.resolve(end, stored);
+                ends[slot] = resolve(end);
                 if ends[slot].is_none() {
                     let field = match end {
                         EndRef::Id(_) => format!("relationships[{i}].{name}_id"),
@@ -609,7 +616,12 @@ impl BatchPlanner for Plan<'_> {
         })
     }
 
-    fn plan(&self, stored: &StoredEntities, relationships: &[Relationship]) -> BatchWrites {
+    fn plan(
+        &self,
+        stored: &StoredEntities,
+        keys: &[(EntityId, EntityId, TypeName)],
+        relationships: &[Relationship],
+    ) -> BatchWrites {
         let mut w = BatchWrites::default();
         let ids = self.entity_ids(stored);
         for (i, (data, id)) in self.batch.entities.iter().zip(&ids).enumerate() {
@@ -671,7 +683,6 @@ impl BatchPlanner for Plan<'_> {
                 )
             })
             .collect();
-        let keys = self.relationship_keys(stored).unwrap_or_default();
         for (i, ((s, t, kind), item)) in keys.iter().zip(&self.batch.relationships).enumerate() {
             let Ok(ends) = Endpoints::new(*s, *t) else {
                 continue;

@@ -119,7 +119,7 @@ impl BatchRepository for SeaOrmBatchRepository {
                 existing.push(relationship_from_row(model)?);
             }
         }
-        let writes = planner.plan(&stored, &existing);
+        let writes = planner.plan(&stored, &keys, &existing);
         if dry_run {
             txn.rollback().await.map_err(db)?;
             return Ok(writes.report);
