@@ -638,9 +638,7 @@ impl BatchPlanner for Plan<'_> {
                 Some(e) => {
                     let mut next = e.clone();
                     next.data = data.clone();
-                    next.lifecycle.updated_at = self.now;
-                    next.lifecycle.updated_by = self.actor;
-                    next.lifecycle.version = e.lifecycle.version.next();
+                    next.lifecycle = e.lifecycle.revised(self.actor, self.now);
                     w.audit.push(self.audit(
                         AuditAction::Update,
                         AuditTarget::Entity(*id),
@@ -700,9 +698,7 @@ impl BatchPlanner for Plan<'_> {
                 Some(r) => {
                     let mut next = (*r).clone();
                     next.data = data;
-                    next.lifecycle.updated_at = self.now;
-                    next.lifecycle.updated_by = self.actor;
-                    next.lifecycle.version = r.lifecycle.version.next();
+                    next.lifecycle = r.lifecycle.revised(self.actor, self.now);
                     w.audit.push(self.audit(
                         AuditAction::Update,
                         AuditTarget::Relationship(r.id),

@@ -186,9 +186,7 @@ impl EntityService {
         let now = self.clock.now();
         let mut updated = current.clone();
         updated.data = data;
-        updated.lifecycle.updated_at = now;
-        updated.lifecycle.updated_by = ctx.actor.user_id;
-        updated.lifecycle.version = expected.next();
+        updated.lifecycle = current.lifecycle.revised(ctx.actor.user_id, now);
         let audit = AuditEntry {
             actor: ctx.actor.user_id,
             action: AuditAction::Update,

@@ -85,6 +85,18 @@ impl Lifecycle {
         }
     }
 
+    /// The lifecycle after `actor` changes the resource at `now`: the next
+    /// version, updated by them then.
+    #[must_use]
+    pub const fn revised(&self, actor: UserId, now: DateTime<Utc>) -> Self {
+        Self {
+            updated_at: now,
+            updated_by: actor,
+            version: self.version.next(),
+            ..*self
+        }
+    }
+
     /// Whether the resource is live (not soft-deleted).
     #[must_use]
     pub const fn is_live(&self) -> bool {
@@ -144,5 +156,18 @@ mod tests {
         assert_eq!(Version::from_stored(0), None);
         assert_eq!(Version::from_stored(1), Some(Version::FIRST));
         assert_eq!(Version::FIRST.next().get(), 2);
+    }
+
+    #[test]
+    fn a_revision_bumps_the_version_and_keeps_creation() {
+        let (author, editor) = (UserId::generate(), UserId::generate());
+        let then = Utc::now();
+        let later = then + chrono::Duration::seconds(5);
+        let created = Lifecycle::created(author, then);
+        let revised = created.revised(editor, later);
+        assert_eq!(revised.version.get(), 2);
+        assert_eq!((revised.updated_by, revised.updated_at), (editor, later));
+        assert_eq!((revised.created_by, revised.created_at), (author, then));
+        assert!(revised.is_live());
     }
 }
