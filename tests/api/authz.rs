@@ -26,6 +26,9 @@ const MATRIX: &[(&str, &str, Rule)] = &[
     ("GET", "/health/live", Rule::Public),
     ("GET", "/health/ready", Rule::Public),
     ("GET", "/metrics", Rule::Public),
+    ("GET", "/openapi.json", Rule::Public),
+    ("GET", "/docs", Rule::Public),
+    ("GET", "/docs/{file}", Rule::Public),
     ("POST", "/v1/auth/token", Rule::Public),
     ("POST", "/v1/auth/refresh", Rule::Public),
     ("POST", "/v1/auth/logout", Rule::Person),
@@ -85,7 +88,9 @@ async fn call(
     path: &str,
     token: Option<&str>,
 ) -> anyhow::Result<(StatusCode, Value)> {
-    let path = path.replace("{id}", &uuid::Uuid::now_v7().to_string());
+    let path = path
+        .replace("{id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{file}", "index.html");
     let mut req = app
         .client
         .request(Method::from_bytes(method.as_bytes())?, app.url(&path))

@@ -14,6 +14,7 @@ mod auth;
 mod authz;
 mod batch;
 mod changes;
+mod contract;
 mod cookies;
 mod entities;
 mod errors;

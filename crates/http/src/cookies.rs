@@ -28,7 +28,7 @@ fn cookie(name: &'static str, value: String, path: &'static str, max_age: i64) -
 }
 
 /// What a cookie login or refresh answers in its body: no token at all.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct CookieSessionResponse {
     token_type: &'static str,
     expires_in: i64,

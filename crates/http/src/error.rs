@@ -308,23 +308,34 @@ struct ExtraHeaders {
     headers: Vec<(&'static str, String)>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-struct FieldError {
+/// One field's problem: where it is and what is wrong with it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub(crate) struct FieldError {
+    /// The field's path, such as `metadata` or `entities[3].name`.
     field: String,
     message: String,
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: the one body every error response carries, as
+/// `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Problem<'a> {
+    /// `urn:kg:problem:<code>`.
     #[serde(rename = "type")]
     kind: String,
     title: &'static str,
+    /// The HTTP status, repeated.
     status: u16,
+    /// What went wrong, for a person to read.
     detail: &'a str,
+    /// The stable, machine-readable code.
     code: &'static str,
+    /// The request's id, as in the `X-Request-Id` header.
     #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
+    /// Each field's problem, on 422 `validation_failed`.
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>, required = false)]
     errors: &'a [FieldError],
 }
 

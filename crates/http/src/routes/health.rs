@@ -1,11 +1,21 @@
 //! Liveness and readiness.
 
 use actix_web::{HttpResponse, web};
-use serde_json::json;
+use serde::Serialize;
 
 use crate::{ApiError, AppState, ProblemCode};
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String),
+        (status = 404, description = "`route_not_found`: metrics are served on their own listener (`KG_METRICS_ADDR`).", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 pub(crate) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if !state.settings.metrics_with_api {
         return Err(ApiError::new(
@@ -23,14 +33,57 @@ pub(crate) async fn metrics_response(state: &AppState) -> HttpResponse {
         .body(state.metrics.render(&pool))
 }
 
+/// The liveness answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Live {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// The readiness answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct Ready {
+    /// Always `ready`.
+    status: &'static str,
+    /// `off`, `read_only` or `maintenance`.
+    mode: &'static str,
+    checks: ReadyChecks,
+}
+
+/// Each check readiness makes, all `ok` when ready.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ReadyChecks {
+    database: &'static str,
+    schema: &'static str,
+}
+
 /// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/health/live",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "The process answers.", body = Live),
+    ),
+)]
 pub(crate) async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Live { status: "ok" })
 }
 
 /// The database answers and its schema is the one this build expects;
 /// otherwise 503, naming what failed, so a load balancer stops sending
 /// traffic here.
+#[utoipa::path(
+    get,
+    path = "/health/ready",
+    tag = "health",
+    security(()),
+    responses(
+        (status = 200, description = "Ready for traffic, in any mode.", body = Ready),
+        (status = 503, description = "`not_ready`: `detail` names the failing check (database, schema) or says the process is shutting down.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     if state
         .shutting_down
@@ -48,11 +101,14 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
         // An instance in read-only or maintenance mode is still ready: it
         // answers, and admins must reach it to turn the switch off.
         let mode = state.maintenance.current().await;
-        return Ok(HttpResponse::Ok().json(json!({
-            "status": "ready",
-            "mode": mode.as_str(),
-            "checks": { "database": "ok", "schema": "ok" },
-        })));
+        return Ok(HttpResponse::Ok().json(Ready {
+            status: "ready",
+            mode: mode.as_str(),
+            checks: ReadyChecks {
+                database: "ok",
+                schema: "ok",
+            },
+        }));
     }
     let failing: Vec<&str> = [("database", database), ("schema", schema)]
         .into_iter()

@@ -8,6 +8,7 @@ mod batch;
 mod changes;
 mod entities;
 mod health;
+pub(crate) mod openapi;
 mod relationships;
 mod users;
 
@@ -44,6 +45,9 @@ routes! {
     "/health/live" => { GET => health::live },
     "/health/ready" => { GET => health::ready },
     "/metrics" => { GET => health::metrics },
+    "/openapi.json" => { GET => openapi::document },
+    "/docs" => { GET => openapi::docs_index },
+    "/docs/{file}" => { GET => openapi::docs_file },
     "/v1/auth/token" => { POST => auth::token::handle },
     "/v1/auth/refresh" => { POST => auth::refresh::handle },
     "/v1/auth/logout" => { POST => auth::logout::handle },
@@ -85,9 +89,10 @@ pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
 }
 
 /// A list response: one page and the cursor of the next.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct PageResponse<T> {
     items: Vec<T>,
+    /// Pass as `cursor` for the next page; `null` on the last.
     next_cursor: Option<String>,
 }
 

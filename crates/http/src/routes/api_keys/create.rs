@@ -9,7 +9,7 @@ use super::ApiKeyResponse;
 use crate::extract::{Authenticated, JsonBody};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateApiKeyRequest {
     name: String,
@@ -17,7 +17,7 @@ pub(crate) struct CreateApiKeyRequest {
     expires_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct CreatedResponse {
     #[serde(flatten)]
     key: ApiKeyResponse,
@@ -25,6 +25,15 @@ struct CreatedResponse {
     secret: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    request_body(content = CreateApiKeyRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; `secret` is shown in this response only.", body = CreatedResponse, headers(("Location" = String))),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

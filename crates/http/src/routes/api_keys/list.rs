@@ -15,6 +15,15 @@ pub(crate) struct ListApiKeysQuery {
     cursor: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    params(("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page.")),
+    responses(
+        (status = 200, description = "A page of keys, never their secrets.", body = crate::routes::PageResponse<super::ApiKeyResponse>),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

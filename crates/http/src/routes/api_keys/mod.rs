@@ -9,7 +9,7 @@ use kg_domain::ApiKey;
 use serde::Serialize;
 
 /// A key as the API lists it: never the secret or its digest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ApiKeyResponse {
     id: String,
     name: String,

@@ -6,6 +6,16 @@ use kg_domain::ApiKeyId;
 use crate::extract::{Authenticated, parse_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "api-keys",
+    params(("id" = String, Path, format = Uuid, description = "The API key's id.")),
+    responses(
+        (status = 204, description = "Revoked at once."),
+        (status = 404, description = "`api_key_not_found`: no such key, or it is already revoked.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

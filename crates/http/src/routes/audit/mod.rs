@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::ApiError;
 
 /// One audit row as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditResponse {
     seq: i64,
     at: DateTime<Utc>,
@@ -39,7 +39,7 @@ impl From<AuditRecord> for AuditResponse {
 }
 
 /// A page of audit rows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditPageResponse {
     items: Vec<AuditResponse>,
     next_cursor: Option<String>,

@@ -6,6 +6,14 @@ use actix_web::{HttpResponse, web};
 use crate::extract::Authenticated;
 use crate::{ApiError, AppState, cookies};
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/logout",
+    tag = "auth",
+    responses(
+        (status = 204, description = "The session is ended on every instance."),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

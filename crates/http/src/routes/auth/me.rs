@@ -6,6 +6,14 @@ use crate::extract::Authenticated;
 use crate::routes::users::UserResponse;
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    get,
+    path = "/v1/auth/me",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The caller's own account.", body = crate::routes::users::UserResponse),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

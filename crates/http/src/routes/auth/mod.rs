@@ -9,8 +9,17 @@ pub(crate) mod token;
 use kg_application::SessionTokens;
 use serde::Serialize;
 
-/// What a login or a refresh answers.
-#[derive(Serialize)]
+/// What a login or a refresh answers: tokens, or for a cookie session the
+/// anti-CSRF token that goes with its cookies.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub(crate) enum SessionResponse {
+    Tokens(TokenResponse),
+    Cookie(crate::cookies::CookieSessionResponse),
+}
+
+/// The tokens of a bearer session.
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct TokenResponse {
     access_token: String,
     token_type: &'static str,

@@ -7,13 +7,22 @@ use serde::Deserialize;
 use crate::extract::{Authenticated, JsonBody};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordRequest {
     current_password: String,
     new_password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/password",
+    tag = "auth",
+    request_body(content = PasswordRequest, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed; the caller's other sessions are ended."),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

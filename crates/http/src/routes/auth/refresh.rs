@@ -5,16 +5,28 @@
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::TokenResponse;
+use super::{SessionResponse, TokenResponse};
 use crate::extract::JsonBody;
 use crate::{ApiError, AppState, cookies};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RefreshRequest {
     refresh_token: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/refresh",
+    tag = "auth",
+    security(()),
+    request_body(content = RefreshRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new pair; the token spent is revoked.", body = super::SessionResponse),
+        (status = 401, description = "`invalid_refresh_token` or `session_expired`.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 403, description = "`csrf_token_invalid`: a cookie refresh without the session's `X-CSRF-Token`.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
@@ -24,7 +36,7 @@ pub(crate) async fn handle(
     let body: RefreshRequest = body.parse()?;
     if let Some(token) = body.refresh_token {
         let tokens = state.auth.refresh(&token).await?;
-        return Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)));
+        return Ok(HttpResponse::Ok().json(SessionResponse::Tokens(TokenResponse::from(tokens))));
     }
     let cookie = state
         .settings
@@ -47,5 +59,5 @@ pub(crate) async fn handle(
     let tokens = state.auth.refresh(&token).await?;
     let mut res = HttpResponse::Ok();
     let body = cookies::set_session(&mut res, tokens, state.auth.csrf_token(session));
-    Ok(res.json(body))
+    Ok(res.json(SessionResponse::Cookie(body)))
 }

@@ -4,11 +4,11 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::TokenResponse;
+use super::{SessionResponse, TokenResponse};
 use crate::extract::JsonBody;
 use crate::{ApiError, AppState, cookies};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenRequest {
     email: String,
@@ -18,6 +18,18 @@ pub(crate) struct TokenRequest {
     cookie: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/auth/token",
+    tag = "auth",
+    security(()),
+    request_body(content = TokenRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The session's tokens, or with `cookie: true` its cookies and anti-CSRF token.", body = super::SessionResponse),
+        (status = 401, description = "`invalid_credentials`: the email or password is wrong, or the account is inactive.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 429, description = "`login_throttled` or `rate_limited`: too many attempts; see `Retry-After`.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
@@ -43,7 +55,7 @@ pub(crate) async fn handle(
         let csrf = state.auth.csrf_token(session);
         let mut res = HttpResponse::Ok();
         let body = cookies::set_session(&mut res, tokens, csrf);
-        return Ok(res.json(body));
+        return Ok(res.json(SessionResponse::Cookie(body)));
     }
-    Ok(HttpResponse::Ok().json(TokenResponse::from(tokens)))
+    Ok(HttpResponse::Ok().json(SessionResponse::Tokens(TokenResponse::from(tokens))))
 }

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use kg_application::{Batch, BatchReport, ItemResult, Outcome, StoredResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::extract::{Authenticated, JsonBody};
@@ -16,44 +16,86 @@ pub(crate) struct Query {
     dry_run: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchRequest {
+    /// Up to 1,000 entities, each upserted by its `external_id` if it has one.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::routes::entities::create::CreateEntityRequest>)]
     entities: Vec<Value>,
+    /// Up to 1,000 relationships.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::routes::openapi::BatchRelationship>)]
     relationships: Vec<Value>,
 }
 
-fn items(results: &[ItemResult]) -> Value {
+/// What became of one item.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BatchItem {
+    /// The item's position in its list.
+    index: usize,
+    /// `created`, `updated` or `unchanged` (what would happen, on a dry run).
+    outcome: &'static str,
+    id: String,
+    version: i64,
+}
+
+/// How many items had each outcome.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BatchSummary {
+    created: usize,
+    updated: usize,
+    unchanged: usize,
+}
+
+/// The answer: every item's outcome, in order, and a summary.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct BatchReportResponse {
+    dry_run: bool,
+    summary: BatchSummary,
+    entities: Vec<BatchItem>,
+    relationships: Vec<BatchItem>,
+}
+
+fn items(results: &[ItemResult]) -> Vec<BatchItem> {
     results
         .iter()
-        .map(|r| {
-            json!({
-                "index": r.index,
-                "outcome": r.outcome.as_str(),
-                "id": r.id.to_string(),
-                "version": r.version.get(),
-            })
+        .map(|r| BatchItem {
+            index: r.index,
+            outcome: r.outcome.as_str(),
+            id: r.id.to_string(),
+            version: r.version.get(),
         })
         .collect()
 }
 
-/// The answer: every item's outcome and a summary.
+/// The answer as JSON, as an idempotent replay stores it.
 fn report_body(report: &BatchReport, dry_run: bool) -> Value {
     let count = |o: Outcome| report.count(o);
-    json!({
-        "dry_run": dry_run,
-        "summary": {
-            "created": count(Outcome::Created),
-            "updated": count(Outcome::Updated),
-            "unchanged": count(Outcome::Unchanged),
+    json!(BatchReportResponse {
+        dry_run,
+        summary: BatchSummary {
+            created: count(Outcome::Created),
+            updated: count(Outcome::Updated),
+            unchanged: count(Outcome::Unchanged),
         },
-        "entities": items(&report.entities),
-        "relationships": items(&report.relationships),
+        entities: items(&report.entities),
+        relationships: items(&report.relationships),
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/batch",
+    tag = "graph",
+    params(("dry_run" = Option<bool>, Query, description = "Validate and plan, write nothing."), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a repeat with the same key and body answers the first response.")),
+    request_body(content = BatchRequest, content_type = "application/json", description = "Up to 1,000 entities and 1,000 relationships, written in one transaction. Entities are upserted by `external_id`; a relationship names its ends by `source_id`/`target_id` or `source_external_id`/`target_external_id`."),
+    responses(
+        (status = 200, description = "Every item's outcome, in order, and a summary.", body = BatchReportResponse),
+        (status = 404, description = "`entity_not_found`: a relationship names an entity that does not exist.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 409, description = "`idempotency_key_in_flight`, or a conflict the batch would create.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

@@ -17,7 +17,7 @@ pub(crate) struct Query {
     limit: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChangeResponse {
     seq: i64,
     at: DateTime<Utc>,
@@ -44,7 +44,7 @@ impl From<Change> for ChangeResponse {
 
 /// A page of the feed; `next_cursor` is always present, so a consumer can
 /// poll with it even when nothing is new.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ChangePageResponse {
     items: Vec<ChangeResponse>,
     next_cursor: String,
@@ -59,6 +59,15 @@ impl From<ChangePage> for ChangePageResponse {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/changes",
+    tag = "graph",
+    params(("after" = Option<String>, Query, description = "The `next_cursor` of the previous page (the start when absent)."), ("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent).")),
+    responses(
+        (status = 200, description = "Changes in commit order.", body = ChangePageResponse),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

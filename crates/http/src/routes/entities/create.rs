@@ -10,7 +10,7 @@ use crate::extract::{Authenticated, JsonBody, etag};
 use crate::idempotency;
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateEntityRequest {
     #[serde(rename = "type")]
@@ -23,6 +23,17 @@ pub(crate) struct CreateEntityRequest {
     metadata: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/entities",
+    tag = "entities",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a repeat with the same key and body answers the first response.")),
+    request_body(content = CreateEntityRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = super::EntityResponse, headers(("Location" = String), ("ETag" = String))),
+        (status = 409, description = "`external_id_taken`: another live entity has this `external_id`; or `idempotency_key_in_flight`.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

@@ -6,6 +6,16 @@ use kg_domain::EntityId;
 use crate::extract::{Authenticated, parse_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    delete,
+    path = "/v1/entities/{id}",
+    tag = "entities",
+    params(("id" = String, Path, format = Uuid, description = "The entity's id.")),
+    responses(
+        (status = 204, description = "Deleted, with its relationships; an admin can restore it."),
+        (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

@@ -7,6 +7,16 @@ use super::entity_response;
 use crate::extract::{Authenticated, parse_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    get,
+    path = "/v1/entities/{id}",
+    tag = "entities",
+    params(("id" = String, Path, format = Uuid, description = "The entity's id.")),
+    responses(
+        (status = 200, description = "The entity.", body = super::EntityResponse, headers(("ETag" = String, description = "The version, for `If-Match`."))),
+        (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

@@ -33,6 +33,15 @@ const PARAMS: [&str; 8] = [
     "created_after",
 ];
 
+#[utoipa::path(
+    get,
+    path = "/v1/entities",
+    tag = "entities",
+    params(("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."), ("type" = Option<String>, Query, description = "Only entities of this type."), ("name" = Option<String>, Query, description = "Names starting with this text."), ("q" = Option<String>, Query, description = "Names containing this text, ignoring case and accents."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "At least this confidence."), ("source_type" = Option<String>, Query, description = "Only entities from this kind of source."), ("created_after" = Option<String>, Query, format = DateTime, description = "Created after this RFC 3339 time.")),
+    responses(
+        (status = 200, description = "A page of live entities, by id. `metadata.<key>=<value>` parameters (up to 5) keep entities whose metadata has that value at that key.", body = crate::routes::PageResponse<super::EntityResponse>),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

@@ -20,7 +20,7 @@ use serde_json::Value;
 use crate::extract::etag;
 
 /// An entity as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct EntityResponse {
     id: String,
     #[serde(rename = "type")]

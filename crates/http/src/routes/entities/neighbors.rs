@@ -24,7 +24,7 @@ pub(crate) struct Query {
     max_nodes: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct NeighborhoodResponse {
     nodes: Vec<EntityResponse>,
     edges: Vec<RelationshipResponse>,
@@ -35,6 +35,16 @@ fn integer(text: String) -> Result<i64, &'static str> {
     text.parse::<i64>().map_err(|_| "must be an integer")
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/entities/{id}/neighbors",
+    tag = "entities",
+    params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("depth" = Option<u8>, Query, minimum = 1, maximum = 3, description = "How many hops (1 when absent)."), ("direction" = Option<String>, Query, description = "`out`, `in` or `both` (the default)."), ("type" = Option<String>, Query, description = "Only reach entities of this type."), ("relationship_type" = Option<String>, Query, description = "Only follow relationships of this type."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Only follow relationships with at least this confidence."), ("max_nodes" = Option<u16>, Query, minimum = 1, maximum = 1000, description = "The node budget (1000 when absent).")),
+    responses(
+        (status = 200, description = "The neighbourhood, breadth-first; `truncated` when the budget ran out.", body = NeighborhoodResponse),
+        (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

@@ -21,6 +21,16 @@ pub(crate) struct Query {
     direction: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/entities/{id}/relationships",
+    tag = "entities",
+    params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."), ("type" = Option<String>, Query, description = "Only relationships of this type."), ("direction" = Option<String>, Query, description = "`out` (from the entity), `in` (to it) or `both` (the default).")),
+    responses(
+        (status = 200, description = "A page of the live relationships touching the entity.", body = crate::routes::PageResponse<crate::routes::relationships::RelationshipResponse>),
+        (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

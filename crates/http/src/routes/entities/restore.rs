@@ -10,12 +10,23 @@ use crate::extract::{Authenticated, etag, parse_id};
 use crate::routes::relationships::RelationshipResponse;
 use crate::{ApiError, AppState};
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct Restored {
     entity: EntityResponse,
     relationships: Vec<RelationshipResponse>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/entities/{id}/restore",
+    tag = "entities",
+    params(("id" = String, Path, format = Uuid, description = "The entity's id.")),
+    responses(
+        (status = 200, description = "Restored, with the relationships its deletion took.", body = Restored, headers(("ETag" = String, description = "The version, for `If-Match`."))),
+        (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 409, description = "`not_deleted`: the entity is live; or `restore_conflict`: `errors` names each rule a restore would break.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

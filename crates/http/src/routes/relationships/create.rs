@@ -10,7 +10,7 @@ use crate::extract::{Authenticated, JsonBody, etag};
 use crate::idempotency;
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRelationshipRequest {
     source_id: String,
@@ -23,6 +23,18 @@ pub(crate) struct CreateRelationshipRequest {
     metadata: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/relationships",
+    tag = "relationships",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a repeat with the same key and body answers the first response.")),
+    request_body(content = CreateRelationshipRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = super::RelationshipResponse, headers(("Location" = String), ("ETag" = String))),
+        (status = 404, description = "`entity_not_found`: an end is not a live entity.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 409, description = "`duplicate_relationship`: the same live relationship exists; or `idempotency_key_in_flight`.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

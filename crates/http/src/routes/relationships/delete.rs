@@ -6,6 +6,16 @@ use kg_domain::RelationshipId;
 use crate::extract::{Authenticated, parse_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    delete,
+    path = "/v1/relationships/{id}",
+    tag = "relationships",
+    params(("id" = String, Path, format = Uuid, description = "The relationship's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "`relationship_not_found`: no live relationship has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

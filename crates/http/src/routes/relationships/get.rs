@@ -7,6 +7,16 @@ use super::relationship_response;
 use crate::extract::{Authenticated, parse_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    get,
+    path = "/v1/relationships/{id}",
+    tag = "relationships",
+    params(("id" = String, Path, format = Uuid, description = "The relationship's id.")),
+    responses(
+        (status = 200, description = "The relationship.", body = super::RelationshipResponse, headers(("ETag" = String, description = "The version, for `If-Match`."))),
+        (status = 404, description = "`relationship_not_found`: no live relationship has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

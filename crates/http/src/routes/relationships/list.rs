@@ -20,6 +20,15 @@ const PARAMS: [&str; 7] = [
     "created_after",
 ];
 
+#[utoipa::path(
+    get,
+    path = "/v1/relationships",
+    tag = "relationships",
+    params(("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."), ("source_id" = Option<String>, Query, format = Uuid, description = "Only relationships from this entity."), ("target_id" = Option<String>, Query, format = Uuid, description = "Only relationships to this entity."), ("type" = Option<String>, Query, description = "Only relationships of this type."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "At least this confidence."), ("created_after" = Option<String>, Query, format = DateTime, description = "Created after this RFC 3339 time.")),
+    responses(
+        (status = 200, description = "A page of live relationships, by id. `metadata.<key>=<value>` parameters (up to 5) filter on metadata.", body = crate::routes::PageResponse<super::RelationshipResponse>),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

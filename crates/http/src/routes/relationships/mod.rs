@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::extract::etag;
 
 /// A relationship as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct RelationshipResponse {
     id: String,
     source_id: String,

@@ -8,7 +8,7 @@ use super::UserResponse;
 use crate::extract::{Authenticated, JsonBody};
 use crate::{ApiError, AppState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateUserRequest {
     email: String,
@@ -16,6 +16,16 @@ pub(crate) struct CreateUserRequest {
     role: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "users",
+    request_body(content = CreateUserRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created.", body = super::UserResponse, headers(("Location" = String))),
+        (status = 409, description = "`email_taken`: the email is registered.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

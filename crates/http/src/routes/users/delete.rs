@@ -7,6 +7,17 @@ use kg_domain::UserId;
 use crate::extract::{Authenticated, parse_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, format = Uuid, description = "The user's id.")),
+    responses(
+        (status = 204, description = "Deactivated; its sessions are ended."),
+        (status = 404, description = "`user_not_found`: no user has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 409, description = "`last_active_admin` or `cannot_modify_self`.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,

@@ -8,6 +8,16 @@ use super::UserResponse;
 use crate::extract::{Authenticated, etag, parse_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, format = Uuid, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The account.", body = super::UserResponse, headers(("ETag" = String, description = "The version, for `If-Match`."))),
+        (status = 404, description = "`user_not_found`: no user has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,

@@ -11,7 +11,7 @@ use kg_domain::User;
 use serde::Serialize;
 
 /// A user as the API shows it. There is deliberately no field for the hash.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct UserResponse {
     id: String,
     email: String,

@@ -10,6 +10,20 @@ use super::UserResponse;
 use crate::extract::{Authenticated, JsonBody, etag, if_match, parse_id};
 use crate::{ApiError, AppState};
 
+#[utoipa::path(
+    patch,
+    path = "/v1/users/{id}",
+    tag = "users",
+    params(("id" = String, Path, format = Uuid, description = "The user's id."), ("If-Match" = String, Header, description = "The `ETag` of the version this change is based on.")),
+    request_body(content = super::super::openapi::UserPatch, content_type = "application/merge-patch+json"),
+    responses(
+        (status = 200, description = "The changed account.", body = super::UserResponse, headers(("ETag" = String, description = "The version, for `If-Match`."))),
+        (status = 404, description = "`user_not_found`: no user has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 409, description = "`last_active_admin` or `cannot_modify_self`.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 412, description = "`precondition_failed`: `If-Match` is not the current version.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 428, description = "`precondition_required`: send `If-Match`.", content_type = "application/problem+json", body = crate::error::Problem),
+    ),
+)]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn handle(
     state: web::Data<AppState>,
