@@ -88,7 +88,28 @@ async fn every_documented_error_is_the_problem_schema_and_secured_routes_say_so(
         .map(Vec::len);
     assert_eq!(codes, Some(kg_http::ProblemCode::ALL.len()));
 
+    let ids: Vec<String> = operations(&doc)
+        .iter()
+        .filter_map(|(_, _, op)| op["operationId"].as_str().map(str::to_owned))
+        .collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(
+        ids.len(),
+        kg_http::ROUTES.len(),
+        "an operation has no operationId"
+    );
+    assert_eq!(unique.len(), ids.len(), "operationIds repeat: {ids:?}");
+
     for (method, path, op) in operations(&doc) {
+        for (status, response) in op["responses"].as_object().into_iter().flatten() {
+            for (name, link) in response["links"].as_object().into_iter().flatten() {
+                let target = link["operationId"].as_str().unwrap_or_default().to_owned();
+                assert!(
+                    unique.contains(&target),
+                    "{method} {path} {status} links {name} to no operation"
+                );
+            }
+        }
         let responses = op["responses"].as_object().cloned().unwrap_or_default();
         assert!(
             responses

@@ -9,6 +9,7 @@ use crate::{ApiError, AppState, ProblemCode};
 #[utoipa::path(
     get,
     path = "/metrics",
+    operation_id = "metrics",
     tag = "health",
     security(()),
     responses(
@@ -61,6 +62,7 @@ pub(crate) struct ReadyChecks {
 #[utoipa::path(
     get,
     path = "/health/live",
+    operation_id = "live",
     tag = "health",
     security(()),
     responses(
@@ -77,6 +79,7 @@ pub(crate) async fn live() -> HttpResponse {
 #[utoipa::path(
     get,
     path = "/health/ready",
+    operation_id = "ready",
     tag = "health",
     security(()),
     responses(

@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Schema, Type};
@@ -73,7 +74,7 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
         api_keys::revoke::handle,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&SecuritySchemes, &ProblemResponses),
+    modifiers(&SecuritySchemes, &ProblemResponses, &Links),
     security(("bearer" = []), ("api_key" = []), ("cookie" = [])),
     tags(
         (name = "health", description = "Liveness, readiness and metrics."),
@@ -103,6 +104,7 @@ pub fn document_json() -> &'static str {
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "openapi",
     tag = "contract",
     security(()),
     responses((status = 200, description = "This document.", content_type = "application/json", body = Object)),
@@ -125,6 +127,7 @@ const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; \
 #[utoipa::path(
     get,
     path = "/docs",
+    operation_id = "docsPage",
     tag = "contract",
     security(()),
     responses((status = 302, description = "To the page, `/docs/index.html`.", headers(("Location" = String)))),
@@ -154,6 +157,7 @@ fn swagger_config() -> Arc<utoipa_swagger_ui::Config<'static>> {
 #[utoipa::path(
     get,
     path = "/docs/{file}",
+    operation_id = "docsFile",
     tag = "contract",
     security(()),
     params(("file" = String, Path, description = "A file of the page, such as `index.html`.")),
@@ -338,6 +342,83 @@ impl Modify for ProblemResponses {
     }
 }
 
+/// Links from what a create (or a delete) answers to what can be done next
+/// with it, so that a client, or a fuzzer, can follow them.
+struct Links;
+
+/// `(operation, status, [(target operation, its parameters)])`.
+type Follow = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static [(&'static str, &'static str)])],
+);
+
+const CREATED_ID: &[(&str, &str)] = &[("id", "$response.body#/id")];
+const CREATED_VERSION: &[(&str, &str)] = &[
+    ("id", "$response.body#/id"),
+    ("header.If-Match", "$response.header.ETag"),
+];
+const DELETED_ID: &[(&str, &str)] = &[("id", "$request.path.id")];
+
+const FOLLOW: [Follow; 5] = [
+    (
+        "createEntity",
+        "201",
+        &[
+            ("getEntity", CREATED_ID),
+            ("updateEntity", CREATED_VERSION),
+            ("deleteEntity", CREATED_ID),
+            ("listEntityRelationships", CREATED_ID),
+            ("getEntityHistory", CREATED_ID),
+            ("getEntityNeighbors", CREATED_ID),
+        ],
+    ),
+    ("deleteEntity", "204", &[("restoreEntity", DELETED_ID)]),
+    (
+        "createRelationship",
+        "201",
+        &[
+            ("getRelationship", CREATED_ID),
+            ("updateRelationship", CREATED_VERSION),
+            ("deleteRelationship", CREATED_ID),
+        ],
+    ),
+    (
+        "createUser",
+        "201",
+        &[("getUser", CREATED_ID), ("deactivateUser", CREATED_ID)],
+    ),
+    ("createApiKey", "201", &[("revokeApiKey", CREATED_ID)]),
+];
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.post, &mut item.delete];
+            for op in operations.into_iter().flatten() {
+                let Some((_, status, targets)) = FOLLOW
+                    .iter()
+                    .find(|(id, _, _)| op.operation_id.as_deref() == Some(*id))
+                else {
+                    continue;
+                };
+                let Some(RefOr::T(response)) = op.responses.responses.get_mut(*status) else {
+                    continue;
+                };
+                for (target, parameters) in *targets {
+                    let link = parameters.iter().fold(
+                        LinkBuilder::new().operation_id(*target),
+                        |link, (name, value)| link.parameter(*name, *value),
+                    );
+                    response
+                        .links
+                        .insert((*target).to_owned(), RefOr::T(link.build()));
+                }
+            }
+        }
+    }
+}
+
 // Schemas of bodies the handlers read as raw JSON (merge patches, batch
 // items), whose rules live in the application crate.
 
@@ -349,7 +430,11 @@ impl Modify for ProblemResponses {
     reason = "describes a body the handler reads as a JSON object"
 )]
 pub(crate) struct EntityPatch {
-    #[schema(rename = "type", nullable = false)]
+    #[schema(
+        rename = "type",
+        nullable = false,
+        pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
+    )]
     kind: Option<String>,
     #[schema(nullable = false)]
     name: Option<String>,
@@ -369,7 +454,11 @@ pub(crate) struct EntityPatch {
     reason = "describes a body the handler reads as a JSON object"
 )]
 pub(crate) struct RelationshipPatch {
-    #[schema(rename = "type", nullable = false)]
+    #[schema(
+        rename = "type",
+        nullable = false,
+        pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,99}$"
+    )]
     kind: Option<String>,
     #[schema(minimum = 0, maximum = 1)]
     confidence: Option<f64>,
@@ -386,8 +475,7 @@ pub(crate) struct RelationshipPatch {
     reason = "describes a body the handler reads as a JSON object"
 )]
 pub(crate) struct UserPatch {
-    /// `admin`, `editor` or `viewer`.
-    #[schema(nullable = false)]
+    #[schema(nullable = false, pattern = "^(admin|editor|viewer)$")]
     role: Option<String>,
     #[schema(nullable = false)]
     is_active: Option<bool>,
@@ -406,7 +494,7 @@ pub(crate) struct BatchRelationship {
     #[schema(format = Uuid)]
     target_id: Option<String>,
     target_external_id: Option<String>,
-    #[schema(rename = "type")]
+    #[schema(rename = "type", pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,99}$")]
     kind: String,
     #[schema(minimum = 0, maximum = 1)]
     confidence: Option<f64>,

@@ -42,6 +42,7 @@ fn body(state: &ModeState) -> ModeResponse {
 #[utoipa::path(
     get,
     path = "/v1/admin/maintenance",
+    operation_id = "getMaintenance",
     tag = "admin",
     responses(
         (status = 200, description = "The current mode.", body = ModeResponse),
@@ -59,6 +60,7 @@ pub(crate) async fn get(
 #[utoipa::path(
     put,
     path = "/v1/admin/maintenance",
+    operation_id = "setMaintenance",
     tag = "admin",
     request_body(content = SetMode, content_type = "application/json"),
     responses(

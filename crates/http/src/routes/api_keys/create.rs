@@ -12,7 +12,10 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateApiKeyRequest {
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// API keys act as editors or viewers, never as admins.
+    #[schema(pattern = "^(editor|viewer)$")]
     role: String,
     expires_at: Option<DateTime<Utc>>,
 }
@@ -28,6 +31,7 @@ struct CreatedResponse {
 #[utoipa::path(
     post,
     path = "/v1/api-keys",
+    operation_id = "createApiKey",
     tag = "api-keys",
     request_body(content = CreateApiKeyRequest, content_type = "application/json"),
     responses(

@@ -18,6 +18,7 @@ pub(crate) struct ListApiKeysQuery {
 #[utoipa::path(
     get,
     path = "/v1/api-keys",
+    operation_id = "listApiKeys",
     tag = "api-keys",
     params(("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page.")),
     responses(

@@ -9,6 +9,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     delete,
     path = "/v1/api-keys/{id}",
+    operation_id = "revokeApiKey",
     tag = "api-keys",
     params(("id" = String, Path, format = Uuid, description = "The API key's id.")),
     responses(

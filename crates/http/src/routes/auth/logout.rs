@@ -9,6 +9,7 @@ use crate::{ApiError, AppState, cookies};
 #[utoipa::path(
     post,
     path = "/v1/auth/logout",
+    operation_id = "signOut",
     tag = "auth",
     responses(
         (status = 204, description = "The session is ended on every instance."),

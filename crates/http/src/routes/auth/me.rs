@@ -9,6 +9,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     get,
     path = "/v1/auth/me",
+    operation_id = "getMe",
     tag = "auth",
     responses(
         (status = 200, description = "The caller's own account.", body = crate::routes::users::UserResponse),

@@ -10,13 +10,17 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PasswordRequest {
+    #[schema(format = Password)]
     current_password: String,
+    /// 12 to 128 characters.
+    #[schema(min_length = 12, max_length = 128, format = Password)]
     new_password: String,
 }
 
 #[utoipa::path(
     post,
     path = "/v1/auth/password",
+    operation_id = "changePassword",
     tag = "auth",
     request_body(content = PasswordRequest, content_type = "application/json"),
     responses(

@@ -18,6 +18,7 @@ pub(crate) struct RefreshRequest {
 #[utoipa::path(
     post,
     path = "/v1/auth/refresh",
+    operation_id = "refreshSession",
     tag = "auth",
     security(()),
     request_body(content = RefreshRequest, content_type = "application/json"),

@@ -11,7 +11,9 @@ use crate::{ApiError, AppState, cookies};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TokenRequest {
+    #[schema(format = Email)]
     email: String,
+    #[schema(format = Password)]
     password: String,
     /// Ask for a cookie session instead of tokens in the body.
     #[serde(default)]
@@ -21,6 +23,7 @@ pub(crate) struct TokenRequest {
 #[utoipa::path(
     post,
     path = "/v1/auth/token",
+    operation_id = "signIn",
     tag = "auth",
     security(()),
     request_body(content = TokenRequest, content_type = "application/json"),

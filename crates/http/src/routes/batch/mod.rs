@@ -87,6 +87,7 @@ fn report_body(report: &BatchReport, dry_run: bool) -> Value {
 #[utoipa::path(
     post,
     path = "/v1/batch",
+    operation_id = "applyBatch",
     tag = "graph",
     params(("dry_run" = Option<bool>, Query, description = "Validate and plan, write nothing."), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a repeat with the same key and body answers the first response.")),
     request_body(content = BatchRequest, content_type = "application/json", description = "Up to 1,000 entities and 1,000 relationships, written in one transaction. Entities are upserted by `external_id`; a relationship names its ends by `source_id`/`target_id` or `source_external_id`/`target_external_id`."),

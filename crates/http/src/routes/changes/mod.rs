@@ -62,6 +62,7 @@ impl From<ChangePage> for ChangePageResponse {
 #[utoipa::path(
     get,
     path = "/v1/changes",
+    operation_id = "listChanges",
     tag = "graph",
     params(("after" = Option<String>, Query, description = "The `next_cursor` of the previous page (the start when absent)."), ("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent).")),
     responses(

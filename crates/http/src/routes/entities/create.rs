@@ -14,18 +14,26 @@ use crate::{ApiError, AppState};
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateEntityRequest {
     #[serde(rename = "type")]
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,99}$")]
     kind: String,
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
+    #[schema(min_length = 1, max_length = 200)]
     external_id: Option<String>,
+    #[schema(minimum = 0, maximum = 1)]
     confidence: Option<f64>,
+    #[schema(min_length = 1, max_length = 500)]
     source: Option<String>,
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,99}$")]
     source_type: Option<String>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
 #[utoipa::path(
     post,
     path = "/v1/entities",
+    operation_id = "createEntity",
     tag = "entities",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a repeat with the same key and body answers the first response.")),
     request_body(content = CreateEntityRequest, content_type = "application/json"),

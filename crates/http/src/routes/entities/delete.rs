@@ -9,6 +9,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     delete,
     path = "/v1/entities/{id}",
+    operation_id = "deleteEntity",
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id.")),
     responses(

@@ -10,6 +10,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     get,
     path = "/v1/entities/{id}",
+    operation_id = "getEntity",
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id.")),
     responses(

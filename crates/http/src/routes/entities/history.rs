@@ -19,6 +19,7 @@ pub(crate) struct Query {
 #[utoipa::path(
     get,
     path = "/v1/entities/{id}/history",
+    operation_id = "getEntityHistory",
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page.")),
     responses(

@@ -36,6 +36,7 @@ const PARAMS: [&str; 8] = [
 #[utoipa::path(
     get,
     path = "/v1/entities",
+    operation_id = "listEntities",
     tag = "entities",
     params(("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."), ("type" = Option<String>, Query, description = "Only entities of this type."), ("name" = Option<String>, Query, description = "Names starting with this text."), ("q" = Option<String>, Query, description = "Names containing this text, ignoring case and accents."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "At least this confidence."), ("source_type" = Option<String>, Query, description = "Only entities from this kind of source."), ("created_after" = Option<String>, Query, format = DateTime, description = "Created after this RFC 3339 time.")),
     responses(

@@ -38,6 +38,7 @@ fn integer(text: String) -> Result<i64, &'static str> {
 #[utoipa::path(
     get,
     path = "/v1/entities/{id}/neighbors",
+    operation_id = "getEntityNeighbors",
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("depth" = Option<u8>, Query, minimum = 1, maximum = 3, description = "How many hops (1 when absent)."), ("direction" = Option<String>, Query, description = "`out`, `in` or `both` (the default)."), ("type" = Option<String>, Query, description = "Only reach entities of this type."), ("relationship_type" = Option<String>, Query, description = "Only follow relationships of this type."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Only follow relationships with at least this confidence."), ("max_nodes" = Option<u16>, Query, minimum = 1, maximum = 1000, description = "The node budget (1000 when absent).")),
     responses(

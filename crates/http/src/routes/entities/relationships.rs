@@ -24,6 +24,7 @@ pub(crate) struct Query {
 #[utoipa::path(
     get,
     path = "/v1/entities/{id}/relationships",
+    operation_id = "listEntityRelationships",
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."), ("type" = Option<String>, Query, description = "Only relationships of this type."), ("direction" = Option<String>, Query, description = "`out` (from the entity), `in` (to it) or `both` (the default).")),
     responses(

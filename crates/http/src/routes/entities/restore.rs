@@ -19,6 +19,7 @@ struct Restored {
 #[utoipa::path(
     post,
     path = "/v1/entities/{id}/restore",
+    operation_id = "restoreEntity",
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id.")),
     responses(

@@ -12,6 +12,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     patch,
     path = "/v1/entities/{id}",
+    operation_id = "updateEntity",
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("If-Match" = String, Header, description = "The `ETag` of the version this change is based on.")),
     request_body(content = super::super::openapi::EntityPatch, content_type = "application/merge-patch+json"),

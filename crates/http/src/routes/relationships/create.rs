@@ -13,19 +13,27 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateRelationshipRequest {
+    #[schema(format = Uuid)]
     source_id: String,
+    #[schema(format = Uuid)]
     target_id: String,
     #[serde(rename = "type")]
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,99}$")]
     kind: String,
+    #[schema(minimum = 0, maximum = 1)]
     confidence: Option<f64>,
+    #[schema(min_length = 1, max_length = 500)]
     source: Option<String>,
+    #[schema(pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,99}$")]
     source_type: Option<String>,
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
 #[utoipa::path(
     post,
     path = "/v1/relationships",
+    operation_id = "createRelationship",
     tag = "relationships",
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: a repeat with the same key and body answers the first response.")),
     request_body(content = CreateRelationshipRequest, content_type = "application/json"),

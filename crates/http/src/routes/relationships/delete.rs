@@ -9,6 +9,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     delete,
     path = "/v1/relationships/{id}",
+    operation_id = "deleteRelationship",
     tag = "relationships",
     params(("id" = String, Path, format = Uuid, description = "The relationship's id.")),
     responses(

@@ -10,6 +10,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     get,
     path = "/v1/relationships/{id}",
+    operation_id = "getRelationship",
     tag = "relationships",
     params(("id" = String, Path, format = Uuid, description = "The relationship's id.")),
     responses(

@@ -23,6 +23,7 @@ const PARAMS: [&str; 7] = [
 #[utoipa::path(
     get,
     path = "/v1/relationships",
+    operation_id = "listRelationships",
     tag = "relationships",
     params(("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."), ("source_id" = Option<String>, Query, format = Uuid, description = "Only relationships from this entity."), ("target_id" = Option<String>, Query, format = Uuid, description = "Only relationships to this entity."), ("type" = Option<String>, Query, description = "Only relationships of this type."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "At least this confidence."), ("created_after" = Option<String>, Query, format = DateTime, description = "Created after this RFC 3339 time.")),
     responses(

@@ -12,6 +12,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     patch,
     path = "/v1/relationships/{id}",
+    operation_id = "updateRelationship",
     tag = "relationships",
     params(("id" = String, Path, format = Uuid, description = "The relationship's id."), ("If-Match" = String, Header, description = "The `ETag` of the version this change is based on.")),
     request_body(content = super::super::openapi::RelationshipPatch, content_type = "application/merge-patch+json"),

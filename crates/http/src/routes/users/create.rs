@@ -11,14 +11,19 @@ use crate::{ApiError, AppState};
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateUserRequest {
+    #[schema(format = Email, max_length = 254)]
     email: String,
+    /// 12 to 128 characters.
+    #[schema(min_length = 12, max_length = 128, format = Password)]
     password: String,
+    #[schema(pattern = "^(admin|editor|viewer)$")]
     role: String,
 }
 
 #[utoipa::path(
     post,
     path = "/v1/users",
+    operation_id = "createUser",
     tag = "users",
     request_body(content = CreateUserRequest, content_type = "application/json"),
     responses(

@@ -10,6 +10,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     delete,
     path = "/v1/users/{id}",
+    operation_id = "deactivateUser",
     tag = "users",
     params(("id" = String, Path, format = Uuid, description = "The user's id.")),
     responses(

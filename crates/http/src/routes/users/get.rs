@@ -11,6 +11,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     get,
     path = "/v1/users/{id}",
+    operation_id = "getUser",
     tag = "users",
     params(("id" = String, Path, format = Uuid, description = "The user's id.")),
     responses(

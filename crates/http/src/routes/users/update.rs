@@ -13,6 +13,7 @@ use crate::{ApiError, AppState};
 #[utoipa::path(
     patch,
     path = "/v1/users/{id}",
+    operation_id = "updateUser",
     tag = "users",
     params(("id" = String, Path, format = Uuid, description = "The user's id."), ("If-Match" = String, Header, description = "The `ETag` of the version this change is based on.")),
     request_body(content = super::super::openapi::UserPatch, content_type = "application/merge-patch+json"),
