@@ -1805,3 +1805,62 @@ async fn guesses_at_the_current_password_are_throttled_like_logins() {
         .await;
     assert!(matches!(r, Err(AppError::Throttled { .. })), "{r:?}");
 }
+
+#[tokio::test]
+async fn an_operator_reset_replaces_the_password_ends_sessions_and_lifts_the_lock_out() {
+    let h = harness();
+    let tokens = signed_in(&h).await;
+    for _ in 0..5 {
+        let r = h
+            .auth
+            .login("ada@example.org", "a-wrong-guess-here".into())
+            .await;
+        assert!(r.is_err());
+    }
+    assert!(matches!(
+        h.auth.login("ada@example.org", PW.into()).await,
+        Err(AppError::Throttled { .. })
+    ));
+
+    let weak = h
+        .auth
+        .reset_password_by_operator("ada@example.org", "short".into())
+        .await;
+    let Err(AppError::Validation(v)) = weak else {
+        panic!("expected a validation error")
+    };
+    assert_eq!(v.as_slice()[0].field, "password");
+    assert!(matches!(
+        h.auth
+            .reset_password_by_operator("nobody@example.org", "a-brand-new-passphrase".into())
+            .await,
+        Err(AppError::NotFound(ResourceKind::User))
+    ));
+
+    let user = h
+        .auth
+        .reset_password_by_operator("ADA@example.org", "a-brand-new-passphrase".into())
+        .await
+        .expect("reset");
+    assert!(matches!(
+        h.auth.authenticate(&tokens.access.access_token).await,
+        Err(AppError::Unauthenticated)
+    ));
+    assert!(matches!(
+        h.auth.login("ada@example.org", PW.into()).await,
+        Err(AppError::InvalidCredentials)
+    ));
+    assert!(
+        h.auth
+            .login("ada@example.org", "a-brand-new-passphrase".into())
+            .await
+            .is_ok(),
+        "the lock-out is lifted"
+    );
+    let audited = h.store.with(|s| {
+        s.audit
+            .iter()
+            .any(|a| a.target == AuditTarget::User(user.id) && a.changes["password"] == "reset")
+    });
+    assert!(audited);
+}

@@ -151,6 +151,18 @@ impl UserService {
             .map_err(|e| AppError::from_repo(e, ResourceKind::User))
     }
 
+    /// A page of users for an operator at the command line, who has shell
+    /// access to the deployment and so no role to check.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Internal`.
+    pub async fn list_by_operator(&self, page: PageRequest) -> Result<Page<User>, AppError> {
+        self.users
+            .list(page)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::User))
+    }
+
     /// A user, for admins.
     ///
     /// # Errors

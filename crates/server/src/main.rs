@@ -150,6 +150,21 @@ enum UserAction {
         #[arg(long)]
         password_file: Option<PathBuf>,
     },
+    /// Set a user's password (a reset, such as for a locked-out admin). The
+    /// password is read as for `create`. Every session of the user ends and
+    /// a login lock-out is lifted.
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long, conflicts_with = "password_file")]
+        password_stdin: bool,
+        /// Read the password from the first line of this file.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List every user: id, email, role and whether the account is active.
+    List,
 }
 
 fn read_password(stdin: bool, file: Option<PathBuf>) -> anyhow::Result<String> {
@@ -204,30 +219,48 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::User {
-            action:
-                UserAction::Create {
-                    email,
-                    role,
-                    password_stdin,
-                    password_file,
-                },
-        } => {
-            let password = read_password(password_stdin, password_file)?;
-            prepare_schema(&settings).await?;
-            let db = open_database(&settings).await?;
-            let services = build_services(&settings, &db)?;
-            let user = services
-                .users
-                .create_by_operator(NewUser {
-                    email,
-                    role,
-                    password,
-                })
-                .await
-                .map_err(operator_error)?;
-            println!("created {} user {} ({})", user.role, user.email, user.id);
-        }
+        Command::User { action } => match action {
+            UserAction::Create {
+                email,
+                role,
+                password_stdin,
+                password_file,
+            } => {
+                let password = read_password(password_stdin, password_file)?;
+                let services = operator_services(&settings).await?;
+                let user = services
+                    .users
+                    .create_by_operator(NewUser {
+                        email,
+                        role,
+                        password,
+                    })
+                    .await
+                    .map_err(operator_error)?;
+                println!("created {} user {} ({})", user.role, user.email, user.id);
+            }
+            UserAction::SetPassword {
+                email,
+                password_stdin,
+                password_file,
+            } => {
+                let password = read_password(password_stdin, password_file)?;
+                let services = operator_services(&settings).await?;
+                let user = services
+                    .auth
+                    .reset_password_by_operator(&email, password)
+                    .await
+                    .map_err(operator_error)?;
+                println!(
+                    "set the password of {} ({}); their sessions have ended",
+                    user.email, user.id
+                );
+            }
+            UserAction::List => {
+                let services = operator_services(&settings).await?;
+                list_users(&services.users).await?;
+            }
+        },
         Command::ApiKey { action } => {
             prepare_schema(&settings).await?;
             let db = open_database(&settings).await?;
@@ -392,6 +425,43 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The use cases an operator command runs, over a current schema.
+async fn operator_services(settings: &Settings) -> anyhow::Result<kg_server::Services> {
+    prepare_schema(settings).await?;
+    let db = open_database(settings).await?;
+    build_services(settings, &db)
+}
+
+/// Prints every user, one per line, page by page.
+#[expect(clippy::print_stdout, reason = "the command line prints its results")]
+async fn list_users(users: &kg_application::UserService) -> anyhow::Result<()> {
+    let mut after = None;
+    println!("id\temail\trole\tactive\tcreated_at");
+    loop {
+        let page = users
+            .list_by_operator(kg_application::PageRequest {
+                limit: kg_application::Limit::default(),
+                after,
+            })
+            .await
+            .map_err(operator_error)?;
+        for u in &page.items {
+            println!(
+                "{}\t{}\t{}\t{}\t{}",
+                u.id,
+                u.email,
+                u.role,
+                if u.is_active { "yes" } else { "no" },
+                u.created_at.to_rfc3339()
+            );
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return Ok(()),
+        }
+    }
 }
 
 /// The active user with this email, for an operator command's `flag`.
