@@ -91,13 +91,17 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 struct ApiDoc;
 
 /// The document, built once.
-pub fn document_json() -> &'static str {
+fn document_json() -> Result<&'static str, ApiError> {
     static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| {
-        // Serialising a tree of strings and maps cannot fail; an empty
-        // document would fail the contract test rather than go unnoticed.
-        ApiDoc::openapi().to_pretty_json().unwrap_or_default()
-    })
+    if let Some(json) = JSON.get() {
+        return Ok(json);
+    }
+    let json = ApiDoc::openapi().to_pretty_json().map_err(|e| {
+        ApiError::from(kg_application::AppError::Internal(
+            format!("serialising the OpenAPI document: {e}").into(),
+        ))
+    })?;
+    Ok(JSON.get_or_init(|| json))
 }
 
 /// The OpenAPI document.
@@ -109,10 +113,10 @@ pub fn document_json() -> &'static str {
     security(()),
     responses((status = 200, description = "This document.", content_type = "application/json", body = Object)),
 )]
-pub(crate) async fn document() -> HttpResponse {
-    HttpResponse::Ok()
+pub(crate) async fn document() -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(document_json())
+        .body(document_json()?))
 }
 
 /// The page's policy: everything from this host, nothing from anywhere
