@@ -180,14 +180,15 @@ impl Timings {
 }
 
 fn report(name: &str, kg: &Timings, raw: &Timings) {
-    let (k, r) = (kg.mean_micros(), raw.mean_micros());
+    let (k, r) = (kg.micros(0.5), raw.micros(0.5));
     println!(
-        "| {name} | {k:.0} | {:.0} | {:.0} | {r:.0} | {:.0} | {:+.0}% | {:.0} |",
-        kg.micros(0.5),
+        "| {name} | {k:.0} | {:.0} | {:.0} | {r:.0} | {:.0} | {:.0} | {:+.0}% | {:.0} |",
         kg.micros(0.99),
-        raw.micros(0.5),
+        kg.mean_micros(),
+        raw.micros(0.99),
+        raw.mean_micros(),
         (k / r - 1.0) * 100.0,
-        1e6 / k,
+        1e6 / kg.mean_micros(),
     );
 }
 
@@ -247,6 +248,11 @@ async fn main() -> anyhow::Result<()> {
         raw_create.push(started.elapsed());
     }
 
+    // The statistics autovacuum (or SQLite's optimizer) would have by now:
+    // without them, PostgreSQL plans the filtered page on a table it still
+    // believes empty, and the page costs twenty times as much.
+    db.execute_unprepared("ANALYZE").await?;
+
     // Reads by id.
     recorder.start();
     repo.get(template.id).await?;
@@ -293,13 +299,13 @@ async fn main() -> anyhow::Result<()> {
     }
 
     println!(
-        "kg-persistence on {} ({iterations} runs each; times in µs; overhead = kg mean over the same SQL's mean)\n",
+        "kg-persistence on {} ({iterations} runs each; times in µs; overhead: kg's median over the same SQL's)\n",
         TestDatabase::backend_name()
     );
     println!(
-        "| operation | kg mean | kg p50 | kg p99 | same SQL mean | same SQL p50 | overhead | kg ops/s |"
+        "| operation | kg p50 | kg p99 | kg mean | same SQL p50 | same SQL p99 | same SQL mean | overhead | kg ops/s |"
     );
-    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     report(
         &format!(
             "create entity (+ audit, change feed; {} statements)",
