@@ -250,7 +250,7 @@ async fn main() -> anyhow::Result<()> {
 
     // The statistics autovacuum (or SQLite's optimizer) would have by now:
     // without them, PostgreSQL plans the filtered page on a table it still
-    // believes empty, and the page costs twenty times as much.
+    // believes empty, and the page costs five times as much.
     db.execute_unprepared("ANALYZE").await?;
 
     // Reads by id.
