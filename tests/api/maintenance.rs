@@ -135,6 +135,11 @@ async fn read_only_set_on_one_instance_stops_writes_on_another_and_reads_go_on()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The contract and its page stay up, so an admin can use them to turn it off.
+    for path in ["/openapi.json", "/docs/index.html"] {
+        let res = second.client.get(second.url(path)).send().await?;
+        assert_eq!(res.status(), StatusCode::OK, "{path} in maintenance");
+    }
     let admin_on_second = token_on(&second, &first.user("admin").await?).await?;
     let status: Value = second
         .get("/v1/admin/maintenance", &admin_on_second)

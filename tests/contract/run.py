@@ -91,14 +91,13 @@ def wait_ready(base: str, server: subprocess.Popen, seconds: float = 60) -> None
         try:
             if request(f"{base}/health/ready")[0] == 200:
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
     raise RuntimeError(f"kg was not ready within {seconds} s")
 
 
 def schemathesis(base: str, token: str, work: Path, name: str, selection: list[str]) -> tuple[bool, str]:
-    report = work / f"schemathesis-{name}"
     command = [
         sys.executable,
         "-m",
@@ -117,10 +116,6 @@ def schemathesis(base: str, token: str, work: Path, name: str, selection: list[s
         "1",
         "--seed",
         os.environ.get("KG_CONTRACT_SEED", str(secrets.randbelow(2**63))),
-        "--report",
-        "junit",
-        "--report-dir",
-        str(report),
         *selection,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800, cwd=work)
@@ -129,12 +124,9 @@ def schemathesis(base: str, token: str, work: Path, name: str, selection: list[s
     return done.returncode == 0, f"exit {done.returncode}"
 
 
-def chromium_renders_docs(base: str, operations: int, work: Path) -> tuple[bool, str]:
-    browser = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not browser:
-        return False, "Chromium is not installed (apt-get install chromium, or set CHROMIUM)"
-    netlog = work / "netlog.json"
-    profile = work / "chromium-profile"
+def chromium(browser: str, url: str, work: Path, name: str) -> tuple[str, str, Path]:
+    """Renders `url` headless; answers the DOM, the log and the network log's path."""
+    netlog = work / f"netlog-{name}.json"
     command = [
         browser,
         "--headless",
@@ -147,48 +139,74 @@ def chromium_renders_docs(base: str, operations: int, work: Path) -> tuple[bool,
         "--disable-sync",
         "--disable-default-apps",
         "--disable-extensions",
-        f"--user-data-dir={profile}",
+        f"--user-data-dir={work / f'chromium-{name}'}",
         f"--log-net-log={netlog}",
+        # Console messages, policy violations among them, go to stderr.
         "--enable-logging=stderr",
         "--v=0",
         # Run the page's scripts until it is idle (or 20 s of page time).
         "--virtual-time-budget=20000",
         "--dump-dom",
-        f"{base}/docs",
+        url,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    problems = []
-    dom = done.stdout
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired as e:
+        raise RuntimeError(f"Chromium did not finish rendering {url} within 120 s") from e
     if done.returncode != 0:
-        problems.append(f"chromium exited {done.returncode}: {done.stderr[-2000:]}")
-    # Swagger UI draws one summary per operation, each with its path.
-    rendered = dom.count('class="opblock-summary-path"')
-    if rendered != operations:
-        problems.append(f"the page shows {rendered} operations, the document has {operations}")
-    if 'data-path="/v1/entities/{id}"' not in dom:
-        problems.append("the page does not show GET /v1/entities/{id}")
-    violations = [
-        line for line in done.stderr.splitlines() if "Content Security Policy" in line or "Refused to" in line
-    ]
-    problems += [f"policy violation: {v}" for v in violations]
-    problems += [f"request left the host: {u}" for u in requests_leaving(netlog, base)]
-    if not netlog.exists():
-        problems.append("Chromium wrote no network log")
+        raise RuntimeError(f"Chromium exited {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout, done.stderr, netlog
+
+
+def policy_violations(log: str) -> list[str]:
+    return [line for line in log.splitlines() if "Content Security Policy" in line]
+
+
+def chromium_renders_docs(base: str, operations: int, work: Path) -> tuple[bool, str]:
+    browser = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not browser:
+        return False, "Chromium is not installed (apt-get install chromium, or set CHROMIUM)"
+    problems = []
+    try:
+        # The checks below look for what is absent; first make sure they
+        # would see it: a page that breaks its own policy, logged as such.
+        control = (
+            "data:text/html,<meta http-equiv='Content-Security-Policy' content=\"style-src 'none'\">"
+            "<style>p{color:red}</style><p>control</p>"
+        )
+        _, log, _ = chromium(browser, control, work, "control")
+        if not policy_violations(log):
+            problems.append("Chromium logged no violation for a page that breaks its policy")
+
+        dom, log, netlog = chromium(browser, f"{base}/docs", work, "docs")
+        # Swagger UI draws one summary per operation, each with its path.
+        rendered = dom.count('class="opblock-summary-path"')
+        if rendered != operations:
+            problems.append(f"the page shows {rendered} operations, the document has {operations}")
+        if 'data-path="/v1/entities/{id}"' not in dom:
+            problems.append("the page does not show GET /v1/entities/{id}")
+        problems += [f"policy violation: {v}" for v in policy_violations(log)]
+        requested, leaving = page_requests(netlog, base)
+        if f"{base}/openapi.json" not in requested:
+            problems.append(f"the network log does not show the page fetching the document: {requested}")
+        problems += [f"request left the host: {u}" for u in leaving]
+    except (RuntimeError, OSError, ValueError, KeyError) as e:
+        problems.append(str(e))
+        rendered = 0
     for p in problems:
         print(f"  {p}", flush=True)
     return not problems, f"{rendered} operations rendered"
 
 
-def requests_leaving(netlog: Path, base: str) -> list[str]:
-    """Every URL a request of the page went to that is not kg itself.
+def page_requests(netlog: Path, base: str) -> tuple[list[str], list[str]]:
+    """The URLs the page requested, and those of them that are not kg.
 
     A request belongs to the page when any hop of it was to kg or was
-    started by a page of kg's origin; the browser's own background traffic
-    (update checks and the like, started by no origin) is not the page's.
+    started by a page (it has an http(s) initiator); the browser's own
+    background traffic (update checks and the like, started by no origin)
+    is not the page's.
     Every hop of a page's request, redirects included, must stay on kg.
     """
-    if not netlog.exists():
-        return []
     log = json.loads(netlog.read_text(encoding="utf-8", errors="replace"))
     start_job = log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"]
     origin = f"{urlsplit(base).scheme}://{urlsplit(base).netloc}"
@@ -202,14 +220,15 @@ def requests_leaving(netlog: Path, base: str) -> list[str]:
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}" == origin
 
-    leaving = []
+    requested, leaving = [], []
     for chain in hops.values():
         from_page = any(on_kg(url) for url, _ in chain) or any(
             initiator.startswith(("http://", "https://")) for _, initiator in chain
         )
         if from_page:
+            requested += [url for url, _ in chain]
             leaving += [url for url, _ in chain if not on_kg(url) and not url.startswith(("data:", "blob:"))]
-    return leaving
+    return requested, leaving
 
 
 def main() -> int:

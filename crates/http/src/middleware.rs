@@ -79,7 +79,11 @@ fn maintenance_refusal(
     use kg_application::ServiceMode;
     let exempt = path.starts_with("/health/")
         || path.starts_with("/v1/auth/")
-        || path == "/v1/admin/maintenance";
+        || path == "/v1/admin/maintenance"
+        // The contract and its page, so an admin can reach the switch with them.
+        || path == "/openapi.json"
+        || path == "/docs"
+        || path.starts_with("/docs/");
     let safe = matches!(method.as_str(), "GET" | "HEAD" | "OPTIONS");
     let mut err = match mode {
         ServiceMode::Off => return None,

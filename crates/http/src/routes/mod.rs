@@ -93,6 +93,7 @@ pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
 pub(crate) struct PageResponse<T> {
     items: Vec<T>,
     /// Pass as `cursor` for the next page; `null` on the last.
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 

@@ -181,7 +181,10 @@ pub(crate) async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, A
         .content_type(file.content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, DOCS_CSP))
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(file.bytes.into_owned()))
+        .body(match file.bytes {
+            std::borrow::Cow::Borrowed(bytes) => web::Bytes::from_static(bytes),
+            std::borrow::Cow::Owned(bytes) => web::Bytes::from(bytes),
+        }))
 }
 
 struct SecuritySchemes;
@@ -262,7 +265,7 @@ const WITH_BODY: [(&str, &str); 3] = [
     ("413", "`payload_too_large`: the body is too large."),
     (
         "415",
-        "`unsupported_media_type`: the body is not `application/json`.",
+        "`unsupported_media_type`: the body is not JSON (`application/json` or another `application/*+json`).",
     ),
 ];
 
@@ -428,7 +431,8 @@ impl Modify for Links {
 
 /// A JSON merge patch (RFC 7396) of an entity: members set to `null` clear
 /// optional fields, `metadata` merges recursively.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(
     dead_code,
     reason = "describes a body the handler reads as a JSON object"
@@ -447,12 +451,14 @@ pub(crate) struct EntityPatch {
     confidence: Option<f64>,
     source: Option<String>,
     source_type: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// Merged into the stored metadata; a member set to `null` is removed.
+    #[schema(value_type = Option<Object>, nullable = false)]
     metadata: Option<serde_json::Value>,
 }
 
 /// A JSON merge patch (RFC 7396) of a relationship. Its ends cannot change.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(
     dead_code,
     reason = "describes a body the handler reads as a JSON object"
@@ -468,12 +474,14 @@ pub(crate) struct RelationshipPatch {
     confidence: Option<f64>,
     source: Option<String>,
     source_type: Option<String>,
-    #[schema(value_type = Option<Object>)]
+    /// Merged into the stored metadata; a member set to `null` is removed.
+    #[schema(value_type = Option<Object>, nullable = false)]
     metadata: Option<serde_json::Value>,
 }
 
 /// A JSON merge patch (RFC 7396) of an account's role and state.
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(
     dead_code,
     reason = "describes a body the handler reads as a JSON object"
@@ -485,18 +493,21 @@ pub(crate) struct UserPatch {
     is_active: Option<bool>,
 }
 
-/// A relationship in a batch: each end by id or by `external_id`.
-#[derive(utoipa::ToSchema)]
+/// A relationship in a batch: each end by id or by `external_id`, not both.
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(
     dead_code,
     reason = "describes a body the handler reads as a JSON object"
 )]
 pub(crate) struct BatchRelationship {
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, nullable = false)]
     source_id: Option<String>,
+    #[schema(nullable = false)]
     source_external_id: Option<String>,
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, nullable = false)]
     target_id: Option<String>,
+    #[schema(nullable = false)]
     target_external_id: Option<String>,
     #[schema(rename = "type", pattern = "^[A-Za-z][A-Za-z0-9_.-]{0,99}$")]
     kind: String,

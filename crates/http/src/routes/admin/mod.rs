@@ -22,9 +22,11 @@ pub(crate) struct SetMode {
 pub(crate) struct ModeResponse {
     /// `off`, `read_only` or `maintenance`.
     mode: &'static str,
-    /// When it was last set; absent if never.
+    /// When it was last set; `null` if never.
+    #[schema(required = true)]
     changed_at: Option<DateTime<Utc>>,
-    /// Who last set it.
+    /// Who last set it; `null` if never.
+    #[schema(required = true)]
     changed_by: Option<String>,
     /// How long an instance may take to obey a change.
     refresh_seconds: u64,

@@ -16,8 +16,11 @@ pub(crate) struct ApiKeyResponse {
     role: &'static str,
     created_by: String,
     created_at: DateTime<Utc>,
+    #[schema(required = true)]
     expires_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     revoked_at: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     last_used_at: Option<DateTime<Utc>>,
 }
 

@@ -19,6 +19,7 @@ pub(crate) struct AuditResponse {
     action: String,
     target_type: String,
     target_id: String,
+    #[schema(required = true)]
     request_id: Option<String>,
     changes: Value,
 }
@@ -42,6 +43,7 @@ impl From<AuditRecord> for AuditResponse {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditPageResponse {
     items: Vec<AuditResponse>,
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 

@@ -24,6 +24,7 @@ pub(crate) struct PasswordRequest {
     tag = "auth",
     request_body(content = PasswordRequest, content_type = "application/json"),
     responses(
+        (status = 429, description = "`login_throttled`: too many wrong guesses at the current password; or `rate_limited`. See `Retry-After`.", content_type = "application/problem+json", body = crate::error::Problem),
         (status = 204, description = "Changed; the caller's other sessions are ended."),
     ),
 )]

@@ -93,7 +93,7 @@ fn report_body(report: &BatchReport, dry_run: bool) -> Value {
     request_body(content = BatchRequest, content_type = "application/json", description = "Up to 1,000 entities and 1,000 relationships, written in one transaction. Entities are upserted by `external_id`; a relationship names its ends by `source_id`/`target_id` or `source_external_id`/`target_external_id`."),
     responses(
         (status = 200, description = "Every item's outcome, in order, and a summary.", body = BatchReportResponse),
-        (status = 404, description = "`entity_not_found`: a relationship names an entity that does not exist.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 422, description = "`validation_failed`: `errors` names each refused item field, such as `relationships[3].source_external_id` for an end that is no live entity, in the batch or stored; or `idempotency_key_reused`.", content_type = "application/problem+json", body = crate::error::Problem),
         (status = 409, description = "`idempotency_key_in_flight`, or a conflict the batch would create.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]

@@ -25,6 +25,7 @@ struct ChangeResponse {
     resource_id: String,
     action: &'static str,
     version: i64,
+    #[schema(required = true)]
     data: Option<Value>,
 }
 

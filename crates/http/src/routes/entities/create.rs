@@ -40,6 +40,7 @@ pub(crate) struct CreateEntityRequest {
     responses(
         (status = 201, description = "Created.", body = super::EntityResponse, headers(("Location" = String), ("ETag" = String))),
         (status = 409, description = "`external_id_taken`: another live entity has this `external_id`; or `idempotency_key_in_flight`.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 422, description = "`validation_failed`: `errors` names each field; or `idempotency_key_reused`: this key came with another request.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]
 #[tracing::instrument(skip_all)]

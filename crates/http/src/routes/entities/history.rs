@@ -24,7 +24,7 @@ pub(crate) struct Query {
     params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page.")),
     responses(
         (status = 200, description = "Who changed the entity, when and how, oldest first.", body = crate::routes::audit::AuditPageResponse),
-        (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 404, description = "`entity_not_found`: no entity, live or deleted, has this id.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]
 pub(crate) async fn handle(

@@ -26,9 +26,13 @@ pub(crate) struct EntityResponse {
     #[serde(rename = "type")]
     kind: String,
     name: String,
+    #[schema(required = true)]
     external_id: Option<String>,
+    #[schema(required = true)]
     confidence: Option<f64>,
+    #[schema(required = true)]
     source: Option<String>,
+    #[schema(required = true)]
     source_type: Option<String>,
     metadata: Value,
     created_at: DateTime<Utc>,

@@ -24,7 +24,7 @@ struct Restored {
     params(("id" = String, Path, format = Uuid, description = "The entity's id.")),
     responses(
         (status = 200, description = "Restored, with the relationships its deletion took.", body = Restored, headers(("ETag" = String, description = "The version, for `If-Match`."))),
-        (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 404, description = "`entity_not_found`: no entity, live or deleted, has this id.", content_type = "application/problem+json", body = crate::error::Problem),
         (status = 409, description = "`not_deleted`: the entity is live; or `restore_conflict`: `errors` names each rule a restore would break.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]

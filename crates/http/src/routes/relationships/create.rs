@@ -39,7 +39,7 @@ pub(crate) struct CreateRelationshipRequest {
     request_body(content = CreateRelationshipRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Created.", body = super::RelationshipResponse, headers(("Location" = String), ("ETag" = String))),
-        (status = 404, description = "`entity_not_found`: an end is not a live entity.", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 422, description = "`relationship_endpoint_not_live`: `errors` names the end (`source_id`, `target_id`) that is not a live entity; or `validation_failed`; or `idempotency_key_reused`: this key came with another request.", content_type = "application/problem+json", body = crate::error::Problem),
         (status = 409, description = "`duplicate_relationship`: the same live relationship exists; or `idempotency_key_in_flight`.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]

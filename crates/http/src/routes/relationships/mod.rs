@@ -23,8 +23,11 @@ pub(crate) struct RelationshipResponse {
     target_id: String,
     #[serde(rename = "type")]
     kind: String,
+    #[schema(required = true)]
     confidence: Option<f64>,
+    #[schema(required = true)]
     source: Option<String>,
+    #[schema(required = true)]
     source_type: Option<String>,
     metadata: Value,
     created_at: DateTime<Utc>,
