@@ -132,6 +132,18 @@ async fn every_documented_error_is_the_problem_schema_and_secured_routes_say_so(
                 "{method} {path} lacks {always}"
             );
         }
+        for (status, header) in [
+            ("401", "WWW-Authenticate"),
+            ("429", "Retry-After"),
+            ("503", "Retry-After"),
+        ] {
+            if let Some(response) = responses.get(status) {
+                assert!(
+                    response["headers"].get(header).is_some(),
+                    "{method} {path} {status} does not document {header}"
+                );
+            }
+        }
         let public = op["security"].as_array().is_some_and(|reqs| {
             reqs.iter()
                 .any(|r| r.as_object().is_some_and(|r| r.is_empty()))
@@ -215,8 +227,18 @@ async fn the_docs_page_is_served_from_the_binary_under_a_self_only_policy() -> a
             "{file} is not the real file"
         );
     }
-    let missing = client.get(app.url("/docs/missing.js")).send().await?;
-    problem(missing, StatusCode::NOT_FOUND, "route_not_found").await?;
+    // Only the files the page loads: not the rest of Swagger UI's archive.
+    for other in [
+        "missing.js",
+        "oauth2-redirect.html",
+        "swagger-ui-es-bundle.js",
+    ] {
+        let res = client
+            .get(app.url(&format!("/docs/{other}")))
+            .send()
+            .await?;
+        problem(res, StatusCode::NOT_FOUND, "route_not_found").await?;
+    }
 
     // The API keeps its stricter policy.
     let api = client.get(app.url("/health/live")).send().await?;

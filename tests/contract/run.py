@@ -5,7 +5,7 @@ Starts the kg binary named by KG_BIN on a fresh SQLite database, signs in an
 admin created for the run, and then:
 
 1. runs schemathesis over /openapi.json with its response-schema,
-   content-type, status-code and server-error checks. The routes that end
+   response-header, content-type, status-code and server-error checks. The routes that end
    the session (logout) or change how every other route answers (the
    maintenance switch) run after the rest, each on their own;
 2. opens /docs in headless Chromium and checks that Swagger UI rendered an
@@ -41,6 +41,7 @@ CHECKS = ",".join(
         "status_code_conformance",
         "response_schema_conformance",
         "content_type_conformance",
+        "response_headers_conformance",
     ]
 )
 # Examples per operation and phase: enough to reach every documented status

@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::link::LinkBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -142,6 +143,18 @@ pub(crate) async fn docs_index() -> HttpResponse {
         .finish()
 }
 
+/// The files `/docs/index.html` loads.
+const DOCS_FILES: [&str; 8] = [
+    "index.html",
+    "index.css",
+    "swagger-ui.css",
+    "swagger-ui-bundle.js",
+    "swagger-ui-standalone-preset.js",
+    "swagger-initializer.js",
+    "favicon-32x32.png",
+    "favicon-16x16.png",
+];
+
 fn swagger_config() -> Arc<utoipa_swagger_ui::Config<'static>> {
     static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
     CONFIG
@@ -171,6 +184,11 @@ fn swagger_config() -> Arc<utoipa_swagger_ui::Config<'static>> {
     ),
 )]
 pub(crate) async fn docs_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    // Only what the page loads: not the OAuth redirect page or the module
+    // builds that also ship in Swagger UI's archive.
+    if !DOCS_FILES.contains(&file.as_str()) {
+        return Err(ApiError::new(ProblemCode::RouteNotFound, "No such file."));
+    }
     let found = utoipa_swagger_ui::serve(&file, swagger_config()).map_err(|e| {
         ApiError::from(kg_application::AppError::Internal(
             format!("Swagger UI file {file}: {e}").into(),
@@ -284,6 +302,20 @@ fn problem_response(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
+/// The headers every problem of a status carries, whether the route's own
+/// annotation or [`ProblemResponses`] describes it.
+fn problem_headers(status: &str) -> Option<(&'static str, Type, &'static str)> {
+    match status {
+        "401" => Some(("WWW-Authenticate", Type::String, "`Bearer realm=\"kg\"`.")),
+        "429" | "503" => Some((
+            "Retry-After",
+            Type::Integer,
+            "Seconds to wait before retrying.",
+        )),
+        _ => None,
+    }
+}
+
 fn add_problems(op: &mut Operation, statuses: &[(&str, &str)]) {
     for (status, description) in statuses {
         if !op.responses.responses.contains_key(*status) {
@@ -300,6 +332,23 @@ fn is_secured(op: &Operation) -> bool {
     op.security
         .as_ref()
         .is_none_or(|reqs| !reqs.iter().any(|r| r == &Default::default()))
+}
+
+fn add_problem_headers(op: &mut Operation) {
+    for (status, response) in &mut op.responses.responses {
+        if let (Some((name, schema_type, text)), RefOr::T(response)) =
+            (problem_headers(status), response)
+        {
+            response.headers.entry(name.to_owned()).or_insert_with(|| {
+                RefOr::T(
+                    HeaderBuilder::new()
+                        .schema(Some(ObjectBuilder::new().schema_type(schema_type)))
+                        .description(Some(text))
+                        .build(),
+                )
+            });
+        }
+    }
 }
 
 impl Modify for ProblemResponses {
@@ -328,6 +377,7 @@ impl Modify for ProblemResponses {
                 if path.contains('{') {
                     add_problems(op, &WITH_PATH);
                 }
+                add_problem_headers(op);
             }
         }
         // The one problem schema names every code it can carry.

@@ -12,7 +12,7 @@ use crate::{ApiError, AppState, cookies};
     operation_id = "signOut",
     tag = "auth",
     responses(
-        (status = 204, description = "The session is ended on every instance."),
+        (status = 204, description = "The session is ended on every instance.", headers(("Set-Cookie" = String, description = "With cookie sessions: both cookies, expired."))),
     ),
 )]
 #[tracing::instrument(skip_all)]

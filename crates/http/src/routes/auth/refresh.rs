@@ -21,9 +21,13 @@ pub(crate) struct RefreshRequest {
     operation_id = "refreshSession",
     tag = "auth",
     security(()),
+    params(
+        ("kg_refresh" = Option<String>, Cookie, description = "A cookie session's refresh token, sent instead of `refresh_token`."),
+        ("X-CSRF-Token" = Option<String>, Header, description = "The session's anti-CSRF token; required with the cookie."),
+    ),
     request_body(content = RefreshRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "A new pair; the token spent is revoked.", body = super::SessionResponse),
+        (status = 200, description = "A new pair; the token spent is revoked.", body = super::SessionResponse, headers(("Set-Cookie" = String, description = "With cookie sessions: `kg_access` and `kg_refresh`, `HttpOnly; Secure; SameSite=Strict`."))),
         (status = 401, description = "`invalid_refresh_token` or `session_expired`.", content_type = "application/problem+json", body = crate::error::Problem),
         (status = 403, description = "`csrf_token_invalid`: a cookie refresh without the session's `X-CSRF-Token`.", content_type = "application/problem+json", body = crate::error::Problem),
     ),

@@ -28,7 +28,7 @@ pub(crate) struct TokenRequest {
     security(()),
     request_body(content = TokenRequest, content_type = "application/json"),
     responses(
-        (status = 200, description = "The session's tokens, or with `cookie: true` its cookies and anti-CSRF token.", body = super::SessionResponse),
+        (status = 200, description = "The session's tokens, or with `cookie: true` its cookies and anti-CSRF token.", body = super::SessionResponse, headers(("Set-Cookie" = String, description = "With cookie sessions: `kg_access` and `kg_refresh`, `HttpOnly; Secure; SameSite=Strict`."))),
         (status = 401, description = "`invalid_credentials`: the email or password is wrong, or the account is inactive.", content_type = "application/problem+json", body = crate::error::Problem),
         (status = 429, description = "`login_throttled` or `rate_limited`: too many attempts; see `Retry-After`.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
