@@ -13,7 +13,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::link::LinkBuilder;
-use utoipa::openapi::path::{HttpMethod, Operation};
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, ResponseBuilder, Schema, Type};
 use utoipa::{Modify, OpenApi};
@@ -355,14 +355,13 @@ impl Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in &mut openapi.paths.paths {
             let operations = [
-                (HttpMethod::Get, &mut item.get),
-                (HttpMethod::Post, &mut item.post),
-                (HttpMethod::Put, &mut item.put),
-                (HttpMethod::Patch, &mut item.patch),
-                (HttpMethod::Delete, &mut item.delete),
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
             ];
-            for (_, op) in operations {
-                let Some(op) = op.as_mut() else { continue };
+            for op in operations.into_iter().flatten() {
                 add_problems(op, &ANY_ROUTE);
                 if is_secured(op) {
                     add_problems(op, &SECURED);
