@@ -7,286 +7,108 @@ use kg_application::{AppError, Conflict, ResourceKind, RestoreBlocker};
 use kg_domain::Violations;
 use serde::Serialize;
 
-/// Every problem `code` the API can answer. Stable: clients branch on these.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProblemCode {
-    /// 400: the body is not well-formed JSON.
-    MalformedJson,
-    /// 400: any other malformed request, such as a refused CORS preflight.
-    BadRequest,
-    /// 401: no valid credentials.
-    Unauthenticated,
-    /// 401: login failed.
-    InvalidCredentials,
-    /// 401: the refresh token is unknown, spent or revoked.
-    InvalidRefreshToken,
-    /// 401: the session is past its idle or absolute limit.
-    SessionExpired,
-    /// 403: not allowed for this principal.
-    Forbidden,
-    /// 403: a cookie-authenticated unsafe request without the right `X-CSRF-Token`.
-    CsrfTokenInvalid,
-    /// 404: no such route.
-    RouteNotFound,
-    /// 404: no such entity.
-    EntityNotFound,
-    /// 404: no such relationship.
-    RelationshipNotFound,
-    /// 404: no such user.
-    UserNotFound,
-    /// 404: no such API key (or it is already revoked).
-    ApiKeyNotFound,
-    /// 405: the route exists, the method does not.
-    MethodNotAllowed,
-    /// 409: another live entity has the `external_id`.
-    ExternalIdTaken,
-    /// 409: the same live relationship exists.
-    DuplicateRelationship,
-    /// 409: the email is registered.
-    EmailTaken,
-    /// 409: the change would leave no active admin.
-    LastActiveAdmin,
-    /// 409: admins cannot demote or deactivate themselves.
-    CannotModifySelf,
-    /// 409: only a deleted resource can be restored.
-    NotDeleted,
-    /// 409: a restore would break a rule; `errors` names each conflict.
-    RestoreConflict,
-    /// 409: the first request with this `Idempotency-Key` is still running.
-    IdempotencyKeyInFlight,
-    /// 422: the `Idempotency-Key` was used for a different request.
-    IdempotencyKeyReused,
-    /// 412: the `If-Match` version is not current.
-    PreconditionFailed,
-    /// 413: the body is too large.
-    PayloadTooLarge,
-    /// 415: the body is not JSON.
-    UnsupportedMediaType,
-    /// 422: one or more fields or parameters are invalid.
-    ValidationFailed,
-    /// 422: a relationship end is not a live entity.
-    RelationshipEndpointNotLive,
-    /// 428: a conditional header is required.
-    PreconditionRequired,
-    /// 429: too many failed logins for this email.
-    LoginThrottled,
-    /// 429: too many requests from this client or principal.
-    RateLimited,
-    /// 500: a bug or unexpected failure.
-    InternalError,
-    /// 503: a dependency is unavailable; retry later.
-    ServiceUnavailable,
-    /// 503: the database is unreachable or overloaded; retry later.
-    DatabaseUnavailable,
-    /// 503: a readiness check fails.
-    NotReady,
-    /// 503: the service is read-only for now; writes are refused.
-    ReadOnly,
-    /// 503: the service is down for maintenance.
-    Maintenance,
+/// Declares [`ProblemCode`] from one table: each row is a variant with its
+/// documentation, its stable snake_case code, its HTTP status and its title.
+/// The enum, [`ProblemCode::ALL`] and [`ProblemCode::describe`] all come from
+/// the table, so a code cannot be added to one and forgotten in another.
+macro_rules! problem_codes {
+    ($($(#[doc = $doc:literal])+ $variant:ident => ($code:literal, $status:ident, $title:literal),)+) => {
+        /// Every problem `code` the API can answer. Stable: clients branch on these.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ProblemCode {
+            $($(#[doc = $doc])+ $variant,)+
+        }
+
+        impl ProblemCode {
+            /// Every code, for documentation and uniqueness tests.
+            pub const ALL: &'static [Self] = &[$(Self::$variant,)+];
+
+            /// The snake_case code and the HTTP status and title that go with it.
+            #[must_use]
+            pub const fn describe(self) -> (&'static str, StatusCode, &'static str) {
+                match self {
+                    $(Self::$variant => ($code, StatusCode::$status, $title),)+
+                }
+            }
+        }
+    };
 }
 
-impl ProblemCode {
-    /// Every code, for documentation and uniqueness tests.
-    pub const ALL: [Self; 37] = [
-        Self::MalformedJson,
-        Self::BadRequest,
-        Self::Unauthenticated,
-        Self::InvalidCredentials,
-        Self::InvalidRefreshToken,
-        Self::SessionExpired,
-        Self::Forbidden,
-        Self::CsrfTokenInvalid,
-        Self::RouteNotFound,
-        Self::EntityNotFound,
-        Self::RelationshipNotFound,
-        Self::UserNotFound,
-        Self::ApiKeyNotFound,
-        Self::MethodNotAllowed,
-        Self::ExternalIdTaken,
-        Self::DuplicateRelationship,
-        Self::EmailTaken,
-        Self::LastActiveAdmin,
-        Self::CannotModifySelf,
-        Self::NotDeleted,
-        Self::RestoreConflict,
-        Self::IdempotencyKeyInFlight,
-        Self::IdempotencyKeyReused,
-        Self::PreconditionFailed,
-        Self::PayloadTooLarge,
-        Self::UnsupportedMediaType,
-        Self::ValidationFailed,
-        Self::RelationshipEndpointNotLive,
-        Self::PreconditionRequired,
-        Self::LoginThrottled,
-        Self::RateLimited,
-        Self::InternalError,
-        Self::ServiceUnavailable,
-        Self::DatabaseUnavailable,
-        Self::NotReady,
-        Self::ReadOnly,
-        Self::Maintenance,
-    ];
-
-    /// The snake_case code and the HTTP status and title that go with it.
-    #[must_use]
-    pub const fn describe(self) -> (&'static str, StatusCode, &'static str) {
-        match self {
-            Self::MalformedJson => ("malformed_json", StatusCode::BAD_REQUEST, "Malformed JSON"),
-            Self::BadRequest => ("bad_request", StatusCode::BAD_REQUEST, "Bad request"),
-            Self::Unauthenticated => (
-                "unauthenticated",
-                StatusCode::UNAUTHORIZED,
-                "Authentication required",
-            ),
-            Self::InvalidCredentials => (
-                "invalid_credentials",
-                StatusCode::UNAUTHORIZED,
-                "Invalid credentials",
-            ),
-            Self::InvalidRefreshToken => (
-                "invalid_refresh_token",
-                StatusCode::UNAUTHORIZED,
-                "Invalid refresh token",
-            ),
-            Self::SessionExpired => (
-                "session_expired",
-                StatusCode::UNAUTHORIZED,
-                "Session expired",
-            ),
-            Self::Forbidden => ("forbidden", StatusCode::FORBIDDEN, "Forbidden"),
-            Self::CsrfTokenInvalid => (
-                "csrf_token_invalid",
-                StatusCode::FORBIDDEN,
-                "CSRF token missing or invalid",
-            ),
-            Self::RouteNotFound => ("route_not_found", StatusCode::NOT_FOUND, "No such route"),
-            Self::EntityNotFound => (
-                "entity_not_found",
-                StatusCode::NOT_FOUND,
-                "Entity not found",
-            ),
-            Self::RelationshipNotFound => (
-                "relationship_not_found",
-                StatusCode::NOT_FOUND,
-                "Relationship not found",
-            ),
-            Self::UserNotFound => ("user_not_found", StatusCode::NOT_FOUND, "User not found"),
-            Self::MethodNotAllowed => (
-                "method_not_allowed",
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed",
-            ),
-            Self::ExternalIdTaken => (
-                "external_id_taken",
-                StatusCode::CONFLICT,
-                "External id already in use",
-            ),
-            Self::DuplicateRelationship => (
-                "duplicate_relationship",
-                StatusCode::CONFLICT,
-                "Relationship already exists",
-            ),
-            Self::EmailTaken => (
-                "email_taken",
-                StatusCode::CONFLICT,
-                "Email already registered",
-            ),
-            Self::LastActiveAdmin => (
-                "last_active_admin",
-                StatusCode::CONFLICT,
-                "Last active admin",
-            ),
-            Self::CannotModifySelf => (
-                "cannot_modify_self",
-                StatusCode::CONFLICT,
-                "Cannot modify own account",
-            ),
-            Self::NotDeleted => ("not_deleted", StatusCode::CONFLICT, "Not deleted"),
-            Self::RestoreConflict => (
-                "restore_conflict",
-                StatusCode::CONFLICT,
-                "Restore would conflict",
-            ),
-            Self::IdempotencyKeyInFlight => (
-                "idempotency_key_in_flight",
-                StatusCode::CONFLICT,
-                "Request in flight",
-            ),
-            Self::IdempotencyKeyReused => (
-                "idempotency_key_reused",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Idempotency key reused",
-            ),
-            Self::PreconditionFailed => (
-                "precondition_failed",
-                StatusCode::PRECONDITION_FAILED,
-                "Precondition failed",
-            ),
-            Self::PayloadTooLarge => (
-                "payload_too_large",
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Payload too large",
-            ),
-            Self::UnsupportedMediaType => (
-                "unsupported_media_type",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported media type",
-            ),
-            Self::ValidationFailed => (
-                "validation_failed",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Validation failed",
-            ),
-            Self::RelationshipEndpointNotLive => (
-                "relationship_endpoint_not_live",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Relationship end is not a live entity",
-            ),
-            Self::PreconditionRequired => (
-                "precondition_required",
-                StatusCode::PRECONDITION_REQUIRED,
-                "Precondition required",
-            ),
-            Self::RateLimited => (
-                "rate_limited",
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests",
-            ),
-            Self::ApiKeyNotFound => (
-                "api_key_not_found",
-                StatusCode::NOT_FOUND,
-                "API key not found",
-            ),
-            Self::LoginThrottled => (
-                "login_throttled",
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many failed logins",
-            ),
-            Self::InternalError => (
-                "internal_error",
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal server error",
-            ),
-            Self::ServiceUnavailable => (
-                "service_unavailable",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service unavailable",
-            ),
-            Self::DatabaseUnavailable => (
-                "database_unavailable",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Database unavailable",
-            ),
-            Self::NotReady => ("not_ready", StatusCode::SERVICE_UNAVAILABLE, "Not ready"),
-            Self::ReadOnly => ("read_only", StatusCode::SERVICE_UNAVAILABLE, "Read-only"),
-            Self::Maintenance => (
-                "maintenance",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Down for maintenance",
-            ),
-        }
-    }
+problem_codes! {
+    /// 400: the body is not well-formed JSON.
+    MalformedJson => ("malformed_json", BAD_REQUEST, "Malformed JSON"),
+    /// 400: any other malformed request, such as a refused CORS preflight.
+    BadRequest => ("bad_request", BAD_REQUEST, "Bad request"),
+    /// 401: no valid credentials.
+    Unauthenticated => ("unauthenticated", UNAUTHORIZED, "Authentication required"),
+    /// 401: login failed.
+    InvalidCredentials => ("invalid_credentials", UNAUTHORIZED, "Invalid credentials"),
+    /// 401: the refresh token is unknown, spent or revoked.
+    InvalidRefreshToken => ("invalid_refresh_token", UNAUTHORIZED, "Invalid refresh token"),
+    /// 401: the session is past its idle or absolute limit.
+    SessionExpired => ("session_expired", UNAUTHORIZED, "Session expired"),
+    /// 403: not allowed for this principal.
+    Forbidden => ("forbidden", FORBIDDEN, "Forbidden"),
+    /// 403: a cookie-authenticated unsafe request without the right `X-CSRF-Token`.
+    CsrfTokenInvalid => ("csrf_token_invalid", FORBIDDEN, "CSRF token missing or invalid"),
+    /// 404: no such route.
+    RouteNotFound => ("route_not_found", NOT_FOUND, "No such route"),
+    /// 404: no such entity.
+    EntityNotFound => ("entity_not_found", NOT_FOUND, "Entity not found"),
+    /// 404: no such relationship.
+    RelationshipNotFound => ("relationship_not_found", NOT_FOUND, "Relationship not found"),
+    /// 404: no such user.
+    UserNotFound => ("user_not_found", NOT_FOUND, "User not found"),
+    /// 404: no such API key (or it is already revoked).
+    ApiKeyNotFound => ("api_key_not_found", NOT_FOUND, "API key not found"),
+    /// 405: the route exists, the method does not.
+    MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed"),
+    /// 409: another live entity has the `external_id`.
+    ExternalIdTaken => ("external_id_taken", CONFLICT, "External id already in use"),
+    /// 409: the same live relationship exists.
+    DuplicateRelationship => ("duplicate_relationship", CONFLICT, "Relationship already exists"),
+    /// 409: the email is registered.
+    EmailTaken => ("email_taken", CONFLICT, "Email already registered"),
+    /// 409: the change would leave no active admin.
+    LastActiveAdmin => ("last_active_admin", CONFLICT, "Last active admin"),
+    /// 409: admins cannot demote or deactivate themselves.
+    CannotModifySelf => ("cannot_modify_self", CONFLICT, "Cannot modify own account"),
+    /// 409: only a deleted resource can be restored.
+    NotDeleted => ("not_deleted", CONFLICT, "Not deleted"),
+    /// 409: a restore would break a rule; `errors` names each conflict.
+    RestoreConflict => ("restore_conflict", CONFLICT, "Restore would conflict"),
+    /// 409: the first request with this `Idempotency-Key` is still running.
+    IdempotencyKeyInFlight => ("idempotency_key_in_flight", CONFLICT, "Request in flight"),
+    /// 422: the `Idempotency-Key` was used for a different request.
+    IdempotencyKeyReused => ("idempotency_key_reused", UNPROCESSABLE_ENTITY, "Idempotency key reused"),
+    /// 412: the `If-Match` version is not current.
+    PreconditionFailed => ("precondition_failed", PRECONDITION_FAILED, "Precondition failed"),
+    /// 413: the body is too large.
+    PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, "Payload too large"),
+    /// 415: the body is not JSON.
+    UnsupportedMediaType => ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type"),
+    /// 422: one or more fields or parameters are invalid.
+    ValidationFailed => ("validation_failed", UNPROCESSABLE_ENTITY, "Validation failed"),
+    /// 422: a relationship end is not a live entity.
+    RelationshipEndpointNotLive => ("relationship_endpoint_not_live", UNPROCESSABLE_ENTITY, "Relationship end is not a live entity"),
+    /// 428: a conditional header is required.
+    PreconditionRequired => ("precondition_required", PRECONDITION_REQUIRED, "Precondition required"),
+    /// 429: too many failed logins for this email.
+    LoginThrottled => ("login_throttled", TOO_MANY_REQUESTS, "Too many failed logins"),
+    /// 429: too many requests from this client or principal.
+    RateLimited => ("rate_limited", TOO_MANY_REQUESTS, "Too many requests"),
+    /// 500: a bug or unexpected failure.
+    InternalError => ("internal_error", INTERNAL_SERVER_ERROR, "Internal server error"),
+    /// 503: a dependency is unavailable; retry later.
+    ServiceUnavailable => ("service_unavailable", SERVICE_UNAVAILABLE, "Service unavailable"),
+    /// 503: the database is unreachable or overloaded; retry later.
+    DatabaseUnavailable => ("database_unavailable", SERVICE_UNAVAILABLE, "Database unavailable"),
+    /// 503: a readiness check fails.
+    NotReady => ("not_ready", SERVICE_UNAVAILABLE, "Not ready"),
+    /// 503: the service is read-only for now; writes are refused.
+    ReadOnly => ("read_only", SERVICE_UNAVAILABLE, "Read-only"),
+    /// 503: the service is down for maintenance.
+    Maintenance => ("maintenance", SERVICE_UNAVAILABLE, "Down for maintenance"),
 }
 
 /// An error on its way to the client.
