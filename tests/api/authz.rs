@@ -172,5 +172,5 @@ async fn every_route_has_a_rule_and_every_principal_gets_exactly_what_it_allows(
             );
         }
     }
-    app.cleanup().await
+    Ok(())
 }

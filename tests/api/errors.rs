@@ -103,7 +103,7 @@ async fn malformed_wrongly_typed_and_oversized_bodies_get_precise_problems() -> 
     .await?;
     assert_eq!(fields(&body), ["name"]);
     assert_eq!(app.count("entities").await?, 0);
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -157,7 +157,7 @@ async fn unknown_routes_methods_and_malformed_ids_are_problems() -> anyhow::Resu
         "entity_not_found",
     )
     .await?;
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -214,7 +214,7 @@ async fn every_response_carries_a_request_id_and_security_headers() -> anyhow::R
     );
     let body = problem(res, StatusCode::NOT_FOUND, "route_not_found").await?;
     assert_eq!(body["request_id"], id.as_str());
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -257,7 +257,7 @@ async fn injection_strings_are_stored_and_returned_literally() -> anyhow::Result
         );
     }
     assert_eq!(app.count("entities").await?, 6);
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -282,7 +282,7 @@ async fn the_audit_log_is_append_only_in_the_database_itself() -> anyhow::Result
             .await?,
         1
     );
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -304,7 +304,7 @@ async fn a_server_error_is_a_generic_problem_that_leaks_nothing() -> anyhow::Res
     ] {
         assert!(!text.contains(leak), "{leak} leaked: {text}");
     }
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -327,7 +327,7 @@ async fn concurrent_writers_all_succeed() -> anyhow::Result<()> {
         ),
         (40, 40)
     );
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -359,7 +359,7 @@ async fn a_server_error_is_logged_once_with_its_cause_and_request_id() -> anyhow
         .collect();
     assert_eq!(requests.len(), 1, "one line per request: {lines:#?}");
     assert!(requests[0].contains(r#""status":500"#));
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -416,7 +416,7 @@ async fn cors_answers_only_the_configured_origins_exactly() -> anyhow::Result<()
     let res = preflight("https://evil.example").await?;
     assert_eq!(header(&res, "access-control-allow-origin"), None);
     problem(res, StatusCode::BAD_REQUEST, "bad_request").await?;
-    app.cleanup().await
+    Ok(())
 }
 
 #[tokio::test]
@@ -446,5 +446,5 @@ async fn readiness_reports_a_schema_behind_this_build() -> anyhow::Result<()> {
             .status(),
         StatusCode::OK
     );
-    app.cleanup().await
+    Ok(())
 }

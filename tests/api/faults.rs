@@ -73,5 +73,5 @@ async fn a_locked_database_answers_503_database_unavailable_quickly_and_then_rec
     let created: Value = res.json().await?;
     assert_eq!(created["name"], "blocked");
     assert_eq!(app.count("entities").await?, 1, "nothing half-written");
-    app.cleanup().await
+    Ok(())
 }

@@ -20,7 +20,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     services: Services,
     db: DatabaseConnection,
-    /// The database, owned by the first instance (removed at cleanup).
+    /// The database, owned by the first instance: dropping the first
+    /// instance removes it, whatever the test's outcome.
     database: Option<TestDatabase>,
 }
 
@@ -345,14 +346,6 @@ impl TestApp {
         rows.iter()
             .map(|r| r.try_get_by_index::<Option<String>>(0).map_err(Into::into))
             .collect()
-    }
-
-    pub async fn cleanup(self) -> anyhow::Result<()> {
-        self.db.close().await?;
-        if let Some(database) = self.database {
-            database.remove().await?;
-        }
-        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ mod settings;
 mod throttle;
 mod users;
 
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use api_keys::SeaOrmApiKeyRepository;

@@ -463,3 +463,48 @@ async fn postgres_connections_carry_the_statement_timeout() -> anyhow::Result<()
     database.remove().await?;
     Ok(())
 }
+
+/// A test that fails half-way, or returns early through `?`, must not leave
+/// its database behind: dropping the guard removes it.
+#[tokio::test]
+async fn a_test_database_is_removed_when_its_guard_is_dropped() -> anyhow::Result<()> {
+    let database = TestDatabase::migrated().await?;
+    match database.postgres_name().map(str::to_owned) {
+        Some(name) => {
+            let server =
+                connect_for_migrations(&DatabaseSettings::new(TestDatabase::postgres_server_url()))
+                    .await?;
+            let exists = format!("SELECT 1 FROM pg_database WHERE datname = '{name}'");
+            let found = |sql: String| {
+                let server = server.clone();
+                async move {
+                    let row = server
+                        .query_one_raw(Statement::from_string(
+                            sea_orm::DatabaseBackend::Postgres,
+                            sql,
+                        ))
+                        .await?;
+                    anyhow::Ok(row.is_some())
+                }
+            };
+            assert!(found(exists.clone()).await?, "{name} was made");
+            drop(database);
+            assert!(!found(exists).await?, "{name} outlived its guard");
+            server.close().await?;
+        }
+        None => {
+            let path = database
+                .url
+                .trim_start_matches("sqlite://")
+                .trim_end_matches("?mode=rwc")
+                .to_owned();
+            assert!(std::path::Path::new(&path).exists(), "{path} was made");
+            drop(database);
+            assert!(
+                !std::path::Path::new(&path).exists(),
+                "{path} outlived its guard"
+            );
+        }
+    }
+    Ok(())
+}
