@@ -11,16 +11,17 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use kg_domain::{
-    Confidence, Endpoints, Entity, EntityData, EntityId, ExternalId, Metadata, Relationship,
-    RelationshipData, RelationshipId, SourceRef, TypeName, UserId, Version, Violations,
+    Attribution, Endpoints, Entity, EntityData, EntityId, ExternalId, Relationship,
+    RelationshipData, RelationshipId, TypeName, UserId, Version, Violations,
 };
 use serde_json::{Map, Value};
 
+use crate::draft::string_member;
 use crate::entities::{changed_fields, created_changes};
 use crate::{
-    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Completion, EntityDraft,
-    IdempotentRequest, Keyed, NewChange, RepoError, RequestContext, ResourceKind, Respond,
-    entity_document, relationship_document,
+    AppError, AttributionDraft, AuditAction, AuditEntry, AuditTarget, Clock, Completion,
+    EntityDraft, IdempotentRequest, Keyed, NewChange, RepoError, RequestContext, ResourceKind,
+    Respond, entity_document, relationship_document,
 };
 
 /// The most entities, and separately the most relationships, in one batch.
@@ -44,14 +45,8 @@ pub struct BatchRelationship {
     pub target: EndRef,
     /// Its type.
     pub kind: TypeName,
-    /// Its confidence.
-    pub confidence: Option<Confidence>,
-    /// Its source reference.
-    pub source_ref: Option<SourceRef>,
-    /// Its source type.
-    pub source_type: Option<TypeName>,
-    /// Its metadata.
-    pub metadata: Metadata,
+    /// Its confidence, source reference, source type and metadata.
+    pub attribution: Attribution,
 }
 
 /// A parsed batch: every item valid on its own.
@@ -75,15 +70,10 @@ enum Ids {
     Kept,
 }
 
-const ENTITY_FIELDS: [&str; 7] = [
-    "type",
-    "name",
-    "external_id",
-    "confidence",
-    "source",
-    "source_type",
-    "metadata",
-];
+/// Whether `key` is a member a batch entity may have.
+fn is_entity_field(key: &str) -> bool {
+    EntityDraft::OWN_FIELDS.contains(&key) || AttributionDraft::FIELDS.contains(&key)
+}
 
 impl Batch {
     /// Parses raw items, reporting every problem of every item at once,
@@ -210,26 +200,15 @@ fn parse_entity(item: &Value) -> Result<EntityData, Violations> {
     let map = object(item)?;
     let mut v = Violations::new();
     for key in map.keys() {
-        if !ENTITY_FIELDS.contains(&key.as_str()) {
+        if !is_entity_field(key) {
             v.push(key.as_str(), "is not an entity field");
         }
     }
-    let text = |key: &str, v: &mut Violations| match map.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            v.push(key, "must be a string");
-            None
-        }
-    };
     let draft = EntityDraft {
-        kind: text("type", &mut v),
-        name: text("name", &mut v),
-        external_id: text("external_id", &mut v),
-        confidence: number(map, "confidence", &mut v),
-        source: text("source", &mut v),
-        source_type: text("source_type", &mut v),
-        metadata: map.get("metadata").filter(|m| !m.is_null()).cloned(),
+        kind: string_member(map, "type", &mut v),
+        name: string_member(map, "name", &mut v),
+        external_id: string_member(map, "external_id", &mut v),
+        attribution: AttributionDraft::from_members(map, &mut v),
     };
     match draft.parse() {
         Ok(data) if v.is_empty() => Ok(data),
@@ -237,17 +216,6 @@ fn parse_entity(item: &Value) -> Result<EntityData, Violations> {
         Err(more) => {
             v.extend(more);
             Err(v)
-        }
-    }
-}
-
-fn number(map: &Map<String, Value>, key: &str, v: &mut Violations) -> Option<f64> {
-    match map.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(_) => {
-            v.push(key, "must be a number");
-            None
         }
     }
 }
@@ -286,84 +254,47 @@ fn parse_end(map: &Map<String, Value>, end: &str, v: &mut Violations) -> Option<
     }
 }
 
-const RELATIONSHIP_FIELDS: [&str; 9] = [
-    "source_id",
-    "source_external_id",
-    "target_id",
-    "target_external_id",
-    "type",
-    "confidence",
-    "source",
-    "source_type",
-    "metadata",
-];
+/// Whether `key` is a member a batch relationship may have: each end by
+/// id or by external id, its type, and its attribution.
+fn is_relationship_field(key: &str) -> bool {
+    [
+        "source_id",
+        "source_external_id",
+        "target_id",
+        "target_external_id",
+        "type",
+    ]
+    .contains(&key)
+        || AttributionDraft::FIELDS.contains(&key)
+}
 
 fn parse_relationship(item: &Value) -> Result<BatchRelationship, Violations> {
     let map = object(item)?;
     let mut v = Violations::new();
     for key in map.keys() {
-        if !RELATIONSHIP_FIELDS.contains(&key.as_str()) {
+        if !is_relationship_field(key) {
             v.push(key.as_str(), "is not a relationship field");
         }
     }
     let source = parse_end(map, "source", &mut v);
     let target = parse_end(map, "target", &mut v);
-    let str_field = |key: &str, v: &mut Violations| match map.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            v.push(key, "must be a string");
-            None
-        }
-    };
-    let kind = match str_field("type", &mut v) {
+    let kind = match string_member(map, "type", &mut v) {
         Some(k) => v.check("type", TypeName::parse(k)),
         None => {
             v.push("type", "is required");
             None
         }
     };
-    let confidence = number(map, "confidence", &mut v);
-    let confidence = v.check_opt("confidence", confidence, Confidence::new);
-    let source_ref = str_field("source", &mut v);
-    let source_ref = v.check_opt("source", source_ref, SourceRef::parse);
-    let source_type = str_field("source_type", &mut v);
-    let source_type = v.check_opt("source_type", source_type, TypeName::parse);
-    let metadata = v.check(
-        "metadata",
-        Metadata::new(
-            map.get("metadata")
-                .filter(|m| !m.is_null())
-                .cloned()
-                .unwrap_or_else(|| Value::Object(Map::new())),
-        ),
-    );
-    match (
-        source,
-        target,
-        kind,
-        confidence,
-        source_ref,
-        source_type,
-        metadata,
-    ) {
-        (
-            Some(source),
-            Some(target),
-            Some(kind),
-            Some(confidence),
-            Some(source_ref),
-            Some(source_type),
-            Some(metadata),
-        ) if v.is_empty() => Ok(BatchRelationship {
-            source,
-            target,
-            kind,
-            confidence,
-            source_ref,
-            source_type,
-            metadata,
-        }),
+    let attribution = AttributionDraft::from_members(map, &mut v).parse(&mut v);
+    match (source, target, kind, attribution) {
+        (Some(source), Some(target), Some(kind), Some(attribution)) if v.is_empty() => {
+            Ok(BatchRelationship {
+                source,
+                target,
+                kind,
+                attribution,
+            })
+        }
         _ => Err(v),
     }
 }
@@ -688,10 +619,7 @@ impl BatchPlanner for Plan<'_> {
             let data = RelationshipData {
                 ends,
                 kind: kind.clone(),
-                confidence: item.confidence,
-                source: item.source_ref.clone(),
-                source_type: item.source_type.clone(),
-                metadata: item.metadata.clone(),
+                attribution: item.attribution.clone(),
             };
             let (outcome, r) = match existing.get(&(*s, *t, kind)) {
                 Some(r) if r.data == data => (Outcome::Unchanged, (*r).clone()),

@@ -2,10 +2,10 @@
 //! relationships, in commit order, resumable from any position.
 
 use chrono::{DateTime, Utc};
-use kg_domain::{Entity, Lifecycle, Relationship, Version};
+use kg_domain::{Entity, ExternalId, Lifecycle, Relationship, Version};
 use serde_json::{Map, Value, json};
 
-use crate::{AuditAction, AuditTarget, EntityDraft, Limit};
+use crate::{AuditAction, AuditTarget, Limit, attribution_document};
 
 /// A place in an ordered log (the change feed or the audit log): the
 /// sequence number of the last row seen. Written as a decimal number; 0 is
@@ -134,16 +134,16 @@ fn lifecycle_fields(m: &mut Map<String, Value>, l: &Lifecycle) {
 /// API's entity representation.
 #[must_use]
 pub fn entity_document(e: &Entity) -> Value {
-    let d = EntityDraft::from_data(&e.data);
+    let d = &e.data;
     let mut m = Map::new();
     m.insert("id".into(), json!(e.id.to_string()));
-    m.insert("type".into(), json!(d.kind));
-    m.insert("name".into(), json!(d.name));
-    m.insert("external_id".into(), json!(d.external_id));
-    m.insert("confidence".into(), json!(d.confidence));
-    m.insert("source".into(), json!(d.source));
-    m.insert("source_type".into(), json!(d.source_type));
-    m.insert("metadata".into(), d.metadata.unwrap_or_else(|| json!({})));
+    m.insert("type".into(), json!(d.kind.as_str()));
+    m.insert("name".into(), json!(d.name.as_str()));
+    m.insert(
+        "external_id".into(),
+        json!(d.external_id.as_ref().map(ExternalId::as_str)),
+    );
+    attribution_document(&d.attribution, &mut m);
     lifecycle_fields(&mut m, &e.lifecycle);
     Value::Object(m)
 }
@@ -157,16 +157,7 @@ pub fn relationship_document(r: &Relationship) -> Value {
     m.insert("source_id".into(), json!(d.ends.source().to_string()));
     m.insert("target_id".into(), json!(d.ends.target().to_string()));
     m.insert("type".into(), json!(d.kind.as_str()));
-    m.insert("confidence".into(), json!(d.confidence.map(|c| c.get())));
-    m.insert(
-        "source".into(),
-        json!(d.source.as_ref().map(|s| s.as_str())),
-    );
-    m.insert(
-        "source_type".into(),
-        json!(d.source_type.as_ref().map(|s| s.as_str())),
-    );
-    m.insert("metadata".into(), d.metadata.to_value());
+    attribution_document(&d.attribution, &mut m);
     lifecycle_fields(&mut m, &r.lifecycle);
     Value::Object(m)
 }

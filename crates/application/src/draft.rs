@@ -2,12 +2,113 @@
 //! domain values, and RFC 7396 JSON merge patches over it.
 //!
 //! Creation and patching share one parser, so a patched resource satisfies
-//! exactly the rules a created one does.
+//! exactly the rules a created one does. The attribution both kinds carry
+//! has one draft, [`AttributionDraft`], with its one parser, its one patch
+//! and its one document.
 
 use kg_domain::{
-    Confidence, EntityData, EntityName, ExternalId, Metadata, SourceRef, TypeName, Violations,
+    Attribution, Confidence, EntityData, EntityName, ExternalId, Metadata, SourceRef, TypeName,
+    Violations,
 };
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+
+/// An [`Attribution`] as a client describes it; nothing is checked yet.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AttributionDraft {
+    /// `confidence`.
+    pub confidence: Option<f64>,
+    /// `source`: where the fact came from.
+    pub source: Option<String>,
+    /// `source_type`.
+    pub source_type: Option<String>,
+    /// `metadata`; an empty object when absent.
+    pub metadata: Option<Value>,
+}
+
+impl AttributionDraft {
+    /// The members an attribution has in every document and request.
+    pub const FIELDS: [&str; 4] = ["confidence", "source", "source_type", "metadata"];
+
+    /// Parses every field into `v`'s report; `None` when any is invalid.
+    pub fn parse(self, v: &mut Violations) -> Option<Attribution> {
+        let confidence = v.check_opt("confidence", self.confidence, Confidence::new);
+        let source_ref = v.check_opt("source", self.source, SourceRef::parse);
+        let source_type = v.check_opt("source_type", self.source_type, TypeName::parse);
+        let metadata = v.check(
+            "metadata",
+            Metadata::new(self.metadata.unwrap_or_else(|| Value::Object(Map::new()))),
+        );
+        Some(Attribution {
+            confidence: confidence?,
+            source_ref: source_ref?,
+            source_type: source_type?,
+            metadata: metadata?,
+        })
+    }
+
+    /// The draft that describes an existing attribution.
+    #[must_use]
+    pub fn from_attribution(a: &Attribution) -> Self {
+        let Attribution {
+            confidence,
+            source_ref,
+            source_type,
+            metadata,
+        } = a;
+        Self {
+            confidence: confidence.map(Confidence::get),
+            source: source_ref.as_ref().map(ToString::to_string),
+            source_type: source_type.as_ref().map(ToString::to_string),
+            metadata: Some(metadata.to_value()),
+        }
+    }
+
+    /// Reads the attribution members of a JSON object (a batch item),
+    /// reporting members of the wrong JSON type; `null` is absent.
+    #[must_use]
+    pub fn from_members(map: &Map<String, Value>, v: &mut Violations) -> Self {
+        Self {
+            confidence: number_member(map, "confidence", v),
+            source: string_member(map, "source", v),
+            source_type: string_member(map, "source_type", v),
+            metadata: map.get("metadata").filter(|m| !m.is_null()).cloned(),
+        }
+    }
+
+    /// Applies one member of an RFC 7396 merge patch, if it is an
+    /// attribution member: `null` clears an optional field, `metadata`
+    /// merges recursively. Returns whether `key` was one.
+    pub fn patch_member(&mut self, key: &str, value: &Value, v: &mut Violations) -> bool {
+        match key {
+            "source" => set_string(v, key, value, &mut self.source),
+            "source_type" => set_string(v, key, value, &mut self.source_type),
+            "confidence" => set_confidence(v, key, value, &mut self.confidence),
+            "metadata" => merge_metadata(value, &mut self.metadata),
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Writes an attribution's members into a resource's document.
+pub fn attribution_document(a: &Attribution, document: &mut Map<String, Value>) {
+    let Attribution {
+        confidence,
+        source_ref,
+        source_type,
+        metadata,
+    } = a;
+    document.insert("confidence".into(), json!(confidence.map(Confidence::get)));
+    document.insert(
+        "source".into(),
+        json!(source_ref.as_ref().map(SourceRef::as_str)),
+    );
+    document.insert(
+        "source_type".into(),
+        json!(source_type.as_ref().map(TypeName::as_str)),
+    );
+    document.insert("metadata".into(), metadata.to_value());
+}
 
 /// An entity as a client describes it; nothing is checked yet.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -18,17 +119,14 @@ pub struct EntityDraft {
     pub name: Option<String>,
     /// `external_id`.
     pub external_id: Option<String>,
-    /// `confidence`.
-    pub confidence: Option<f64>,
-    /// `source`.
-    pub source: Option<String>,
-    /// `source_type`.
-    pub source_type: Option<String>,
-    /// `metadata`; an empty object when absent.
-    pub metadata: Option<Value>,
+    /// `confidence`, `source`, `source_type` and `metadata`.
+    pub attribution: AttributionDraft,
 }
 
 impl EntityDraft {
+    /// The members of an entity besides its attribution.
+    pub const OWN_FIELDS: [&str; 3] = ["type", "name", "external_id"];
+
     /// Parses every field, reporting all problems at once.
     ///
     /// # Errors
@@ -40,39 +138,16 @@ impl EntityDraft {
         let name =
             required(&mut v, "name", self.name).and_then(|n| v.check("name", EntityName::parse(n)));
         let external_id = v.check_opt("external_id", self.external_id, ExternalId::parse);
-        let confidence = v.check_opt("confidence", self.confidence, Confidence::new);
-        let source = v.check_opt("source", self.source, SourceRef::parse);
-        let source_type = v.check_opt("source_type", self.source_type, TypeName::parse);
-        let metadata = v.check(
-            "metadata",
-            Metadata::new(self.metadata.unwrap_or_else(|| Value::Object(Map::new()))),
-        );
-        match (
-            kind,
-            name,
-            external_id,
-            confidence,
-            source,
-            source_type,
-            metadata,
-        ) {
-            (
-                Some(kind),
-                Some(name),
-                Some(external_id),
-                Some(confidence),
-                Some(source),
-                Some(source_type),
-                Some(metadata),
-            ) if v.is_empty() => Ok(EntityData {
-                kind,
-                name,
-                external_id,
-                confidence,
-                source,
-                source_type,
-                metadata,
-            }),
+        let attribution = self.attribution.parse(&mut v);
+        match (kind, name, external_id, attribution) {
+            (Some(kind), Some(name), Some(external_id), Some(attribution)) if v.is_empty() => {
+                Ok(EntityData {
+                    kind,
+                    name,
+                    external_id,
+                    attribution,
+                })
+            }
             _ => Err(v),
         }
     }
@@ -84,10 +159,7 @@ impl EntityDraft {
             kind: Some(data.kind.to_string()),
             name: Some(data.name.to_string()),
             external_id: data.external_id.as_ref().map(ToString::to_string),
-            confidence: data.confidence.map(Confidence::get),
-            source: data.source.as_ref().map(ToString::to_string),
-            source_type: data.source_type.as_ref().map(ToString::to_string),
-            metadata: Some(data.metadata.to_value()),
+            attribution: AttributionDraft::from_attribution(&data.attribution),
         }
     }
 
@@ -99,56 +171,38 @@ impl EntityDraft {
     /// [`Violations`] for unknown members, members of the wrong JSON type,
     /// `null` for a required field, and every rule the result breaks, all
     /// at once.
-    pub fn apply_patch(self, patch: &Map<String, Value>) -> Result<EntityData, Violations> {
-        let (draft, mut v) = self.merge_patch(patch);
-        match draft.parse() {
-            Ok(data) if v.is_empty() => Ok(data),
-            Ok(_) => Err(v),
-            Err(more) => {
-                v.extend(more);
-                Err(v)
-            }
-        }
-    }
-
-    fn merge_patch(mut self, patch: &Map<String, Value>) -> (Self, Violations) {
+    pub fn apply_patch(mut self, patch: &Map<String, Value>) -> Result<EntityData, Violations> {
         let mut v = Violations::new();
         for (key, value) in patch {
             match key.as_str() {
                 "type" => set_required_string(&mut v, key, value, &mut self.kind),
                 "name" => set_required_string(&mut v, key, value, &mut self.name),
                 "external_id" => set_string(&mut v, key, value, &mut self.external_id),
-                "source" => set_string(&mut v, key, value, &mut self.source),
-                "source_type" => set_string(&mut v, key, value, &mut self.source_type),
-                "confidence" => set_confidence(&mut v, key, value, &mut self.confidence),
-                "metadata" => merge_metadata(value, &mut self.metadata),
+                _ if self.attribution.patch_member(key, value, &mut v) => {}
                 _ => v.push(key.as_str(), "is not a field that can be changed"),
             }
         }
-        (self, v)
+        finish_patch(v, self.parse())
     }
 }
 
 /// A relationship as a client describes it; nothing is checked yet.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RelationshipDraft {
-    /// `source_id`.
+    /// `source_id`: the entity the relationship starts from.
     pub source_id: Option<String>,
     /// `target_id`.
     pub target_id: Option<String>,
     /// `type`.
     pub kind: Option<String>,
-    /// `confidence`.
-    pub confidence: Option<f64>,
-    /// `source`.
-    pub source: Option<String>,
-    /// `source_type`.
-    pub source_type: Option<String>,
-    /// `metadata`; an empty object when absent.
-    pub metadata: Option<Value>,
+    /// `confidence`, `source`, `source_type` and `metadata`.
+    pub attribution: AttributionDraft,
 }
 
 impl RelationshipDraft {
+    /// The members of a relationship besides its attribution.
+    pub const OWN_FIELDS: [&str; 3] = ["source_id", "target_id", "type"];
+
     /// Parses every field, reporting all problems at once.
     ///
     /// # Errors
@@ -166,33 +220,19 @@ impl RelationshipDraft {
             .and_then(|s| v.check("target_id", parse_id(s)));
         let kind =
             required(&mut v, "type", self.kind).and_then(|k| v.check("type", TypeName::parse(k)));
-        let confidence = v.check_opt("confidence", self.confidence, Confidence::new);
-        let source = v.check_opt("source", self.source, SourceRef::parse);
-        let source_type = v.check_opt("source_type", self.source_type, TypeName::parse);
-        let metadata = v.check(
-            "metadata",
-            Metadata::new(self.metadata.unwrap_or_else(|| Value::Object(Map::new()))),
-        );
+        let attribution = self.attribution.parse(&mut v);
         let ends = match (source_id, target_id) {
             (Some(s), Some(t)) => v.check("target_id", kg_domain::Endpoints::new(s, t)),
             _ => None,
         };
-        match (ends, kind, confidence, source, source_type, metadata) {
-            (
-                Some(ends),
-                Some(kind),
-                Some(confidence),
-                Some(source),
-                Some(source_type),
-                Some(metadata),
-            ) if v.is_empty() => Ok(kg_domain::RelationshipData {
-                ends,
-                kind,
-                confidence,
-                source,
-                source_type,
-                metadata,
-            }),
+        match (ends, kind, attribution) {
+            (Some(ends), Some(kind), Some(attribution)) if v.is_empty() => {
+                Ok(kg_domain::RelationshipData {
+                    ends,
+                    kind,
+                    attribution,
+                })
+            }
             _ => Err(v),
         }
     }
@@ -204,10 +244,7 @@ impl RelationshipDraft {
             source_id: Some(data.ends.source().to_string()),
             target_id: Some(data.ends.target().to_string()),
             kind: Some(data.kind.to_string()),
-            confidence: data.confidence.map(Confidence::get),
-            source: data.source.as_ref().map(ToString::to_string),
-            source_type: data.source_type.as_ref().map(ToString::to_string),
-            metadata: Some(data.metadata.to_value()),
+            attribution: AttributionDraft::from_attribution(&data.attribution),
         }
     }
 
@@ -243,20 +280,47 @@ impl RelationshipDraft {
                     }
                 }
                 "type" => set_required_string(&mut v, key, value, &mut self.kind),
-                "source" => set_string(&mut v, key, value, &mut self.source),
-                "source_type" => set_string(&mut v, key, value, &mut self.source_type),
-                "confidence" => set_confidence(&mut v, key, value, &mut self.confidence),
-                "metadata" => merge_metadata(value, &mut self.metadata),
+                _ if self.attribution.patch_member(key, value, &mut v) => {}
                 _ => v.push(key.as_str(), "is not a field that can be changed"),
             }
         }
-        match self.parse() {
-            Ok(data) if v.is_empty() => Ok(data),
-            Ok(_) => Err(v),
-            Err(more) => {
-                v.extend(more);
-                Err(v)
-            }
+        finish_patch(v, self.parse())
+    }
+}
+
+/// The result of a patch: the patch's own violations first, then the
+/// parsed result's.
+fn finish_patch<T>(mut v: Violations, parsed: Result<T, Violations>) -> Result<T, Violations> {
+    match parsed {
+        Ok(data) if v.is_empty() => Ok(data),
+        Ok(_) => Err(v),
+        Err(more) => {
+            v.extend(more);
+            Err(v)
+        }
+    }
+}
+
+/// A string member of a JSON object; `null` is absent.
+#[must_use]
+pub fn string_member(map: &Map<String, Value>, key: &str, v: &mut Violations) -> Option<String> {
+    match map.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            v.push(key, "must be a string");
+            None
+        }
+    }
+}
+
+fn number_member(map: &Map<String, Value>, key: &str, v: &mut Violations) -> Option<f64> {
+    match map.get(key) {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(_) => {
+            v.push(key, "must be a number");
+            None
         }
     }
 }
@@ -326,8 +390,11 @@ mod tests {
         EntityDraft {
             kind: Some("Person".into()),
             name: Some("Ada".into()),
-            metadata: Some(json!({"a": {"b": 1, "c": 2}, "keep": true})),
-            confidence: Some(0.5),
+            attribution: AttributionDraft {
+                metadata: Some(json!({"a": {"b": 1, "c": 2}, "keep": true})),
+                confidence: Some(0.5),
+                ..AttributionDraft::default()
+            },
             ..EntityDraft::default()
         }
     }
@@ -344,8 +411,11 @@ mod tests {
         let err = EntityDraft {
             kind: Some("9bad".into()),
             name: None,
-            confidence: Some(1.5),
-            metadata: Some(json!([1])),
+            attribution: AttributionDraft {
+                confidence: Some(1.5),
+                metadata: Some(json!([1])),
+                ..AttributionDraft::default()
+            },
             ..EntityDraft::default()
         }
         .parse()
@@ -360,9 +430,9 @@ mod tests {
             .apply_patch(&patch(json!({"name": "Ada L.", "confidence": null, "metadata": {"a": {"b": null, "d": 3}}})))
             .expect("valid patch");
         assert_eq!(d.name.as_str(), "Ada L.");
-        assert_eq!(d.confidence, None);
+        assert_eq!(d.attribution.confidence, None);
         assert_eq!(
-            d.metadata.into_value(),
+            d.attribution.metadata.into_value(),
             json!({"a": {"c": 2, "d": 3}, "keep": true})
         );
     }
@@ -401,5 +471,69 @@ mod tests {
         .parse()
         .expect_err("self loop");
         assert_eq!(err.as_slice()[0].field, "target_id");
+    }
+
+    /// Every attribution, fully set, so a field added to [`Attribution`]
+    /// must be added here and is then checked by the tests below.
+    fn full_attribution() -> Result<Attribution, Box<dyn std::error::Error>> {
+        Ok(Attribution {
+            confidence: Some(Confidence::new(0.25)?),
+            source_ref: Some(SourceRef::parse("https://example.org/a")?),
+            source_type: Some(TypeName::parse("web")?),
+            metadata: Metadata::new(json!({"k": [1, 2]}))?,
+        })
+    }
+
+    #[test]
+    fn an_attribution_survives_its_draft_and_its_document() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let a = full_attribution()?;
+        let mut v = Violations::new();
+        let parsed = AttributionDraft::from_attribution(&a).parse(&mut v);
+        assert_eq!(parsed.as_ref(), Some(&a), "{v:?}");
+
+        let mut document = Map::new();
+        attribution_document(&a, &mut document);
+        let mut keys: Vec<&str> = document.keys().map(String::as_str).collect();
+        let mut fields = AttributionDraft::FIELDS;
+        keys.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(keys, fields, "the document has every field");
+        let read = AttributionDraft::from_members(&document, &mut v).parse(&mut v);
+        assert_eq!(read.as_ref(), Some(&a), "{v:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn every_attribution_field_can_be_patched_and_cleared() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let a = full_attribution()?;
+        let mut document = Map::new();
+        attribution_document(&a, &mut document);
+        for field in AttributionDraft::FIELDS {
+            let mut draft = AttributionDraft::default();
+            let mut v = Violations::new();
+            assert!(
+                draft.patch_member(field, &document[field], &mut v),
+                "{field}"
+            );
+            assert!(v.is_empty(), "{field}: {v:?}");
+            assert_ne!(draft, AttributionDraft::default(), "{field} was applied");
+            // `metadata` is merged, so it is emptied member by member.
+            let clear = if field == "metadata" {
+                json!({"k": null})
+            } else {
+                Value::Null
+            };
+            assert!(draft.patch_member(field, &clear, &mut v), "{field}");
+            assert_eq!(
+                draft.parse(&mut v),
+                Some(Attribution::default()),
+                "{field} cleared"
+            );
+        }
+        let mut v = Violations::new();
+        assert!(!AttributionDraft::default().patch_member("name", &json!("x"), &mut v));
+        Ok(())
     }
 }

@@ -8,8 +8,9 @@ use kg_domain::{
 use serde_json::{Map, Value, json};
 
 use crate::{
-    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Completion, EntityDraft,
-    EntityRepository, Keyed, Page, PageRequest, RequestContext, ResourceKind, entity_document,
+    AppError, AttributionDraft, AuditAction, AuditEntry, AuditTarget, Clock, Completion,
+    EntityDraft, EntityRepository, Keyed, Page, PageRequest, RequestContext, ResourceKind,
+    entity_document,
 };
 
 /// Which live entities a list returns. Type, source type, name prefix and
@@ -257,24 +258,18 @@ impl EntityService {
 }
 
 /// The fields of a document that describe the resource itself, not its
-/// identity or lifecycle.
-const ATTRIBUTE_FIELDS: [&str; 9] = [
-    "type",
-    "name",
-    "external_id",
-    "source_id",
-    "target_id",
-    "confidence",
-    "source",
-    "source_type",
-    "metadata",
-];
+/// identity or lifecycle: an entity's or a relationship's own, then its
+/// attribution's.
+fn attribute_fields() -> impl Iterator<Item = &'static str> {
+    ["type", "name", "external_id", "source_id", "target_id"]
+        .into_iter()
+        .chain(AttributionDraft::FIELDS)
+}
 
 /// `{"field": {"after": …}}` for each attribute a new resource has.
 pub(crate) fn created_changes(document: &Value) -> Value {
-    let fields = ATTRIBUTE_FIELDS
-        .iter()
-        .filter_map(|&k| {
+    let fields = attribute_fields()
+        .filter_map(|k| {
             let v = document.get(k).filter(|v| !v.is_null())?;
             Some((k.to_owned(), json!({ "after": v })))
         })
@@ -284,9 +279,8 @@ pub(crate) fn created_changes(document: &Value) -> Value {
 
 /// `{"field": {"before": …, "after": …}}` for each attribute that differs.
 pub(crate) fn changed_fields(before: &Value, after: &Value) -> Value {
-    let fields = ATTRIBUTE_FIELDS
-        .iter()
-        .filter_map(|&k| {
+    let fields = attribute_fields()
+        .filter_map(|k| {
             let (b, a) = (before.get(k), after.get(k));
             (a != b).then(|| (k.to_owned(), json!({ "before": b, "after": a })))
         })

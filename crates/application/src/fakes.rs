@@ -90,7 +90,7 @@ impl EntityRepository for Store {
                 })
                 .filter(|e| {
                     f.min_confidence
-                        .is_none_or(|m| e.data.confidence.is_some_and(|c| c >= m))
+                        .is_none_or(|m| e.data.attribution.confidence.is_some_and(|c| c >= m))
                 })
                 .cloned()
                 .collect()
@@ -313,7 +313,7 @@ impl RelationshipRepository for Store {
                 })
                 .filter(|r| {
                     step.min_confidence
-                        .is_none_or(|m| r.data.confidence.is_some_and(|c| c >= m))
+                        .is_none_or(|m| r.data.attribution.confidence.is_some_and(|c| c >= m))
                 })
                 .filter_map(|r| {
                     let (source, target) =
@@ -789,10 +789,7 @@ fn knows(a: EntityId, b: EntityId) -> RelationshipData {
     RelationshipData {
         ends: Endpoints::new(a, b).expect("distinct"),
         kind: TypeName::parse("KNOWS").expect("valid"),
-        confidence: None,
-        source: None,
-        source_type: None,
-        metadata: Metadata::empty(),
+        attribution: Attribution::default(),
     }
 }
 
@@ -958,8 +955,11 @@ async fn a_relationship_patch_changes_attributes_but_never_its_ends() {
         .update(&c, r.id, Some(Version::FIRST), &same_ends)
         .await
         .expect("updated");
-    assert_eq!(u.data.confidence.map(Confidence::get), Some(0.5));
-    assert_eq!(u.data.metadata.to_value(), json!({"page": 3}));
+    assert_eq!(
+        u.data.attribution.confidence.map(Confidence::get),
+        Some(0.5)
+    );
+    assert_eq!(u.data.attribution.metadata.to_value(), json!({"page": 3}));
     assert_eq!(u.lifecycle.version.get(), 2);
     assert!(matches!(
         h.relationships

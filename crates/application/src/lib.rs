@@ -44,7 +44,7 @@ pub use changes::{
     Change, ChangePage, FeedRequest, NewChange, Position, PositionError, entity_document,
     relationship_document,
 };
-pub use draft::{EntityDraft, RelationshipDraft};
+pub use draft::{AttributionDraft, EntityDraft, RelationshipDraft, attribution_document};
 pub use entities::{EntityFilter, EntityService, MetadataKey, fold};
 pub use error::{AppError, Conflict, RepoError, ResourceKind, RestoreBlocker};
 pub use graph::{Depth, GraphService, Hop, NeighborQuery, Neighborhood, NodeBudget, Step};

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Confidence, EntityId, EntityName, ExternalId, Metadata, SourceRef, TypeName, UserId};
+use crate::{Attribution, EntityId, EntityName, ExternalId, TypeName, UserId};
 
 /// The attributes of an entity that a client chooses. Every field is already a
 /// valid value, so any combination is a valid entity.
@@ -14,14 +14,8 @@ pub struct EntityData {
     pub name: EntityName,
     /// A pipeline's own key for it, unique among live entities.
     pub external_id: Option<ExternalId>,
-    /// How sure the source is of it.
-    pub confidence: Option<Confidence>,
-    /// Where it came from.
-    pub source: Option<SourceRef>,
-    /// What kind of source that is (`wikipedia`, `llm.extraction`).
-    pub source_type: Option<TypeName>,
-    /// Free-form JSON metadata.
-    pub metadata: Metadata,
+    /// How sure its source is of it, where it came from, and metadata.
+    pub attribution: Attribution,
 }
 
 /// An optimistic-concurrency version: 1 when created, one more on each change.
@@ -130,6 +124,7 @@ impl Entity {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Confidence;
 
     #[test]
     fn a_created_entity_is_live_at_version_one() -> Result<(), Box<dyn std::error::Error>> {
@@ -138,10 +133,10 @@ mod tests {
             kind: TypeName::parse("Person")?,
             name: EntityName::parse("Ada Lovelace")?,
             external_id: None,
-            confidence: Some(Confidence::new(0.9)?),
-            source: None,
-            source_type: None,
-            metadata: Metadata::empty(),
+            attribution: Attribution {
+                confidence: Some(Confidence::new(0.9)?),
+                ..Attribution::default()
+            },
         };
         let e = Entity::create(data, actor, Utc::now());
         assert!(e.lifecycle.is_live());

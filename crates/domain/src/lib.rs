@@ -7,6 +7,7 @@
 //! valid one.
 
 mod api_key;
+mod attribution;
 mod confidence;
 mod entity;
 mod ids;
@@ -18,6 +19,7 @@ mod user;
 mod validation;
 
 pub use api_key::{ApiKey, ApiKeyName};
+pub use attribution::Attribution;
 pub use confidence::{Confidence, ConfidenceError};
 pub use entity::{Entity, EntityData, Lifecycle, Version};
 pub use ids::{ApiKeyId, EntityId, RelationshipId, SessionId, UserId};

@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{
-    Confidence, EntityId, Lifecycle, Metadata, RelationshipId, SourceRef, TypeName, UserId,
-};
+use crate::{Attribution, EntityId, Lifecycle, RelationshipId, TypeName, UserId};
 
-/// The two ends of a relationship, which are never the same entity.
+/// The two ends of a relationship, which are never the same entity. Its
+/// *source end* is where the edge starts; where the fact came from is its
+/// [`Attribution::source_ref`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Endpoints {
     source: EntityId,
@@ -52,14 +52,8 @@ pub struct RelationshipData {
     pub ends: Endpoints,
     /// Its type (`WORKS_FOR`); unique per pair of ends among live relationships.
     pub kind: TypeName,
-    /// How sure the source is of it.
-    pub confidence: Option<Confidence>,
-    /// Where it came from.
-    pub source: Option<SourceRef>,
-    /// What kind of source that is.
-    pub source_type: Option<TypeName>,
-    /// Free-form JSON metadata.
-    pub metadata: Metadata,
+    /// How sure its source is of it, where it came from, and metadata.
+    pub attribution: Attribution,
 }
 
 /// A directed, typed edge between two entities.

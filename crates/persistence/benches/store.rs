@@ -143,10 +143,12 @@ fn entity(i: usize, actor: UserId) -> anyhow::Result<Entity> {
         })?,
         name: EntityName::parse(format!("entity {i}"))?,
         external_id: None,
-        confidence: None,
-        source: Some(kg_domain::SourceRef::parse("https://example.org/bench")?),
-        source_type: None,
-        metadata: Metadata::new(json!({ "i": i, "tags": ["bench"] }))?,
+        attribution: kg_domain::Attribution {
+            confidence: None,
+            source_ref: Some(kg_domain::SourceRef::parse("https://example.org/bench")?),
+            source_type: None,
+            metadata: Metadata::new(json!({ "i": i, "tags": ["bench"] }))?,
+        },
     };
     Ok(Entity::create(data, actor, Utc::now()))
 }

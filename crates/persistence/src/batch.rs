@@ -8,7 +8,8 @@ use kg_domain::{EntityId, ExternalId};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Statement,
+    DatabaseTransaction, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
+    QuerySelect, Statement,
 };
 
 use crate::convert::{entity_from_row, entity_to_row, relationship_from_row, relationship_to_row};
@@ -64,6 +65,15 @@ async fn stored_entities(
         }
     }
     Ok(stored)
+}
+
+/// Every column of a table but the ones a revision keeps: what an upsert of
+/// a changed row overwrites. Counting out, not in, means a column added to
+/// the table (a new attribution field) is written without another edit.
+fn revisable<C: ColumnTrait + Iterable + IdenStatic>(kept: &[C]) -> Vec<C> {
+    C::iter()
+        .filter(|c| kept.iter().all(|k| k.as_str() != c.as_str()))
+        .collect()
 }
 
 #[async_trait]
@@ -135,19 +145,13 @@ impl BatchRepository for SeaOrmBatchRepository {
             entity::Entity::insert_many(writes.changed_entities.iter().map(entity_to_row))
                 .on_conflict(
                     OnConflict::column(E::Id)
-                        .update_columns([
-                            E::Kind,
-                            E::Name,
-                            E::NameFolded,
-                            E::ExternalId,
-                            E::Confidence,
-                            E::Source,
-                            E::SourceType,
-                            E::Metadata,
-                            E::UpdatedAt,
-                            E::UpdatedBy,
-                            E::Version,
-                        ])
+                        .update_columns(revisable(&[
+                            E::Id,
+                            E::CreatedAt,
+                            E::CreatedBy,
+                            E::DeletedAt,
+                            E::DeletedBy,
+                        ]))
                         .to_owned(),
                 )
                 .exec_without_returning(&txn)
@@ -168,15 +172,18 @@ impl BatchRepository for SeaOrmBatchRepository {
             )
             .on_conflict(
                 OnConflict::column(R::Id)
-                    .update_columns([
-                        R::Confidence,
-                        R::Source,
-                        R::SourceType,
-                        R::Metadata,
-                        R::UpdatedAt,
-                        R::UpdatedBy,
-                        R::Version,
-                    ])
+                    // The ends and type are the relationship's identity.
+                    .update_columns(revisable(&[
+                        R::Id,
+                        R::SourceId,
+                        R::TargetId,
+                        R::Kind,
+                        R::CascadeOf,
+                        R::CreatedAt,
+                        R::CreatedBy,
+                        R::DeletedAt,
+                        R::DeletedBy,
+                    ]))
                     .to_owned(),
             )
             .exec_without_returning(&txn)

@@ -3,9 +3,9 @@
 //! error instead of an invalid value.
 
 use kg_domain::{
-    Confidence, Email, Endpoints, Entity, EntityData, EntityId, EntityName, ExternalId, Lifecycle,
-    Metadata, PasswordHash, Relationship, RelationshipData, RelationshipId, Role, SourceRef,
-    TypeName, User, UserId, Version,
+    Attribution, Confidence, Email, Endpoints, Entity, EntityData, EntityId, EntityName,
+    ExternalId, Lifecycle, Metadata, PasswordHash, Relationship, RelationshipData, RelationshipId,
+    Role, SourceRef, TypeName, User, UserId, Version,
 };
 use sea_orm::Set;
 
@@ -46,6 +46,56 @@ impl Parser {
     }
 }
 
+/// The columns that store an [`Attribution`], the same on every table that
+/// has one. Built and read with exhaustive patterns, so a field added to
+/// `Attribution` fails to compile until it has a column here.
+pub(crate) struct AttributionRow {
+    pub(crate) confidence: Option<f64>,
+    pub(crate) source: Option<String>,
+    pub(crate) source_type: Option<String>,
+    pub(crate) metadata: serde_json::Value,
+}
+
+impl AttributionRow {
+    fn of(a: &Attribution) -> Self {
+        let Attribution {
+            confidence,
+            source_ref,
+            source_type,
+            metadata,
+        } = a;
+        Self {
+            confidence: confidence.map(Confidence::get),
+            source: source_ref.as_ref().map(ToString::to_string),
+            source_type: source_type.as_ref().map(ToString::to_string),
+            metadata: metadata.to_value(),
+        }
+    }
+}
+
+impl Parser {
+    fn attribution(&self, row: AttributionRow) -> Result<Attribution, CorruptRow> {
+        let AttributionRow {
+            confidence,
+            source,
+            source_type,
+            metadata,
+        } = row;
+        Ok(Attribution {
+            confidence: confidence
+                .map(|v| self.field("confidence", Confidence::new(v)))
+                .transpose()?,
+            source_ref: source
+                .map(|v| self.field("source", SourceRef::parse(v)))
+                .transpose()?,
+            source_type: source_type
+                .map(|v| self.field("source_type", TypeName::parse(v)))
+                .transpose()?,
+            metadata: self.field("metadata", Metadata::new(metadata))?,
+        })
+    }
+}
+
 struct LifecycleRow {
     created_at: chrono::DateTime<chrono::Utc>,
     created_by: uuid::Uuid,
@@ -68,19 +118,12 @@ pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
             .external_id
             .map(|v| p.field("external_id", ExternalId::parse(v)))
             .transpose()?,
-        confidence: m
-            .confidence
-            .map(|v| p.field("confidence", Confidence::new(v)))
-            .transpose()?,
-        source: m
-            .source
-            .map(|v| p.field("source", SourceRef::parse(v)))
-            .transpose()?,
-        source_type: m
-            .source_type
-            .map(|v| p.field("source_type", TypeName::parse(v)))
-            .transpose()?,
-        metadata: p.field("metadata", Metadata::new(m.metadata))?,
+        attribution: p.attribution(AttributionRow {
+            confidence: m.confidence,
+            source: m.source,
+            source_type: m.source_type,
+            metadata: m.metadata,
+        })?,
     };
     let lifecycle = p.lifecycle(LifecycleRow {
         created_at: m.created_at,
@@ -100,16 +143,17 @@ pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
 
 pub(crate) fn entity_to_row(e: &Entity) -> entity::ActiveModel {
     let (d, l) = (&e.data, &e.lifecycle);
+    let a = AttributionRow::of(&d.attribution);
     entity::ActiveModel {
         id: Set(e.id.as_uuid()),
         kind: Set(d.kind.to_string()),
         name: Set(d.name.to_string()),
         name_folded: Set(kg_application::fold(d.name.as_str())),
         external_id: Set(d.external_id.as_ref().map(ToString::to_string)),
-        confidence: Set(d.confidence.map(Confidence::get)),
-        source: Set(d.source.as_ref().map(ToString::to_string)),
-        source_type: Set(d.source_type.as_ref().map(ToString::to_string)),
-        metadata: Set(d.metadata.to_value()),
+        confidence: Set(a.confidence),
+        source: Set(a.source),
+        source_type: Set(a.source_type),
+        metadata: Set(a.metadata),
         created_at: Set(l.created_at),
         created_by: Set(l.created_by.as_uuid()),
         updated_at: Set(l.updated_at),
@@ -134,19 +178,12 @@ pub(crate) fn relationship_from_row(m: relationship::Model) -> Result<Relationsh
             ),
         )?,
         kind: p.field("kind", TypeName::parse(&m.kind))?,
-        confidence: m
-            .confidence
-            .map(|v| p.field("confidence", Confidence::new(v)))
-            .transpose()?,
-        source: m
-            .source
-            .map(|v| p.field("source", SourceRef::parse(v)))
-            .transpose()?,
-        source_type: m
-            .source_type
-            .map(|v| p.field("source_type", TypeName::parse(v)))
-            .transpose()?,
-        metadata: p.field("metadata", Metadata::new(m.metadata))?,
+        attribution: p.attribution(AttributionRow {
+            confidence: m.confidence,
+            source: m.source,
+            source_type: m.source_type,
+            metadata: m.metadata,
+        })?,
     };
     let lifecycle = p.lifecycle(LifecycleRow {
         created_at: m.created_at,
@@ -166,15 +203,16 @@ pub(crate) fn relationship_from_row(m: relationship::Model) -> Result<Relationsh
 
 pub(crate) fn relationship_to_row(r: &Relationship) -> relationship::ActiveModel {
     let (d, l) = (&r.data, &r.lifecycle);
+    let a = AttributionRow::of(&d.attribution);
     relationship::ActiveModel {
         id: Set(r.id.as_uuid()),
         source_id: Set(d.ends.source().as_uuid()),
         target_id: Set(d.ends.target().as_uuid()),
         kind: Set(d.kind.to_string()),
-        confidence: Set(d.confidence.map(Confidence::get)),
-        source: Set(d.source.as_ref().map(ToString::to_string)),
-        source_type: Set(d.source_type.as_ref().map(ToString::to_string)),
-        metadata: Set(d.metadata.to_value()),
+        confidence: Set(a.confidence),
+        source: Set(a.source),
+        source_type: Set(a.source_type),
+        metadata: Set(a.metadata),
         cascade_of: Set(None),
         created_at: Set(l.created_at),
         created_by: Set(l.created_by.as_uuid()),

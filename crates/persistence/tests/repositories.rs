@@ -34,10 +34,12 @@ fn entity(name: &str, external_id: Option<&str>, actor: UserId) -> anyhow::Resul
         kind: TypeName::parse("Person")?,
         name: EntityName::parse(name)?,
         external_id: external_id.map(ExternalId::parse).transpose()?,
-        confidence: None,
-        source: None,
-        source_type: None,
-        metadata: Metadata::new(json!({ "k": name }))?,
+        attribution: kg_domain::Attribution {
+            confidence: None,
+            source_ref: None,
+            source_type: None,
+            metadata: Metadata::new(json!({ "k": name }))?,
+        },
     };
     Ok(Entity::create(data, actor, Utc::now()))
 }
@@ -172,10 +174,12 @@ async fn constraints_surface_as_domain_conflicts() -> anyhow::Result<()> {
         let data = RelationshipData {
             ends: Endpoints::new(a.id, b.id)?,
             kind: TypeName::parse(kind)?,
-            confidence: None,
-            source: None,
-            source_type: None,
-            metadata: Metadata::empty(),
+            attribution: kg_domain::Attribution {
+                confidence: None,
+                source_ref: None,
+                source_type: None,
+                metadata: Metadata::empty(),
+            },
         };
         Ok(Relationship::create(data, f.actor, Utc::now()))
     };
@@ -507,4 +511,120 @@ async fn a_test_database_is_removed_when_its_guard_is_dropped() -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// Every attribution field, set: a field added to `Attribution` must be
+/// added here, and the round trip below then proves each write path keeps it.
+fn full_attribution(n: u8) -> anyhow::Result<kg_domain::Attribution> {
+    Ok(kg_domain::Attribution {
+        confidence: Some(kg_domain::Confidence::new(f64::from(n) / 10.0)?),
+        source_ref: Some(kg_domain::SourceRef::parse(format!(
+            "https://example.org/{n}"
+        ))?),
+        source_type: Some(TypeName::parse(format!("kind{n}"))?),
+        metadata: Metadata::new(json!({ "n": n, "nested": { "list": [n] } }))?,
+    })
+}
+
+#[tokio::test]
+async fn every_attribution_field_survives_each_write_path() -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    let f = fixture().await?;
+    let entities = SeaOrmEntityRepository::new(f.db.clone());
+    let relationships = SeaOrmRelationshipRepository::new(f.db.clone());
+
+    // A single create, then a single update.
+    let mut a = entity("A", Some("x:a"), f.actor)?;
+    a.data.attribution = full_attribution(1)?;
+    let create = |id| audit(f.actor, AuditAction::Create, AuditTarget::Entity(id));
+    entities.create(&a, &create(a.id), None).await?;
+    assert_eq!(
+        entities.get(a.id).await?.map(|e| e.data),
+        Some(a.data.clone())
+    );
+    let mut a2 = a.clone();
+    a2.data.attribution = full_attribution(2)?;
+    a2.lifecycle = a.lifecycle.revised(f.actor, Utc::now());
+    let update = audit(f.actor, AuditAction::Update, AuditTarget::Entity(a.id));
+    entities.update(&a2, a.lifecycle.version, &update).await?;
+    assert_eq!(
+        entities.get(a.id).await?.map(|e| e.data),
+        Some(a2.data.clone())
+    );
+
+    let b = entity("B", Some("x:b"), f.actor)?;
+    entities.create(&b, &create(b.id), None).await?;
+    let mut r = Relationship::create(
+        RelationshipData {
+            ends: Endpoints::new(a.id, b.id)?,
+            kind: TypeName::parse("KNOWS")?,
+            attribution: full_attribution(3)?,
+        },
+        f.actor,
+        Utc::now(),
+    );
+    let rel_audit = |action| audit(f.actor, action, AuditTarget::Relationship(r.id));
+    relationships
+        .create(&r, &rel_audit(AuditAction::Create), None)
+        .await?;
+    assert_eq!(
+        relationships.get(r.id).await?.map(|r| r.data),
+        Some(r.data.clone())
+    );
+    let before = r.lifecycle.version;
+    r.data.attribution = full_attribution(4)?;
+    r.lifecycle = r.lifecycle.revised(f.actor, Utc::now());
+    relationships
+        .update(&r, before, &rel_audit(AuditAction::Update))
+        .await?;
+    assert_eq!(
+        relationships.get(r.id).await?.map(|r| r.data),
+        Some(r.data.clone())
+    );
+
+    // The batch upserts: both rows exist, so both are updated in place.
+    let service = kg_application::BatchService::new(
+        Arc::new(kg_persistence::SeaOrmBatchRepository::new(f.db.clone())),
+        Arc::new(kg_application::SystemClock),
+    );
+    let ctx = kg_application::RequestContext {
+        actor: kg_application::Actor {
+            user_id: f.actor,
+            role: Role::Editor,
+            session: None,
+            api_key: None,
+        },
+        request_id: None,
+    };
+    let (ea, ra) = (full_attribution(5)?, full_attribution(6)?);
+    let mut item = serde_json::Map::new();
+    kg_application::attribution_document(&ea, &mut item);
+    item.insert("type".into(), json!("Person"));
+    item.insert("name".into(), json!("A"));
+    item.insert("external_id".into(), json!("x:a"));
+    let mut link = serde_json::Map::new();
+    kg_application::attribution_document(&ra, &mut link);
+    link.insert("source_external_id".into(), json!("x:a"));
+    link.insert("target_external_id".into(), json!("x:b"));
+    link.insert("type".into(), json!("KNOWS"));
+    let batch = kg_application::Batch::parse(&[item.into()], &[link.into()])?;
+    let report = service.apply(&ctx, batch, false).await?;
+    assert!(
+        report
+            .entities
+            .iter()
+            .chain(&report.relationships)
+            .all(|i| i.outcome == kg_application::Outcome::Updated),
+        "{report:?}"
+    );
+    assert_eq!(
+        entities.get(a.id).await?.map(|e| e.data.attribution),
+        Some(ea)
+    );
+    assert_eq!(
+        relationships.get(r.id).await?.map(|r| r.data.attribution),
+        Some(ra)
+    );
+    f.done().await
 }

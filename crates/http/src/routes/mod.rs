@@ -2,6 +2,7 @@
 
 mod admin;
 mod api_keys;
+mod attribution;
 mod audit;
 mod auth;
 mod batch;

@@ -1,7 +1,7 @@
 //! `POST /v1/entities`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use kg_application::{EntityDraft, StoredResponse, entity_document};
+use kg_application::{AttributionDraft, EntityDraft, StoredResponse, entity_document};
 use kg_domain::Entity;
 use serde::Deserialize;
 use serde_json::Value;
@@ -57,10 +57,12 @@ pub(crate) async fn handle(
         kind: Some(body.kind),
         name: Some(body.name),
         external_id: body.external_id,
-        confidence: body.confidence,
-        source: body.source,
-        source_type: body.source_type,
-        metadata: body.metadata,
+        attribution: AttributionDraft {
+            confidence: body.confidence,
+            source: body.source,
+            source_type: body.source_type,
+            metadata: body.metadata,
+        },
     }
     .parse()
     .map_err(|v| ApiError::validation(&v))?;

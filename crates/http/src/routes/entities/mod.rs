@@ -13,11 +13,11 @@ pub(crate) mod update;
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use chrono::{DateTime, Utc};
-use kg_domain::{Confidence, Entity};
+use kg_domain::Entity;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::extract::etag;
+use crate::routes::attribution::AttributionResponse;
 
 /// An entity as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -28,13 +28,8 @@ pub(crate) struct EntityResponse {
     name: String,
     #[schema(required = true)]
     external_id: Option<String>,
-    #[schema(required = true)]
-    confidence: Option<f64>,
-    #[schema(required = true)]
-    source: Option<String>,
-    #[schema(required = true)]
-    source_type: Option<String>,
-    metadata: Value,
+    #[serde(flatten)]
+    attribution: AttributionResponse,
     created_at: DateTime<Utc>,
     created_by: String,
     updated_at: DateTime<Utc>,
@@ -50,10 +45,7 @@ impl From<Entity> for EntityResponse {
             kind: d.kind.into_inner(),
             name: d.name.into_inner(),
             external_id: d.external_id.map(kg_domain::ExternalId::into_inner),
-            confidence: d.confidence.map(Confidence::get),
-            source: d.source.map(kg_domain::SourceRef::into_inner),
-            source_type: d.source_type.map(kg_domain::TypeName::into_inner),
-            metadata: d.metadata.into_value(),
+            attribution: d.attribution.into(),
             created_at: l.created_at,
             created_by: l.created_by.to_string(),
             updated_at: l.updated_at,

@@ -1,7 +1,7 @@
 //! `POST /v1/relationships`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use kg_application::{RelationshipDraft, StoredResponse, relationship_document};
+use kg_application::{AttributionDraft, RelationshipDraft, StoredResponse, relationship_document};
 use kg_domain::Relationship;
 use serde::Deserialize;
 use serde_json::Value;
@@ -57,10 +57,12 @@ pub(crate) async fn handle(
         source_id: Some(body.source_id),
         target_id: Some(body.target_id),
         kind: Some(body.kind),
-        confidence: body.confidence,
-        source: body.source,
-        source_type: body.source_type,
-        metadata: body.metadata,
+        attribution: AttributionDraft {
+            confidence: body.confidence,
+            source: body.source,
+            source_type: body.source_type,
+            metadata: body.metadata,
+        },
     }
     .parse()
     .map_err(|v| ApiError::validation(&v))?;

@@ -9,11 +9,11 @@ pub(crate) mod update;
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use chrono::{DateTime, Utc};
-use kg_domain::{Confidence, Relationship};
+use kg_domain::Relationship;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::extract::etag;
+use crate::routes::attribution::AttributionResponse;
 
 /// A relationship as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -23,13 +23,8 @@ pub(crate) struct RelationshipResponse {
     target_id: String,
     #[serde(rename = "type")]
     kind: String,
-    #[schema(required = true)]
-    confidence: Option<f64>,
-    #[schema(required = true)]
-    source: Option<String>,
-    #[schema(required = true)]
-    source_type: Option<String>,
-    metadata: Value,
+    #[serde(flatten)]
+    attribution: AttributionResponse,
     created_at: DateTime<Utc>,
     created_by: String,
     updated_at: DateTime<Utc>,
@@ -45,10 +40,7 @@ impl From<Relationship> for RelationshipResponse {
             source_id: d.ends.source().to_string(),
             target_id: d.ends.target().to_string(),
             kind: d.kind.into_inner(),
-            confidence: d.confidence.map(Confidence::get),
-            source: d.source.map(kg_domain::SourceRef::into_inner),
-            source_type: d.source_type.map(kg_domain::TypeName::into_inner),
-            metadata: d.metadata.into_value(),
+            attribution: d.attribution.into(),
             created_at: l.created_at,
             created_by: l.created_by.to_string(),
             updated_at: l.updated_at,
