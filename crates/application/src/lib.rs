@@ -29,8 +29,8 @@ mod relationships;
 mod throttle;
 mod users;
 
-#[cfg(test)]
-mod fakes;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use actor::{Actor, RequestContext};
 pub use api_keys::{ApiKeyService, CreatedApiKey, NewApiKey};

@@ -1,0 +1,607 @@
+//! One in-memory store for the repository ports.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kg_domain::*;
+use serde_json::json;
+
+use crate::*;
+
+/// Failures, the last failure, and the lock-out's end.
+pub type FailureRecord = (u32, DateTime<Utc>, Option<DateTime<Utc>>);
+
+/// What an [`InMemoryStore`] holds. Its fields are public so that a test
+/// can arrange a state and inspect what a use case left behind.
+#[derive(Debug, Default)]
+pub struct InMemoryState {
+    /// Entities by id, live and soft-deleted.
+    pub entities: HashMap<EntityId, Entity>,
+    /// Relationships by id, live and soft-deleted.
+    pub relationships: HashMap<RelationshipId, Relationship>,
+    /// Accounts by id.
+    pub users: HashMap<UserId, User>,
+    /// Sessions by id.
+    pub sessions: HashMap<SessionId, Session>,
+    /// Failed logins by throttle key.
+    pub throttle: HashMap<ThrottleKey, FailureRecord>,
+    /// API keys by id.
+    pub keys: HashMap<ApiKeyId, ApiKey>,
+    /// Every audit entry, in the order written.
+    pub audit: Vec<AuditEntry>,
+    /// Which entity's deletion cascaded to each deleted relationship.
+    pub cascade_of: HashMap<RelationshipId, EntityId>,
+    /// How many traversal queries ([`RelationshipRepository::expand`]) ran.
+    pub expansions: usize,
+}
+
+/// One in-memory store implementing every repository port of the graph
+/// and of accounts, with the same contracts as the database adapter.
+/// Clones share the state.
+#[derive(Debug, Default, Clone)]
+pub struct InMemoryStore(Arc<Mutex<InMemoryState>>);
+
+impl InMemoryStore {
+    /// Runs `f` on the state, holding its lock.
+    pub fn with<T>(&self, f: impl FnOnce(&mut InMemoryState) -> T) -> T {
+        let mut guard = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut guard)
+    }
+}
+
+fn page<T: Clone>(mut items: Vec<T>, id: impl Fn(&T) -> uuid::Uuid, req: PageRequest) -> Page<T> {
+    items.sort_by_key(|i| id(i));
+    items.retain(|i| req.after.is_none_or(|c| id(i) > c.last_id()));
+    items.truncate(usize::from(req.limit.get()) + 1);
+    Page::from_overfetch(items, req.limit, id)
+}
+
+#[async_trait]
+impl EntityRepository for InMemoryStore {
+    async fn create(
+        &self,
+        entity: &Entity,
+        audit: &AuditEntry,
+        _completion: Option<&Completion>,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            if entity.data.external_id.is_some()
+                && s.entities
+                    .values()
+                    .any(|e| e.lifecycle.is_live() && e.data.external_id == entity.data.external_id)
+            {
+                return Err(RepoError::Conflict(Conflict::ExternalIdTaken));
+            }
+            s.entities.insert(entity.id, entity.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn get(&self, id: EntityId) -> Result<Option<Entity>, RepoError> {
+        Ok(self.with(|s| {
+            s.entities
+                .get(&id)
+                .filter(|e| e.lifecycle.is_live())
+                .cloned()
+        }))
+    }
+
+    async fn list(&self, f: &EntityFilter, req: PageRequest) -> Result<Page<Entity>, RepoError> {
+        let items = self.with(|s| {
+            s.entities
+                .values()
+                .filter(|e| e.lifecycle.is_live())
+                .filter(|e| f.kind.as_ref().is_none_or(|k| &e.data.kind == k))
+                .filter(|e| {
+                    f.name_prefix
+                        .as_ref()
+                        .is_none_or(|p| e.data.name.as_str().starts_with(p.as_str()))
+                })
+                .filter(|e| {
+                    f.min_confidence
+                        .is_none_or(|m| e.data.attribution.confidence.is_some_and(|c| c >= m))
+                })
+                .cloned()
+                .collect()
+        });
+        Ok(page(items, |e: &Entity| e.id.as_uuid(), req))
+    }
+
+    async fn update(
+        &self,
+        entity: &Entity,
+        expected: Version,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let current = s
+                .entities
+                .get(&entity.id)
+                .filter(|e| e.lifecycle.is_live())
+                .ok_or(RepoError::NotFound)?;
+            if current.lifecycle.version != expected {
+                return Err(RepoError::VersionMismatch);
+            }
+            s.entities.insert(entity.id, entity.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn soft_delete(
+        &self,
+        id: EntityId,
+        audit: &AuditEntry,
+    ) -> Result<Vec<RelationshipId>, RepoError> {
+        self.with(|s| {
+            let e = s
+                .entities
+                .get_mut(&id)
+                .filter(|e| e.lifecycle.is_live())
+                .ok_or(RepoError::NotFound)?;
+            e.lifecycle.deleted_at = Some(audit.at);
+            e.lifecycle.deleted_by = Some(audit.actor);
+            e.lifecycle.version = e.lifecycle.version.next();
+            let mut cascaded = Vec::new();
+            for r in s.relationships.values_mut() {
+                let touches = r.data.ends.source() == id || r.data.ends.target() == id;
+                if touches && r.lifecycle.is_live() {
+                    r.lifecycle.deleted_at = Some(audit.at);
+                    r.lifecycle.deleted_by = Some(audit.actor);
+                    r.lifecycle.version = r.lifecycle.version.next();
+                    cascaded.push(r.id);
+                }
+            }
+            cascaded.sort();
+            s.audit.push(audit.clone());
+            // As the port says: each cascaded relationship is audited too.
+            for r in &cascaded {
+                s.cascade_of.insert(*r, id);
+                s.audit.push(AuditEntry {
+                    action: AuditAction::Delete,
+                    target: AuditTarget::Relationship(*r),
+                    changes: json!({ "cascade_of": id.to_string() }),
+                    ..audit.clone()
+                });
+            }
+            Ok(cascaded)
+        })
+    }
+
+    async fn restore(
+        &self,
+        id: EntityId,
+        audit: &AuditEntry,
+    ) -> Result<(Entity, Vec<Relationship>), RepoError> {
+        self.with(|s| {
+            let e = s.entities.get(&id).ok_or(RepoError::NotFound)?.clone();
+            if e.lifecycle.is_live() {
+                return Err(RepoError::Conflict(Conflict::NotDeleted));
+            }
+            let mut blockers = Vec::new();
+            if let Some(taken) = s.entities.values().find(|o| {
+                o.lifecycle.is_live()
+                    && e.data.external_id.is_some()
+                    && o.data.external_id == e.data.external_id
+            }) {
+                blockers.push(RestoreBlocker::ExternalIdTaken {
+                    external_id: e
+                        .data
+                        .external_id
+                        .clone()
+                        .map(|x| x.to_string())
+                        .unwrap_or_default(),
+                    held_by: taken.id,
+                });
+            }
+            let cascaded: Vec<RelationshipId> = s
+                .cascade_of
+                .iter()
+                .filter(|(_, of)| **of == id)
+                .map(|(r, _)| *r)
+                .collect();
+            for rid in &cascaded {
+                let r = &s.relationships[rid];
+                let other = if r.data.ends.source() == id {
+                    r.data.ends.target()
+                } else {
+                    r.data.ends.source()
+                };
+                if !s
+                    .entities
+                    .get(&other)
+                    .is_some_and(|o| o.lifecycle.is_live())
+                {
+                    blockers.push(RestoreBlocker::OtherEndDeleted {
+                        relationship: *rid,
+                        entity: other,
+                    });
+                }
+            }
+            if !blockers.is_empty() {
+                return Err(RepoError::RestoreBlocked(blockers));
+            }
+            let mut restored = Vec::new();
+            for rid in cascaded {
+                s.cascade_of.remove(&rid);
+                let r = s.relationships.get_mut(&rid).ok_or(RepoError::NotFound)?;
+                r.lifecycle.deleted_at = None;
+                r.lifecycle.version = r.lifecycle.version.next();
+                restored.push(r.clone());
+            }
+            let e = s.entities.get_mut(&id).ok_or(RepoError::NotFound)?;
+            e.lifecycle.deleted_at = None;
+            e.lifecycle.deleted_by = None;
+            e.lifecycle.version = e.lifecycle.version.next();
+            let e = e.clone();
+            s.audit.push(audit.clone());
+            Ok((e, restored))
+        })
+    }
+}
+
+#[async_trait]
+impl RelationshipRepository for InMemoryStore {
+    async fn create(
+        &self,
+        r: &Relationship,
+        audit: &AuditEntry,
+        _completion: Option<&Completion>,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let live = |id| s.entities.get(&id).is_some_and(|e| e.lifecycle.is_live());
+            if !live(r.data.ends.source()) {
+                return Err(RepoError::Conflict(Conflict::SourceNotLive));
+            }
+            if !live(r.data.ends.target()) {
+                return Err(RepoError::Conflict(Conflict::TargetNotLive));
+            }
+            if s.relationships.values().any(|o| {
+                o.lifecycle.is_live() && o.data.ends == r.data.ends && o.data.kind == r.data.kind
+            }) {
+                return Err(RepoError::Conflict(Conflict::DuplicateRelationship));
+            }
+            s.relationships.insert(r.id, r.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn get(&self, id: RelationshipId) -> Result<Option<Relationship>, RepoError> {
+        Ok(self.with(|s| {
+            s.relationships
+                .get(&id)
+                .filter(|r| r.lifecycle.is_live())
+                .cloned()
+        }))
+    }
+
+    async fn list(
+        &self,
+        f: &RelationshipFilter,
+        req: PageRequest,
+    ) -> Result<Page<Relationship>, RepoError> {
+        let items = self.with(|s| {
+            s.relationships
+                .values()
+                .filter(|r| r.lifecycle.is_live())
+                .filter(|r| f.source_id.is_none_or(|id| r.data.ends.source() == id))
+                .filter(|r| f.target_id.is_none_or(|id| r.data.ends.target() == id))
+                .cloned()
+                .collect()
+        });
+        Ok(page(items, |r: &Relationship| r.id.as_uuid(), req))
+    }
+
+    async fn soft_delete(&self, id: RelationshipId, audit: &AuditEntry) -> Result<(), RepoError> {
+        self.with(|s| {
+            let r = s
+                .relationships
+                .get_mut(&id)
+                .filter(|r| r.lifecycle.is_live())
+                .ok_or(RepoError::NotFound)?;
+            r.lifecycle.deleted_at = Some(audit.at);
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn expand(
+        &self,
+        frontier: &[EntityId],
+        step: &Step,
+        limit: u32,
+    ) -> Result<Vec<Hop>, RepoError> {
+        Ok(self.with(|s| {
+            s.expansions += 1;
+            let live = |id: EntityId| {
+                s.entities
+                    .get(&id)
+                    .filter(|e| e.lifecycle.is_live())
+                    .cloned()
+            };
+            let mut hops: Vec<Hop> = s
+                .relationships
+                .values()
+                .filter(|r| r.lifecycle.is_live())
+                .filter(|r| {
+                    step.relationship_type
+                        .as_ref()
+                        .is_none_or(|t| &r.data.kind == t)
+                })
+                .filter(|r| {
+                    step.min_confidence
+                        .is_none_or(|m| r.data.attribution.confidence.is_some_and(|c| c >= m))
+                })
+                .filter_map(|r| {
+                    let (source, target) =
+                        (live(r.data.ends.source())?, live(r.data.ends.target())?);
+                    let far_ok =
+                        |e: &Entity| step.far_type.as_ref().is_none_or(|t| &e.data.kind == t);
+                    let out = frontier.contains(&source.id) && far_ok(&target);
+                    let inc = frontier.contains(&target.id) && far_ok(&source);
+                    let follow = match step.direction {
+                        Direction::Outgoing => out,
+                        Direction::Incoming => inc,
+                        Direction::Both => out || inc,
+                    };
+                    follow.then(|| Hop {
+                        relationship: r.clone(),
+                        source,
+                        target,
+                    })
+                })
+                .collect();
+            hops.sort_by_key(|h| h.relationship.id.as_uuid());
+            hops.truncate(limit as usize);
+            hops
+        }))
+    }
+
+    async fn update(
+        &self,
+        r: &Relationship,
+        expected: Version,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let current = s
+                .relationships
+                .get(&r.id)
+                .filter(|c| c.lifecycle.is_live())
+                .ok_or(RepoError::NotFound)?;
+            if current.lifecycle.version != expected {
+                return Err(RepoError::VersionMismatch);
+            }
+            s.relationships.insert(r.id, r.clone());
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl UserRepository for InMemoryStore {
+    async fn create(&self, user: &User, audit: Option<&AuditEntry>) -> Result<(), RepoError> {
+        self.with(|s| {
+            if s.users.values().any(|u| u.email == user.email) {
+                return Err(RepoError::Conflict(Conflict::EmailTaken));
+            }
+            s.users.insert(user.id, user.clone());
+            s.audit.extend(audit.cloned());
+            Ok(())
+        })
+    }
+
+    async fn get(&self, id: UserId) -> Result<Option<User>, RepoError> {
+        Ok(self.with(|s| s.users.get(&id).cloned()))
+    }
+
+    async fn find_by_email(&self, email: &Email) -> Result<Option<User>, RepoError> {
+        Ok(self.with(|s| s.users.values().find(|u| &u.email == email).cloned()))
+    }
+
+    async fn list(&self, req: PageRequest) -> Result<Page<User>, RepoError> {
+        let items = self.with(|s| s.users.values().cloned().collect());
+        Ok(page(items, |u: &User| u.id.as_uuid(), req))
+    }
+
+    async fn update(
+        &self,
+        user: &User,
+        expected: Version,
+        end_sessions: bool,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let current = s.users.get(&user.id).ok_or(RepoError::NotFound)?;
+            if current.version != expected {
+                return Err(RepoError::VersionMismatch);
+            }
+            let active_admin = |u: &User| u.is_active && u.role == Role::Admin;
+            let others = s
+                .users
+                .values()
+                .filter(|u| u.id != user.id && active_admin(u))
+                .count();
+            if active_admin(current) && !active_admin(user) && others == 0 {
+                return Err(RepoError::Conflict(Conflict::LastActiveAdmin));
+            }
+            s.users.insert(user.id, user.clone());
+            if end_sessions {
+                for x in s.sessions.values_mut().filter(|x| x.user_id == user.id) {
+                    x.revoked_at.get_or_insert(audit.at);
+                }
+            }
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+
+    async fn replace_password_hash(
+        &self,
+        user: UserId,
+        previous: &PasswordHash,
+        hash: &PasswordHash,
+        audit: &AuditEntry,
+    ) -> Result<bool, RepoError> {
+        Ok(self.with(|s| match s.users.get_mut(&user) {
+            Some(u) if u.password_hash == *previous => {
+                u.password_hash = hash.clone();
+                s.audit.push(audit.clone());
+                true
+            }
+            Some(_) | None => false,
+        }))
+    }
+
+    async fn set_password(
+        &self,
+        user: UserId,
+        hash: &PasswordHash,
+        keep: Option<SessionId>,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let u = s.users.get_mut(&user).ok_or(RepoError::NotFound)?;
+            u.password_hash = hash.clone();
+            for session in s
+                .sessions
+                .values_mut()
+                .filter(|x| x.user_id == user && Some(x.id) != keep)
+            {
+                session.revoked_at.get_or_insert(audit.at);
+            }
+            s.audit.push(audit.clone());
+            Ok(())
+        })
+    }
+}
+
+#[async_trait]
+impl SessionRepository for InMemoryStore {
+    async fn create(&self, session: &Session) -> Result<(), RepoError> {
+        self.with(|s| s.sessions.insert(session.id, session.clone()));
+        Ok(())
+    }
+
+    async fn get(&self, id: SessionId) -> Result<Option<Session>, RepoError> {
+        Ok(self.with(|s| s.sessions.get(&id).cloned()))
+    }
+
+    async fn rotate(
+        &self,
+        id: SessionId,
+        presented: &TokenDigest,
+        next: &TokenDigest,
+        now: DateTime<Utc>,
+    ) -> Result<Rotation, RepoError> {
+        Ok(self.with(|s| match s.sessions.get_mut(&id) {
+            Some(x) if x.revoked_at.is_none() && x.refresh_digest == *presented => {
+                x.refresh_digest = *next;
+                x.last_used_at = now;
+                Rotation::Rotated
+            }
+            Some(x) if x.revoked_at.is_none() => {
+                x.revoked_at = Some(now);
+                Rotation::ReuseDetected
+            }
+            Some(_) | None => Rotation::NoSession,
+        }))
+    }
+
+    async fn revoke(&self, id: SessionId, now: DateTime<Utc>) -> Result<(), RepoError> {
+        self.with(|s| {
+            if let Some(x) = s.sessions.get_mut(&id) {
+                x.revoked_at.get_or_insert(now);
+            }
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LoginThrottle for InMemoryStore {
+    async fn begin_attempt(
+        &self,
+        key: &ThrottleKey,
+        now: DateTime<Utc>,
+        policy: &ThrottlePolicy,
+    ) -> Result<Option<DateTime<Utc>>, RepoError> {
+        Ok(self.with(|s| {
+            let previous = s.throttle.get(key).copied();
+            if let Some(until) = previous
+                .and_then(|(_, _, until)| until)
+                .filter(|u| *u > now)
+            {
+                return Some(until);
+            }
+            let count = policy.next_count(previous.map(|(n, last, _)| (n, last)), now);
+            s.throttle
+                .insert(key.clone(), (count, now, policy.lock_until(count, now)));
+            None
+        }))
+    }
+
+    async fn clear(&self, key: &ThrottleKey) -> Result<(), RepoError> {
+        self.with(|s| s.throttle.remove(key));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ApiKeyRepository for InMemoryStore {
+    async fn create(&self, key: &ApiKey, audit: Option<&AuditEntry>) -> Result<(), RepoError> {
+        self.with(|s| {
+            s.keys.insert(key.id, key.clone());
+            s.audit.extend(audit.cloned());
+        });
+        Ok(())
+    }
+
+    async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepoError> {
+        Ok(self.with(|s| s.keys.get(&id).cloned()))
+    }
+
+    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError> {
+        Ok(self.with(|s| s.keys.values().find(|k| k.digest == *digest).cloned()))
+    }
+
+    async fn list(&self, req: PageRequest) -> Result<Page<ApiKey>, RepoError> {
+        let items = self.with(|s| s.keys.values().cloned().collect());
+        Ok(page(items, |k: &ApiKey| k.id.as_uuid(), req))
+    }
+
+    async fn revoke(
+        &self,
+        id: ApiKeyId,
+        at: DateTime<Utc>,
+        audit: Option<&AuditEntry>,
+    ) -> Result<(), RepoError> {
+        self.with(|s| {
+            let key = s
+                .keys
+                .get_mut(&id)
+                .filter(|k| k.revoked_at.is_none())
+                .ok_or(RepoError::NotFound)?;
+            key.revoked_at = Some(at);
+            s.audit.extend(audit.cloned());
+            Ok(())
+        })
+    }
+
+    async fn touch(&self, id: ApiKeyId, now: DateTime<Utc>) -> Result<(), RepoError> {
+        self.with(|s| {
+            if let Some(k) = s.keys.get_mut(&id) {
+                k.last_used_at = Some(now);
+            }
+        });
+        Ok(())
+    }
+}
