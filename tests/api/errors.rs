@@ -1,5 +1,6 @@
 //! The error envelope and the edges every request passes through.
 
+use anyhow::Context as _;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -359,6 +360,44 @@ async fn a_server_error_is_logged_once_with_its_cause_and_request_id() -> anyhow
         .collect();
     assert_eq!(requests.len(), 1, "one line per request: {lines:#?}");
     assert!(requests[0].contains(r#""status":500"#));
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_log_line_of_a_request_carries_its_id_route_principal_and_status()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("viewer").await?;
+    app.execute("DROP TABLE relationships").await?;
+    let request_id = format!("span-check-{}", uuid::Uuid::new_v4().simple());
+    let res = app
+        .request(Method::GET, "/v1/relationships?limit=5", &token)
+        .header("x-request-id", &request_id)
+        .send()
+        .await?;
+    problem(res, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await?;
+    let lines = logs().lines_with(&request_id);
+    // The cause, logged deep inside the request, and the access line.
+    assert!(lines.len() >= 2, "{lines:#?}");
+    for line in &lines {
+        let line: serde_json::Value = serde_json::from_str(line)?;
+        let root = line["spans"]
+            .as_array()
+            .and_then(|spans| spans.iter().find(|s| s["name"] == "request"))
+            .with_context(|| format!("no root span: {line}"))?;
+        assert_eq!(root["request_id"], request_id.as_str(), "{line}");
+        assert_eq!(root["route"], "/v1/relationships", "{line}");
+        assert_eq!(root["method"], "GET", "{line}");
+        let principal = root["principal"].as_str().unwrap_or_default();
+        assert!(principal.starts_with("user:"), "{line}");
+        assert!(!principal.contains(&token), "no credential in a log line");
+    }
+    let access = lines
+        .iter()
+        .find(|l| l.contains(r#""message":"request""#))
+        .context("the access line")?;
+    let access: serde_json::Value = serde_json::from_str(access)?;
+    assert_eq!(access["span"]["status"], 500, "{access}");
     Ok(())
 }
 

@@ -80,6 +80,7 @@ impl FromRequest for Authenticated {
                 Some(key) => format!("key:{key}"),
                 None => format!("user:{}", actor.user_id),
             };
+            crate::middleware::record_principal(&principal);
             state.limits.check_principal(principal)?;
             req.extensions_mut()
                 .insert(AuthenticatedUser(actor.user_id));

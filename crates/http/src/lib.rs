@@ -23,6 +23,7 @@ pub use state::{AppState, HttpSettings};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
 use actix_web::{App, web};
 
 /// The whole application: routes, extractor configuration and middleware.
@@ -52,7 +53,11 @@ pub fn app(
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
         .wrap(middleware::cors(&settings.cors_origins))
-        .wrap(actix_web::middleware::from_fn(middleware::request_envelope))
+        .wrap(from_fn(middleware::guards))
+        .wrap(from_fn(middleware::problems))
+        .wrap(from_fn(middleware::security_headers))
+        .wrap(from_fn(middleware::access_log))
+        .wrap(from_fn(middleware::root_span))
         .app_data(web::Data::new(settings))
 }
 

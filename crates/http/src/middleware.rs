@@ -1,6 +1,10 @@
-//! The envelope around every request: a request id, one log line, the
-//! single log record of a 5xx's cause, problem bodies carrying the id, and
-//! security headers on every response.
+//! The envelope around every request, as layers with one job each, from the
+//! outside in: [`root_span`] (the request id and the root span),
+//! [`access_log`] (metrics and the one access-log line), [`security_headers`],
+//! [`problems`] (problem bodies carrying the id, and the single log record
+//! of a 5xx's cause), [`guards`] (the authentication routes' per-client
+//! limit and the maintenance switch, refusing before CORS or any handler),
+//! then CORS.
 
 use std::time::Instant;
 
@@ -102,13 +106,21 @@ fn maintenance_refusal(
     Some(err)
 }
 
-pub(crate) async fn request_envelope(
+/// The request id of the request being answered: read in every layer.
+fn request_id_of(req: &actix_web::HttpRequest) -> Option<String> {
+    req.extensions().get::<RequestId>().map(|r| r.0.clone())
+}
+
+/// The outermost layer: gives the request its id (a valid inbound one, or a
+/// new one), opens the request's root span with it, runs everything else
+/// inside that span, and answers the id in `X-Request-ID`. The span's
+/// `route`, `principal` and `status` are filled in as they become known, so
+/// every log line of the request carries them.
+pub(crate) async fn root_span(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let started = Instant::now();
-    let state = req.app_data::<web::Data<crate::AppState>>().cloned();
-    let _in_flight = state.as_ref().map(|s| s.metrics.start());
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    use tracing::Instrument as _;
     let request_id = req
         .headers()
         .get(&X_REQUEST_ID)
@@ -116,90 +128,104 @@ pub(crate) async fn request_envelope(
         .filter(|v| valid_inbound(v))
         .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(request_id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = tracing::field::Empty,
+        principal = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    let mut res = next.call(req).instrument(span).await?;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    Ok(res)
+}
+
+/// Records the route template a request matched in its root span. Wraps
+/// each resource, where the match is known.
+pub(crate) async fn record_route(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    if let Some(route) = req.match_pattern() {
+        tracing::Span::current().record("route", route.as_str());
+    }
+    next.call(req).await
+}
+
+/// Records who is asking in the request's root span, once authenticated.
+pub(crate) fn record_principal(principal: &str) {
+    tracing::Span::current().record("principal", principal);
+}
+
+/// Metrics and the one access-log line of each request, with its latency.
+pub(crate) async fn access_log(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let state = req.app_data::<web::Data<crate::AppState>>().cloned();
+    let _in_flight = state.as_ref().map(|s| s.metrics.start());
+    let method = req.method().clone();
+    let path = req.match_info().as_str().to_owned();
+    let res = next.call(req).await?;
+    tracing::Span::current().record("status", res.status().as_u16());
+    let request_id = request_id_of(res.request()).unwrap_or_default();
+    let user_id = res
+        .request()
+        .extensions()
+        .get::<AuthenticatedUser>()
+        .map(|u| u.0.to_string());
+    if let Some(state) = &state {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
+        let problem = res
+            .response()
+            .extensions()
+            .get::<ProblemName>()
+            .map(|p| p.0);
+        state.metrics.finish(
+            &route,
+            method.as_str(),
+            res.status().as_u16(),
+            started.elapsed().as_secs_f64(),
+            problem,
+        );
+    }
+    tracing::info!(
+        request_id = %request_id,
+        method = %method,
+        path = %path,
+        status = res.status().as_u16(),
+        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        user_id = user_id.as_deref().unwrap_or("-"),
+        "request"
+    );
+    Ok(res)
+}
+
+/// The problem `code` a response carries, for the metrics.
+#[derive(Debug, Clone, Copy)]
+struct ProblemName(&'static str);
+
+/// Security headers on every response, and `no-store` on authentication's.
+pub(crate) async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let hsts = req
         .app_data::<web::Data<HttpSettings>>()
         .is_some_and(|s| s.hsts);
-    let method = req.method().clone();
-    // The path as the router sees it (percent-decoded), so `/v1/%61uth/…`
-    // cannot route to the auth handlers while escaping their limits.
-    let path = req.match_info().as_str().to_owned();
-    let is_auth = path.starts_with("/v1/auth/");
-
-    // Per-client limit on the authentication routes, before any work.
-    let limited = if is_auth {
-        let limits = req
-            .app_data::<web::Data<crate::AppState>>()
-            .map(|s| s.limits.clone());
-        // Every X-Forwarded-For line, in order: a proxy may add its own line
-        // rather than append to the client's.
-        let lines: Vec<&str> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        let forwarded = (!lines.is_empty()).then(|| lines.join(","));
-        let peer = req.peer_addr().map(|a| a.ip());
-        limits.and_then(|l| l.check_client(peer, forwarded.as_deref()).err())
-    } else {
-        None
-    };
-    // The maintenance switch, checked after the auth limit (cheap, cached).
-    let limited = match limited {
-        Some(err) => Some(err),
-        None => match req.app_data::<web::Data<crate::AppState>>() {
-            Some(state) => {
-                let mode = state.maintenance.current().await;
-                maintenance_refusal(mode, &method, &path)
-            }
-            None => None,
-        },
-    };
-    let (http_req, mut res) = match limited {
-        Some(err) => {
-            let (http_req, _) = req.into_parts();
-            (http_req, actix_web::HttpResponse::from_error(err))
-        }
-        None => match next.call(req).await {
-            Ok(res) => {
-                let (http_req, res) = res.into_parts();
-                (http_req, res.map_into_boxed_body())
-            }
-            // Handlers and extractors render their errors into responses; only a
-            // failing inner middleware returns `Err`, and ours (CORS) does not.
-            // actix renders such an error itself.
-            Err(err) => return Err(err),
-        },
-    };
-
-    // Re-render our problems with the request id, and log a 5xx's cause once.
-    let mut problem = None;
-    if let Some(api) = res.error().and_then(|e| e.as_error::<ApiError>()) {
-        problem = Some(api.code().describe().0);
-        let status = api.code().describe().1;
-        if status.is_server_error() {
-            tracing::error!(request_id = %request_id, error = %error_chain(api), "request failed");
-        }
-        let rendered = api.render(Some(&request_id));
-        res = rendered.map_into_boxed_body();
-    } else if res.status() == actix_web::http::StatusCode::BAD_REQUEST
-        && let Some(err) = res.error()
-    {
-        // A 400 from a middleware we use (a refused CORS preflight).
-        let api = ApiError::new(crate::ProblemCode::BadRequest, err.to_string());
-        problem = Some(api.code().describe().0);
-        res = api.render(Some(&request_id)).map_into_boxed_body();
-    } else if res.status().is_server_error() {
-        let cause = res.error().map(ToString::to_string).unwrap_or_default();
-        tracing::error!(request_id = %request_id, error = %cause, "request failed");
-    }
-
+    let is_auth = req.match_info().as_str().starts_with("/v1/auth/");
+    let mut res = next.call(req).await?;
     let headers = res.headers_mut();
     let set = |h: &mut header::HeaderMap, name: HeaderName, value: &'static str| {
         h.insert(name, HeaderValue::from_static(value));
     };
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        headers.insert(X_REQUEST_ID, value);
-    }
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
     set(headers, header::REFERRER_POLICY, "no-referrer");
@@ -221,33 +247,97 @@ pub(crate) async fn request_envelope(
     if is_auth {
         set(headers, header::CACHE_CONTROL, "no-store");
     }
+    Ok(res)
+}
 
-    let user_id = http_req
-        .extensions()
-        .get::<AuthenticatedUser>()
-        .map(|u| u.0.to_string());
-    if let Some(state) = &state {
-        let route = http_req
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_owned());
-        state.metrics.finish(
-            &route,
-            method.as_str(),
-            res.status().as_u16(),
-            started.elapsed().as_secs_f64(),
-            problem,
-        );
+/// Renders every problem with the request's id, and logs a 5xx's cause
+/// once, here at the boundary.
+pub(crate) async fn problems(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let res = next.call(req).await?;
+    let (http_req, res) = res.into_parts();
+    let mut res = res.map_into_boxed_body();
+    let request_id = request_id_of(&http_req).unwrap_or_default();
+    let mut problem = None;
+    if let Some(api) = res.error().and_then(|e| e.as_error::<ApiError>()) {
+        problem = Some(api.code().describe().0);
+        let status = api.code().describe().1;
+        if status.is_server_error() {
+            tracing::error!(request_id = %request_id, error = %error_chain(api), "request failed");
+        }
+        let rendered = api.render(Some(&request_id));
+        res = rendered.map_into_boxed_body();
+    } else if res.status() == actix_web::http::StatusCode::BAD_REQUEST
+        && let Some(err) = res.error()
+    {
+        // A 400 from a middleware we use (a refused CORS preflight).
+        let api = ApiError::new(crate::ProblemCode::BadRequest, err.to_string());
+        problem = Some(api.code().describe().0);
+        res = api.render(Some(&request_id)).map_into_boxed_body();
+    } else if res.status().is_server_error() {
+        let cause = res.error().map(ToString::to_string).unwrap_or_default();
+        tracing::error!(request_id = %request_id, error = %cause, "request failed");
     }
-    tracing::info!(
-        request_id = %request_id,
-        method = %method,
-        path = %path,
-        status = res.status().as_u16(),
-        latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        user_id = user_id.as_deref().unwrap_or("-"),
-        "request"
-    );
+    if let Some(name) = problem {
+        res.extensions_mut().insert(ProblemName(name));
+    }
     Ok(ServiceResponse::new(http_req, res))
+}
+
+/// Refuses a request before any work: the per-client limit on the
+/// authentication routes, then the maintenance switch.
+pub(crate) async fn guards(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let Some(state) = req.app_data::<web::Data<crate::AppState>>().cloned() else {
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
+    };
+    // The path as the router sees it (percent-decoded), so `/v1/%61uth/…`
+    // cannot route to the auth handlers while escaping their limits.
+    let path = req.match_info().as_str().to_owned();
+    let limited = if path.starts_with("/v1/auth/") {
+        // Every X-Forwarded-For line, in order: a proxy may add its own line
+        // rather than append to the client's.
+        let lines: Vec<&str> = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let forwarded = (!lines.is_empty()).then(|| lines.join(","));
+        let peer = req.peer_addr().map(|a| a.ip());
+        state.limits.check_client(peer, forwarded.as_deref()).err()
+    } else {
+        None
+    };
+    // The maintenance switch, checked after the auth limit (cheap, cached).
+    let refused = match limited {
+        Some(err) => Some(err),
+        None => maintenance_refusal(state.maintenance.current().await, req.method(), &path),
+    };
+    match refused {
+        Some(err) => {
+            // Built from its parts: `ServiceRequest::into_response` would
+            // drop the error that `problems` renders with the request id.
+            let (http_req, _) = req.into_parts();
+            Ok(ServiceResponse::new(
+                http_req,
+                actix_web::HttpResponse::from_error(err),
+            ))
+        }
+        // Handlers and extractors render their errors into responses; only a
+        // failing inner middleware returns `Err`, and ours (CORS) does not.
+        // actix renders such an error itself.
+        None => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
+    }
 }
 
 #[cfg(test)]
