@@ -285,7 +285,7 @@ fn parse_relationship(item: &Value) -> Result<BatchRelationship, Violations> {
             None
         }
     };
-    let attribution = AttributionDraft::from_members(map, &mut v).parse(&mut v);
+    let attribution = AttributionDraft::parse_members(map, &mut v);
     match (source, target, kind, attribution) {
         (Some(source), Some(target), Some(kind), Some(attribution)) if v.is_empty() => {
             Ok(BatchRelationship {

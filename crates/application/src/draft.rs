@@ -75,6 +75,47 @@ impl AttributionDraft {
         }
     }
 
+    /// Reads and parses the attribution members of a JSON object, member by
+    /// member: each one's JSON type, then its rule, so the report lists
+    /// the members' problems in member order.
+    pub fn parse_members(map: &Map<String, Value>, v: &mut Violations) -> Option<Attribution> {
+        let only = |draft: Self, v: &mut Violations| draft.parse(v);
+        let confidence = only(
+            Self {
+                confidence: number_member(map, "confidence", v),
+                ..Self::default()
+            },
+            v,
+        );
+        let source = only(
+            Self {
+                source: string_member(map, "source", v),
+                ..Self::default()
+            },
+            v,
+        );
+        let source_type = only(
+            Self {
+                source_type: string_member(map, "source_type", v),
+                ..Self::default()
+            },
+            v,
+        );
+        let metadata = only(
+            Self {
+                metadata: map.get("metadata").filter(|m| !m.is_null()).cloned(),
+                ..Self::default()
+            },
+            v,
+        );
+        Some(Attribution {
+            confidence: confidence?.confidence,
+            source_ref: source?.source_ref,
+            source_type: source_type?.source_type,
+            metadata: metadata?.metadata,
+        })
+    }
+
     /// Applies one member of an RFC 7396 merge patch, if it is an
     /// attribution member: `null` clears an optional field, `metadata`
     /// merges recursively. Returns whether `key` was one.
@@ -535,5 +576,14 @@ mod tests {
         let mut v = Violations::new();
         assert!(!AttributionDraft::default().patch_member("name", &json!("x"), &mut v));
         Ok(())
+    }
+
+    #[test]
+    fn members_parsed_one_by_one_report_problems_in_member_order() {
+        let item = patch(json!({"confidence": 1.5, "source_type": 7}));
+        let mut v = Violations::new();
+        assert_eq!(AttributionDraft::parse_members(&item, &mut v), None);
+        let fields: Vec<_> = v.as_slice().iter().map(|f| f.field.as_str()).collect();
+        assert_eq!(fields, ["confidence", "source_type"]);
     }
 }

@@ -81,5 +81,20 @@ async fn another_crate_can_run_the_use_cases_over_the_fakes()
         entities.get(&ctx, ada.id).await,
         Err(AppError::NotFound(_))
     ));
+
+    // An admin's restore brings back the cascade, as the database does:
+    // live again, deleted_by cleared, and each resource audited.
+    let mut admin = editor();
+    admin.actor.role = Role::Admin;
+    let (_, restored) = entities.restore(&admin, ada.id).await?;
+    assert_eq!(restored.len(), 1);
+    assert!(
+        restored
+            .iter()
+            .all(|r| r.lifecycle.is_live() && r.lifecycle.deleted_by.is_none())
+    );
+    let last: Vec<AuditAction> =
+        store.with(|s| s.audit.iter().rev().take(2).map(|a| a.action).collect());
+    assert_eq!(last, [AuditAction::Restore, AuditAction::Restore]);
     Ok(())
 }

@@ -200,14 +200,15 @@ impl EntityRepository for InMemoryStore {
                     held_by: taken.id,
                 });
             }
-            let cascaded: Vec<RelationshipId> = s
+            let mut cascaded: Vec<RelationshipId> = s
                 .cascade_of
                 .iter()
                 .filter(|(_, of)| **of == id)
                 .map(|(r, _)| *r)
                 .collect();
+            cascaded.sort();
             for rid in &cascaded {
-                let r = &s.relationships[rid];
+                let r = s.relationships.get(rid).ok_or(RepoError::NotFound)?;
                 let other = if r.data.ends.source() == id {
                     r.data.ends.target()
                 } else {
@@ -227,20 +228,31 @@ impl EntityRepository for InMemoryStore {
             if !blockers.is_empty() {
                 return Err(RepoError::RestoreBlocked(blockers));
             }
+            // As the database adapter does: each resource is live again,
+            // revised by the actor, and audited.
             let mut restored = Vec::new();
             for rid in cascaded {
                 s.cascade_of.remove(&rid);
                 let r = s.relationships.get_mut(&rid).ok_or(RepoError::NotFound)?;
                 r.lifecycle.deleted_at = None;
-                r.lifecycle.version = r.lifecycle.version.next();
+                r.lifecycle.deleted_by = None;
+                r.lifecycle = r.lifecycle.revised(audit.actor, audit.at);
                 restored.push(r.clone());
             }
             let e = s.entities.get_mut(&id).ok_or(RepoError::NotFound)?;
             e.lifecycle.deleted_at = None;
             e.lifecycle.deleted_by = None;
-            e.lifecycle.version = e.lifecycle.version.next();
+            e.lifecycle = e.lifecycle.revised(audit.actor, audit.at);
             let e = e.clone();
             s.audit.push(audit.clone());
+            for r in &restored {
+                s.audit.push(AuditEntry {
+                    action: AuditAction::Restore,
+                    target: AuditTarget::Relationship(r.id),
+                    changes: json!({ "cascade_of": id.to_string() }),
+                    ..audit.clone()
+                });
+            }
             Ok((e, restored))
         })
     }
@@ -307,6 +319,8 @@ impl RelationshipRepository for InMemoryStore {
                 .filter(|r| r.lifecycle.is_live())
                 .ok_or(RepoError::NotFound)?;
             r.lifecycle.deleted_at = Some(audit.at);
+            r.lifecycle.deleted_by = Some(audit.actor);
+            r.lifecycle.version = r.lifecycle.version.next();
             s.audit.push(audit.clone());
             Ok(())
         })
