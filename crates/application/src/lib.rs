@@ -15,6 +15,7 @@ mod api_keys;
 mod audit;
 mod auth;
 mod batch;
+mod cascade;
 mod changes;
 mod draft;
 mod entities;
@@ -40,6 +41,7 @@ pub use batch::{
     Batch, BatchPlanner, BatchRelationship, BatchReport, BatchRepository, BatchService,
     BatchWrites, EndRef, ItemResult, MAX_BATCH_ITEMS, Outcome, StoredEntities,
 };
+pub use cascade::{CascadeWrites, RestoreState, other_ends, plan_delete, plan_restore};
 pub use changes::{
     Change, ChangePage, FeedRequest, NewChange, Position, PositionError, entity_document,
     relationship_document,

@@ -91,6 +91,29 @@ impl Lifecycle {
         }
     }
 
+    /// The lifecycle after `actor` soft-deletes the resource at `now`: the
+    /// next version, deleted by them then. When it was last changed stays.
+    #[must_use]
+    pub const fn deleted(&self, actor: UserId, now: DateTime<Utc>) -> Self {
+        Self {
+            deleted_at: Some(now),
+            deleted_by: Some(actor),
+            version: self.version.next(),
+            ..*self
+        }
+    }
+
+    /// The lifecycle after `actor` restores the soft-deleted resource at
+    /// `now`: live again, and revised by them then.
+    #[must_use]
+    pub const fn restored(&self, actor: UserId, now: DateTime<Utc>) -> Self {
+        Self {
+            deleted_at: None,
+            deleted_by: None,
+            ..self.revised(actor, now)
+        }
+    }
+
     /// Whether the resource is live (not soft-deleted).
     #[must_use]
     pub const fn is_live(&self) -> bool {
@@ -151,6 +174,27 @@ mod tests {
         assert_eq!(Version::from_stored(0), None);
         assert_eq!(Version::from_stored(1), Some(Version::FIRST));
         assert_eq!(Version::FIRST.next().get(), 2);
+    }
+
+    #[test]
+    fn a_delete_and_a_restore_are_versions_of_their_own() {
+        let (author, remover) = (UserId::generate(), UserId::generate());
+        let then = Utc::now();
+        let later = then + chrono::Duration::seconds(5);
+        let created = Lifecycle::created(author, then);
+        let deleted = created.deleted(remover, later);
+        assert!(!deleted.is_live());
+        assert_eq!(
+            (deleted.deleted_by, deleted.deleted_at),
+            (Some(remover), Some(later))
+        );
+        assert_eq!(deleted.version.get(), 2);
+        assert_eq!((deleted.updated_by, deleted.updated_at), (author, then));
+        let restored = deleted.restored(remover, later);
+        assert!(restored.is_live());
+        assert_eq!((restored.deleted_by, restored.deleted_at), (None, None));
+        assert_eq!(restored.version.get(), 3);
+        assert_eq!((restored.updated_by, restored.updated_at), (remover, later));
     }
 
     #[test]

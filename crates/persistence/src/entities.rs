@@ -1,21 +1,21 @@
 //! The entity repository.
 
+use std::collections::HashSet;
+
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use kg_application::{
-    AuditAction, AuditEntry, AuditTarget, Completion, Conflict, EntityFilter, EntityRepository,
-    NewChange, Page, PageRequest, RepoError, RestoreBlocker,
+    AuditAction, AuditEntry, CascadeWrites, Completion, Conflict, EntityFilter, EntityRepository,
+    NewChange, Page, PageRequest, RepoError, RestoreState, other_ends, plan_delete, plan_restore,
 };
 use kg_domain::{Entity, EntityId, Relationship, RelationshipId, Version};
-use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
+use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr, OnConflict};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use serde_json::json;
 
-use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
+use crate::convert::{entity_from_row, entity_to_row, relationship_from_row, relationship_to_row};
 use crate::error::{CorruptRow, db, unique_as};
 use crate::models::{entity, relationship};
 use crate::{changes, idempotency};
@@ -109,23 +109,6 @@ pub(crate) fn stored_version(
     })
 }
 
-/// The version of an entity this transaction has just soft-deleted.
-async fn live_version_after_delete(
-    conn: &impl ConnectionTrait,
-    id: EntityId,
-) -> Result<Version, RepoError> {
-    entity::Entity::find_by_id(id.as_uuid())
-        .select_only()
-        .column(entity::Column::Version)
-        .into_tuple::<i64>()
-        .one(conn)
-        .await
-        .map_err(db)?
-        .map_or(Err(RepoError::NotFound), |v| {
-            stored_version("entities", id.as_uuid(), v)
-        })
-}
-
 async fn live_version(conn: &impl ConnectionTrait, id: EntityId) -> Result<Option<i64>, RepoError> {
     entity::Entity::find_by_id(id.as_uuid())
         .select_only()
@@ -135,6 +118,48 @@ async fn live_version(conn: &impl ConnectionTrait, id: EntityId) -> Result<Optio
         .one(conn)
         .await
         .map_err(db)
+}
+
+/// Stores a delete's or a restore's entity and relationships as planned:
+/// the entity by id, the relationships in one upsert by id, each marked as
+/// cascaded from `cascade_of` (a delete) or not (a restore).
+async fn write_cascade(
+    txn: &DatabaseTransaction,
+    writes: &CascadeWrites,
+    cascade_of: Option<EntityId>,
+) -> Result<(), RepoError> {
+    use relationship::Column as R;
+    entity::Entity::update_many()
+        .set(entity_to_row(&writes.entity))
+        .filter(entity::Column::Id.eq(writes.entity.id.as_uuid()))
+        .exec(txn)
+        .await
+        .map_err(unique_as(Conflict::ExternalIdTaken))?;
+    if writes.relationships.is_empty() {
+        return Ok(());
+    }
+    let rows = writes.relationships.iter().map(|r| {
+        let mut row = relationship_to_row(r);
+        row.cascade_of = Set(cascade_of.map(|e| e.as_uuid()));
+        row
+    });
+    relationship::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::column(R::Id)
+                .update_columns([
+                    R::CascadeOf,
+                    R::UpdatedAt,
+                    R::UpdatedBy,
+                    R::DeletedAt,
+                    R::DeletedBy,
+                    R::Version,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await
+        .map_err(unique_as(Conflict::DuplicateRelationship))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -258,90 +283,40 @@ impl EntityRepository for SeaOrmEntityRepository {
         id: EntityId,
         entry: &AuditEntry,
     ) -> Result<Vec<RelationshipId>, RepoError> {
+        use relationship::Column as R;
         let txn = begin_write(&self.db).await?;
-        let deleted = entity::Entity::update_many()
-            .col_expr(entity::Column::DeletedAt, Expr::value(entry.at))
-            .col_expr(
-                entity::Column::DeletedBy,
-                Expr::value(entry.actor.as_uuid()),
-            )
-            .col_expr(
-                entity::Column::Version,
-                Expr::col(entity::Column::Version).add(1),
-            )
-            .filter(entity::Column::Id.eq(id.as_uuid()))
-            .filter(entity::Column::DeletedAt.is_null())
-            .exec(&txn)
-            .await
-            .map_err(db)?;
-        if deleted.rows_affected == 0 {
-            return Err(RepoError::NotFound);
+        let mut query =
+            entity::Entity::find_by_id(id.as_uuid()).filter(entity::Column::DeletedAt.is_null());
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            query = query.lock_exclusive();
         }
+        let entity = query
+            .one(&txn)
+            .await
+            .map_err(db)?
+            .ok_or(RepoError::NotFound)
+            .and_then(|m| entity_from_row(m).map_err(RepoError::from))?;
         // The entity row is now locked by this transaction, so no relationship
         // to it can be created concurrently (creation locks both ends).
-        let cascaded: Vec<(uuid::Uuid, i64)> = relationship::Entity::find()
-            .select_only()
-            .column(relationship::Column::Id)
-            .column(relationship::Column::Version)
-            .filter(relationship::Column::DeletedAt.is_null())
+        let touching = relationship::Entity::find()
+            .filter(R::DeletedAt.is_null())
             .filter(
                 Condition::any()
-                    .add(relationship::Column::SourceId.eq(id.as_uuid()))
-                    .add(relationship::Column::TargetId.eq(id.as_uuid())),
+                    .add(R::SourceId.eq(id.as_uuid()))
+                    .add(R::TargetId.eq(id.as_uuid())),
             )
-            .order_by_asc(relationship::Column::Id)
-            .into_tuple()
+            .order_by_asc(R::Id)
             .all(&txn)
             .await
-            .map_err(db)?;
-        if !cascaded.is_empty() {
-            relationship::Entity::update_many()
-                .col_expr(relationship::Column::DeletedAt, Expr::value(entry.at))
-                .col_expr(
-                    relationship::Column::DeletedBy,
-                    Expr::value(entry.actor.as_uuid()),
-                )
-                .col_expr(relationship::Column::CascadeOf, Expr::value(id.as_uuid()))
-                .col_expr(
-                    relationship::Column::Version,
-                    Expr::col(relationship::Column::Version).add(1),
-                )
-                .filter(relationship::Column::Id.is_in(cascaded.iter().map(|(rid, _)| *rid)))
-                .exec(&txn)
-                .await
-                .map_err(db)?;
-        }
-        let entity_version = live_version_after_delete(&txn, id).await?;
-        let entries: Vec<AuditEntry> = std::iter::once(entry.clone())
-            .chain(cascaded.iter().map(|(rid, _)| AuditEntry {
-                actor: entry.actor,
-                action: AuditAction::Delete,
-                target: AuditTarget::Relationship(RelationshipId::from_uuid(*rid)),
-                request_id: entry.request_id.clone(),
-                at: entry.at,
-                changes: json!({ "cascade_of": id.to_string() }),
-            }))
-            .collect();
-        let feed: Vec<NewChange> = std::iter::once(NewChange::deleted(
-            AuditTarget::Entity(id),
-            entity_version,
-            entry.at,
-        ))
-        .map(Ok)
-        .chain(cascaded.iter().map(|(rid, version)| {
-            Ok(NewChange::deleted(
-                AuditTarget::Relationship(RelationshipId::from_uuid(*rid)),
-                stored_version("relationships", *rid, *version + 1)?,
-                entry.at,
-            ))
-        }))
-        .collect::<Result<_, RepoError>>()?;
-        changes::record(&txn, &entries, &feed).await?;
-        txn.commit().await.map_err(db)?;
-        Ok(cascaded
+            .map_err(db)?
             .into_iter()
-            .map(|(rid, _)| RelationshipId::from_uuid(rid))
-            .collect())
+            .map(relationship_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        let writes = plan_delete(&entity, &touching, entry);
+        write_cascade(&txn, &writes, Some(id)).await?;
+        changes::record(&txn, &writes.audit, &writes.changes).await?;
+        txn.commit().await.map_err(db)?;
+        Ok(writes.relationships.iter().map(|r| r.id).collect())
     }
 
     async fn restore(
@@ -356,118 +331,34 @@ impl EntityRepository for SeaOrmEntityRepository {
         if postgres {
             query = query.lock_exclusive();
         }
-        let row = query
-            .one(&txn)
-            .await
-            .map_err(db)?
-            .ok_or(RepoError::NotFound)?;
-        if row.deleted_at.is_none() {
-            return Err(RepoError::Conflict(Conflict::NotDeleted));
-        }
-        let mut blockers = Vec::new();
-        if let Some(external_id) = &row.external_id {
-            let holder: Option<uuid::Uuid> = entity::Entity::find()
-                .select_only()
-                .column(entity::Column::Id)
-                .filter(entity::Column::ExternalId.eq(external_id.as_str()))
-                .filter(entity::Column::DeletedAt.is_null())
-                .into_tuple()
-                .one(&txn)
-                .await
-                .map_err(db)?;
-            if let Some(holder) = holder {
-                blockers.push(RestoreBlocker::ExternalIdTaken {
-                    external_id: external_id.clone(),
-                    held_by: EntityId::from_uuid(holder),
-                });
-            }
-        }
-        // While the entity was deleted no live relationship could touch it,
-        // so a cascaded relationship cannot collide with a live one; only
-        // its other end may have gone.
-        let cascaded: Vec<(uuid::Uuid, uuid::Uuid, uuid::Uuid)> = relationship::Entity::find()
-            .select_only()
-            .columns([R::Id, R::SourceId, R::TargetId])
-            .filter(R::CascadeOf.eq(id.as_uuid()))
-            .filter(R::DeletedAt.is_not_null())
-            .order_by_asc(R::Id)
-            .into_tuple()
-            .all(&txn)
-            .await
-            .map_err(db)?;
-        let other_end = |(_, s, t): &(uuid::Uuid, uuid::Uuid, uuid::Uuid)| {
-            if *s == id.as_uuid() { *t } else { *s }
-        };
-        let mut others: Vec<uuid::Uuid> = cascaded.iter().map(other_end).collect();
-        others.sort_unstable();
-        others.dedup();
-        let mut live_query = entity::Entity::find()
-            .select_only()
-            .column(entity::Column::Id)
-            .filter(entity::Column::Id.is_in(others.iter().copied()))
-            .filter(entity::Column::DeletedAt.is_null());
-        if postgres {
-            live_query = live_query.lock_shared();
-        }
-        let live: Vec<uuid::Uuid> = if others.is_empty() {
-            Vec::new()
-        } else {
-            live_query.into_tuple().all(&txn).await.map_err(db)?
-        };
-        for r in &cascaded {
-            let other = other_end(r);
-            if !live.contains(&other) {
-                blockers.push(RestoreBlocker::OtherEndDeleted {
-                    relationship: RelationshipId::from_uuid(r.0),
-                    entity: EntityId::from_uuid(other),
-                });
-            }
-        }
-        if !blockers.is_empty() {
-            return Err(RepoError::RestoreBlocked(blockers));
-        }
-        let actor = entry.actor.as_uuid();
-        entity::Entity::update_many()
-            .col_expr(
-                entity::Column::DeletedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(
-                entity::Column::DeletedBy,
-                Expr::value(Option::<uuid::Uuid>::None),
-            )
-            .col_expr(entity::Column::UpdatedAt, Expr::value(entry.at))
-            .col_expr(entity::Column::UpdatedBy, Expr::value(actor))
-            .col_expr(
-                entity::Column::Version,
-                Expr::col(entity::Column::Version).add(1),
-            )
-            .filter(entity::Column::Id.eq(id.as_uuid()))
-            .exec(&txn)
-            .await
-            .map_err(unique_as(Conflict::ExternalIdTaken))?;
-        let ids: Vec<uuid::Uuid> = cascaded.iter().map(|r| r.0).collect();
-        if !ids.is_empty() {
-            relationship::Entity::update_many()
-                .col_expr(R::DeletedAt, Expr::value(Option::<DateTime<Utc>>::None))
-                .col_expr(R::DeletedBy, Expr::value(Option::<uuid::Uuid>::None))
-                .col_expr(R::CascadeOf, Expr::value(Option::<uuid::Uuid>::None))
-                .col_expr(R::UpdatedAt, Expr::value(entry.at))
-                .col_expr(R::UpdatedBy, Expr::value(actor))
-                .col_expr(R::Version, Expr::col(R::Version).add(1))
-                .filter(R::Id.is_in(ids.iter().copied()))
-                .exec(&txn)
-                .await
-                .map_err(unique_as(Conflict::DuplicateRelationship))?;
-        }
-        let restored = entity::Entity::find_by_id(id.as_uuid())
+        let entity = query
             .one(&txn)
             .await
             .map_err(db)?
             .ok_or(RepoError::NotFound)
             .and_then(|m| entity_from_row(m).map_err(RepoError::from))?;
-        let relationships = relationship::Entity::find()
-            .filter(R::Id.is_in(ids.iter().copied()))
+        if entity.lifecycle.is_live() {
+            return Err(RepoError::Conflict(Conflict::NotDeleted));
+        }
+        let external_id_holder = match &entity.data.external_id {
+            Some(external_id) => entity::Entity::find()
+                .select_only()
+                .column(entity::Column::Id)
+                .filter(entity::Column::ExternalId.eq(external_id.as_str()))
+                .filter(entity::Column::DeletedAt.is_null())
+                .into_tuple::<uuid::Uuid>()
+                .one(&txn)
+                .await
+                .map_err(db)?
+                .map(EntityId::from_uuid),
+            None => None,
+        };
+        // While the entity was deleted no live relationship could touch it,
+        // so a cascaded relationship cannot collide with a live one; only
+        // its other end may have gone.
+        let cascaded = relationship::Entity::find()
+            .filter(R::CascadeOf.eq(id.as_uuid()))
+            .filter(R::DeletedAt.is_not_null())
             .order_by_asc(R::Id)
             .all(&txn)
             .await
@@ -475,27 +366,38 @@ impl EntityRepository for SeaOrmEntityRepository {
             .into_iter()
             .map(relationship_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let entries: Vec<AuditEntry> = std::iter::once(entry.clone())
-            .chain(relationships.iter().map(|r| AuditEntry {
-                actor: entry.actor,
-                action: AuditAction::Restore,
-                target: AuditTarget::Relationship(r.id),
-                request_id: entry.request_id.clone(),
-                at: entry.at,
-                changes: json!({ "cascade_of": id.to_string() }),
-            }))
-            .collect();
-        let feed: Vec<NewChange> =
-            std::iter::once(NewChange::entity(AuditAction::Restore, &restored))
-                .chain(
-                    relationships
-                        .iter()
-                        .map(|r| NewChange::relationship(AuditAction::Restore, r)),
-                )
-                .collect();
-        changes::record(&txn, &entries, &feed).await?;
+        let others = other_ends(id, &cascaded);
+        let live_other_ends: HashSet<EntityId> = if others.is_empty() {
+            HashSet::new()
+        } else {
+            let mut live_query = entity::Entity::find()
+                .select_only()
+                .column(entity::Column::Id)
+                .filter(entity::Column::Id.is_in(others.iter().map(|e| e.as_uuid())))
+                .filter(entity::Column::DeletedAt.is_null());
+            if postgres {
+                live_query = live_query.lock_shared();
+            }
+            live_query
+                .into_tuple::<uuid::Uuid>()
+                .all(&txn)
+                .await
+                .map_err(db)?
+                .into_iter()
+                .map(EntityId::from_uuid)
+                .collect()
+        };
+        let state = RestoreState {
+            entity: &entity,
+            cascaded: &cascaded,
+            external_id_holder,
+            live_other_ends: &live_other_ends,
+        };
+        let writes = plan_restore(state, entry).map_err(RepoError::RestoreBlocked)?;
+        write_cascade(&txn, &writes, None).await?;
+        changes::record(&txn, &writes.audit, &writes.changes).await?;
         txn.commit().await.map_err(db)?;
-        Ok((restored, relationships))
+        Ok((writes.entity, writes.relationships))
     }
 }
 

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kg_domain::*;
-use serde_json::json;
 
 use crate::*;
 
@@ -42,6 +41,19 @@ pub struct InMemoryState {
 /// Clones share the state.
 #[derive(Debug, Default, Clone)]
 pub struct InMemoryStore(Arc<Mutex<InMemoryState>>);
+
+impl InMemoryState {
+    /// Stores a cascade's rows and audit entries; returns the relationships' ids.
+    fn apply(&mut self, writes: CascadeWrites) -> Vec<RelationshipId> {
+        let ids = writes.relationships.iter().map(|r| r.id).collect();
+        self.entities.insert(writes.entity.id, writes.entity);
+        for r in writes.relationships {
+            self.relationships.insert(r.id, r);
+        }
+        self.audit.extend(writes.audit);
+        ids
+    }
+}
 
 impl InMemoryStore {
     /// Runs `f` on the state, holding its lock.
@@ -140,37 +152,23 @@ impl EntityRepository for InMemoryStore {
         audit: &AuditEntry,
     ) -> Result<Vec<RelationshipId>, RepoError> {
         self.with(|s| {
-            let e = s
+            let entity = s
                 .entities
-                .get_mut(&id)
+                .get(&id)
                 .filter(|e| e.lifecycle.is_live())
                 .ok_or(RepoError::NotFound)?;
-            e.lifecycle.deleted_at = Some(audit.at);
-            e.lifecycle.deleted_by = Some(audit.actor);
-            e.lifecycle.version = e.lifecycle.version.next();
-            let mut cascaded = Vec::new();
-            for r in s.relationships.values_mut() {
-                let touches = r.data.ends.source() == id || r.data.ends.target() == id;
-                if touches && r.lifecycle.is_live() {
-                    r.lifecycle.deleted_at = Some(audit.at);
-                    r.lifecycle.deleted_by = Some(audit.actor);
-                    r.lifecycle.version = r.lifecycle.version.next();
-                    cascaded.push(r.id);
-                }
+            let touching: Vec<Relationship> = s
+                .relationships
+                .values()
+                .filter(|r| r.lifecycle.is_live())
+                .filter(|r| r.data.ends.source() == id || r.data.ends.target() == id)
+                .cloned()
+                .collect();
+            let writes = plan_delete(entity, &touching, audit);
+            for r in &writes.relationships {
+                s.cascade_of.insert(r.id, id);
             }
-            cascaded.sort();
-            s.audit.push(audit.clone());
-            // As the port says: each cascaded relationship is audited too.
-            for r in &cascaded {
-                s.cascade_of.insert(*r, id);
-                s.audit.push(AuditEntry {
-                    action: AuditAction::Delete,
-                    target: AuditTarget::Relationship(*r),
-                    changes: json!({ "cascade_of": id.to_string() }),
-                    ..audit.clone()
-                });
-            }
-            Ok(cascaded)
+            Ok(s.apply(writes))
         })
     }
 
@@ -180,80 +178,42 @@ impl EntityRepository for InMemoryStore {
         audit: &AuditEntry,
     ) -> Result<(Entity, Vec<Relationship>), RepoError> {
         self.with(|s| {
-            let e = s.entities.get(&id).ok_or(RepoError::NotFound)?.clone();
-            if e.lifecycle.is_live() {
+            let entity = s.entities.get(&id).ok_or(RepoError::NotFound)?;
+            if entity.lifecycle.is_live() {
                 return Err(RepoError::Conflict(Conflict::NotDeleted));
             }
-            let mut blockers = Vec::new();
-            if let Some(taken) = s.entities.values().find(|o| {
-                o.lifecycle.is_live()
-                    && e.data.external_id.is_some()
-                    && o.data.external_id == e.data.external_id
-            }) {
-                blockers.push(RestoreBlocker::ExternalIdTaken {
-                    external_id: e
-                        .data
-                        .external_id
-                        .clone()
-                        .map(|x| x.to_string())
-                        .unwrap_or_default(),
-                    held_by: taken.id,
-                });
-            }
-            let mut cascaded: Vec<RelationshipId> = s
+            let external_id_holder = s
+                .entities
+                .values()
+                .find(|o| {
+                    o.lifecycle.is_live()
+                        && entity.data.external_id.is_some()
+                        && o.data.external_id == entity.data.external_id
+                })
+                .map(|o| o.id);
+            let cascaded = s
                 .cascade_of
                 .iter()
                 .filter(|(_, of)| **of == id)
-                .map(|(r, _)| *r)
+                .map(|(r, _)| s.relationships.get(r).cloned().ok_or(RepoError::NotFound))
+                .collect::<Result<Vec<_>, _>>()?;
+            let live_other_ends = other_ends(id, &cascaded)
+                .into_iter()
+                .filter(|e| s.entities.get(e).is_some_and(|e| e.lifecycle.is_live()))
                 .collect();
-            cascaded.sort();
-            for rid in &cascaded {
-                let r = s.relationships.get(rid).ok_or(RepoError::NotFound)?;
-                let other = if r.data.ends.source() == id {
-                    r.data.ends.target()
-                } else {
-                    r.data.ends.source()
-                };
-                if !s
-                    .entities
-                    .get(&other)
-                    .is_some_and(|o| o.lifecycle.is_live())
-                {
-                    blockers.push(RestoreBlocker::OtherEndDeleted {
-                        relationship: *rid,
-                        entity: other,
-                    });
-                }
+            let state = RestoreState {
+                entity,
+                cascaded: &cascaded,
+                external_id_holder,
+                live_other_ends: &live_other_ends,
+            };
+            let writes = plan_restore(state, audit).map_err(RepoError::RestoreBlocked)?;
+            for r in &writes.relationships {
+                s.cascade_of.remove(&r.id);
             }
-            if !blockers.is_empty() {
-                return Err(RepoError::RestoreBlocked(blockers));
-            }
-            // As the database adapter does: each resource is live again,
-            // revised by the actor, and audited.
-            let mut restored = Vec::new();
-            for rid in cascaded {
-                s.cascade_of.remove(&rid);
-                let r = s.relationships.get_mut(&rid).ok_or(RepoError::NotFound)?;
-                r.lifecycle.deleted_at = None;
-                r.lifecycle.deleted_by = None;
-                r.lifecycle = r.lifecycle.revised(audit.actor, audit.at);
-                restored.push(r.clone());
-            }
-            let e = s.entities.get_mut(&id).ok_or(RepoError::NotFound)?;
-            e.lifecycle.deleted_at = None;
-            e.lifecycle.deleted_by = None;
-            e.lifecycle = e.lifecycle.revised(audit.actor, audit.at);
-            let e = e.clone();
-            s.audit.push(audit.clone());
-            for r in &restored {
-                s.audit.push(AuditEntry {
-                    action: AuditAction::Restore,
-                    target: AuditTarget::Relationship(r.id),
-                    changes: json!({ "cascade_of": id.to_string() }),
-                    ..audit.clone()
-                });
-            }
-            Ok((e, restored))
+            let (entity, relationships) = (writes.entity.clone(), writes.relationships.clone());
+            s.apply(writes);
+            Ok((entity, relationships))
         })
     }
 }
