@@ -8,7 +8,10 @@
 //!
 //! Every write port method is a whole business operation that the adapter
 //! makes atomic together with its [`AuditEntry`]: ports never speak of
-//! transactions.
+//! transactions. A use case that must make several such operations as one
+//! begins a [`UnitOfWork`] and makes them through the repositories its
+//! [`Work`] hands out. Multi-row policies (batch plans, the delete cascade,
+//! restore) are decided here and only executed by the adapters.
 
 mod actor;
 mod api_keys;
@@ -28,6 +31,7 @@ mod page;
 mod ports;
 mod relationships;
 mod throttle;
+mod unit_of_work;
 mod users;
 
 #[cfg(any(test, feature = "testing"))]
@@ -64,4 +68,5 @@ pub use ports::{
 };
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
 pub use throttle::{ThrottleKey, ThrottlePolicy};
+pub use unit_of_work::{UnitOfWork, Work};
 pub use users::{NewUser, UserService};

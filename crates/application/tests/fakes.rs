@@ -98,3 +98,41 @@ async fn another_crate_can_run_the_use_cases_over_the_fakes()
     assert_eq!(last, [AuditAction::Restore, AuditAction::Restore]);
     Ok(())
 }
+
+#[tokio::test]
+async fn the_fake_unit_of_work_stores_everything_at_its_commit_or_nothing()
+-> Result<(), Box<dyn std::error::Error>> {
+    use kg_application::UnitOfWork as _;
+    use kg_domain::Entity;
+
+    let store = InMemoryStore::default();
+    let ctx = editor();
+    let entry = |e: &Entity| kg_application::AuditEntry {
+        actor: ctx.actor.user_id,
+        action: AuditAction::Create,
+        target: kg_application::AuditTarget::Entity(e.id),
+        request_id: None,
+        at: chrono::Utc::now(),
+        changes: serde_json::json!({}),
+    };
+    let a = Entity::create(draft("A").parse()?, ctx.actor.user_id, chrono::Utc::now());
+
+    let work = store.begin().await?;
+    work.entities().create(&a, &entry(&a), None).await?;
+    assert!(
+        work.entities().get(a.id).await?.is_some(),
+        "it reads its own writes"
+    );
+    assert!(
+        store.with(|s| s.entities.is_empty()),
+        "nothing shows before the commit"
+    );
+    drop(work);
+    assert!(store.with(|s| s.entities.is_empty() && s.audit.is_empty()));
+
+    let work = store.begin().await?;
+    work.entities().create(&a, &entry(&a), None).await?;
+    work.commit().await?;
+    assert_eq!(store.with(|s| (s.entities.len(), s.audit.len())), (1, 1));
+    Ok(())
+}

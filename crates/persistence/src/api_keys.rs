@@ -11,9 +11,9 @@ use sea_orm::{
 };
 
 use crate::audit;
-use crate::entities::begin_write;
 use crate::error::{CorruptRow, db};
 use crate::models::api_key;
+use crate::sql::begin_write;
 
 /// API keys in the `api_keys` table.
 #[derive(Debug, Clone)]

@@ -1,33 +1,31 @@
 //! Batch ingestion in one transaction and a fixed number of statements.
 
 use async_trait::async_trait;
-use kg_application::{
-    BatchPlanner, BatchReport, BatchRepository, Conflict, RepoError, StoredEntities,
-};
+use kg_application::{BatchPlanner, BatchReport, BatchRepository, RepoError, StoredEntities};
 use kg_domain::{EntityId, ExternalId};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, FromQueryResult, IdenStatic, Iterable, QueryFilter,
-    QuerySelect, Statement,
+    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Statement,
 };
 
-use crate::convert::{entity_from_row, entity_to_row, relationship_from_row, relationship_to_row};
-use crate::entities::begin_write;
-use crate::error::{db, unique_as};
+use crate::convert::{entity_from_row, relationship_from_row};
+use crate::error::db;
 use crate::models::{entity, relationship};
+use crate::rows::{insert_entities, insert_relationships, revise_entities, revise_relationships};
+use crate::sql::{Executor, begin_write};
 use crate::{changes, idempotency};
 
 /// Applies batches of entities and relationships.
 #[derive(Debug, Clone)]
-pub struct SeaOrmBatchRepository {
-    db: DatabaseConnection,
+pub struct SeaOrmBatchRepository<C = DatabaseConnection> {
+    db: C,
 }
 
-impl SeaOrmBatchRepository {
-    /// A repository over `db`.
+impl<C> SeaOrmBatchRepository<C> {
+    /// A repository over `db`: a connection pool, or a transaction that
+    /// each write joins (as a savepoint) instead of opening its own.
     #[must_use]
-    pub const fn new(db: DatabaseConnection) -> Self {
+    pub const fn new(db: C) -> Self {
         Self { db }
     }
 }
@@ -67,23 +65,16 @@ async fn stored_entities(
     Ok(stored)
 }
 
-/// Every column of a table but the ones a revision keeps: what an upsert of
-/// a changed row overwrites. Counting out, not in, means a column added to
-/// the table (a new attribution field) is written without another edit.
-fn revisable<C: ColumnTrait + Iterable + IdenStatic>(kept: &[C]) -> Vec<C> {
-    C::iter()
-        .filter(|c| kept.iter().all(|k| k.as_str() != c.as_str()))
-        .collect()
-}
-
 #[async_trait]
-impl BatchRepository for SeaOrmBatchRepository {
+impl<C> BatchRepository for SeaOrmBatchRepository<C>
+where
+    C: Executor,
+{
     async fn apply(
         &self,
         planner: &dyn BatchPlanner,
         dry_run: bool,
     ) -> Result<BatchReport, RepoError> {
-        use relationship::Column as R;
         let txn = begin_write(&self.db).await?;
         let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
         let (external_ids, ids) = planner.lookup();
@@ -134,62 +125,10 @@ impl BatchRepository for SeaOrmBatchRepository {
             txn.rollback().await.map_err(db)?;
             return Ok(writes.report);
         }
-        if !writes.new_entities.is_empty() {
-            entity::Entity::insert_many(writes.new_entities.iter().map(entity_to_row))
-                .exec_without_returning(&txn)
-                .await
-                .map_err(unique_as(Conflict::ExternalIdTaken))?;
-        }
-        if !writes.changed_entities.is_empty() {
-            use entity::Column as E;
-            entity::Entity::insert_many(writes.changed_entities.iter().map(entity_to_row))
-                .on_conflict(
-                    OnConflict::column(E::Id)
-                        .update_columns(revisable(&[
-                            E::Id,
-                            E::CreatedAt,
-                            E::CreatedBy,
-                            E::DeletedAt,
-                            E::DeletedBy,
-                        ]))
-                        .to_owned(),
-                )
-                .exec_without_returning(&txn)
-                .await
-                .map_err(unique_as(Conflict::ExternalIdTaken))?;
-        }
-        if !writes.new_relationships.is_empty() {
-            relationship::Entity::insert_many(
-                writes.new_relationships.iter().map(relationship_to_row),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map_err(unique_as(Conflict::DuplicateRelationship))?;
-        }
-        if !writes.changed_relationships.is_empty() {
-            relationship::Entity::insert_many(
-                writes.changed_relationships.iter().map(relationship_to_row),
-            )
-            .on_conflict(
-                OnConflict::column(R::Id)
-                    // The ends and type are the relationship's identity.
-                    .update_columns(revisable(&[
-                        R::Id,
-                        R::SourceId,
-                        R::TargetId,
-                        R::Kind,
-                        R::CascadeOf,
-                        R::CreatedAt,
-                        R::CreatedBy,
-                        R::DeletedAt,
-                        R::DeletedBy,
-                    ]))
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map_err(db)?;
-        }
+        insert_entities(&txn, &writes.new_entities).await?;
+        revise_entities(&txn, &writes.changed_entities).await?;
+        insert_relationships(&txn, &writes.new_relationships).await?;
+        revise_relationships(&txn, &writes.changed_relationships, None).await?;
         let completion = planner.completion(&writes.report);
         idempotency::complete(&txn, completion.as_ref(), chrono::Utc::now()).await?;
         changes::record(&txn, &writes.audit, &writes.changes).await?;

@@ -4,109 +4,36 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 use kg_application::{
-    AuditAction, AuditEntry, CascadeWrites, Completion, Conflict, EntityFilter, EntityRepository,
-    NewChange, Page, PageRequest, RepoError, RestoreState, other_ends, plan_delete, plan_restore,
+    AuditAction, AuditEntry, Completion, Conflict, EntityFilter, EntityRepository, NewChange, Page,
+    PageRequest, RepoError, RestoreState, other_ends, plan_delete, plan_restore,
 };
 use kg_domain::{Entity, EntityId, Relationship, RelationshipId, Version};
-use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::convert::{entity_from_row, entity_to_row, relationship_from_row, relationship_to_row};
-use crate::error::{CorruptRow, db, unique_as};
+use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
+use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
+use crate::rows::{insert_entities, revise_entities, revise_relationships};
+use crate::sql::{Executor, begin_write, escape_like, metadata_equals, prefix_upper_bound};
 use crate::{changes, idempotency};
-
-/// Begins a transaction for a write. On SQLite it takes the write lock at
-/// once (`BEGIN IMMEDIATE`), waiting up to the busy timeout, so a
-/// transaction never fails half-way trying to upgrade a read lock.
-pub(crate) async fn begin_write(
-    conn: &DatabaseConnection,
-) -> Result<DatabaseTransaction, RepoError> {
-    let options = TransactionOptions {
-        sqlite_transaction_mode: (conn.get_database_backend() == DatabaseBackend::Sqlite)
-            .then_some(SqliteTransactionMode::Immediate),
-        ..TransactionOptions::default()
-    };
-    conn.begin_with_options(options).await.map_err(db)
-}
-
-/// `text` with LIKE's wildcards and escape character escaped (by `\`).
-pub(crate) fn escape_like(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// `metadata.key` equals `value`: a string member equal to it, or a number
-/// or boolean whose JSON text is it. `key` is checked to be a plain name.
-pub(crate) fn metadata_equals(backend: DatabaseBackend, key: &str, value: &str) -> Expr {
-    if backend == DatabaseBackend::Postgres {
-        Expr::cust_with_values(
-            "(jsonb_typeof(\"metadata\" -> $1) IN ('string', 'number', 'boolean') AND (\"metadata\" ->> $2) = $3)",
-            [key.to_owned(), key.to_owned(), value.to_owned()],
-        )
-    } else {
-        let path = format!("$.\"{key}\"");
-        Expr::cust_with_values(
-            "(json_type(\"metadata\", ?) IN ('text', 'integer', 'real', 'true', 'false') AND \
-             (CASE json_type(\"metadata\", ?) WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
-             ELSE CAST(json_extract(\"metadata\", ?) AS TEXT) END) = ?)",
-            [path.clone(), path.clone(), path, value.to_owned()],
-        )
-    }
-}
-
-/// The smallest string greater than every string that starts with `prefix`
-/// in byte order, or `None` when there is none (all `char::MAX`).
-pub(crate) fn prefix_upper_bound(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32);
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
 
 /// Entities in the `entities` table.
 #[derive(Debug, Clone)]
-pub struct SeaOrmEntityRepository {
-    db: DatabaseConnection,
+pub struct SeaOrmEntityRepository<C = DatabaseConnection> {
+    db: C,
 }
 
-impl SeaOrmEntityRepository {
-    /// A repository over `db`.
+impl<C> SeaOrmEntityRepository<C> {
+    /// A repository over `db`: a connection pool, or a transaction that
+    /// each write joins (as a savepoint) instead of opening its own.
     #[must_use]
-    pub const fn new(db: DatabaseConnection) -> Self {
+    pub const fn new(db: C) -> Self {
         Self { db }
     }
-}
-
-/// A version read back from a row; the schema keeps it at 1 or more.
-pub(crate) fn stored_version(
-    table: &'static str,
-    id: uuid::Uuid,
-    v: i64,
-) -> Result<Version, RepoError> {
-    Version::from_stored(v).ok_or_else(|| {
-        CorruptRow {
-            table,
-            id,
-            reason: "version must be at least 1".to_owned(),
-        }
-        .into()
-    })
 }
 
 async fn live_version(conn: &impl ConnectionTrait, id: EntityId) -> Result<Option<i64>, RepoError> {
@@ -120,50 +47,11 @@ async fn live_version(conn: &impl ConnectionTrait, id: EntityId) -> Result<Optio
         .map_err(db)
 }
 
-/// Stores a delete's or a restore's entity and relationships as planned:
-/// the entity by id, the relationships in one upsert by id, each marked as
-/// cascaded from `cascade_of` (a delete) or not (a restore).
-async fn write_cascade(
-    txn: &DatabaseTransaction,
-    writes: &CascadeWrites,
-    cascade_of: Option<EntityId>,
-) -> Result<(), RepoError> {
-    use relationship::Column as R;
-    entity::Entity::update_many()
-        .set(entity_to_row(&writes.entity))
-        .filter(entity::Column::Id.eq(writes.entity.id.as_uuid()))
-        .exec(txn)
-        .await
-        .map_err(unique_as(Conflict::ExternalIdTaken))?;
-    if writes.relationships.is_empty() {
-        return Ok(());
-    }
-    let rows = writes.relationships.iter().map(|r| {
-        let mut row = relationship_to_row(r);
-        row.cascade_of = Set(cascade_of.map(|e| e.as_uuid()));
-        row
-    });
-    relationship::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::column(R::Id)
-                .update_columns([
-                    R::CascadeOf,
-                    R::UpdatedAt,
-                    R::UpdatedBy,
-                    R::DeletedAt,
-                    R::DeletedBy,
-                    R::Version,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(txn)
-        .await
-        .map_err(unique_as(Conflict::DuplicateRelationship))?;
-    Ok(())
-}
-
 #[async_trait]
-impl EntityRepository for SeaOrmEntityRepository {
+impl<C> EntityRepository for SeaOrmEntityRepository<C>
+where
+    C: Executor,
+{
     async fn create(
         &self,
         e: &Entity,
@@ -171,10 +59,7 @@ impl EntityRepository for SeaOrmEntityRepository {
         completion: Option<&Completion>,
     ) -> Result<(), RepoError> {
         let txn = begin_write(&self.db).await?;
-        entity::Entity::insert(entity_to_row(e))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(unique_as(Conflict::ExternalIdTaken))?;
+        insert_entities(&txn, std::slice::from_ref(e)).await?;
         idempotency::complete(&txn, completion, entry.at).await?;
         changes::record(
             &txn,
@@ -313,7 +198,8 @@ impl EntityRepository for SeaOrmEntityRepository {
             .map(relationship_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         let writes = plan_delete(&entity, &touching, entry);
-        write_cascade(&txn, &writes, Some(id)).await?;
+        revise_entities(&txn, std::slice::from_ref(&writes.entity)).await?;
+        revise_relationships(&txn, &writes.relationships, Some(id)).await?;
         changes::record(&txn, &writes.audit, &writes.changes).await?;
         txn.commit().await.map_err(db)?;
         Ok(writes.relationships.iter().map(|r| r.id).collect())
@@ -394,7 +280,8 @@ impl EntityRepository for SeaOrmEntityRepository {
             live_other_ends: &live_other_ends,
         };
         let writes = plan_restore(state, entry).map_err(RepoError::RestoreBlocked)?;
-        write_cascade(&txn, &writes, None).await?;
+        revise_entities(&txn, std::slice::from_ref(&writes.entity)).await?;
+        revise_relationships(&txn, &writes.relationships, None).await?;
         changes::record(&txn, &writes.audit, &writes.changes).await?;
         txn.commit().await.map_err(db)?;
         Ok((writes.entity, writes.relationships))
@@ -417,18 +304,4 @@ pub(crate) async fn lock_live_entities(
         query = query.lock_shared();
     }
     query.into_tuple().all(txn).await.map_err(db)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::prefix_upper_bound;
-
-    #[test]
-    fn the_prefix_bound_is_the_next_string_in_byte_order() {
-        assert_eq!(prefix_upper_bound("abc").as_deref(), Some("abd"));
-        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(prefix_upper_bound("\u{10FFFF}"), None);
-        // U+D7FF is followed by U+E000: surrogates are not chars.
-        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
-    }
 }

@@ -11,9 +11,9 @@ use sea_orm::{
     QuerySelect, Set, SqlErr,
 };
 
-use crate::entities::begin_write;
 use crate::error::db;
 use crate::models::idempotency_key::{self, Column as K};
+use crate::sql::begin_write;
 
 /// Idempotency keys in the `idempotency_keys` table.
 #[derive(Debug, Clone)]

@@ -1,12 +1,16 @@
 //! The sea-orm adapter for kg's repository ports, on PostgreSQL and SQLite.
 //!
-//! Every repository is written once, over `ConnectionTrait`, and works on a
-//! connection or inside a transaction. Each write port method opens one
-//! transaction (`BEGIN IMMEDIATE` on SQLite, so concurrent writers queue on
-//! the busy timeout instead of failing to upgrade a read lock), makes its
-//! change and the audit row, and commits; an early `?` drops the transaction,
-//! which rolls it back. Database constraints back every invariant, and their
-//! violations are mapped to domain conflicts here.
+//! Repositories are written once, generic over what they run on (an
+//! [`Executor`]: a connection pool or a transaction). Each write port method
+//! begins a write transaction (`BEGIN IMMEDIATE` on SQLite, so concurrent
+//! writers queue on the busy timeout instead of failing to upgrade a read
+//! lock), makes its change with its audit and change-feed rows, and
+//! commits; an early `?` drops the transaction, which rolls it back. Built
+//! on a transaction, as [`SeaOrmUnitOfWork`] builds them, the same method is
+//! a savepoint inside it. Rows are written by one set of row writers for
+//! every path; multi-row policies come from the application's planners.
+//! Database constraints back every invariant, and their violations are
+//! mapped to domain conflicts here.
 
 mod api_keys;
 mod audit;
@@ -19,9 +23,12 @@ mod error;
 mod idempotency;
 mod models;
 mod relationships;
+mod rows;
 mod sessions;
 mod settings;
+mod sql;
 mod throttle;
+mod unit_of_work;
 mod users;
 
 #[cfg(feature = "testing")]
@@ -42,5 +49,7 @@ pub use relationships::SeaOrmRelationshipRepository;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection};
 pub use sessions::SeaOrmSessionRepository;
 pub use settings::SeaOrmModeStore;
+pub use sql::Executor;
 pub use throttle::SeaOrmLoginThrottle;
+pub use unit_of_work::SeaOrmUnitOfWork;
 pub use users::SeaOrmUserRepository;

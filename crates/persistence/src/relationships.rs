@@ -12,30 +12,36 @@ use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect,
 };
-use sea_orm::{ConnectionTrait, FromQueryResult, IdenStatic as _, Iterable};
+use sea_orm::{FromQueryResult, IdenStatic as _, Iterable};
 
 use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row};
-use crate::entities::{begin_write, lock_live_entities, metadata_equals, stored_version};
+use crate::entities::lock_live_entities;
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
+use crate::rows::insert_relationships;
+use crate::sql::{Executor, begin_write, metadata_equals, stored_version};
 use crate::{changes, idempotency};
 
 /// Relationships in the `relationships` table.
 #[derive(Debug, Clone)]
-pub struct SeaOrmRelationshipRepository {
-    db: DatabaseConnection,
+pub struct SeaOrmRelationshipRepository<C = DatabaseConnection> {
+    db: C,
 }
 
-impl SeaOrmRelationshipRepository {
-    /// A repository over `db`.
+impl<C> SeaOrmRelationshipRepository<C> {
+    /// A repository over `db`: a connection pool, or a transaction that
+    /// each write joins (as a savepoint) instead of opening its own.
     #[must_use]
-    pub const fn new(db: DatabaseConnection) -> Self {
+    pub const fn new(db: C) -> Self {
         Self { db }
     }
 }
 
 #[async_trait]
-impl RelationshipRepository for SeaOrmRelationshipRepository {
+impl<C> RelationshipRepository for SeaOrmRelationshipRepository<C>
+where
+    C: Executor,
+{
     async fn create(
         &self,
         r: &Relationship,
@@ -51,10 +57,7 @@ impl RelationshipRepository for SeaOrmRelationshipRepository {
         if !live.contains(&target.as_uuid()) {
             return Err(RepoError::Conflict(Conflict::TargetNotLive));
         }
-        relationship::Entity::insert(relationship_to_row(r))
-            .exec_without_returning(&txn)
-            .await
-            .map_err(unique_as(Conflict::DuplicateRelationship))?;
+        insert_relationships(&txn, std::slice::from_ref(r)).await?;
         idempotency::complete(&txn, completion, entry.at).await?;
         changes::record(
             &txn,

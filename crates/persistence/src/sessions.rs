@@ -7,9 +7,9 @@ use kg_domain::{Session, SessionId, TokenDigest, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
 
-use crate::entities::begin_write;
 use crate::error::{CorruptRow, db};
 use crate::models::session;
+use crate::sql::begin_write;
 
 /// Sessions in the `sessions` table.
 #[derive(Debug, Clone)]

@@ -7,9 +7,9 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
 
 use crate::audit;
-use crate::entities::begin_write;
 use crate::error::{CorruptRow, db};
 use crate::models::service_setting::{self, Column as S};
+use crate::sql::begin_write;
 
 const MODE: &str = "mode";
 

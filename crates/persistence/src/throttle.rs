@@ -9,9 +9,9 @@ use sea_orm::{
     QueryFilter, QuerySelect, Set,
 };
 
-use crate::entities::begin_write;
 use crate::error::db;
 use crate::models::login_throttle;
+use crate::sql::begin_write;
 
 /// Login throttling shared by every instance through the database.
 #[derive(Debug, Clone)]

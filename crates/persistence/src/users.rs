@@ -11,9 +11,9 @@ use sea_orm::{
 
 use crate::audit;
 use crate::convert::{user_from_row, user_to_row};
-use crate::entities::begin_write;
 use crate::error::{db, unique_as};
 use crate::models::{session, user};
+use crate::sql::begin_write;
 
 /// Users in the `users` table.
 #[derive(Debug, Clone)]

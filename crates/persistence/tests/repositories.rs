@@ -628,3 +628,80 @@ async fn every_attribution_field_survives_each_write_path() -> anyhow::Result<()
     );
     f.done().await
 }
+
+#[tokio::test]
+async fn a_unit_of_work_stores_all_of_its_changes_or_none() -> anyhow::Result<()> {
+    use kg_application::UnitOfWork;
+
+    let f = fixture().await?;
+    let uow = kg_persistence::SeaOrmUnitOfWork::new(f.db.clone());
+    let create = |e: &Entity| audit(f.actor, AuditAction::Create, AuditTarget::Entity(e.id));
+    let link = |a: &Entity, b_id: kg_domain::EntityId| -> anyhow::Result<Relationship> {
+        let data = RelationshipData {
+            ends: Endpoints::new(a.id, b_id)?,
+            kind: TypeName::parse("KNOWS")?,
+            attribution: kg_domain::Attribution::default(),
+        };
+        Ok(Relationship::create(data, f.actor, Utc::now()))
+    };
+    let counts = || async {
+        anyhow::Ok((
+            count(&f.db, "entities").await?,
+            count(&f.db, "relationships").await?,
+            count(&f.db, "audit_log").await?,
+            count(&f.db, "changes").await?,
+        ))
+    };
+
+    // A failure half-way, then the work dropped: nothing is stored.
+    let work = uow.begin().await?;
+    let a = entity("A", Some("x:a"), f.actor)?;
+    work.entities().create(&a, &create(&a), None).await?;
+    let ghost = link(&a, kg_domain::EntityId::generate())?;
+    let rel_audit = |r: &Relationship| {
+        audit(
+            f.actor,
+            AuditAction::Create,
+            AuditTarget::Relationship(r.id),
+        )
+    };
+    let failed = work
+        .relationships()
+        .create(&ghost, &rel_audit(&ghost), None)
+        .await;
+    assert!(
+        matches!(failed, Err(RepoError::Conflict(Conflict::TargetNotLive))),
+        "{failed:?}"
+    );
+    drop(work);
+    assert_eq!(counts().await?, (0, 0, 0, 0));
+
+    // A failed step leaves no trace of itself; the rest is stored at once,
+    // and only at the commit.
+    let work = uow.begin().await?;
+    let b = entity("B", Some("x:b"), f.actor)?;
+    work.entities().create(&a, &create(&a), None).await?;
+    let failed = work
+        .relationships()
+        .create(&ghost, &rel_audit(&ghost), None)
+        .await;
+    assert!(failed.is_err());
+    work.entities().create(&b, &create(&b), None).await?;
+    let r = link(&a, b.id)?;
+    work.relationships()
+        .create(&r, &rel_audit(&r), None)
+        .await?;
+    assert_eq!(
+        work.entities().get(b.id).await?.map(|e| e.id),
+        Some(b.id),
+        "the work reads its own writes"
+    );
+    assert_eq!(
+        counts().await?,
+        (0, 0, 0, 0),
+        "nothing is visible before the commit"
+    );
+    work.commit().await?;
+    assert_eq!(counts().await?, (2, 1, 3, 3));
+    f.done().await
+}

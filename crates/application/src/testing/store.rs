@@ -14,7 +14,7 @@ pub type FailureRecord = (u32, DateTime<Utc>, Option<DateTime<Utc>>);
 
 /// What an [`InMemoryStore`] holds. Its fields are public so that a test
 /// can arrange a state and inspect what a use case left behind.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct InMemoryState {
     /// Entities by id, live and soft-deleted.
     pub entities: HashMap<EntityId, Entity>,
@@ -576,6 +576,45 @@ impl ApiKeyRepository for InMemoryStore {
                 k.last_used_at = Some(now);
             }
         });
+        Ok(())
+    }
+}
+
+/// Units of work over the store: a work changes a copy of the state, and
+/// its commit puts the copy in place. The fake does not merge: a write made
+/// to the store by anyone else between the work's beginning and its commit
+/// is lost, so a test should not interleave them.
+#[async_trait]
+impl UnitOfWork for InMemoryStore {
+    async fn begin(&self) -> Result<Box<dyn Work>, RepoError> {
+        let copy = self.with(|s| s.clone());
+        Ok(Box::new(InMemoryWork {
+            store: self.clone(),
+            copy: Self(Arc::new(Mutex::new(copy))),
+        }))
+    }
+}
+
+/// An open unit of work of an [`InMemoryStore`].
+#[derive(Debug)]
+struct InMemoryWork {
+    store: InMemoryStore,
+    copy: InMemoryStore,
+}
+
+#[async_trait]
+impl Work for InMemoryWork {
+    fn entities(&self) -> Box<dyn EntityRepository + '_> {
+        Box::new(self.copy.clone())
+    }
+
+    fn relationships(&self) -> Box<dyn RelationshipRepository + '_> {
+        Box::new(self.copy.clone())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), RepoError> {
+        let state = self.copy.with(std::mem::take);
+        self.store.with(|s| *s = state);
         Ok(())
     }
 }

@@ -1,0 +1,59 @@
+//! Units of work: several repositories writing into one transaction.
+
+use async_trait::async_trait;
+use kg_application::{EntityRepository, RelationshipRepository, RepoError, UnitOfWork, Work};
+use sea_orm::{DatabaseConnection, DatabaseExecutor, DatabaseTransaction};
+
+use crate::error::db;
+use crate::sql::begin_write;
+use crate::{SeaOrmEntityRepository, SeaOrmRelationshipRepository};
+
+/// Begins units of work on a database: one write transaction each
+/// (`BEGIN IMMEDIATE` on SQLite), in which every repository the work hands
+/// out is built, so each of their writes is a savepoint inside it.
+#[derive(Debug, Clone)]
+pub struct SeaOrmUnitOfWork {
+    db: DatabaseConnection,
+}
+
+impl SeaOrmUnitOfWork {
+    /// Units of work over `db`.
+    #[must_use]
+    pub const fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for SeaOrmUnitOfWork {
+    async fn begin(&self) -> Result<Box<dyn Work>, RepoError> {
+        Ok(Box::new(SeaOrmWork {
+            txn: begin_write(&self.db).await?,
+        }))
+    }
+}
+
+/// An open transaction; dropping it rolls back.
+#[derive(Debug)]
+struct SeaOrmWork {
+    txn: DatabaseTransaction,
+}
+
+#[async_trait]
+impl Work for SeaOrmWork {
+    fn entities(&self) -> Box<dyn EntityRepository + '_> {
+        Box::new(SeaOrmEntityRepository::new(DatabaseExecutor::from(
+            &self.txn,
+        )))
+    }
+
+    fn relationships(&self) -> Box<dyn RelationshipRepository + '_> {
+        Box::new(SeaOrmRelationshipRepository::new(DatabaseExecutor::from(
+            &self.txn,
+        )))
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), RepoError> {
+        self.txn.commit().await.map_err(db)
+    }
+}
