@@ -2,7 +2,10 @@
 
 use kg_domain::{ApiKeyId, Role, SessionId, UserId};
 
-use crate::AppError;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::{AppError, AuditAction, AuditEntry, AuditTarget};
 
 /// An authenticated principal. Built only from verified credentials and the
 /// stored user, never from anything a client sends in a body.
@@ -59,4 +62,26 @@ pub struct RequestContext {
     pub actor: Actor,
     /// The request's id, when the call came through the API.
     pub request_id: Option<String>,
+}
+
+impl RequestContext {
+    /// The audit entry of `action` on `target` by this request's actor at
+    /// `at`, with what changed.
+    #[must_use]
+    pub fn audit(
+        &self,
+        action: AuditAction,
+        target: AuditTarget,
+        at: DateTime<Utc>,
+        changes: Value,
+    ) -> AuditEntry {
+        AuditEntry {
+            actor: self.actor.user_id,
+            action,
+            target,
+            request_id: self.request_id.clone(),
+            at,
+            changes,
+        }
+    }
 }

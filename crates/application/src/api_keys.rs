@@ -178,14 +178,7 @@ impl ApiKeyService {
     pub async fn revoke(&self, ctx: &RequestContext, id: ApiKeyId) -> Result<(), AppError> {
         ctx.actor.require_admin()?;
         let now = self.clock.now();
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Delete,
-            target: AuditTarget::ApiKey(id),
-            request_id: ctx.request_id.clone(),
-            at: now,
-            changes: json!({}),
-        };
+        let audit = ctx.audit(AuditAction::Delete, AuditTarget::ApiKey(id), now, json!({}));
         self.keys
             .revoke(id, now, Some(&audit))
             .await

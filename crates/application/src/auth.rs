@@ -370,14 +370,12 @@ impl AuthService {
             return Err(AppError::Validation(v));
         };
         let hash = self.hasher.hash(&new).await.map_err(user_err)?;
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Update,
-            target: AuditTarget::User(user.id),
-            request_id: ctx.request_id.clone(),
-            at: self.clock.now(),
-            changes: json!({ "password": "changed", "other_sessions": "revoked" }),
-        };
+        let audit = ctx.audit(
+            AuditAction::Update,
+            AuditTarget::User(user.id),
+            self.clock.now(),
+            json!({ "password": "changed", "other_sessions": "revoked" }),
+        );
         self.users
             .set_password(user.id, &hash, ctx.actor.session, &audit)
             .await

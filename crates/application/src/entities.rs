@@ -7,10 +7,10 @@ use kg_domain::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::revision::revise;
 use crate::{
-    AppError, AttributionDraft, AuditAction, AuditEntry, AuditTarget, Clock, Completion,
-    EntityDraft, EntityRepository, Keyed, Page, PageRequest, RequestContext, ResourceKind,
-    entity_document,
+    AppError, AttributionDraft, AuditAction, AuditTarget, Clock, Completion, EntityDraft,
+    EntityRepository, Keyed, Page, PageRequest, RequestContext, ResourceKind, entity_document,
 };
 
 /// Which live entities a list returns. Type, source type, name prefix and
@@ -115,14 +115,12 @@ impl EntityService {
         let now = self.clock.now();
         let entity = Entity::create(data, ctx.actor.user_id, now);
         tracing::Span::current().record("entity_id", tracing::field::display(entity.id));
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Create,
-            target: AuditTarget::Entity(entity.id),
-            request_id: ctx.request_id.clone(),
-            at: now,
-            changes: created_changes(&entity_document(&entity)),
-        };
+        let audit = ctx.audit(
+            AuditAction::Create,
+            AuditTarget::Entity(entity.id),
+            now,
+            created_changes(&entity_document(&entity)),
+        );
         let completion = keyed.map(|(request, respond)| Completion {
             request: request.clone(),
             response: respond(&entity),
@@ -180,26 +178,12 @@ impl EntityService {
         ctx.actor.require_writer()?;
         let current = self.get(ctx, id).await?;
         let data = EntityDraft::from_data(&current.data).apply_patch(patch)?;
-        let expected = expected.ok_or(AppError::PreconditionRequired)?;
-        if current.lifecycle.version != expected {
-            return Err(AppError::VersionMismatch);
-        }
-        let now = self.clock.now();
-        let mut updated = current.clone();
-        updated.data = data;
-        updated.lifecycle = current.lifecycle.revised(ctx.actor.user_id, now);
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Update,
-            target: AuditTarget::Entity(id),
-            request_id: ctx.request_id.clone(),
-            at: now,
-            changes: changed_fields(&entity_document(&current), &entity_document(&updated)),
-        };
+        let r = revise(ctx, &current, data, expected, self.clock.now())?;
         self.entities
-            .update(&updated, expected, &audit)
+            .update(&r.revised, r.expected, &r.audit)
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?;
+        let updated = r.revised;
         Ok(updated)
     }
 
@@ -214,14 +198,12 @@ impl EntityService {
         id: EntityId,
     ) -> Result<Vec<RelationshipId>, AppError> {
         ctx.actor.require_writer()?;
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Delete,
-            target: AuditTarget::Entity(id),
-            request_id: ctx.request_id.clone(),
-            at: self.clock.now(),
-            changes: json!({}),
-        };
+        let audit = ctx.audit(
+            AuditAction::Delete,
+            AuditTarget::Entity(id),
+            self.clock.now(),
+            json!({}),
+        );
         self.entities
             .soft_delete(id, &audit)
             .await
@@ -242,14 +224,12 @@ impl EntityService {
         id: EntityId,
     ) -> Result<(Entity, Vec<Relationship>), AppError> {
         ctx.actor.require_admin()?;
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Restore,
-            target: AuditTarget::Entity(id),
-            request_id: ctx.request_id.clone(),
-            at: self.clock.now(),
-            changes: json!({}),
-        };
+        let audit = ctx.audit(
+            AuditAction::Restore,
+            AuditTarget::Entity(id),
+            self.clock.now(),
+            json!({}),
+        );
         self.entities
             .restore(id, &audit)
             .await

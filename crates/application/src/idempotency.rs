@@ -122,6 +122,15 @@ pub enum Claim {
     InFlight,
 }
 
+/// What a keyed create answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotent<T> {
+    /// The create ran now (with a key, its response is stored with its effect).
+    Fresh(T),
+    /// The same request was answered before: this is its response, again.
+    Replayed(StoredResponse),
+}
+
 /// Storage of idempotency keys.
 #[async_trait::async_trait]
 pub trait IdempotencyStore: Send + Sync {
@@ -201,6 +210,42 @@ impl IdempotencyService {
         }
     }
 
+    /// Runs `create` under `request`'s key, owning the whole protocol: the
+    /// key is claimed first; a request answered before is replayed instead
+    /// of run; a request still in flight, or another request under the same
+    /// key, is refused; and a create that fails gives the key back, so the
+    /// client can retry. Without a key, `create` simply runs. `create` is
+    /// expected to store its response with its effect (the [`Completion`]
+    /// of a keyed write).
+    ///
+    /// # Errors
+    /// As [`Self::claim`], and whatever `create` returns.
+    pub async fn run<T, E, F, Fut>(
+        &self,
+        request: Option<&IdempotentRequest>,
+        create: F,
+    ) -> Result<Idempotent<T>, E>
+    where
+        E: From<AppError>,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        if let Some(request) = request
+            && let Some(stored) = self.claim(request).await?
+        {
+            return Ok(Idempotent::Replayed(stored));
+        }
+        let result = create().await;
+        if result.is_err()
+            && let Some(request) = request
+            && let Err(e) = self.release(request).await
+        {
+            // The claim expires with its lease; the create's error stands.
+            tracing::warn!(error = %e, "could not release an idempotency key");
+        }
+        result.map(Idempotent::Fresh)
+    }
+
     /// Releases a claim after its request failed.
     ///
     /// # Errors
@@ -221,5 +266,131 @@ impl IdempotencyService {
             .purge(self.clock.now() - IDEMPOTENCY_WINDOW)
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use kg_domain::{Role, UserId};
+
+    use super::*;
+    use crate::Actor;
+    use crate::testing::FixedClock;
+
+    /// A store that answers claims from a script and records releases.
+    #[derive(Default)]
+    struct Scripted {
+        claims: Mutex<Vec<Claim>>,
+        released: Mutex<usize>,
+    }
+
+    #[async_trait::async_trait]
+    impl IdempotencyStore for Scripted {
+        async fn claim(
+            &self,
+            _: &IdempotentRequest,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<Claim, RepoError> {
+            Ok(self
+                .claims
+                .lock()
+                .map_err(|_| RepoError::NotFound)?
+                .pop()
+                .unwrap_or(Claim::Proceed))
+        }
+
+        async fn release(&self, _: &IdempotentRequest) -> Result<(), RepoError> {
+            *self.released.lock().map_err(|_| RepoError::NotFound)? += 1;
+            Ok(())
+        }
+
+        async fn purge(&self, _: DateTime<Utc>) -> Result<u64, RepoError> {
+            Ok(0)
+        }
+    }
+
+    fn request() -> Result<IdempotentRequest, &'static str> {
+        let ctx = RequestContext {
+            actor: Actor {
+                user_id: UserId::generate(),
+                role: Role::Editor,
+                session: None,
+                api_key: None,
+            },
+            request_id: None,
+        };
+        Ok(IdempotentRequest::new(
+            &ctx,
+            IdempotencyKey::parse("k-1")?,
+            "POST",
+            "/v1/entities",
+            b"{}",
+        ))
+    }
+
+    fn stored() -> StoredResponse {
+        StoredResponse {
+            status: 201,
+            location: None,
+            etag: None,
+            body: serde_json::json!({"first": true}),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_protocol_replays_refuses_and_gives_a_failed_key_back()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let store = Arc::new(Scripted::default());
+        let service = IdempotencyService::new(store.clone(), Arc::new(FixedClock::default()));
+        let request = request()?;
+        let ran = Mutex::new(0);
+        let create = |fail: bool| {
+            let ran = &ran;
+            move || async move {
+                *ran.lock().map_err(|_| AppError::Forbidden)? += 1;
+                if fail {
+                    Err(AppError::Forbidden)
+                } else {
+                    Ok("made")
+                }
+            }
+        };
+
+        // Without a key the create just runs, and nothing is claimed.
+        let fresh: Result<_, AppError> = service.run(None, create(false)).await;
+        assert_eq!(fresh?, Idempotent::Fresh("made"));
+
+        // A failed create gives its key back.
+        let failed: Result<Idempotent<&str>, AppError> =
+            service.run(Some(&request), create(true)).await;
+        assert!(matches!(failed, Err(AppError::Forbidden)));
+        assert_eq!(*store.released.lock().map_err(|_| "lock")?, 1);
+
+        // An answered request is replayed without running; a mismatch and a
+        // request in flight are refused without running.
+        store.claims.lock().map_err(|_| "lock")?.extend([
+            Claim::InFlight,
+            Claim::Mismatch,
+            Claim::Replay(stored()),
+        ]);
+        let replayed: Result<_, AppError> = service.run(Some(&request), create(false)).await;
+        assert_eq!(replayed?, Idempotent::Replayed(stored()));
+        let reused: Result<Idempotent<&str>, AppError> =
+            service.run(Some(&request), create(false)).await;
+        assert!(matches!(reused, Err(AppError::IdempotencyKeyReused)));
+        let in_flight: Result<Idempotent<&str>, AppError> =
+            service.run(Some(&request), create(false)).await;
+        assert!(matches!(in_flight, Err(AppError::IdempotencyInFlight)));
+        assert_eq!(
+            *ran.lock().map_err(|_| "lock")?,
+            2,
+            "only the fresh and failed runs ran"
+        );
+        assert_eq!(*store.released.lock().map_err(|_| "lock")?, 1);
+        Ok(())
     }
 }

@@ -30,6 +30,7 @@ mod maintenance;
 mod page;
 mod ports;
 mod relationships;
+mod revision;
 mod throttle;
 mod unit_of_work;
 mod users;
@@ -57,7 +58,7 @@ pub use graph::{Depth, GraphService, Hop, NeighborQuery, Neighborhood, NodeBudge
 pub use history::{AuditPage, HistoryService};
 pub use idempotency::{
     Claim, Completion, IDEMPOTENCY_LEASE, IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyService,
-    IdempotencyStore, IdempotentRequest, Keyed, Respond, StoredResponse,
+    IdempotencyStore, Idempotent, IdempotentRequest, Keyed, Respond, StoredResponse,
 };
 pub use maintenance::{MODE_REFRESH, MaintenanceService, ModeState, ModeStore, ServiceMode};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};

@@ -170,14 +170,12 @@ impl MaintenanceService {
             changed_at: Some(now),
             changed_by: Some(ctx.actor.user_id),
         };
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Update,
-            target: AuditTarget::Setting,
-            request_id: ctx.request_id.clone(),
-            at: now,
-            changes: json!({ "mode": { "before": before.mode.as_str(), "after": mode.as_str() } }),
-        };
+        let audit = ctx.audit(
+            AuditAction::Update,
+            AuditTarget::Setting,
+            now,
+            json!({ "mode": { "before": before.mode.as_str(), "after": mode.as_str() } }),
+        );
         self.store
             .set(&state, &audit)
             .await

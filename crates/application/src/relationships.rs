@@ -5,9 +5,10 @@ use std::sync::Arc;
 use kg_domain::{EntityId, Relationship, RelationshipData, RelationshipId, TypeName, Version};
 use serde_json::{Map, Value, json};
 
-use crate::entities::{changed_fields, created_changes};
+use crate::entities::created_changes;
+use crate::revision::revise;
 use crate::{
-    AppError, AuditAction, AuditEntry, AuditTarget, Clock, Completion, Keyed, Page, PageRequest,
+    AppError, AuditAction, AuditTarget, Clock, Completion, Keyed, Page, PageRequest,
     RelationshipDraft, RelationshipRepository, RequestContext, ResourceKind, relationship_document,
 };
 
@@ -96,14 +97,12 @@ impl RelationshipService {
         let relationship = Relationship::create(data, ctx.actor.user_id, now);
         tracing::Span::current()
             .record("relationship_id", tracing::field::display(relationship.id));
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Create,
-            target: AuditTarget::Relationship(relationship.id),
-            request_id: ctx.request_id.clone(),
-            at: now,
-            changes: created_changes(&relationship_document(&relationship)),
-        };
+        let audit = ctx.audit(
+            AuditAction::Create,
+            AuditTarget::Relationship(relationship.id),
+            now,
+            created_changes(&relationship_document(&relationship)),
+        );
         let completion = keyed.map(|(request, respond)| Completion {
             request: request.clone(),
             response: respond(&relationship),
@@ -154,14 +153,12 @@ impl RelationshipService {
     #[tracing::instrument(skip_all, fields(relationship_id = %id))]
     pub async fn delete(&self, ctx: &RequestContext, id: RelationshipId) -> Result<(), AppError> {
         ctx.actor.require_writer()?;
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Delete,
-            target: AuditTarget::Relationship(id),
-            request_id: ctx.request_id.clone(),
-            at: self.clock.now(),
-            changes: json!({}),
-        };
+        let audit = ctx.audit(
+            AuditAction::Delete,
+            AuditTarget::Relationship(id),
+            self.clock.now(),
+            json!({}),
+        );
         self.relationships
             .soft_delete(id, &audit)
             .await
@@ -187,29 +184,12 @@ impl RelationshipService {
         ctx.actor.require_writer()?;
         let current = self.get(ctx, id).await?;
         let data = RelationshipDraft::from_data(&current.data).apply_patch(patch)?;
-        let expected = expected.ok_or(AppError::PreconditionRequired)?;
-        if current.lifecycle.version != expected {
-            return Err(AppError::VersionMismatch);
-        }
-        let now = self.clock.now();
-        let mut updated = current.clone();
-        updated.data = data;
-        updated.lifecycle = current.lifecycle.revised(ctx.actor.user_id, now);
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Update,
-            target: AuditTarget::Relationship(id),
-            request_id: ctx.request_id.clone(),
-            at: now,
-            changes: changed_fields(
-                &relationship_document(&current),
-                &relationship_document(&updated),
-            ),
-        };
+        let r = revise(ctx, &current, data, expected, self.clock.now())?;
         self.relationships
-            .update(&updated, expected, &audit)
+            .update(&r.revised, r.expected, &r.audit)
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))?;
+        let updated = r.revised;
         Ok(updated)
     }
 }

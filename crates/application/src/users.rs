@@ -273,14 +273,12 @@ impl UserService {
                 json!({ "before": current.is_active, "after": next.is_active }),
             );
         }
-        let audit = AuditEntry {
-            actor: ctx.actor.user_id,
-            action: AuditAction::Update,
-            target: AuditTarget::User(next.id),
-            request_id: ctx.request_id.clone(),
-            at: now,
-            changes: Value::Object(changes),
-        };
+        let audit = ctx.audit(
+            AuditAction::Update,
+            AuditTarget::User(next.id),
+            now,
+            Value::Object(changes),
+        );
         self.users
             .update(&next, expected, end_sessions, &audit)
             .await

@@ -5,7 +5,9 @@ use std::future::Future;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use kg_application::{IdempotencyKey, IdempotentRequest, RequestContext, StoredResponse};
+use kg_application::{
+    IdempotencyKey, Idempotent, IdempotentRequest, RequestContext, StoredResponse,
+};
 
 use crate::{ApiError, AppState};
 
@@ -55,8 +57,9 @@ pub(crate) fn respond(stored: StoredResponse, replayed: bool) -> HttpResponse {
     res.json(stored.body)
 }
 
-/// Runs `create` under the key, if any: a stored response is replayed
-/// instead, and a failed create gives the key back.
+/// Runs `create` under the key, if any, by the application's protocol
+/// ([`kg_application::IdempotencyService::run`]): a stored response is
+/// replayed instead, marked `Idempotent-Replayed`.
 pub(crate) async fn run<F, Fut>(
     state: &AppState,
     keyed: Option<IdempotentRequest>,
@@ -66,18 +69,13 @@ where
     F: FnOnce(Option<IdempotentRequest>) -> Fut,
     Fut: Future<Output = Result<HttpResponse, ApiError>>,
 {
-    if let Some(request) = &keyed
-        && let Some(stored) = state.idempotency.claim(request).await?
+    let request = keyed.clone();
+    match state
+        .idempotency
+        .run(request.as_ref(), || create(keyed))
+        .await?
     {
-        return Ok(respond(stored, true));
+        Idempotent::Fresh(response) => Ok(response),
+        Idempotent::Replayed(stored) => Ok(respond(stored, true)),
     }
-    let result = create(keyed.clone()).await;
-    if result.is_err()
-        && let Some(request) = &keyed
-        && let Err(e) = state.idempotency.release(request).await
-    {
-        // The claim expires with its lease; the client's error stands.
-        tracing::warn!(error = %e, "could not release an idempotency key");
-    }
-    result
 }
