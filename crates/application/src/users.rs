@@ -163,6 +163,22 @@ impl UserService {
             .map_err(|e| AppError::from_repo(e, ResourceKind::User))
     }
 
+    /// The active account with this email, for an operator command that
+    /// acts as it (`--as`, `--owner`): operators have access to the
+    /// deployment and so no role to check. `None` when no active account has
+    /// the email.
+    ///
+    /// # Errors
+    /// `Unavailable`; `Internal`.
+    pub async fn find_active_by_operator(&self, email: &Email) -> Result<Option<User>, AppError> {
+        Ok(self
+            .users
+            .find_by_email(email)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::User))?
+            .filter(|u| u.is_active))
+    }
+
     /// A user, for admins.
     ///
     /// # Errors
