@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
 use kg_server::{Settings, open_database, prepare_schema};
 
 use super::{active_user, operator_context, operator_services};
@@ -56,24 +57,30 @@ pub(crate) async fn import(
     let input = std::io::BufReader::new(
         std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?,
     );
-    let show = std::io::stderr().is_terminal();
+    // Bytes read, their rate and the time left, with the tally so far; drawn
+    // only on a terminal.
+    let bar = if std::io::stderr().is_terminal() {
+        ProgressBar::new(size)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(ProgressStyle::with_template(
+        "{percent:>3}% {bytes}/{total_bytes} at {bytes_per_sec}, {eta} left; {msg}",
+    )?);
     let summary = kg_server::transfer::import(&services, &ctx, input, from_line, |bytes, s| {
-        if show {
-            eprint!(
-                "\r{:>3}% line {}: {} created, {} updated, {} unchanged, {} failed ",
-                bytes.saturating_mul(100) / size,
-                s.lines,
-                s.created,
-                s.updated,
-                s.unchanged,
-                s.failed.len()
-            );
-        }
+        bar.set_position(bytes);
+        bar.set_message(format!(
+            "line {}: {} created, {} updated, {} unchanged, {} failed",
+            s.lines,
+            s.created,
+            s.updated,
+            s.unchanged,
+            s.failed.len()
+        ));
     })
     .await?;
-    if show {
-        eprintln!();
-    }
+    // The summary below repeats the tally; the bar goes.
+    bar.finish_and_clear();
     println!("{summary}");
     if !summary.failed.is_empty() {
         return Ok(ExitCode::FAILURE);
