@@ -8,12 +8,12 @@ use sea_orm::{
     DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Statement,
 };
 
+use crate::changes;
 use crate::convert::{entity_from_row, relationship_from_row};
 use crate::error::db;
 use crate::models::{entity, relationship};
 use crate::rows::{insert_entities, insert_relationships, revise_entities, revise_relationships};
 use crate::sql::{Executor, begin_write};
-use crate::{changes, idempotency};
 
 /// Applies batches of entities and relationships.
 #[derive(Debug, Clone)]
@@ -130,9 +130,13 @@ where
         insert_relationships(&txn, &writes.new_relationships).await?;
         revise_relationships(&txn, &writes.changed_relationships, None).await?;
         let completion = planner.completion(&writes.report);
-        idempotency::complete(&txn, completion.as_ref(), chrono::Utc::now()).await?;
-        changes::record(&txn, &writes.audit, &writes.changes).await?;
-        txn.commit().await.map_err(db)?;
+        changes::commit_write(
+            txn,
+            completion.as_ref().map(|c| (c, chrono::Utc::now())),
+            &writes.audit,
+            &writes.changes,
+        )
+        .await?;
         Ok(writes.report)
     }
 }

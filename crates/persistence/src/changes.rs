@@ -2,18 +2,18 @@
 
 use async_trait::async_trait;
 use kg_application::{
-    AuditAction, AuditEntry, AuditTarget, Change, ChangeFeed, ChangePage, FeedRequest, NewChange,
-    Position, RepoError,
+    AuditAction, AuditEntry, AuditTarget, Change, ChangeFeed, ChangePage, Completion, FeedRequest,
+    NewChange, Position, RepoError,
 };
 use kg_domain::{EntityId, RelationshipId, Version};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
 };
 
-use crate::audit;
 use crate::error::{CorruptRow, db};
 use crate::models::change;
+use crate::{audit, idempotency};
 
 /// The advisory lock that orders appends to the feed on PostgreSQL.
 const FEED_LOCK: i64 = 0x6b67_5f63_6861_6e67;
@@ -53,6 +53,22 @@ pub(crate) async fn record(
     .await
     .map(drop)
     .map_err(db)
+}
+
+/// The end of every graph write: the keyed request's response (if any,
+/// stored as of `completed_at`), the audit and change-feed rows (last, for
+/// the feed's order), and the commit.
+pub(crate) async fn commit_write(
+    txn: DatabaseTransaction,
+    completion: Option<(&Completion, chrono::DateTime<chrono::Utc>)>,
+    entries: &[AuditEntry],
+    changes: &[NewChange],
+) -> Result<(), RepoError> {
+    if let Some((completion, completed_at)) = completion {
+        idempotency::complete(&txn, Some(completion), completed_at).await?;
+    }
+    record(&txn, entries, changes).await?;
+    txn.commit().await.map_err(db)
 }
 
 fn from_row(m: change::Model) -> Result<Change, CorruptRow> {

@@ -106,6 +106,34 @@ struct LifecycleRow {
     version: i64,
 }
 
+/// The attribution columns of a model (every table that has them names
+/// them alike), moved out of it.
+macro_rules! attribution_columns {
+    ($m:ident) => {
+        AttributionRow {
+            confidence: $m.confidence,
+            source: $m.source,
+            source_type: $m.source_type,
+            metadata: $m.metadata,
+        }
+    };
+}
+
+/// The lifecycle columns of a model, moved out of it.
+macro_rules! lifecycle_columns {
+    ($m:ident) => {
+        LifecycleRow {
+            created_at: $m.created_at,
+            created_by: $m.created_by,
+            updated_at: $m.updated_at,
+            updated_by: $m.updated_by,
+            deleted_at: $m.deleted_at,
+            deleted_by: $m.deleted_by,
+            version: $m.version,
+        }
+    };
+}
+
 pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
     let p = Parser {
         table: "entities",
@@ -118,22 +146,9 @@ pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
             .external_id
             .map(|v| p.field("external_id", ExternalId::parse(v)))
             .transpose()?,
-        attribution: p.attribution(AttributionRow {
-            confidence: m.confidence,
-            source: m.source,
-            source_type: m.source_type,
-            metadata: m.metadata,
-        })?,
+        attribution: p.attribution(attribution_columns!(m))?,
     };
-    let lifecycle = p.lifecycle(LifecycleRow {
-        created_at: m.created_at,
-        created_by: m.created_by,
-        updated_at: m.updated_at,
-        updated_by: m.updated_by,
-        deleted_at: m.deleted_at,
-        deleted_by: m.deleted_by,
-        version: m.version,
-    })?;
+    let lifecycle = p.lifecycle(lifecycle_columns!(m))?;
     Ok(Entity {
         id: EntityId::from_uuid(m.id),
         data,
@@ -178,22 +193,9 @@ pub(crate) fn relationship_from_row(m: relationship::Model) -> Result<Relationsh
             ),
         )?,
         kind: p.field("kind", TypeName::parse(&m.kind))?,
-        attribution: p.attribution(AttributionRow {
-            confidence: m.confidence,
-            source: m.source,
-            source_type: m.source_type,
-            metadata: m.metadata,
-        })?,
+        attribution: p.attribution(attribution_columns!(m))?,
     };
-    let lifecycle = p.lifecycle(LifecycleRow {
-        created_at: m.created_at,
-        created_by: m.created_by,
-        updated_at: m.updated_at,
-        updated_by: m.updated_by,
-        deleted_at: m.deleted_at,
-        deleted_by: m.deleted_by,
-        version: m.version,
-    })?;
+    let lifecycle = p.lifecycle(lifecycle_columns!(m))?;
     Ok(Relationship {
         id: RelationshipId::from_uuid(m.id),
         data,

@@ -14,12 +14,12 @@ use sea_orm::{
     DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use crate::changes;
 use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
 use crate::rows::{insert_entities, revise_entities, revise_relationships};
 use crate::sql::{Executor, begin_write, escape_like, metadata_equals, prefix_upper_bound};
-use crate::{changes, idempotency};
 
 /// Entities in the `entities` table.
 #[derive(Debug, Clone)]
@@ -60,14 +60,13 @@ where
     ) -> Result<(), RepoError> {
         let txn = begin_write(&self.db).await?;
         insert_entities(&txn, std::slice::from_ref(e)).await?;
-        idempotency::complete(&txn, completion, entry.at).await?;
-        changes::record(
-            &txn,
+        changes::commit_write(
+            txn,
+            completion.map(|c| (c, entry.at)),
             std::slice::from_ref(entry),
             &[NewChange::entity(AuditAction::Create, e)],
         )
-        .await?;
-        txn.commit().await.map_err(db)
+        .await
     }
 
     async fn get(&self, id: EntityId) -> Result<Option<Entity>, RepoError> {
@@ -154,13 +153,13 @@ where
                 None => RepoError::NotFound,
             });
         }
-        changes::record(
-            &txn,
+        changes::commit_write(
+            txn,
+            None,
             std::slice::from_ref(entry),
             &[NewChange::entity(AuditAction::Update, e)],
         )
-        .await?;
-        txn.commit().await.map_err(db)
+        .await
     }
 
     async fn soft_delete(
@@ -200,8 +199,7 @@ where
         let writes = plan_delete(&entity, &touching, entry);
         revise_entities(&txn, std::slice::from_ref(&writes.entity)).await?;
         revise_relationships(&txn, &writes.relationships, Some(id)).await?;
-        changes::record(&txn, &writes.audit, &writes.changes).await?;
-        txn.commit().await.map_err(db)?;
+        changes::commit_write(txn, None, &writes.audit, &writes.changes).await?;
         Ok(writes.relationships.iter().map(|r| r.id).collect())
     }
 
@@ -282,8 +280,7 @@ where
         let writes = plan_restore(state, entry).map_err(RepoError::RestoreBlocked)?;
         revise_entities(&txn, std::slice::from_ref(&writes.entity)).await?;
         revise_relationships(&txn, &writes.relationships, None).await?;
-        changes::record(&txn, &writes.audit, &writes.changes).await?;
-        txn.commit().await.map_err(db)?;
+        changes::commit_write(txn, None, &writes.audit, &writes.changes).await?;
         Ok((writes.entity, writes.relationships))
     }
 }

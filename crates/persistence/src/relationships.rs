@@ -14,13 +14,13 @@ use sea_orm::{
 };
 use sea_orm::{FromQueryResult, IdenStatic as _, Iterable};
 
+use crate::changes;
 use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row};
 use crate::entities::lock_live_entities;
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
 use crate::rows::insert_relationships;
 use crate::sql::{Executor, begin_write, metadata_equals, stored_version};
-use crate::{changes, idempotency};
 
 /// Relationships in the `relationships` table.
 #[derive(Debug, Clone)]
@@ -58,14 +58,13 @@ where
             return Err(RepoError::Conflict(Conflict::TargetNotLive));
         }
         insert_relationships(&txn, std::slice::from_ref(r)).await?;
-        idempotency::complete(&txn, completion, entry.at).await?;
-        changes::record(
-            &txn,
+        changes::commit_write(
+            txn,
+            completion.map(|c| (c, entry.at)),
             std::slice::from_ref(entry),
             &[NewChange::relationship(AuditAction::Create, r)],
         )
-        .await?;
-        txn.commit().await.map_err(db)
+        .await
     }
 
     async fn get(&self, id: RelationshipId) -> Result<Option<Relationship>, RepoError> {
@@ -158,8 +157,7 @@ where
             stored_version("relationships", id.as_uuid(), version)?,
             entry.at,
         );
-        changes::record(&txn, std::slice::from_ref(entry), &[change]).await?;
-        txn.commit().await.map_err(db)
+        changes::commit_write(txn, None, std::slice::from_ref(entry), &[change]).await
     }
 
     async fn update(
@@ -202,13 +200,13 @@ where
                 None => RepoError::NotFound,
             });
         }
-        changes::record(
-            &txn,
+        changes::commit_write(
+            txn,
+            None,
             std::slice::from_ref(entry),
             &[NewChange::relationship(AuditAction::Update, r)],
         )
-        .await?;
-        txn.commit().await.map_err(db)
+        .await
     }
 
     async fn expand(
