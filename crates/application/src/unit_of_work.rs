@@ -20,7 +20,12 @@ pub trait UnitOfWork: Send + Sync {
 /// own contract (its checks, its audit and change-feed rows), and a method
 /// that fails leaves no trace of itself; but nothing is visible to anyone
 /// else until [`commit`](Self::commit), and dropping the work without
-/// committing undoes every change made through it.
+/// committing undoes every change made through it. Its audit and feed rows
+/// are written at the commit, in the order of the changes.
+///
+/// Call its repositories one after another, never concurrently (as with
+/// `join!`): each call is a nested step of the one work, and overlapping
+/// steps would undo or release each other.
 #[async_trait::async_trait]
 pub trait Work: Send + Sync {
     /// The entities, as this work sees and changes them.

@@ -169,7 +169,7 @@ impl UserService {
     /// the email.
     ///
     /// # Errors
-    /// `Unavailable`; `Internal`.
+    /// `DatabaseUnavailable`; `Unavailable`; `Internal`.
     pub async fn find_active_by_operator(&self, email: &Email) -> Result<Option<User>, AppError> {
         Ok(self
             .users

@@ -33,11 +33,13 @@ pub(crate) async fn append(
     if entries.is_empty() {
         return Ok(());
     }
-    audit_log::Entity::insert_many(entries.iter().map(row))
-        .exec_without_returning(conn)
-        .await
-        .map(drop)
-        .map_err(db)
+    for chunk in entries.chunks(crate::rows::ROWS_PER_STATEMENT) {
+        audit_log::Entity::insert_many(chunk.iter().map(row))
+            .exec_without_returning(conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
 }
 
 /// The audit log in the `audit_log` table. It only reads: the table refuses

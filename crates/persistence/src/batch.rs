@@ -132,6 +132,7 @@ where
         let completion = planner.completion(&writes.report);
         changes::commit_write(
             txn,
+            None,
             completion.as_ref().map(|c| (c, chrono::Utc::now())),
             &writes.audit,
             &writes.changes,

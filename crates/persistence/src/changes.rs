@@ -40,26 +40,63 @@ pub(crate) async fn record(
         .await
         .map_err(db)?;
     }
-    change::Entity::insert_many(changes.iter().map(|c| change::ActiveModel {
-        seq: NotSet,
-        occurred_at: Set(c.at),
-        resource_type: Set(c.resource.kind().to_owned()),
-        resource_id: Set(c.resource.id()),
-        action: Set(c.action.as_str().to_owned()),
-        version: Set(c.version.get()),
-        data: Set(c.data.clone()),
-    }))
-    .exec_without_returning(conn)
-    .await
-    .map(drop)
-    .map_err(db)
+    // One statement after another under the lock: `seq` follows `changes`.
+    for chunk in changes.chunks(crate::rows::ROWS_PER_STATEMENT) {
+        change::Entity::insert_many(chunk.iter().map(|c| change::ActiveModel {
+            seq: NotSet,
+            occurred_at: Set(c.at),
+            resource_type: Set(c.resource.kind().to_owned()),
+            resource_id: Set(c.resource.id()),
+            action: Set(c.action.as_str().to_owned()),
+            version: Set(c.version.get()),
+            data: Set(c.data.clone()),
+        }))
+        .exec_without_returning(conn)
+        .await
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// The audit and change-feed rows of a unit of work's writes, held back
+/// until the work commits. On PostgreSQL the feed's ordering lock is then
+/// taken once, last, as in any write, instead of by the work's first write
+/// and held while later ones take row locks (which could deadlock against
+/// an ordinary write holding such a row and waiting for the lock).
+#[derive(Debug, Default)]
+pub(crate) struct Deferred(std::sync::Mutex<(Vec<AuditEntry>, Vec<NewChange>)>);
+
+impl Deferred {
+    fn push(&self, entries: &[AuditEntry], changes: &[NewChange]) {
+        let mut held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.0.extend_from_slice(entries);
+        held.1.extend_from_slice(changes);
+    }
+
+    /// Records what the work's writes held back, as the last thing before
+    /// the work commits.
+    pub(crate) async fn record(&self, conn: &impl ConnectionTrait) -> Result<(), RepoError> {
+        let (entries, changes) = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        record(conn, &entries, &changes).await
+    }
 }
 
 /// The end of every graph write: the keyed request's response (if any,
 /// stored as of `completed_at`), the audit and change-feed rows (last, for
-/// the feed's order), and the commit.
+/// the feed's order), and the commit. Inside a unit of work (`deferred`)
+/// the audit and feed rows are held back for the work's commit instead,
+/// once this write's savepoint is released.
 pub(crate) async fn commit_write(
     txn: DatabaseTransaction,
+    deferred: Option<&Deferred>,
     completion: Option<(&Completion, chrono::DateTime<chrono::Utc>)>,
     entries: &[AuditEntry],
     changes: &[NewChange],
@@ -67,8 +104,17 @@ pub(crate) async fn commit_write(
     if let Some((completion, completed_at)) = completion {
         idempotency::complete(&txn, Some(completion), completed_at).await?;
     }
-    record(&txn, entries, changes).await?;
-    txn.commit().await.map_err(db)
+    match deferred {
+        Some(deferred) => {
+            txn.commit().await.map_err(db)?;
+            deferred.push(entries, changes);
+            Ok(())
+        }
+        None => {
+            record(&txn, entries, changes).await?;
+            txn.commit().await.map_err(db)
+        }
+    }
 }
 
 fn from_row(m: change::Model) -> Result<Change, CorruptRow> {

@@ -1,6 +1,7 @@
 //! The entity repository.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use kg_application::{
@@ -14,7 +15,7 @@ use sea_orm::{
     DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::changes;
+use crate::changes::{self, Deferred};
 use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
@@ -25,6 +26,8 @@ use crate::sql::{Executor, begin_write, escape_like, metadata_equals, prefix_upp
 #[derive(Debug, Clone)]
 pub struct SeaOrmEntityRepository<C = DatabaseConnection> {
     db: C,
+    /// Inside a unit of work: where its audit and feed rows wait.
+    deferred: Option<Arc<Deferred>>,
 }
 
 impl<C> SeaOrmEntityRepository<C> {
@@ -32,7 +35,16 @@ impl<C> SeaOrmEntityRepository<C> {
     /// each write joins (as a savepoint) instead of opening its own.
     #[must_use]
     pub const fn new(db: C) -> Self {
-        Self { db }
+        Self { db, deferred: None }
+    }
+
+    /// A repository writing inside a unit of work's transaction, its audit
+    /// and feed rows held back for the work's commit.
+    pub(crate) const fn in_work(db: C, deferred: Arc<Deferred>) -> Self {
+        Self {
+            db,
+            deferred: Some(deferred),
+        }
     }
 }
 
@@ -62,6 +74,7 @@ where
         insert_entities(&txn, std::slice::from_ref(e)).await?;
         changes::commit_write(
             txn,
+            self.deferred.as_deref(),
             completion.map(|c| (c, entry.at)),
             std::slice::from_ref(entry),
             &[NewChange::entity(AuditAction::Create, e)],
@@ -155,6 +168,7 @@ where
         }
         changes::commit_write(
             txn,
+            self.deferred.as_deref(),
             None,
             std::slice::from_ref(entry),
             &[NewChange::entity(AuditAction::Update, e)],
@@ -181,15 +195,23 @@ where
             .ok_or(RepoError::NotFound)
             .and_then(|m| entity_from_row(m).map_err(RepoError::from))?;
         // The entity row is now locked by this transaction, so no relationship
-        // to it can be created concurrently (creation locks both ends).
-        let touching = relationship::Entity::find()
+        // to it can be created concurrently (creation locks both ends). The
+        // touching relationships are locked too (PostgreSQL; SQLite has one
+        // writer): a concurrent change to one commits before they are read,
+        // or waits and then finds it deleted, so the rows written back are
+        // never stale.
+        let mut touching = relationship::Entity::find()
             .filter(R::DeletedAt.is_null())
             .filter(
                 Condition::any()
                     .add(R::SourceId.eq(id.as_uuid()))
                     .add(R::TargetId.eq(id.as_uuid())),
             )
-            .order_by_asc(R::Id)
+            .order_by_asc(R::Id);
+        if txn.get_database_backend() == DatabaseBackend::Postgres {
+            touching = touching.lock_exclusive();
+        }
+        let touching = touching
             .all(&txn)
             .await
             .map_err(db)?
@@ -199,7 +221,14 @@ where
         let writes = plan_delete(&entity, &touching, entry);
         revise_entities(&txn, std::slice::from_ref(&writes.entity)).await?;
         revise_relationships(&txn, &writes.relationships, Some(id)).await?;
-        changes::commit_write(txn, None, &writes.audit, &writes.changes).await?;
+        changes::commit_write(
+            txn,
+            self.deferred.as_deref(),
+            None,
+            &writes.audit,
+            &writes.changes,
+        )
+        .await?;
         Ok(writes.relationships.iter().map(|r| r.id).collect())
     }
 
@@ -280,7 +309,14 @@ where
         let writes = plan_restore(state, entry).map_err(RepoError::RestoreBlocked)?;
         revise_entities(&txn, std::slice::from_ref(&writes.entity)).await?;
         revise_relationships(&txn, &writes.relationships, None).await?;
-        changes::commit_write(txn, None, &writes.audit, &writes.changes).await?;
+        changes::commit_write(
+            txn,
+            self.deferred.as_deref(),
+            None,
+            &writes.audit,
+            &writes.changes,
+        )
+        .await?;
         Ok((writes.entity, writes.relationships))
     }
 }

@@ -13,8 +13,9 @@ use sea_orm::{
     QueryOrder, QuerySelect,
 };
 use sea_orm::{FromQueryResult, IdenStatic as _, Iterable};
+use std::sync::Arc;
 
-use crate::changes;
+use crate::changes::{self, Deferred};
 use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row};
 use crate::entities::lock_live_entities;
 use crate::error::{db, unique_as};
@@ -26,6 +27,8 @@ use crate::sql::{Executor, begin_write, metadata_equals, stored_version};
 #[derive(Debug, Clone)]
 pub struct SeaOrmRelationshipRepository<C = DatabaseConnection> {
     db: C,
+    /// Inside a unit of work: where its audit and feed rows wait.
+    deferred: Option<Arc<Deferred>>,
 }
 
 impl<C> SeaOrmRelationshipRepository<C> {
@@ -33,7 +36,16 @@ impl<C> SeaOrmRelationshipRepository<C> {
     /// each write joins (as a savepoint) instead of opening its own.
     #[must_use]
     pub const fn new(db: C) -> Self {
-        Self { db }
+        Self { db, deferred: None }
+    }
+
+    /// A repository writing inside a unit of work's transaction, its audit
+    /// and feed rows held back for the work's commit.
+    pub(crate) const fn in_work(db: C, deferred: Arc<Deferred>) -> Self {
+        Self {
+            db,
+            deferred: Some(deferred),
+        }
     }
 }
 
@@ -60,6 +72,7 @@ where
         insert_relationships(&txn, std::slice::from_ref(r)).await?;
         changes::commit_write(
             txn,
+            self.deferred.as_deref(),
             completion.map(|c| (c, entry.at)),
             std::slice::from_ref(entry),
             &[NewChange::relationship(AuditAction::Create, r)],
@@ -157,7 +170,14 @@ where
             stored_version("relationships", id.as_uuid(), version)?,
             entry.at,
         );
-        changes::commit_write(txn, None, std::slice::from_ref(entry), &[change]).await
+        changes::commit_write(
+            txn,
+            self.deferred.as_deref(),
+            None,
+            std::slice::from_ref(entry),
+            &[change],
+        )
+        .await
     }
 
     async fn update(
@@ -202,6 +222,7 @@ where
         }
         changes::commit_write(
             txn,
+            self.deferred.as_deref(),
             None,
             std::slice::from_ref(entry),
             &[NewChange::relationship(AuditAction::Update, r)],

@@ -11,6 +11,11 @@ use crate::convert::{entity_to_row, relationship_to_row};
 use crate::error::unique_as;
 use crate::models::{entity, relationship};
 
+/// Rows per statement: at most 16 values each, so a statement stays under
+/// SQLite's 32,766 bound parameters and PostgreSQL's 65,535 however many
+/// rows a write stores (a delete's cascade has no upper bound).
+pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
+
 /// Every column of a table but `kept`: what storing a revision of an
 /// existing row overwrites. Counting out, not in, means a column added to
 /// the table (a new attribution field) is written without another edit.
@@ -31,10 +36,12 @@ pub(crate) async fn insert_entities(
     if entities.is_empty() {
         return Ok(());
     }
-    entity::Entity::insert_many(entities.iter().map(entity_to_row))
-        .exec_without_returning(conn)
-        .await
-        .map_err(unique_as(Conflict::ExternalIdTaken))?;
+    for chunk in entities.chunks(ROWS_PER_STATEMENT) {
+        entity::Entity::insert_many(chunk.iter().map(entity_to_row))
+            .exec_without_returning(conn)
+            .await
+            .map_err(unique_as(Conflict::ExternalIdTaken))?;
+    }
     Ok(())
 }
 
@@ -51,15 +58,16 @@ pub(crate) async fn revise_entities(
     if entities.is_empty() {
         return Ok(());
     }
-    entity::Entity::insert_many(entities.iter().map(entity_to_row))
-        .on_conflict(
-            OnConflict::column(E::Id)
-                .update_columns(revisable(&[E::Id, E::CreatedAt, E::CreatedBy]))
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await
-        .map_err(unique_as(Conflict::ExternalIdTaken))?;
+    let upsert = OnConflict::column(E::Id)
+        .update_columns(revisable(&[E::Id, E::CreatedAt, E::CreatedBy]))
+        .to_owned();
+    for chunk in entities.chunks(ROWS_PER_STATEMENT) {
+        entity::Entity::insert_many(chunk.iter().map(entity_to_row))
+            .on_conflict(upsert.clone())
+            .exec_without_returning(conn)
+            .await
+            .map_err(unique_as(Conflict::ExternalIdTaken))?;
+    }
     Ok(())
 }
 
@@ -74,10 +82,12 @@ pub(crate) async fn insert_relationships(
     if relationships.is_empty() {
         return Ok(());
     }
-    relationship::Entity::insert_many(relationships.iter().map(relationship_to_row))
-        .exec_without_returning(conn)
-        .await
-        .map_err(unique_as(Conflict::DuplicateRelationship))?;
+    for chunk in relationships.chunks(ROWS_PER_STATEMENT) {
+        relationship::Entity::insert_many(chunk.iter().map(relationship_to_row))
+            .exec_without_returning(conn)
+            .await
+            .map_err(unique_as(Conflict::DuplicateRelationship))?;
+    }
     Ok(())
 }
 
@@ -96,26 +106,27 @@ pub(crate) async fn revise_relationships(
     if relationships.is_empty() {
         return Ok(());
     }
-    let rows = relationships.iter().map(|r| {
-        let mut row = relationship_to_row(r);
-        row.cascade_of = Set(cascade_of.map(|e| e.as_uuid()));
-        row
-    });
-    relationship::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::column(R::Id)
-                .update_columns(revisable(&[
-                    R::Id,
-                    R::SourceId,
-                    R::TargetId,
-                    R::Kind,
-                    R::CreatedAt,
-                    R::CreatedBy,
-                ]))
-                .to_owned(),
-        )
-        .exec_without_returning(conn)
-        .await
-        .map_err(unique_as(Conflict::DuplicateRelationship))?;
+    let upsert = OnConflict::column(R::Id)
+        .update_columns(revisable(&[
+            R::Id,
+            R::SourceId,
+            R::TargetId,
+            R::Kind,
+            R::CreatedAt,
+            R::CreatedBy,
+        ]))
+        .to_owned();
+    for chunk in relationships.chunks(ROWS_PER_STATEMENT) {
+        let rows = chunk.iter().map(|r| {
+            let mut row = relationship_to_row(r);
+            row.cascade_of = Set(cascade_of.map(|e| e.as_uuid()));
+            row
+        });
+        relationship::Entity::insert_many(rows)
+            .on_conflict(upsert.clone())
+            .exec_without_returning(conn)
+            .await
+            .map_err(unique_as(Conflict::DuplicateRelationship))?;
+    }
     Ok(())
 }

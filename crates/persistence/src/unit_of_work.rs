@@ -1,9 +1,12 @@
 //! Units of work: several repositories writing into one transaction.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use kg_application::{EntityRepository, RelationshipRepository, RepoError, UnitOfWork, Work};
 use sea_orm::{DatabaseConnection, DatabaseExecutor, DatabaseTransaction};
 
+use crate::changes::Deferred;
 use crate::error::db;
 use crate::sql::begin_write;
 use crate::{SeaOrmEntityRepository, SeaOrmRelationshipRepository};
@@ -29,31 +32,37 @@ impl UnitOfWork for SeaOrmUnitOfWork {
     async fn begin(&self) -> Result<Box<dyn Work>, RepoError> {
         Ok(Box::new(SeaOrmWork {
             txn: begin_write(&self.db).await?,
+            deferred: Arc::default(),
         }))
     }
 }
 
-/// An open transaction; dropping it rolls back.
+/// An open transaction, and the audit and feed rows its writes hold back
+/// until the commit; dropping it rolls back.
 #[derive(Debug)]
 struct SeaOrmWork {
     txn: DatabaseTransaction,
+    deferred: Arc<Deferred>,
 }
 
 #[async_trait]
 impl Work for SeaOrmWork {
     fn entities(&self) -> Box<dyn EntityRepository + '_> {
-        Box::new(SeaOrmEntityRepository::new(DatabaseExecutor::from(
-            &self.txn,
-        )))
+        Box::new(SeaOrmEntityRepository::in_work(
+            DatabaseExecutor::from(&self.txn),
+            self.deferred.clone(),
+        ))
     }
 
     fn relationships(&self) -> Box<dyn RelationshipRepository + '_> {
-        Box::new(SeaOrmRelationshipRepository::new(DatabaseExecutor::from(
-            &self.txn,
-        )))
+        Box::new(SeaOrmRelationshipRepository::in_work(
+            DatabaseExecutor::from(&self.txn),
+            self.deferred.clone(),
+        ))
     }
 
     async fn commit(self: Box<Self>) -> Result<(), RepoError> {
+        self.deferred.record(&self.txn).await?;
         self.txn.commit().await.map_err(db)
     }
 }

@@ -686,6 +686,14 @@ async fn a_unit_of_work_stores_all_of_its_changes_or_none() -> anyhow::Result<()
         .create(&ghost, &rel_audit(&ghost), None)
         .await;
     assert!(failed.is_err());
+    // A step that the database itself refuses (a unique index) is rolled
+    // back to its savepoint, and the work goes on.
+    let twin = entity("A again", Some("x:a"), f.actor)?;
+    let refused = work.entities().create(&twin, &create(&twin), None).await;
+    assert!(
+        matches!(refused, Err(RepoError::Conflict(Conflict::ExternalIdTaken))),
+        "{refused:?}"
+    );
     work.entities().create(&b, &create(&b), None).await?;
     let r = link(&a, b.id)?;
     work.relationships()
@@ -703,5 +711,104 @@ async fn a_unit_of_work_stores_all_of_its_changes_or_none() -> anyhow::Result<()
     );
     work.commit().await?;
     assert_eq!(counts().await?, (2, 1, 3, 3));
+    // The feed has the work's changes in the order they were made.
+    let feed =
+        f.db.query_all_raw(Statement::from_string(
+            f.db.get_database_backend(),
+            "SELECT resource_type FROM changes ORDER BY seq".to_owned(),
+        ))
+        .await?
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0))
+        .collect::<Result<Vec<_>, _>>()?;
+    assert_eq!(feed, ["entity", "entity", "relationship"]);
     f.done().await
+}
+
+/// A cascade has no upper bound: the rows it writes are split into
+/// statements that stay under both databases' limits on bound parameters
+/// (16 values a relationship row would pass SQLite's 32,766 at 2,048 rows).
+#[tokio::test]
+async fn deleting_and_restoring_an_entity_with_thousands_of_relationships_works()
+-> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    let f = fixture().await?;
+    let service = kg_application::BatchService::new(
+        Arc::new(kg_persistence::SeaOrmBatchRepository::new(f.db.clone())),
+        Arc::new(kg_application::SystemClock),
+    );
+    let ctx = kg_application::RequestContext {
+        actor: kg_application::Actor {
+            user_id: f.actor,
+            role: Role::Admin,
+            session: None,
+            api_key: None,
+        },
+        request_id: None,
+    };
+    let leaves = 2_500;
+    let mut first = true;
+    for start in (0..leaves).step_by(999) {
+        let end = (start + 999).min(leaves);
+        let mut entities: Vec<serde_json::Value> = (start..end)
+            .map(|i| json!({ "type": "Leaf", "name": format!("l{i}"), "external_id": format!("leaf:{i}") }))
+            .collect();
+        if first {
+            entities.push(json!({ "type": "Hub", "name": "hub", "external_id": "hub" }));
+            first = false;
+        }
+        let relationships: Vec<serde_json::Value> = (start..end)
+            .map(|i| json!({ "source_external_id": format!("leaf:{i}"), "target_external_id": "hub", "type": "LINKS" }))
+            .collect();
+        service
+            .apply(
+                &ctx,
+                kg_application::Batch::parse(&entities, &relationships)?,
+                false,
+            )
+            .await?;
+    }
+    let hub = entities_by_external_id(&f.db, "hub").await?;
+    let repo = SeaOrmEntityRepository::new(f.db.clone());
+    let deleted = repo
+        .soft_delete(
+            hub,
+            &audit(f.actor, AuditAction::Delete, AuditTarget::Entity(hub)),
+        )
+        .await?;
+    assert_eq!(deleted.len(), leaves);
+    assert_eq!(
+        count(&f.db, "relationships WHERE deleted_at IS NULL").await?,
+        0
+    );
+    let (restored, relationships) = repo
+        .restore(
+            hub,
+            &audit(f.actor, AuditAction::Restore, AuditTarget::Entity(hub)),
+        )
+        .await?;
+    assert!(restored.lifecycle.is_live());
+    assert_eq!(relationships.len(), leaves);
+    assert_eq!(
+        count(&f.db, "relationships WHERE deleted_at IS NULL").await?,
+        i64::try_from(leaves)?
+    );
+    f.done().await
+}
+
+async fn entities_by_external_id(
+    db: &DatabaseConnection,
+    external_id: &str,
+) -> anyhow::Result<kg_domain::EntityId> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT id FROM entities WHERE external_id = '{external_id}'"),
+        ))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no entity {external_id}"))?;
+    Ok(kg_domain::EntityId::from_uuid(
+        row.try_get_by_index::<uuid::Uuid>(0)?,
+    ))
 }
