@@ -144,14 +144,13 @@ pub(crate) async fn root_span(
 }
 
 /// Records the route template a request matched in its root span. Wraps
-/// each resource, where the match is known.
+/// each resource of the route table, which passes its own template.
 pub(crate) async fn record_route(
+    route: &'static str,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
-    if let Some(route) = req.match_pattern() {
-        tracing::Span::current().record("route", route.as_str());
-    }
+    tracing::Span::current().record("route", route);
     next.call(req).await
 }
 

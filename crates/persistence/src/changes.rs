@@ -22,7 +22,7 @@ const FEED_LOCK: i64 = 0x6b67_5f63_6861_6e67;
 /// last thing a write transaction does before committing: on PostgreSQL it
 /// takes the feed's transaction-scoped advisory lock, held until commit, so
 /// a `seq` is only drawn once every smaller one is committed or abandoned.
-pub(crate) async fn record(
+async fn record(
     conn: &impl ConnectionTrait,
     entries: &[AuditEntry],
     changes: &[NewChange],

@@ -59,6 +59,39 @@ async fn live_version(conn: &impl ConnectionTrait, id: EntityId) -> Result<Optio
         .map_err(db)
 }
 
+/// Which entities [`locked_entity`] may find.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Liveness {
+    Live,
+    Any,
+}
+
+/// Reads an entity and locks its row against other writers until the
+/// transaction ends (PostgreSQL; SQLite's writer already holds the
+/// database's write lock).
+///
+/// # Errors
+/// `NotFound` when there is none (with `Live`, none that is live).
+async fn locked_entity(
+    txn: &DatabaseTransaction,
+    id: EntityId,
+    which: Liveness,
+) -> Result<Entity, RepoError> {
+    let mut query = entity::Entity::find_by_id(id.as_uuid());
+    if which == Liveness::Live {
+        query = query.filter(entity::Column::DeletedAt.is_null());
+    }
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    let row = query
+        .one(txn)
+        .await
+        .map_err(db)?
+        .ok_or(RepoError::NotFound)?;
+    Ok(entity_from_row(row)?)
+}
+
 #[async_trait]
 impl<C> EntityRepository for SeaOrmEntityRepository<C>
 where
@@ -183,17 +216,7 @@ where
     ) -> Result<Vec<RelationshipId>, RepoError> {
         use relationship::Column as R;
         let txn = begin_write(&self.db).await?;
-        let mut query =
-            entity::Entity::find_by_id(id.as_uuid()).filter(entity::Column::DeletedAt.is_null());
-        if txn.get_database_backend() == DatabaseBackend::Postgres {
-            query = query.lock_exclusive();
-        }
-        let entity = query
-            .one(&txn)
-            .await
-            .map_err(db)?
-            .ok_or(RepoError::NotFound)
-            .and_then(|m| entity_from_row(m).map_err(RepoError::from))?;
+        let entity = locked_entity(&txn, id, Liveness::Live).await?;
         // The entity row is now locked by this transaction, so no relationship
         // to it can be created concurrently (creation locks both ends). The
         // touching relationships are locked too (PostgreSQL; SQLite has one
@@ -240,16 +263,7 @@ where
         use relationship::Column as R;
         let txn = begin_write(&self.db).await?;
         let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
-        let mut query = entity::Entity::find_by_id(id.as_uuid());
-        if postgres {
-            query = query.lock_exclusive();
-        }
-        let entity = query
-            .one(&txn)
-            .await
-            .map_err(db)?
-            .ok_or(RepoError::NotFound)
-            .and_then(|m| entity_from_row(m).map_err(RepoError::from))?;
+        let entity = locked_entity(&txn, id, Liveness::Any).await?;
         if entity.lifecycle.is_live() {
             return Err(RepoError::Conflict(Conflict::NotDeleted));
         }

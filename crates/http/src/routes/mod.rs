@@ -31,7 +31,9 @@ macro_rules! routes {
                 let allow = [$( stringify!($method) ),+].join(", ");
                 cfg.service(
                     web::resource($path)
-                        .wrap(actix_web::middleware::from_fn(crate::middleware::record_route))
+                        .wrap(actix_web::middleware::from_fn(|req, next| {
+                            crate::middleware::record_route($path, req, next)
+                        }))
                         $( .route(web::method(Method::$method).to($handler)) )+
                         .default_service(web::to(move || {
                             let allow = allow.clone();
