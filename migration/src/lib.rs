@@ -22,6 +22,7 @@ mod m20260101_000009_changes;
 mod m20260101_000010_idempotency_keys;
 mod m20260101_000011_entity_search;
 mod m20260101_000012_service_settings;
+mod m20260101_000013_feed_positions;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000010_idempotency_keys::Migration),
             Box::new(m20260101_000011_entity_search::Migration),
             Box::new(m20260101_000012_service_settings::Migration),
+            Box::new(m20260101_000013_feed_positions::Migration),
         ]
     }
 }

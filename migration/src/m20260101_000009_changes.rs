@@ -1,10 +1,10 @@
 //! The change feed: one row for every create, update, delete and restore of
 //! an entity or a relationship, numbered in commit order.
 //!
-//! Writers append their rows as the last statement of their transaction; on
-//! PostgreSQL they first take a transaction-scoped advisory lock, so `seq`
-//! values become visible strictly in order (see ADR 12). SQLite has a single
-//! writer, which gives the same order.
+//! As first made, writers appended their rows as the last statement of
+//! their transaction under a transaction-scoped advisory lock, so `seq`
+//! values became visible strictly in order (ADR 12). Migration 13 replaced
+//! that queue with positions given after commit (ADR 28).
 
 use sea_orm_migration::prelude::*;
 

@@ -9,19 +9,26 @@ use kg_domain::{EntityId, RelationshipId, Version};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+    TransactionTrait,
 };
 
 use crate::error::{CorruptRow, db};
 use crate::models::change;
 use crate::{audit, idempotency};
 
-/// The advisory lock that orders appends to the feed on PostgreSQL.
+/// The advisory lock that PostgreSQL's sequencers take, so that one at a
+/// time gives positions. Writers never take it.
 const FEED_LOCK: i64 = 0x6b67_5f63_6861_6e67;
 
-/// Stores the audit rows and change-feed rows of one write. It must be the
-/// last thing a write transaction does before committing: on PostgreSQL it
-/// takes the feed's transaction-scoped advisory lock, held until commit, so
-/// a `seq` is only drawn once every smaller one is committed or abandoned.
+/// How many rows one sequencing statement positions.
+const POSITIONS_PER_STATEMENT: u64 = 10_000;
+
+/// Stores the audit rows and change-feed rows of one write, inside its
+/// transaction. The feed rows get no position here: on PostgreSQL a
+/// sequencer gives them one after they are committed ([`SeaOrmChangeFeed`]),
+/// so writers commit concurrently; SQLite's single writer commits in the
+/// order of its transactions, so there the transaction positions its own
+/// rows.
 async fn record(
     conn: &impl ConnectionTrait,
     entries: &[AuditEntry],
@@ -31,16 +38,6 @@ async fn record(
     if changes.is_empty() {
         return Ok(());
     }
-    if conn.get_database_backend() == DatabaseBackend::Postgres {
-        conn.execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [FEED_LOCK.into()],
-        ))
-        .await
-        .map_err(db)?;
-    }
-    // One statement after another under the lock: `seq` follows `changes`.
     for chunk in changes.chunks(crate::rows::ROWS_PER_STATEMENT) {
         change::Entity::insert_many(chunk.iter().map(|c| change::ActiveModel {
             seq: NotSet,
@@ -50,19 +47,39 @@ async fn record(
             action: Set(c.action.as_str().to_owned()),
             version: Set(c.version.get()),
             data: Set(c.data.clone()),
+            position: NotSet,
         }))
         .exec_without_returning(conn)
         .await
         .map_err(db)?;
     }
+    if conn.get_database_backend() == DatabaseBackend::Sqlite {
+        while assign_positions(conn).await? == POSITIONS_PER_STATEMENT {}
+    }
     Ok(())
 }
 
+/// Gives up to [`POSITIONS_PER_STATEMENT`] rows without a position the next
+/// positions, in the order they were appended (`seq`), and returns how many
+/// it gave. The caller makes sure no other sequencer runs at the same time.
+async fn assign_positions(conn: &impl ConnectionTrait) -> Result<u64, RepoError> {
+    let sql = format!(
+        "UPDATE changes SET position = top.base + numbered.n \
+         FROM (SELECT seq, ROW_NUMBER() OVER (ORDER BY seq) AS n \
+               FROM (SELECT seq FROM changes WHERE position IS NULL \
+                     ORDER BY seq LIMIT {POSITIONS_PER_STATEMENT}) AS pending) AS numbered, \
+              (SELECT COALESCE(MAX(position), 0) AS base FROM changes) AS top \
+         WHERE changes.seq = numbered.seq"
+    );
+    let done = conn
+        .execute_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .map_err(db)?;
+    Ok(done.rows_affected())
+}
+
 /// The audit and change-feed rows of a unit of work's writes, held back
-/// until the work commits. On PostgreSQL the feed's ordering lock is then
-/// taken once, last, as in any write, instead of by the work's first write
-/// and held while later ones take row locks (which could deadlock against
-/// an ordinary write holding such a row and waiting for the lock).
+/// until the work commits and then written together, as one write's.
 #[derive(Debug, Default)]
 pub(crate) struct Deferred(std::sync::Mutex<(Vec<AuditEntry>, Vec<NewChange>)>);
 
@@ -90,8 +107,8 @@ impl Deferred {
 }
 
 /// The end of every graph write: the keyed request's response (if any,
-/// stored as of `completed_at`), the audit and change-feed rows (last, for
-/// the feed's order), and the commit. Inside a unit of work (`deferred`)
+/// stored as of `completed_at`), the audit and change-feed rows, and the
+/// commit. Inside a unit of work (`deferred`)
 /// the audit and feed rows are held back for the work's commit instead,
 /// once this write's savepoint is released.
 pub(crate) async fn commit_write(
@@ -131,8 +148,9 @@ fn from_row(m: change::Model) -> Result<Change, CorruptRow> {
     let action = AuditAction::parse(&m.action).ok_or_else(|| corrupt("action is unknown"))?;
     let version =
         Version::from_stored(m.version).ok_or_else(|| corrupt("version must be at least 1"))?;
+    let seq = m.position.ok_or_else(|| corrupt("position is unset"))?;
     Ok(Change {
-        seq: m.seq,
+        seq,
         at: m.occurred_at,
         resource,
         action,
@@ -141,30 +159,119 @@ fn from_row(m: change::Model) -> Result<Change, CorruptRow> {
     })
 }
 
+/// Which order a [`SeaOrmChangeFeed`] reads in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Commit order: positions given after commit.
+    Commit,
+    /// The order rows were appended in, which is not commit order: a
+    /// transaction that appended earlier can commit later, behind a reader
+    /// that has moved on. Only for the test that shows the feed's guarantee
+    /// rests on positions.
+    #[cfg(feature = "testing")]
+    Append,
+}
+
 /// The change feed in the `changes` table.
+///
+/// Reading first positions every committed row that has no position yet
+/// (on PostgreSQL; SQLite's writers position their own rows). Positions are
+/// given under a lock only sequencers take, in one statement that sees
+/// every row committed before it, and each sequencer's positions follow the
+/// previous one's. So a row committed after a reader has read position n
+/// gets a position above n: a consumer that resumes after the last position
+/// it applied never skips a change, and two changes of one resource (whose
+/// second writer waited for the first to commit) arrive in order.
 #[derive(Debug, Clone)]
 pub struct SeaOrmChangeFeed {
     db: DatabaseConnection,
+    order: Order,
 }
 
 impl SeaOrmChangeFeed {
     /// A feed over `db`.
     #[must_use]
     pub const fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            order: Order::Commit,
+        }
+    }
+
+    /// A feed that reads rows in the order they were appended, without
+    /// positions: the broken ordering a feed test must catch.
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub const fn in_append_order(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            order: Order::Append,
+        }
+    }
+
+    /// Positions every committed row without one (PostgreSQL).
+    async fn sequence(&self) -> Result<(), RepoError> {
+        if self.db.get_database_backend() != DatabaseBackend::Postgres {
+            return Ok(());
+        }
+        let pending = change::Entity::find()
+            .filter(change::Column::Position.is_null())
+            .limit(1)
+            .one(&self.db)
+            .await
+            .map_err(db)?;
+        if pending.is_none() {
+            return Ok(());
+        }
+        loop {
+            let txn = self.db.begin().await.map_err(db)?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [FEED_LOCK.into()],
+            ))
+            .await
+            .map_err(db)?;
+            let given = assign_positions(&txn).await?;
+            txn.commit().await.map_err(db)?;
+            if given < POSITIONS_PER_STATEMENT {
+                return Ok(());
+            }
+        }
     }
 }
 
 #[async_trait]
 impl ChangeFeed for SeaOrmChangeFeed {
     async fn read(&self, request: FeedRequest) -> Result<ChangePage, RepoError> {
-        let rows = change::Entity::find()
-            .filter(change::Column::Seq.gt(request.after.get()))
-            .order_by_asc(change::Column::Seq)
-            .limit(u64::from(request.limit.get()))
-            .all(&self.db)
-            .await
-            .map_err(db)?;
+        let limit = u64::from(request.limit.get());
+        let rows = match self.order {
+            Order::Commit => {
+                self.sequence().await?;
+                change::Entity::find()
+                    .filter(change::Column::Position.gt(request.after.get()))
+                    .order_by_asc(change::Column::Position)
+                    .limit(limit)
+                    .all(&self.db)
+                    .await
+            }
+            #[cfg(feature = "testing")]
+            Order::Append => change::Entity::find()
+                .filter(change::Column::Seq.gt(request.after.get()))
+                .order_by_asc(change::Column::Seq)
+                .limit(limit)
+                .all(&self.db)
+                .await
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|row| change::Model {
+                            position: Some(row.seq),
+                            ..row
+                        })
+                        .collect()
+                }),
+        }
+        .map_err(db)?;
         let items = rows
             .into_iter()
             .map(from_row)

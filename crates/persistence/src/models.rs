@@ -189,6 +189,7 @@ pub(crate) mod change {
         pub action: String,
         pub version: i64,
         pub data: Option<Json>,
+        pub position: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
