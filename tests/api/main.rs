@@ -23,4 +23,5 @@ mod history;
 mod idempotency;
 mod relationships;
 mod sessions;
+mod statements;
 mod users;

@@ -274,9 +274,9 @@ impl AuthService {
             .read(token)
             .ok_or(AppError::InvalidRefreshToken)?;
         tracing::Span::current().record("session_id", tracing::field::display(id));
-        let session = self
+        let (session, user) = self
             .sessions
-            .get(id)
+            .get_with_user(id)
             .await
             .map_err(user_err)?
             .ok_or(AppError::InvalidRefreshToken)?;
@@ -286,9 +286,8 @@ impl AuthService {
             SessionState::Revoked => return Err(AppError::InvalidRefreshToken),
             SessionState::Expired => return Err(AppError::SessionExpired),
         }
-        match self.users.get(session.user_id).await.map_err(user_err)? {
-            Some(user) if user.is_active => {}
-            Some(_) | None => return Err(AppError::InvalidRefreshToken),
+        if !user.is_active {
+            return Err(AppError::InvalidRefreshToken);
         }
         let (next_token, next) = self.refresh.mint(id);
         match self
@@ -446,39 +445,43 @@ impl AuthService {
             .tokens
             .verify(credential)
             .map_err(|_| AppError::Unauthenticated)?;
-        let session = self.sessions.get(session_id).await.map_err(user_err)?;
         let now = self.clock.now();
-        let live = session
-            .is_some_and(|s| s.user_id == user_id && s.revoked_at.is_none() && now < s.expires_at);
-        if !live {
-            return Err(AppError::Unauthenticated);
-        }
-        match self.users.get(user_id).await.map_err(user_err)? {
-            Some(user) if user.is_active => Ok(Actor {
-                user_id: user.id,
-                role: user.role,
-                session: Some(session_id),
-                api_key: None,
-            }),
+        let found = self
+            .sessions
+            .get_with_user(session_id)
+            .await
+            .map_err(user_err)?;
+        match found {
+            Some((session, user))
+                if session.user_id == user_id
+                    && session.revoked_at.is_none()
+                    && now < session.expires_at
+                    && user.is_active =>
+            {
+                Ok(Actor {
+                    user_id: user.id,
+                    role: user.role,
+                    session: Some(session_id),
+                    api_key: None,
+                })
+            }
             Some(_) | None => Err(AppError::Unauthenticated),
         }
     }
 
     async fn authenticate_key(&self, digest: &kg_domain::TokenDigest) -> Result<Actor, AppError> {
         let now = self.clock.now();
-        let key = self
+        let found = self
             .api_keys
-            .find_by_digest(digest)
+            .find_by_digest_with_owner(digest)
             .await
             .map_err(user_err)?;
-        let Some(key) = key.filter(|k| k.is_usable(now)) else {
+        // A key acts for its creator and dies with their account.
+        let Some((key, owner)) = found.filter(|(k, owner)| k.is_usable(now) && owner.is_active)
+        else {
             return Err(AppError::Unauthenticated);
         };
-        // A key acts for its creator and dies with their account.
-        let owner_role = match self.users.get(key.created_by).await.map_err(user_err)? {
-            Some(owner) if owner.is_active => owner.role,
-            Some(_) | None => return Err(AppError::Unauthenticated),
-        };
+        let owner_role = owner.role;
         // Record use at most once a minute: reads must not write on every request.
         if key
             .last_used_at

@@ -296,11 +296,12 @@ pub trait SessionRepository: Send + Sync {
     /// `DatabaseUnavailable` or `Other`.
     async fn create(&self, session: &Session) -> Result<(), RepoError>;
 
-    /// A session by id, revoked or not.
+    /// A session by id, revoked or not, with its user's account as stored
+    /// now, read together (authentication makes one query of it).
     ///
     /// # Errors
     /// `DatabaseUnavailable` or `Other`.
-    async fn get(&self, id: SessionId) -> Result<Option<Session>, RepoError>;
+    async fn get_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError>;
 
     /// Replaces the session's refresh digest with `next` if, and only if, it
     /// is still `presented` and the session is not revoked: a compare-and-set,
@@ -428,11 +429,15 @@ pub trait ApiKeyRepository: Send + Sync {
     /// `DatabaseUnavailable` or `Other`.
     async fn get(&self, id: ApiKeyId) -> Result<Option<ApiKey>, RepoError>;
 
-    /// The key whose secret has this digest, revoked or not.
+    /// The key whose secret has this digest, revoked or not, with the
+    /// account of the user who made it as stored now, read together.
     ///
     /// # Errors
     /// `DatabaseUnavailable` or `Other`.
-    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError>;
+    async fn find_by_digest_with_owner(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(ApiKey, User)>, RepoError>;
 
     /// Keys in id order.
     ///
@@ -490,6 +495,8 @@ pub struct PoolSnapshot {
     /// How long acquiring a connection took just now, in seconds; `None`
     /// when none could be had within the acquire timeout.
     pub acquire_seconds: Option<f64>,
+    /// Statements sent to the database since start-up.
+    pub statements: u64,
 }
 
 /// Watching the connection pool.

@@ -184,6 +184,12 @@ impl Metrics {
         let _ = writeln!(out, "kg_db_pool_connections{{state=\"max\"}} {}", pool.max);
         let _ = writeln!(
             out,
+            "# HELP kg_db_statements_total Statements sent to the database (queries and commands; not BEGIN or COMMIT)."
+        );
+        let _ = writeln!(out, "# TYPE kg_db_statements_total counter");
+        let _ = writeln!(out, "kg_db_statements_total {}", pool.statements);
+        let _ = writeln!(
+            out,
             "# HELP kg_db_pool_acquire_seconds Time this scrape waited for a connection (-1: none within the acquire timeout)."
         );
         let _ = writeln!(out, "# TYPE kg_db_pool_acquire_seconds gauge");

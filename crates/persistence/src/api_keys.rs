@@ -3,16 +3,17 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use kg_application::{ApiKeyRepository, AuditEntry, Page, PageRequest, RepoError};
-use kg_domain::{ApiKey, ApiKeyId, ApiKeyName, Role, TokenDigest, UserId};
+use kg_domain::{ApiKey, ApiKeyId, ApiKeyName, Role, TokenDigest, User, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use crate::audit;
+use crate::convert::user_from_row;
 use crate::error::{CorruptRow, db};
-use crate::models::api_key;
+use crate::models::{api_key, user};
 use crate::sql::begin_write;
 
 /// API keys in the `api_keys` table.
@@ -89,13 +90,27 @@ impl ApiKeyRepository for SeaOrmApiKeyRepository {
         Ok(row.map(from_row).transpose()?)
     }
 
-    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError> {
+    async fn find_by_digest_with_owner(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(ApiKey, User)>, RepoError> {
         let row = api_key::Entity::find()
             .filter(api_key::Column::Digest.eq(digest.as_bytes().to_vec()))
+            .join(
+                JoinType::InnerJoin,
+                api_key::Entity::belongs_to(user::Entity)
+                    .from(api_key::Column::CreatedBy)
+                    .to(user::Column::Id)
+                    .into(),
+            )
+            .select_also(user::Entity)
             .one(&self.db)
             .await
             .map_err(db)?;
-        Ok(row.map(from_row).transpose()?)
+        match row {
+            Some((key, Some(owner))) => Ok(Some((from_row(key)?, user_from_row(owner)?))),
+            Some((_, None)) | None => Ok(None),
+        }
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<ApiKey>, RepoError> {

@@ -1,5 +1,7 @@
 //! Opening connection pools with the settings kg relies on.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -155,17 +157,49 @@ impl kg_application::HealthProbe for SeaOrmHealthProbe {
 }
 
 /// Pool statistics for metrics.
+/// How many statements a pool has sent to the database: every query and
+/// command sea-orm runs, in or out of a transaction (the `BEGIN` and
+/// `COMMIT` around a transaction are not counted).
+#[derive(Debug, Clone, Default)]
+pub struct StatementCount(Arc<AtomicU64>);
+
+impl StatementCount {
+    /// Counts the statements of `db` and of every clone made of it from
+    /// now on.
+    #[must_use]
+    pub fn attach(db: &mut DatabaseConnection) -> Self {
+        let count = Self::default();
+        let counter = count.0.clone();
+        db.set_metric_callback(move |_| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        });
+        count
+    }
+
+    /// The statements sent so far.
+    #[must_use]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SeaOrmPoolMonitor {
     db: DatabaseConnection,
     max: u32,
+    statements: StatementCount,
 }
 
 impl SeaOrmPoolMonitor {
     /// A monitor of `db`'s pool, which opens at most `max` connections.
     #[must_use]
-    pub const fn new(db: DatabaseConnection, max: u32) -> Self {
-        Self { db, max }
+    /// Its snapshots report the statements `statements` counted.
+    pub const fn new(db: DatabaseConnection, max: u32, statements: StatementCount) -> Self {
+        Self {
+            db,
+            max,
+            statements,
+        }
     }
 }
 
@@ -189,6 +223,7 @@ impl kg_application::PoolMonitor for SeaOrmPoolMonitor {
             idle: u32::try_from(idle).unwrap_or(u32::MAX),
             max: self.max,
             acquire_seconds: acquired.then(|| started.elapsed().as_secs_f64()),
+            statements: self.statements.get(),
         }
     }
 }

@@ -39,8 +39,8 @@ pub use audit::SeaOrmAuditLog;
 pub use batch::SeaOrmBatchRepository;
 pub use changes::SeaOrmChangeFeed;
 pub use connect::{
-    DatabaseSettings, SeaOrmHealthProbe, SeaOrmPoolMonitor, connect, connect_for_migrations,
-    durability_report,
+    DatabaseSettings, SeaOrmHealthProbe, SeaOrmPoolMonitor, StatementCount, connect,
+    connect_for_migrations, durability_report,
 };
 pub use entities::SeaOrmEntityRepository;
 pub use idempotency::SeaOrmIdempotencyStore;

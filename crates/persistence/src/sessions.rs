@@ -3,12 +3,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use kg_application::{RepoError, Rotation, SessionRepository};
-use kg_domain::{Session, SessionId, TokenDigest, UserId};
+use kg_domain::{Session, SessionId, TokenDigest, User, UserId};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QuerySelect, Set,
+};
 
+use crate::convert::user_from_row;
 use crate::error::{CorruptRow, db};
-use crate::models::session;
+use crate::models::{session, user};
 use crate::sql::begin_write;
 
 /// Sessions in the `sessions` table.
@@ -65,12 +68,23 @@ impl SessionRepository for SeaOrmSessionRepository {
             .map_err(db)
     }
 
-    async fn get(&self, id: SessionId) -> Result<Option<Session>, RepoError> {
+    async fn get_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError> {
         let row = session::Entity::find_by_id(id.as_uuid())
+            .join(
+                JoinType::InnerJoin,
+                session::Entity::belongs_to(user::Entity)
+                    .from(session::Column::UserId)
+                    .to(user::Column::Id)
+                    .into(),
+            )
+            .select_also(user::Entity)
             .one(&self.db)
             .await
             .map_err(db)?;
-        Ok(row.map(from_row).transpose()?)
+        match row {
+            Some((session, Some(user))) => Ok(Some((from_row(session)?, user_from_row(user)?))),
+            Some((_, None)) | None => Ok(None),
+        }
     }
 
     async fn rotate(

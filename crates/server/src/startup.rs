@@ -233,7 +233,9 @@ impl Application {
     /// Any start-up failure, with its cause.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         prepare_schema(&settings).await?;
-        let db = open_database(&settings).await?;
+        let mut db = open_database(&settings).await?;
+        // Before any clone: every repository's statements are counted.
+        let statements = kg_persistence::StatementCount::attach(&mut db);
         let services = build_services(&settings, &db)?;
         let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -258,6 +260,7 @@ impl Application {
             pool: Arc::new(kg_persistence::SeaOrmPoolMonitor::new(
                 db.clone(),
                 settings.db_max_connections,
+                statements,
             )),
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             // Built here, once: every worker shares these limiters.

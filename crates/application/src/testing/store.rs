@@ -465,8 +465,12 @@ impl SessionRepository for InMemoryStore {
         Ok(())
     }
 
-    async fn get(&self, id: SessionId) -> Result<Option<Session>, RepoError> {
-        Ok(self.with(|s| s.sessions.get(&id).cloned()))
+    async fn get_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError> {
+        Ok(self.with(|s| {
+            let session = s.sessions.get(&id)?;
+            let user = s.users.get(&session.user_id)?;
+            Some((session.clone(), user.clone()))
+        }))
     }
 
     async fn rotate(
@@ -543,8 +547,15 @@ impl ApiKeyRepository for InMemoryStore {
         Ok(self.with(|s| s.keys.get(&id).cloned()))
     }
 
-    async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<ApiKey>, RepoError> {
-        Ok(self.with(|s| s.keys.values().find(|k| k.digest == *digest).cloned()))
+    async fn find_by_digest_with_owner(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(ApiKey, User)>, RepoError> {
+        Ok(self.with(|s| {
+            let key = s.keys.values().find(|k| k.digest == *digest)?;
+            let owner = s.users.get(&key.created_by)?;
+            Some((key.clone(), owner.clone()))
+        }))
     }
 
     async fn list(&self, req: PageRequest) -> Result<Page<ApiKey>, RepoError> {

@@ -1,0 +1,117 @@
+//! How many statements each common request sends to the database. These are
+//! regression guards that do not depend on time: a change that adds a query
+//! to a read or a round trip to a write fails here, on either database.
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// `kg_db_statements_total`, as the service reports it now.
+async fn statements(app: &TestApp) -> anyhow::Result<u64> {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("kg_db_statements_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no statement count in {text}"))
+}
+
+/// The statements one request costs: the fewest over its tries (three
+/// requests of the same kind), so that the maintenance switch's periodic
+/// re-read (one statement, at most every few seconds) does not count.
+async fn cost(
+    app: &TestApp,
+    expected: StatusCode,
+    tries: impl IntoIterator<Item = RequestBuilder>,
+) -> anyhow::Result<u64> {
+    let mut fewest = u64::MAX;
+    for request in tries {
+        let before = statements(app).await?;
+        let res = request.send().await?;
+        anyhow::ensure!(res.status() == expected, "{}", res.status());
+        drop(res.bytes().await?);
+        fewest = fewest.min(statements(app).await? - before);
+    }
+    Ok(fewest)
+}
+
+fn id(v: &Value) -> &str {
+    v["id"].as_str().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn reads_and_writes_send_a_fixed_number_of_statements() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let hub = app
+        .create_entity(&token, json!({ "type": "Hub", "name": "hub" }))
+        .await?;
+    for i in 0..5 {
+        let leaf = app
+            .create_entity(
+                &token,
+                json!({ "type": "Leaf", "name": format!("leaf {i}") }),
+            )
+            .await?;
+        app.create_relationship(&token, &hub, &leaf, "HAS").await?;
+    }
+    let hub_path = format!("/v1/entities/{}", id(&hub));
+    let get = |path: &str| {
+        (0..3)
+            .map(|_| app.request(Method::GET, path, &token))
+            .collect::<Vec<_>>()
+    };
+
+    // One to authenticate (session and user together), one for the work.
+    assert_eq!(
+        cost(&app, StatusCode::OK, get(&hub_path)).await?,
+        2,
+        "GET an entity"
+    );
+    let list = cost(&app, StatusCode::OK, get("/v1/entities?type=Leaf&limit=3")).await?;
+    assert_eq!(list, 2, "a page of a list");
+    let neighbors = get(&format!("{hub_path}/neighbors?depth=1"));
+    let neighbors = cost(&app, StatusCode::OK, neighbors).await?;
+    assert_eq!(
+        neighbors, 3,
+        "neighbors at depth 1: the start, then one step"
+    );
+
+    // A create: authenticate, then the row, its audit row and its feed row
+    // (SQLite positions the feed row in the same transaction).
+    let feed_positions = u64::from(!app.is_postgres());
+    let creates = (0..3).map(|i| {
+        app.request(Method::POST, "/v1/entities", &token)
+            .json(&json!({ "type": "Doc", "name": format!("doc {i}") }))
+    });
+    let create = cost(&app, StatusCode::CREATED, creates).await?;
+    assert_eq!(create, 4 + feed_positions, "POST an entity");
+
+    let batches = (0..3).map(|i| {
+        let entities: Vec<Value> = (0..100)
+            .map(|n| json!({ "type": "Doc", "name": format!("b{i}-{n}"), "external_id": format!("b:{i}:{n}") }))
+            .collect();
+        let relationships: Vec<Value> = (1..100)
+            .map(|n| {
+                json!({
+                    "source_external_id": format!("b:{i}:{}", n - 1),
+                    "target_external_id": format!("b:{i}:{n}"),
+                    "type": "NEXT",
+                })
+            })
+            .collect();
+        app.request(Method::POST, "/v1/batch", &token)
+            .json(&json!({ "entities": entities, "relationships": relationships }))
+    });
+    let batch = cost(&app, StatusCode::OK, batches).await?;
+    // Authenticate; look up the external ids and the relationships; insert
+    // both kinds; the audit and feed rows.
+    assert_eq!(batch, 7 + feed_positions, "a batch of 199 items");
+    Ok(())
+}
