@@ -452,3 +452,68 @@ async fn lists_search_names_creation_time_and_metadata_with_wildcards_taken_lite
     assert_eq!(named, ["colour", "created_after", "metadata.a b", "q"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_conditional_get_of_an_unchanged_resource_is_304_without_a_body() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let a = app
+        .create_entity(&token, json!({ "type": "Person", "name": "Ada" }))
+        .await?;
+    let b = app
+        .create_entity(&token, json!({ "type": "Person", "name": "Bob" }))
+        .await?;
+    let r: Value = app
+        .create_relationship(&token, &a, &b, "KNOWS")
+        .await?
+        .json()
+        .await?;
+    let a_path = format!("/v1/entities/{}", a["id"].as_str().unwrap_or_default());
+    let r_path = format!("/v1/relationships/{}", r["id"].as_str().unwrap_or_default());
+    let conditional = |path: &str, tags: &str| {
+        app.request(Method::GET, path, &token)
+            .header("if-none-match", tags)
+            .send()
+    };
+    for path in [&a_path, &r_path] {
+        for tags in ["\"1\"", "W/\"1\"", "\"7\", \"1\"", "*"] {
+            let res = conditional(path, tags).await?;
+            assert_eq!(res.status(), StatusCode::NOT_MODIFIED, "{path} {tags}");
+            assert_eq!(
+                res.headers().get("etag").and_then(|v| v.to_str().ok()),
+                Some("\"1\"")
+            );
+            assert!(res.bytes().await?.is_empty(), "no body");
+        }
+        // Another version: the resource, in full.
+        let res = conditional(path, "\"2\"").await?;
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        assert_eq!(res.json::<Value>().await?["version"], 1);
+    }
+    // After a change the old tag no longer matches.
+    let res = app
+        .patch(
+            &a_path,
+            &token,
+            Some("\"1\""),
+            &json!({ "name": "Ada King" }),
+        )
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let res = conditional(&a_path, "\"1\"").await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.json::<Value>().await?["name"], "Ada King");
+    // Authorization comes first: no credential, no 304.
+    let res = app
+        .client
+        .get(app.url(&a_path))
+        .header("if-none-match", "*")
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // A deleted resource is gone, whatever the client holds.
+    app.delete(&a_path, &token).await?;
+    let res = conditional(&a_path, "*").await?;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    Ok(())
+}

@@ -278,3 +278,72 @@ pub(crate) fn if_match(req: &HttpRequest) -> Result<Option<Version>, ApiError> {
 pub(crate) fn etag(version: Version) -> String {
     format!("\"{}\"", version.get())
 }
+
+/// Whether an `If-None-Match` list names `etag`: `*`, or one of its entity
+/// tags, compared weakly (RFC 9110 §13.1.2: `W/"3"` matches `"3"`).
+fn none_match_names(list: &str, etag: &str) -> bool {
+    let mut rest = list.trim();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('*') {
+            return after.trim_start().is_empty() || after.trim_start().starts_with(',');
+        }
+        let tag = rest.strip_prefix("W/").unwrap_or(rest);
+        let Some(quoted) = tag.strip_prefix('"') else {
+            return false;
+        };
+        let Some(end) = quoted.find('"') else {
+            return false;
+        };
+        if etag.len() == end + 2 && etag[1..=end] == quoted[..end] {
+            return true;
+        }
+        rest = quoted[end + 1..].trim_start();
+        match rest.strip_prefix(',') {
+            Some(next) => rest = next.trim_start(),
+            None => return false,
+        }
+    }
+    false
+}
+
+/// The `304 Not Modified` a conditional GET gets when its `If-None-Match`
+/// names the current ETag of what it asks for: no body, the same ETag.
+pub(crate) fn not_modified(req: &HttpRequest, version: Version) -> Option<actix_web::HttpResponse> {
+    let etag = etag(version);
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .any(|list| none_match_names(list, &etag))
+        .then(|| {
+            actix_web::HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .finish()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::none_match_names;
+
+    #[test]
+    fn if_none_match_compares_entity_tags_weakly_and_reads_lists() {
+        for (list, matches) in [
+            ("\"3\"", true),
+            ("W/\"3\"", true),
+            ("\"1\", \"3\"", true),
+            ("\"1\",W/\"3\"", true),
+            ("*", true),
+            (" * ", true),
+            ("\"4\"", false),
+            ("\"33\"", false),
+            ("\"\"", false),
+            ("3", false),
+            ("\"3", false),
+            ("\"1\" \"3\"", false),
+            ("", false),
+            ("*x", false),
+        ] {
+            assert_eq!(none_match_names(list, "\"3\""), matches, "{list}");
+        }
+    }
+}
