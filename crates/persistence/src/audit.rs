@@ -4,9 +4,10 @@
 use async_trait::async_trait;
 use kg_application::{AuditEntry, AuditFilter, AuditLog, AuditRecord, Limit, Position, RepoError};
 use kg_domain::UserId;
+use sea_orm::sea_query::InsertStatement;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait as _, Set,
 };
 
 use crate::error::db;
@@ -25,19 +26,21 @@ fn row(entry: &AuditEntry) -> audit_log::ActiveModel {
     }
 }
 
-/// Appends `entries` with one statement.
+/// The statements that append `entries`, 1,000 rows each.
+pub(crate) fn append_statements(entries: &[AuditEntry]) -> Vec<InsertStatement> {
+    entries
+        .chunks(crate::rows::ROWS_PER_STATEMENT)
+        .map(|chunk| audit_log::Entity::insert_many(chunk.iter().map(row)).into_query())
+        .collect()
+}
+
+/// Appends `entries`.
 pub(crate) async fn append(
     conn: &impl ConnectionTrait,
     entries: &[AuditEntry],
 ) -> Result<(), RepoError> {
-    if entries.is_empty() {
-        return Ok(());
-    }
-    for chunk in entries.chunks(crate::rows::ROWS_PER_STATEMENT) {
-        audit_log::Entity::insert_many(chunk.iter().map(row))
-            .exec_without_returning(conn)
-            .await
-            .map_err(db)?;
+    for statement in append_statements(entries) {
+        conn.execute(&statement).await.map_err(db)?;
     }
     Ok(())
 }

@@ -133,9 +133,12 @@ where
         changes::commit_write(
             txn,
             None,
-            completion.as_ref().map(|c| (c, chrono::Utc::now())),
-            &writes.audit,
-            &writes.changes,
+            changes::Ending {
+                effect: None,
+                completion: completion.as_ref().map(|c| (c, chrono::Utc::now())),
+                entries: &writes.audit,
+                changes: &writes.changes,
+            },
         )
         .await?;
         Ok(writes.report)

@@ -2,18 +2,20 @@
 
 use async_trait::async_trait;
 use kg_application::{
-    AuditAction, AuditEntry, AuditTarget, Change, ChangeFeed, ChangePage, Completion, FeedRequest,
-    NewChange, Position, RepoError,
+    AuditAction, AuditEntry, AuditTarget, Change, ChangeFeed, ChangePage, Completion, Conflict,
+    FeedRequest, NewChange, Position, RepoError,
 };
 use kg_domain::{EntityId, RelationshipId, Version};
+use sea_orm::sea_query::{Alias, CommonTableExpression, InsertStatement, WithClause};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
-    TransactionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _,
+    Set, Statement, TransactionTrait,
 };
 
-use crate::error::{CorruptRow, db};
+use crate::error::{CorruptRow, db, unique_as};
 use crate::models::change;
+use crate::sql::{Executor, begin_write};
 use crate::{audit, idempotency};
 
 /// The advisory lock that PostgreSQL's sequencers take, so that one at a
@@ -23,40 +25,121 @@ const FEED_LOCK: i64 = 0x6b67_5f63_6861_6e67;
 /// How many rows one sequencing statement positions.
 const POSITIONS_PER_STATEMENT: u64 = 10_000;
 
+/// The statements that append `changes` to the feed, 1,000 rows each. The
+/// rows get no position here: on PostgreSQL a sequencer gives them one
+/// after they are committed ([`SeaOrmChangeFeed`]), so writers commit
+/// concurrently; SQLite's single writer commits in the order of its
+/// transactions, so there the transaction positions its own rows.
+fn append_statements(changes: &[NewChange]) -> Vec<InsertStatement> {
+    changes
+        .chunks(crate::rows::ROWS_PER_STATEMENT)
+        .map(|chunk| {
+            change::Entity::insert_many(chunk.iter().map(|c| change::ActiveModel {
+                seq: NotSet,
+                occurred_at: Set(c.at),
+                resource_type: Set(c.resource.kind().to_owned()),
+                resource_id: Set(c.resource.id()),
+                action: Set(c.action.as_str().to_owned()),
+                version: Set(c.version.get()),
+                data: Set(c.data.clone()),
+                position: NotSet,
+            }))
+            .into_query()
+        })
+        .collect()
+}
+
+/// The most bound parameters one combined statement may carry (PostgreSQL
+/// allows 65,535).
+const PARAMETERS_PER_STATEMENT: usize = 60_000;
+
+/// What a write stores, in order: its effect (if it is one statement,
+/// with the conflict a unique violation means), the keyed request's
+/// response, the audit rows and the feed rows.
+pub(crate) struct Ending<'a> {
+    /// The write's own row statement, when it has one to run here.
+    pub effect: Option<(InsertStatement, Conflict)>,
+    /// The keyed request's response, stored as of the given time.
+    pub completion: Option<(&'a Completion, chrono::DateTime<chrono::Utc>)>,
+    /// The audit rows.
+    pub entries: &'a [AuditEntry],
+    /// The feed rows.
+    pub changes: &'a [NewChange],
+}
+
+impl Ending<'_> {
+    /// Runs the effect and the response, and (unless `held_back`) the audit
+    /// and feed rows. On PostgreSQL they go as one statement (the first
+    /// ones as data-modifying CTEs), one round trip, which PostgreSQL runs
+    /// atomically; when that would bind too many parameters, and on
+    /// SQLite, one after another.
+    async fn run(self, conn: &impl ConnectionTrait, held_back: bool) -> Result<(), RepoError> {
+        let conflict = self.effect.as_ref().map(|(_, c)| *c);
+        let map = move |e: DbErr| match conflict {
+            Some(c) => unique_as(c)(e),
+            None => db(e),
+        };
+        let mut statements: Vec<InsertStatement> = Vec::new();
+        statements.extend(self.effect.map(|(s, _)| s));
+        statements.extend(
+            self.completion
+                .map(|(c, at)| idempotency::completion_statement(c, at)),
+        );
+        if !held_back {
+            statements.extend(audit::append_statements(self.entries));
+            statements.extend(append_statements(self.changes));
+        }
+        let backend = conn.get_database_backend();
+        if backend == DatabaseBackend::Postgres
+            && let Some((last, leading)) = statements.split_last()
+            && !leading.is_empty()
+        {
+            let mut with = WithClause::new();
+            for (n, statement) in leading.iter().enumerate() {
+                with.cte(
+                    CommonTableExpression::new()
+                        .query(statement.clone())
+                        .table_name(Alias::new(format!("w{n}")))
+                        .to_owned(),
+                );
+            }
+            let combined = backend.build(&with.query(last.clone()));
+            if combined.values.as_ref().map_or(0, |v| v.0.len()) <= PARAMETERS_PER_STATEMENT {
+                conn.execute_raw(combined).await.map_err(map)?;
+                return Ok(());
+            }
+        }
+        let mut statements = statements.into_iter();
+        if conflict.is_some()
+            && let Some(effect) = statements.next()
+        {
+            conn.execute(&effect).await.map_err(map)?;
+        }
+        for statement in statements {
+            conn.execute(&statement).await.map_err(db)?;
+        }
+        if !held_back && !self.changes.is_empty() && backend == DatabaseBackend::Sqlite {
+            while assign_positions(conn).await? == POSITIONS_PER_STATEMENT {}
+        }
+        Ok(())
+    }
+}
+
 /// Stores the audit rows and change-feed rows of one write, inside its
-/// transaction. The feed rows get no position here: on PostgreSQL a
-/// sequencer gives them one after they are committed ([`SeaOrmChangeFeed`]),
-/// so writers commit concurrently; SQLite's single writer commits in the
-/// order of its transactions, so there the transaction positions its own
-/// rows.
+/// transaction.
 async fn record(
     conn: &impl ConnectionTrait,
     entries: &[AuditEntry],
     changes: &[NewChange],
 ) -> Result<(), RepoError> {
-    audit::append(conn, entries).await?;
-    if changes.is_empty() {
-        return Ok(());
+    Ending {
+        effect: None,
+        completion: None,
+        entries,
+        changes,
     }
-    for chunk in changes.chunks(crate::rows::ROWS_PER_STATEMENT) {
-        change::Entity::insert_many(chunk.iter().map(|c| change::ActiveModel {
-            seq: NotSet,
-            occurred_at: Set(c.at),
-            resource_type: Set(c.resource.kind().to_owned()),
-            resource_id: Set(c.resource.id()),
-            action: Set(c.action.as_str().to_owned()),
-            version: Set(c.version.get()),
-            data: Set(c.data.clone()),
-            position: NotSet,
-        }))
-        .exec_without_returning(conn)
-        .await
-        .map_err(db)?;
-    }
-    if conn.get_database_backend() == DatabaseBackend::Sqlite {
-        while assign_positions(conn).await? == POSITIONS_PER_STATEMENT {}
-    }
-    Ok(())
+    .run(conn, false)
+    .await
 }
 
 /// Gives up to [`POSITIONS_PER_STATEMENT`] rows without a position the next
@@ -106,32 +189,42 @@ impl Deferred {
     }
 }
 
-/// The end of every graph write: the keyed request's response (if any,
-/// stored as of `completed_at`), the audit and change-feed rows, and the
-/// commit. Inside a unit of work (`deferred`)
-/// the audit and feed rows are held back for the work's commit instead,
-/// once this write's savepoint is released.
+/// The end of every graph write in `txn`: what [`Ending`] holds, and the
+/// commit. Inside a unit of work (`deferred`) the audit and feed rows are
+/// held back for the work's commit instead, once this write's savepoint is
+/// released.
 pub(crate) async fn commit_write(
     txn: DatabaseTransaction,
     deferred: Option<&Deferred>,
-    completion: Option<(&Completion, chrono::DateTime<chrono::Utc>)>,
-    entries: &[AuditEntry],
-    changes: &[NewChange],
+    ending: Ending<'_>,
 ) -> Result<(), RepoError> {
-    if let Some((completion, completed_at)) = completion {
-        idempotency::complete(&txn, Some(completion), completed_at).await?;
+    let (entries, changes) = (ending.entries, ending.changes);
+    ending.run(&txn, deferred.is_some()).await?;
+    txn.commit().await.map_err(db)?;
+    if let Some(deferred) = deferred {
+        deferred.push(entries, changes);
     }
-    match deferred {
-        Some(deferred) => {
-            txn.commit().await.map_err(db)?;
-            deferred.push(entries, changes);
-            Ok(())
-        }
-        None => {
-            record(&txn, entries, changes).await?;
-            txn.commit().await.map_err(db)
-        }
+    Ok(())
+}
+
+/// A write whose effect is one statement: on PostgreSQL, over a pool and
+/// outside a unit of work, the effect and its ending as one statement in a
+/// transaction of its own (no `BEGIN` or `COMMIT` round trip); otherwise in
+/// a write transaction (a savepoint, on a transaction) ended by
+/// [`commit_write`].
+pub(crate) async fn write_one<C: Executor>(
+    conn: &C,
+    deferred: Option<&Deferred>,
+    ending: Ending<'_>,
+) -> Result<(), RepoError> {
+    if conn.get_database_backend() == DatabaseBackend::Postgres
+        && deferred.is_none()
+        && !conn.in_transaction()
+    {
+        return ending.run(conn, false).await;
     }
+    let txn = begin_write(conn).await?;
+    commit_write(txn, deferred, ending).await
 }
 
 fn from_row(m: change::Model) -> Result<Change, CorruptRow> {

@@ -19,7 +19,7 @@ use crate::changes::{self, Deferred};
 use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
-use crate::rows::{insert_entities, revise_entities, revise_relationships};
+use crate::rows::{new_entity_row, revise_entities, revise_relationships};
 use crate::sql::{Executor, begin_write, escape_like, metadata_equals, prefix_upper_bound};
 
 /// Entities in the `entities` table.
@@ -103,14 +103,15 @@ where
         entry: &AuditEntry,
         completion: Option<&Completion>,
     ) -> Result<(), RepoError> {
-        let txn = begin_write(&self.db).await?;
-        insert_entities(&txn, std::slice::from_ref(e)).await?;
-        changes::commit_write(
-            txn,
+        changes::write_one(
+            &self.db,
             self.deferred.as_deref(),
-            completion.map(|c| (c, entry.at)),
-            std::slice::from_ref(entry),
-            &[NewChange::entity(AuditAction::Create, e)],
+            changes::Ending {
+                effect: Some((new_entity_row(e), Conflict::ExternalIdTaken)),
+                completion: completion.map(|c| (c, entry.at)),
+                entries: std::slice::from_ref(entry),
+                changes: &[NewChange::entity(AuditAction::Create, e)],
+            },
         )
         .await
     }
@@ -202,9 +203,12 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            None,
-            std::slice::from_ref(entry),
-            &[NewChange::entity(AuditAction::Update, e)],
+            changes::Ending {
+                effect: None,
+                completion: None,
+                entries: std::slice::from_ref(entry),
+                changes: &[NewChange::entity(AuditAction::Update, e)],
+            },
         )
         .await
     }
@@ -247,9 +251,12 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            None,
-            &writes.audit,
-            &writes.changes,
+            changes::Ending {
+                effect: None,
+                completion: None,
+                entries: &writes.audit,
+                changes: &writes.changes,
+            },
         )
         .await?;
         Ok(writes.relationships.iter().map(|r| r.id).collect())
@@ -326,9 +333,12 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            None,
-            &writes.audit,
-            &writes.changes,
+            changes::Ending {
+                effect: None,
+                completion: None,
+                entries: &writes.audit,
+                changes: &writes.changes,
+            },
         )
         .await?;
         Ok((writes.entity, writes.relationships))

@@ -5,10 +5,10 @@ use chrono::{DateTime, Utc};
 use kg_application::{
     Claim, Completion, IdempotencyStore, IdempotentRequest, RepoError, StoredResponse,
 };
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{InsertStatement, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, Set, SqlErr,
+    QuerySelect, QueryTrait as _, Set, SqlErr,
 };
 
 use crate::error::db;
@@ -35,16 +35,9 @@ fn row_filter(request: &IdempotentRequest) -> sea_orm::Condition {
         .add(K::Key.eq(request.key.as_str()))
 }
 
-/// Stores a keyed request's response; called inside the effect's
-/// transaction, so the two are durable together.
-pub(crate) async fn complete(
-    conn: &impl ConnectionTrait,
-    completion: Option<&Completion>,
-    now: DateTime<Utc>,
-) -> Result<(), RepoError> {
-    let Some(c) = completion else {
-        return Ok(());
-    };
+/// The statement that stores a keyed request's response; run with the
+/// effect, in its transaction, so the two are durable together.
+pub(crate) fn completion_statement(c: &Completion, now: DateTime<Utc>) -> InsertStatement {
     let r = &c.response;
     idempotency_key::Entity::insert(idempotency_key::ActiveModel {
         principal: Set(c.request.principal.clone()),
@@ -70,10 +63,7 @@ pub(crate) async fn complete(
             ])
             .to_owned(),
     )
-    .exec_without_returning(conn)
-    .await
-    .map(drop)
-    .map_err(db)
+    .into_query()
 }
 
 #[async_trait]

@@ -20,7 +20,7 @@ use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row
 use crate::entities::lock_live_entities;
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
-use crate::rows::insert_relationships;
+use crate::rows::new_relationship_row;
 use crate::sql::{Executor, begin_write, metadata_equals, stored_version};
 
 /// Relationships in the `relationships` table.
@@ -69,13 +69,15 @@ where
         if !live.contains(&target.as_uuid()) {
             return Err(RepoError::Conflict(Conflict::TargetNotLive));
         }
-        insert_relationships(&txn, std::slice::from_ref(r)).await?;
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            completion.map(|c| (c, entry.at)),
-            std::slice::from_ref(entry),
-            &[NewChange::relationship(AuditAction::Create, r)],
+            changes::Ending {
+                effect: Some((new_relationship_row(r), Conflict::DuplicateRelationship)),
+                completion: completion.map(|c| (c, entry.at)),
+                entries: std::slice::from_ref(entry),
+                changes: &[NewChange::relationship(AuditAction::Create, r)],
+            },
         )
         .await
     }
@@ -173,9 +175,12 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            None,
-            std::slice::from_ref(entry),
-            &[change],
+            changes::Ending {
+                effect: None,
+                completion: None,
+                entries: std::slice::from_ref(entry),
+                changes: &[change],
+            },
         )
         .await
     }
@@ -223,9 +228,12 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            None,
-            std::slice::from_ref(entry),
-            &[NewChange::relationship(AuditAction::Update, r)],
+            changes::Ending {
+                effect: None,
+                completion: None,
+                entries: std::slice::from_ref(entry),
+                changes: &[NewChange::relationship(AuditAction::Update, r)],
+            },
         )
         .await
     }

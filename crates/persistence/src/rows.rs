@@ -4,8 +4,10 @@
 
 use kg_application::{Conflict, RepoError};
 use kg_domain::{Entity, EntityId, Relationship};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, Iterable, Set};
+use sea_orm::sea_query::{InsertStatement, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IdenStatic, Iterable, QueryTrait as _, Set,
+};
 
 use crate::convert::{entity_to_row, relationship_to_row};
 use crate::error::unique_as;
@@ -23,6 +25,16 @@ fn revisable<C: ColumnTrait + Iterable + IdenStatic>(kept: &[C]) -> Vec<C> {
     C::iter()
         .filter(|c| kept.iter().all(|k| k.as_str() != c.as_str()))
         .collect()
+}
+
+/// The statement that inserts one new entity.
+pub(crate) fn new_entity_row(e: &Entity) -> InsertStatement {
+    entity::Entity::insert(entity_to_row(e)).into_query()
+}
+
+/// The statement that inserts one new relationship.
+pub(crate) fn new_relationship_row(r: &Relationship) -> InsertStatement {
+    relationship::Entity::insert(relationship_to_row(r)).into_query()
 }
 
 /// Inserts new entities in one statement.

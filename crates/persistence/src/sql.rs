@@ -6,8 +6,8 @@ use kg_application::RepoError;
 use kg_domain::Version;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ConnectionTrait, DatabaseBackend, DatabaseTransaction, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseExecutor, DatabaseTransaction,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::{CorruptRow, db};
@@ -19,11 +19,27 @@ use crate::error::{CorruptRow, db};
 pub trait Executor:
     ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction> + Send + Sync
 {
+    /// Whether this is a transaction someone else holds (then a write must
+    /// be a savepoint in it), not a pool.
+    fn in_transaction(&self) -> bool;
 }
 
-impl<C> Executor for C where
-    C: ConnectionTrait + TransactionTrait<Transaction = DatabaseTransaction> + Send + Sync
-{
+impl Executor for DatabaseConnection {
+    fn in_transaction(&self) -> bool {
+        false
+    }
+}
+
+impl Executor for DatabaseTransaction {
+    fn in_transaction(&self) -> bool {
+        true
+    }
+}
+
+impl Executor for DatabaseExecutor<'_> {
+    fn in_transaction(&self) -> bool {
+        !matches!(self, DatabaseExecutor::Connection(_))
+    }
 }
 
 /// Begins a transaction for a write. On SQLite it takes the write lock at
