@@ -1,5 +1,5 @@
 //! The change feed: one row for every create, update, delete and restore of
-//! an entity or a relationship, numbered in commit order.
+//! an entity or a relationship.
 //!
 //! As first made, writers appended their rows as the last statement of
 //! their transaction under a transaction-scoped advisory lock, so `seq`

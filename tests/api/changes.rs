@@ -270,3 +270,59 @@ async fn the_feed_reports_each_kind_of_change_and_refuses_a_bad_cursor() -> anyh
     assert_eq!(fields(&p), ["limit"]);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_full_batch_reaches_the_feed_in_the_order_it_was_written() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let entities: Vec<Value> = (0..1000)
+        .map(|i| json!({ "type": "Doc", "name": format!("d{i}"), "external_id": format!("d:{i}") }))
+        .collect();
+    let relationships: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({
+                "source_external_id": format!("d:{i}"),
+                "target_external_id": format!("d:{}", (i + 1) % 1000),
+                "type": "NEXT",
+            })
+        })
+        .collect();
+    let res = app
+        .post(
+            "/v1/batch",
+            &token,
+            &json!({ "entities": entities, "relationships": relationships }),
+        )
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut replica = Replica::default();
+    let mut kinds = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let path = format!(
+            "/v1/changes?limit=100&after={}",
+            if cursor.is_empty() { "0" } else { &cursor }
+        );
+        let page: Value = app.get(&path, &token).await?.json().await?;
+        let items = page["items"].as_array().cloned().unwrap_or_default();
+        kinds.extend(
+            items
+                .iter()
+                .map(|c| c["resource_type"].as_str().unwrap_or_default().to_owned()),
+        );
+        cursor = page["next_cursor"].as_str().unwrap_or_default().to_owned();
+        if items.len() < 100 {
+            break;
+        }
+    }
+    replica.follow(&app, &token).await?;
+    assert_eq!(replica.resources.len(), 2000, "every change is in the feed");
+    assert_eq!(kinds.len(), 2000);
+    // Each relationship's create comes after the creates of its ends.
+    assert!(
+        kinds[..1000].iter().all(|k| k == "entity")
+            && kinds[1000..].iter().all(|k| k == "relationship"),
+        "entity creates first, then relationship creates"
+    );
+    Ok(())
+}

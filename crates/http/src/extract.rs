@@ -279,13 +279,19 @@ pub(crate) fn etag(version: Version) -> String {
     format!("\"{}\"", version.get())
 }
 
-/// Whether an `If-None-Match` list names `etag`: `*`, or one of its entity
-/// tags, compared weakly (RFC 9110 §13.1.2: `W/"3"` matches `"3"`).
-fn none_match_names(list: &str, etag: &str) -> bool {
-    let mut rest = list.trim();
-    while !rest.is_empty() {
-        if let Some(after) = rest.strip_prefix('*') {
-            return after.trim_start().is_empty() || after.trim_start().starts_with(',');
+/// Whether an `If-None-Match` value names `etag`: `*` alone, or a list of
+/// entity tags one of which matches, compared weakly (RFC 9110 §13.1.2:
+/// `W/"3"` matches `"3"`). Empty list elements are skipped (§5.6.1.2); a
+/// malformed list matches nothing.
+fn none_match_names(value: &str, etag: &str) -> bool {
+    let mut rest = value.trim();
+    if rest == "*" {
+        return true;
+    }
+    loop {
+        rest = rest.trim_start_matches(|c: char| c == ',' || c.is_ascii_whitespace());
+        if rest.is_empty() {
+            return false;
         }
         let tag = rest.strip_prefix("W/").unwrap_or(rest);
         let Some(quoted) = tag.strip_prefix('"') else {
@@ -298,12 +304,10 @@ fn none_match_names(list: &str, etag: &str) -> bool {
             return true;
         }
         rest = quoted[end + 1..].trim_start();
-        match rest.strip_prefix(',') {
-            Some(next) => rest = next.trim_start(),
-            None => return false,
+        if !rest.is_empty() && !rest.starts_with(',') {
+            return false;
         }
     }
-    false
 }
 
 /// The `304 Not Modified` a conditional GET gets when its `If-None-Match`
@@ -342,6 +346,9 @@ mod tests {
             ("\"1\" \"3\"", false),
             ("", false),
             ("*x", false),
+            ("\"1\", , \"3\"", true),
+            (", \"3\",", true),
+            ("\"1\", *", false),
         ] {
             assert_eq!(none_match_names(list, "\"3\""), matches, "{list}");
         }

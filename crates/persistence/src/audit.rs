@@ -26,10 +26,11 @@ fn row(entry: &AuditEntry) -> audit_log::ActiveModel {
     }
 }
 
-/// The statements that append `entries`, 1,000 rows each.
+/// The statements that append `entries`, [`crate::rows::LOG_ROWS_PER_STATEMENT`]
+/// rows each.
 pub(crate) fn append_statements(entries: &[AuditEntry]) -> Vec<InsertStatement> {
     entries
-        .chunks(crate::rows::ROWS_PER_STATEMENT)
+        .chunks(crate::rows::LOG_ROWS_PER_STATEMENT)
         .map(|chunk| audit_log::Entity::insert_many(chunk.iter().map(row)).into_query())
         .collect()
 }

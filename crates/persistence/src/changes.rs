@@ -1,4 +1,5 @@
-//! The change feed: appending in commit order, and reading it back.
+//! The change feed: appending without a queue, positions given after
+//! commit, and reading it back in commit order.
 
 use async_trait::async_trait;
 use kg_application::{
@@ -9,8 +10,8 @@ use kg_domain::{EntityId, RelationshipId, Version};
 use sea_orm::sea_query::{Alias, CommonTableExpression, InsertStatement, WithClause};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _,
-    Set, Statement, TransactionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, IsolationLevel, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait as _, Set, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::{CorruptRow, db, unique_as};
@@ -25,14 +26,14 @@ const FEED_LOCK: i64 = 0x6b67_5f63_6861_6e67;
 /// How many rows one sequencing statement positions.
 const POSITIONS_PER_STATEMENT: u64 = 10_000;
 
-/// The statements that append `changes` to the feed, 1,000 rows each. The
+/// The statements that append `changes` to the feed, [`LOG_ROWS_PER_STATEMENT`] rows each. The
 /// rows get no position here: on PostgreSQL a sequencer gives them one
 /// after they are committed ([`SeaOrmChangeFeed`]), so writers commit
 /// concurrently; SQLite's single writer commits in the order of its
 /// transactions, so there the transaction positions its own rows.
 fn append_statements(changes: &[NewChange]) -> Vec<InsertStatement> {
     changes
-        .chunks(crate::rows::ROWS_PER_STATEMENT)
+        .chunks(crate::rows::LOG_ROWS_PER_STATEMENT)
         .map(|chunk| {
             change::Entity::insert_many(chunk.iter().map(|c| change::ActiveModel {
                 seq: NotSet,
@@ -67,55 +68,94 @@ pub(crate) struct Ending<'a> {
     pub changes: &'a [NewChange],
 }
 
-impl Ending<'_> {
-    /// Runs the effect and the response, and (unless `held_back`) the audit
-    /// and feed rows. On PostgreSQL they go as one statement (the first
-    /// ones as data-modifying CTEs), one round trip, which PostgreSQL runs
-    /// atomically; when that would bind too many parameters, and on
-    /// SQLite, one after another.
-    async fn run(self, conn: &impl ConnectionTrait, held_back: bool) -> Result<(), RepoError> {
-        let conflict = self.effect.as_ref().map(|(_, c)| *c);
-        let map = move |e: DbErr| match conflict {
+/// An [`Ending`]'s statements, in order, and the conflict a unique
+/// violation of its effect means.
+struct Statements {
+    list: Vec<InsertStatement>,
+    conflict: Option<Conflict>,
+    /// Whether each table gets at most one insert, so that rows keep their
+    /// order whatever order PostgreSQL runs CTEs in.
+    one_per_table: bool,
+}
+
+impl Statements {
+    fn map(&self) -> impl Fn(DbErr) -> RepoError + Copy + use<> {
+        let conflict = self.conflict;
+        move |e: DbErr| match conflict {
             Some(c) => unique_as(c)(e),
             None => db(e),
-        };
-        let mut statements: Vec<InsertStatement> = Vec::new();
-        statements.extend(self.effect.map(|(s, _)| s));
-        statements.extend(
+        }
+    }
+
+    /// On PostgreSQL, the statements as one: the first ones as
+    /// data-modifying CTEs, which PostgreSQL runs atomically with the last.
+    /// `None` when there is nothing to combine, when a table would get
+    /// several inserts (PostgreSQL runs CTEs in no set order, so their rows
+    /// could draw `seq` out of order), or when it would bind too many
+    /// parameters.
+    fn combined(&self, backend: DatabaseBackend) -> Option<Statement> {
+        let (last, leading) = self.list.split_last()?;
+        if backend != DatabaseBackend::Postgres || leading.is_empty() || !self.one_per_table {
+            return None;
+        }
+        let mut with = WithClause::new();
+        for (n, statement) in leading.iter().enumerate() {
+            with.cte(
+                CommonTableExpression::new()
+                    .query(statement.clone())
+                    .table_name(Alias::new(format!("w{n}")))
+                    .to_owned(),
+            );
+        }
+        let combined = backend.build(&with.query(last.clone()));
+        (combined.values.as_ref().map_or(0, |v| v.0.len()) <= PARAMETERS_PER_STATEMENT)
+            .then_some(combined)
+    }
+}
+
+impl Ending<'_> {
+    /// The effect and the response, and (unless `held_back`) the audit and
+    /// feed rows, as statements in that order.
+    fn statements(&self, held_back: bool) -> Statements {
+        let mut list: Vec<InsertStatement> = Vec::new();
+        list.extend(self.effect.as_ref().map(|(s, _)| s.clone()));
+        list.extend(
             self.completion
                 .map(|(c, at)| idempotency::completion_statement(c, at)),
         );
+        let mut one_per_table = true;
         if !held_back {
-            statements.extend(audit::append_statements(self.entries));
-            statements.extend(append_statements(self.changes));
+            let audit = audit::append_statements(self.entries);
+            let feed = append_statements(self.changes);
+            one_per_table = audit.len() <= 1 && feed.len() <= 1;
+            list.extend(audit);
+            list.extend(feed);
         }
+        Statements {
+            list,
+            conflict: self.effect.as_ref().map(|(_, c)| *c),
+            one_per_table,
+        }
+    }
+
+    /// Runs the effect and the response, and (unless `held_back`) the audit
+    /// and feed rows, inside the caller's transaction: on PostgreSQL as one
+    /// statement where [`Statements::combined`] allows, one round trip;
+    /// otherwise one after another.
+    async fn run(&self, conn: &impl ConnectionTrait, held_back: bool) -> Result<(), RepoError> {
+        let statements = self.statements(held_back);
+        let map = statements.map();
         let backend = conn.get_database_backend();
-        if backend == DatabaseBackend::Postgres
-            && let Some((last, leading)) = statements.split_last()
-            && !leading.is_empty()
-        {
-            let mut with = WithClause::new();
-            for (n, statement) in leading.iter().enumerate() {
-                with.cte(
-                    CommonTableExpression::new()
-                        .query(statement.clone())
-                        .table_name(Alias::new(format!("w{n}")))
-                        .to_owned(),
-                );
-            }
-            let combined = backend.build(&with.query(last.clone()));
-            if combined.values.as_ref().map_or(0, |v| v.0.len()) <= PARAMETERS_PER_STATEMENT {
-                conn.execute_raw(combined).await.map_err(map)?;
-                return Ok(());
-            }
+        if let Some(combined) = statements.combined(backend) {
+            return conn.execute_raw(combined).await.map(drop).map_err(map);
         }
-        let mut statements = statements.into_iter();
-        if conflict.is_some()
-            && let Some(effect) = statements.next()
+        let mut list = statements.list.into_iter();
+        if statements.conflict.is_some()
+            && let Some(effect) = list.next()
         {
             conn.execute(&effect).await.map_err(map)?;
         }
-        for statement in statements {
+        for statement in list {
             conn.execute(&statement).await.map_err(db)?;
         }
         if !held_back && !self.changes.is_empty() && backend == DatabaseBackend::Sqlite {
@@ -217,11 +257,15 @@ pub(crate) async fn write_one<C: Executor>(
     deferred: Option<&Deferred>,
     ending: Ending<'_>,
 ) -> Result<(), RepoError> {
-    if conn.get_database_backend() == DatabaseBackend::Postgres
-        && deferred.is_none()
-        && !conn.in_transaction()
-    {
-        return ending.run(conn, false).await;
+    if deferred.is_none() && !conn.in_transaction() {
+        let statements = ending.statements(false);
+        if let Some(combined) = statements.combined(conn.get_database_backend()) {
+            return conn
+                .execute_raw(combined)
+                .await
+                .map(drop)
+                .map_err(statements.map());
+        }
     }
     let txn = begin_write(conn).await?;
     commit_write(txn, deferred, ending).await
@@ -317,7 +361,16 @@ impl SeaOrmChangeFeed {
             return Ok(());
         }
         loop {
-            let txn = self.db.begin().await.map_err(db)?;
+            // Read committed: the UPDATE's snapshot must be taken after the
+            // lock is granted, to see every earlier sequencer's positions.
+            let txn = self
+                .db
+                .begin_with_options(TransactionOptions {
+                    isolation_level: Some(IsolationLevel::ReadCommitted),
+                    ..TransactionOptions::default()
+                })
+                .await
+                .map_err(db)?;
             txn.execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
                 "SELECT pg_advisory_xact_lock($1)",

@@ -156,7 +156,6 @@ impl kg_application::HealthProbe for SeaOrmHealthProbe {
     }
 }
 
-/// Pool statistics for metrics.
 /// How many statements a pool has sent to the database: every query and
 /// command sea-orm runs, in or out of a transaction (the `BEGIN` and
 /// `COMMIT` around a transaction are not counted).
@@ -183,6 +182,7 @@ impl StatementCount {
     }
 }
 
+/// Pool statistics for metrics.
 #[derive(Debug, Clone)]
 pub struct SeaOrmPoolMonitor {
     db: DatabaseConnection,
@@ -191,9 +191,9 @@ pub struct SeaOrmPoolMonitor {
 }
 
 impl SeaOrmPoolMonitor {
-    /// A monitor of `db`'s pool, which opens at most `max` connections.
+    /// A monitor of `db`'s pool, which opens at most `max` connections; its
+    /// snapshots report the statements `statements` counted.
     #[must_use]
-    /// Its snapshots report the statements `statements` counted.
     pub const fn new(db: DatabaseConnection, max: u32, statements: StatementCount) -> Self {
         Self {
             db,

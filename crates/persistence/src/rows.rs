@@ -18,6 +18,11 @@ use crate::models::{entity, relationship};
 /// rows a write stores (a delete's cascade has no upper bound).
 pub(crate) const ROWS_PER_STATEMENT: usize = 1000;
 
+/// Audit and feed rows per statement: at most 7 values each, so a
+/// statement stays under SQLite's bound too, and a write of up to 4,000
+/// changes (a full batch: 2,000) appends each log with one insert.
+pub(crate) const LOG_ROWS_PER_STATEMENT: usize = 4000;
+
 /// Every column of a table but `kept`: what storing a revision of an
 /// existing row overwrites. Counting out, not in, means a column added to
 /// the table (a new attribution field) is written without another edit.

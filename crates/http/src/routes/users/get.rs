@@ -1,11 +1,11 @@
 //! `GET /v1/users/{id}` (admins).
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use kg_domain::UserId;
 
 use super::UserResponse;
-use crate::extract::{Authenticated, etag, not_modified, parse_id};
+use crate::extract::{Authenticated, etag, parse_id};
 use crate::{ApiError, AppState};
 
 #[utoipa::path(
@@ -13,24 +13,19 @@ use crate::{ApiError, AppState};
     path = "/v1/users/{id}",
     operation_id = "getUser",
     tag = "users",
-    params(("If-None-Match" = Option<String>, Header, description = "ETags the client holds: when one is current, the answer is 304 without a body."), ("id" = String, Path, format = Uuid, description = "The user's id.")),
+    params(("id" = String, Path, format = Uuid, description = "The user's id.")),
     responses(
         (status = 200, description = "The account.", body = super::UserResponse, headers(("ETag" = String, description = "The version, for `If-Match`."))),
-        (status = 304, description = "Not modified: `If-None-Match` names the current version.", headers(("ETag" = String))),
         (status = 404, description = "`user_not_found`: no user has this id.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]
 pub(crate) async fn handle(
-    req: HttpRequest,
     state: web::Data<AppState>,
     Authenticated(ctx): Authenticated,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id: UserId = parse_id(&path, "id")?;
     let user = state.users.get(&ctx, id).await?;
-    if let Some(res) = not_modified(&req, user.version) {
-        return Ok(res);
-    }
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(user.version)))
         .json(UserResponse::from(user)))
