@@ -381,10 +381,13 @@ def main() -> int:
         ap.error("hubs x hub-degree exceeds the relationships")
     if not shutil.which("wrk"):
         ap.error("wrk is not installed (Debian: apt-get install wrk)")
-    runs = [run_backend(kind, args) for kind in args.backend.split(",") if kind]
-    if args.json:
-        Path(args.json).write_text(json.dumps(runs, indent=2))
-    print(markdown(runs))
+    runs = []
+    for kind in (k for k in args.backend.split(",") if k):
+        runs.append(run_backend(kind, args))
+        # Each database's table as soon as it is done: a later one may be stopped.
+        print(markdown(runs[-1:]), flush=True)
+        if args.json:
+            Path(args.json).write_text(json.dumps(runs, indent=2))
     return 0
 
 
