@@ -89,17 +89,16 @@ impl Statements {
 
     /// On PostgreSQL, the statements as one: the first ones as
     /// data-modifying CTEs, which PostgreSQL runs atomically with the last.
-    /// `None` when there is nothing to combine, when a table would get
-    /// several inserts (PostgreSQL runs CTEs in no set order, so their rows
-    /// could draw `seq` out of order), or when it would bind too many
-    /// parameters.
-    fn combined(&self, backend: DatabaseBackend) -> Option<Statement> {
-        let (last, leading) = self.list.split_last()?;
-        if backend != DatabaseBackend::Postgres || leading.is_empty() || !self.one_per_table {
-            return None;
+    /// The statements back when there is nothing to combine, when a table
+    /// would get several inserts (PostgreSQL runs CTEs in no set order, so
+    /// their rows could draw `seq` out of order), or when it would bind too
+    /// many parameters.
+    fn combined(self, backend: DatabaseBackend) -> Result<Statement, Self> {
+        if backend != DatabaseBackend::Postgres || self.list.len() < 2 || !self.one_per_table {
+            return Err(self);
         }
         let mut with = WithClause::new();
-        for (n, statement) in leading.iter().enumerate() {
+        for (n, statement) in self.list[..self.list.len() - 1].iter().enumerate() {
             with.cte(
                 CommonTableExpression::new()
                     .query(statement.clone())
@@ -107,18 +106,49 @@ impl Statements {
                     .to_owned(),
             );
         }
-        let combined = backend.build(&with.query(last.clone()));
-        (combined.values.as_ref().map_or(0, |v| v.0.len()) <= PARAMETERS_PER_STATEMENT)
-            .then_some(combined)
+        let last = self.list[self.list.len() - 1].clone();
+        let combined = backend.build(&with.query(last));
+        if combined.values.as_ref().map_or(0, |v| v.0.len()) <= PARAMETERS_PER_STATEMENT {
+            Ok(combined)
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Runs the statements one after another, inside the caller's
+    /// transaction.
+    async fn run_each(self, conn: &impl ConnectionTrait) -> Result<(), RepoError> {
+        let map = self.map();
+        let mut list = self.list.into_iter();
+        if self.conflict.is_some()
+            && let Some(effect) = list.next()
+        {
+            conn.execute(&effect).await.map_err(map)?;
+        }
+        for statement in list {
+            conn.execute(&statement).await.map_err(db)?;
+        }
+        Ok(())
     }
 }
 
-impl Ending<'_> {
+impl<'a> Ending<'a> {
+    /// A write's audit and feed rows, with no effect or response to store.
+    pub(crate) const fn logs(entries: &'a [AuditEntry], changes: &'a [NewChange]) -> Self {
+        Self {
+            effect: None,
+            completion: None,
+            entries,
+            changes,
+        }
+    }
+
     /// The effect and the response, and (unless `held_back`) the audit and
     /// feed rows, as statements in that order.
-    fn statements(&self, held_back: bool) -> Statements {
+    fn statements(self, held_back: bool) -> Statements {
+        let conflict = self.effect.as_ref().map(|(_, c)| *c);
         let mut list: Vec<InsertStatement> = Vec::new();
-        list.extend(self.effect.as_ref().map(|(s, _)| s.clone()));
+        list.extend(self.effect.map(|(s, _)| s));
         list.extend(
             self.completion
                 .map(|(c, at)| idempotency::completion_statement(c, at)),
@@ -133,7 +163,7 @@ impl Ending<'_> {
         }
         Statements {
             list,
-            conflict: self.effect.as_ref().map(|(_, c)| *c),
+            conflict,
             one_per_table,
         }
     }
@@ -142,23 +172,18 @@ impl Ending<'_> {
     /// and feed rows, inside the caller's transaction: on PostgreSQL as one
     /// statement where [`Statements::combined`] allows, one round trip;
     /// otherwise one after another.
-    async fn run(&self, conn: &impl ConnectionTrait, held_back: bool) -> Result<(), RepoError> {
+    async fn run(self, conn: &impl ConnectionTrait, held_back: bool) -> Result<(), RepoError> {
+        let positions = !held_back && !self.changes.is_empty();
+        let backend = conn.get_database_backend();
         let statements = self.statements(held_back);
         let map = statements.map();
-        let backend = conn.get_database_backend();
-        if let Some(combined) = statements.combined(backend) {
-            return conn.execute_raw(combined).await.map(drop).map_err(map);
+        match statements.combined(backend) {
+            Ok(combined) => {
+                conn.execute_raw(combined).await.map_err(map)?;
+            }
+            Err(statements) => statements.run_each(conn).await?,
         }
-        let mut list = statements.list.into_iter();
-        if statements.conflict.is_some()
-            && let Some(effect) = list.next()
-        {
-            conn.execute(&effect).await.map_err(map)?;
-        }
-        for statement in list {
-            conn.execute(&statement).await.map_err(db)?;
-        }
-        if !held_back && !self.changes.is_empty() && backend == DatabaseBackend::Sqlite {
+        if positions && backend == DatabaseBackend::Sqlite {
             while assign_positions(conn).await? == POSITIONS_PER_STATEMENT {}
         }
         Ok(())
@@ -172,14 +197,7 @@ async fn record(
     entries: &[AuditEntry],
     changes: &[NewChange],
 ) -> Result<(), RepoError> {
-    Ending {
-        effect: None,
-        completion: None,
-        entries,
-        changes,
-    }
-    .run(conn, false)
-    .await
+    Ending::logs(entries, changes).run(conn, false).await
 }
 
 /// Gives up to [`POSITIONS_PER_STATEMENT`] rows without a position the next
@@ -257,15 +275,19 @@ pub(crate) async fn write_one<C: Executor>(
     deferred: Option<&Deferred>,
     ending: Ending<'_>,
 ) -> Result<(), RepoError> {
-    if deferred.is_none() && !conn.in_transaction() {
+    let backend = conn.get_database_backend();
+    if backend == DatabaseBackend::Postgres && deferred.is_none() && !conn.in_transaction() {
         let statements = ending.statements(false);
-        if let Some(combined) = statements.combined(conn.get_database_backend()) {
-            return conn
-                .execute_raw(combined)
-                .await
-                .map(drop)
-                .map_err(statements.map());
-        }
+        let map = statements.map();
+        return match statements.combined(backend) {
+            Ok(combined) => conn.execute_raw(combined).await.map(drop).map_err(map),
+            // Too large for one statement: one after another, in a transaction.
+            Err(statements) => {
+                let txn = begin_write(conn).await?;
+                statements.run_each(&txn).await?;
+                txn.commit().await.map_err(db)
+            }
+        };
     }
     let txn = begin_write(conn).await?;
     commit_write(txn, deferred, ending).await

@@ -203,12 +203,10 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            changes::Ending {
-                effect: None,
-                completion: None,
-                entries: std::slice::from_ref(entry),
-                changes: &[NewChange::entity(AuditAction::Update, e)],
-            },
+            changes::Ending::logs(
+                std::slice::from_ref(entry),
+                &[NewChange::entity(AuditAction::Update, e)],
+            ),
         )
         .await
     }
@@ -251,12 +249,7 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            changes::Ending {
-                effect: None,
-                completion: None,
-                entries: &writes.audit,
-                changes: &writes.changes,
-            },
+            changes::Ending::logs(&writes.audit, &writes.changes),
         )
         .await?;
         Ok(writes.relationships.iter().map(|r| r.id).collect())
@@ -333,12 +326,7 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            changes::Ending {
-                effect: None,
-                completion: None,
-                entries: &writes.audit,
-                changes: &writes.changes,
-            },
+            changes::Ending::logs(&writes.audit, &writes.changes),
         )
         .await?;
         Ok((writes.entity, writes.relationships))

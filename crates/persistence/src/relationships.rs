@@ -175,12 +175,7 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            changes::Ending {
-                effect: None,
-                completion: None,
-                entries: std::slice::from_ref(entry),
-                changes: &[change],
-            },
+            changes::Ending::logs(std::slice::from_ref(entry), &[change]),
         )
         .await
     }
@@ -228,12 +223,10 @@ where
         changes::commit_write(
             txn,
             self.deferred.as_deref(),
-            changes::Ending {
-                effect: None,
-                completion: None,
-                entries: std::slice::from_ref(entry),
-                changes: &[NewChange::relationship(AuditAction::Update, r)],
-            },
+            changes::Ending::logs(
+                std::slice::from_ref(entry),
+                &[NewChange::relationship(AuditAction::Update, r)],
+            ),
         )
         .await
     }
