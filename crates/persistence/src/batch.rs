@@ -2,10 +2,12 @@
 
 use async_trait::async_trait;
 use kg_application::{BatchPlanner, BatchReport, BatchRepository, RepoError, StoredEntities};
-use kg_domain::{EntityId, ExternalId};
+use std::collections::HashSet;
+
+use kg_domain::{EntityId, ExternalId, Relationship, TypeName};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QuerySelect, Statement,
+    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter,
 };
 
 use crate::changes;
@@ -13,7 +15,7 @@ use crate::convert::{entity_from_row, relationship_from_row};
 use crate::error::db;
 use crate::models::{entity, relationship};
 use crate::rows::{insert_entities, insert_relationships, revise_entities, revise_relationships};
-use crate::sql::{Executor, begin_write};
+use crate::sql::{Binds, Executor, begin_write};
 
 /// Applies batches of entities and relationships.
 #[derive(Debug, Clone)]
@@ -31,6 +33,12 @@ impl<C> SeaOrmBatchRepository<C> {
 }
 
 /// Reads the live entities a batch names, locking them on PostgreSQL.
+///
+/// On PostgreSQL each name is its own index probe (a `LATERAL` subquery
+/// keyed on the name, which only an index scan can serve cheaply), so the
+/// plan does not depend on how fresh the table's statistics are: a table
+/// that has just grown by a hundred thousand rows is probed the same way.
+/// Names are probed, and rows locked, in sorted order.
 async fn stored_entities(
     txn: &DatabaseTransaction,
     external_ids: &[ExternalId],
@@ -40,29 +48,128 @@ async fn stored_entities(
     if external_ids.is_empty() && ids.is_empty() {
         return Ok(stored);
     }
-    let mut query = entity::Entity::find()
-        .filter(entity::Column::DeletedAt.is_null())
-        .filter(
-            Condition::any()
-                .add(entity::Column::ExternalId.is_in(external_ids.iter().map(ExternalId::as_str)))
-                .add(entity::Column::Id.is_in(ids.iter().map(|i| i.as_uuid()))),
-        );
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        query = query.lock_exclusive();
-    }
-    for row in query.all(txn).await.map_err(db)? {
+    let rows = if txn.get_database_backend() == DatabaseBackend::Postgres {
+        let mut externals: Vec<&str> = external_ids.iter().map(ExternalId::as_str).collect();
+        externals.sort_unstable();
+        let mut uuids: Vec<uuid::Uuid> = ids.iter().map(|i| i.as_uuid()).collect();
+        uuids.sort_unstable();
+        let mut binds = Binds::new(DatabaseBackend::Postgres);
+        let mut parts = Vec::new();
+        if !externals.is_empty() {
+            let keys = values_list(externals.iter().map(|x| binds.push(*x)));
+            parts.push(format!(
+                "SELECT e.* FROM (VALUES {keys}) AS k(x) CROSS JOIN LATERAL \
+                 (SELECT * FROM entities WHERE external_id = k.x AND deleted_at IS NULL \
+                 LIMIT 1 FOR UPDATE) e"
+            ));
+        }
+        if !uuids.is_empty() {
+            let keys = values_list(uuids.iter().map(|i| binds.push(*i)));
+            parts.push(format!(
+                "SELECT e.* FROM (VALUES {keys}) AS k(i) CROSS JOIN LATERAL \
+                 (SELECT * FROM entities WHERE id = k.i AND deleted_at IS NULL FOR UPDATE) e"
+            ));
+        }
+        let found = txn
+            .query_all_raw(binds.statement(parts.join(" UNION ALL ")))
+            .await
+            .map_err(db)?;
+        found
+            .iter()
+            .map(|row| entity::Model::from_query_result(row, "").map_err(db))
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        entity::Entity::find()
+            .filter(entity::Column::DeletedAt.is_null())
+            .filter(
+                Condition::any()
+                    .add(
+                        entity::Column::ExternalId
+                            .is_in(external_ids.iter().map(ExternalId::as_str)),
+                    )
+                    .add(entity::Column::Id.is_in(ids.iter().map(|i| i.as_uuid()))),
+            )
+            .all(txn)
+            .await
+            .map_err(db)?
+    };
+    let wanted_ids: HashSet<&EntityId> = ids.iter().collect();
+    let wanted_external: HashSet<&ExternalId> = external_ids.iter().collect();
+    for row in rows {
         let e = entity_from_row(row)?;
-        if ids.contains(&e.id) {
+        if wanted_ids.contains(&e.id) {
             stored.live_ids.insert(e.id);
             stored.by_id.insert(e.id, e.clone());
         }
         if let Some(x) = e.data.external_id.clone()
-            && external_ids.contains(&x)
+            && wanted_external.contains(&x)
         {
             stored.by_external_id.insert(x, e);
         }
     }
     Ok(stored)
+}
+
+/// `(a), (b), …` from placeholders.
+fn values_list(placeholders: impl Iterator<Item = String>) -> String {
+    placeholders
+        .map(|p| format!("({p})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Reads the live relationships having one of `keys` (source, target,
+/// type), locking them on PostgreSQL: there, one probe of the live-edge
+/// unique index per key, in sorted order, as for entities.
+async fn stored_relationships(
+    txn: &DatabaseTransaction,
+    keys: &[(EntityId, EntityId, TypeName)],
+) -> Result<Vec<Relationship>, RepoError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let backend = txn.get_database_backend();
+    let mut sorted: Vec<_> = keys
+        .iter()
+        .map(|(s, t, kind)| (s.as_uuid(), t.as_uuid(), kind.as_str()))
+        .collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut binds = Binds::new(backend);
+    // One row-value list rather than a chain of ORs, which SQLite would
+    // refuse as too deep past a few hundred keys.
+    let rows = sorted
+        .iter()
+        .map(|(s, t, kind)| {
+            format!(
+                "({}, {}, {})",
+                binds.push(*s),
+                binds.push(*t),
+                binds.push(*kind)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = if backend == DatabaseBackend::Postgres {
+        format!(
+            "SELECT r.* FROM (VALUES {rows}) AS k(s, t, kind) CROSS JOIN LATERAL \
+             (SELECT * FROM relationships WHERE source_id = k.s AND target_id = k.t \
+             AND kind = k.kind AND deleted_at IS NULL LIMIT 1 FOR UPDATE) r"
+        )
+    } else {
+        format!(
+            "SELECT * FROM relationships WHERE deleted_at IS NULL \
+             AND (source_id, target_id, kind) IN (VALUES {rows})"
+        )
+    };
+    let found = txn.query_all_raw(binds.statement(sql)).await.map_err(db)?;
+    found
+        .iter()
+        .map(|row| {
+            let model = relationship::Model::from_query_result(row, "").map_err(db)?;
+            Ok(relationship_from_row(model)?)
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -76,50 +183,12 @@ where
         dry_run: bool,
     ) -> Result<BatchReport, RepoError> {
         let txn = begin_write(&self.db).await?;
-        let postgres = txn.get_database_backend() == DatabaseBackend::Postgres;
         let (external_ids, ids) = planner.lookup();
         let stored = stored_entities(&txn, &external_ids, &ids).await?;
         let keys = planner
             .relationship_keys(&stored)
             .map_err(RepoError::Invalid)?;
-        let mut existing = Vec::new();
-        if !keys.is_empty() {
-            // One row-value list rather than a chain of ORs, which SQLite
-            // would refuse as too deep past a few hundred keys.
-            let backend = txn.get_database_backend();
-            let rows = (0..keys.len())
-                .map(|i| match backend {
-                    DatabaseBackend::Postgres => {
-                        format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3)
-                    }
-                    _ => "(?, ?, ?)".to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let values: Vec<sea_orm::Value> = keys
-                .iter()
-                .flat_map(|(s, t, kind)| {
-                    [
-                        s.as_uuid().into(),
-                        t.as_uuid().into(),
-                        kind.as_str().to_owned().into(),
-                    ]
-                })
-                .collect();
-            let lock = if postgres { " FOR UPDATE" } else { "" };
-            let sql = format!(
-                "SELECT * FROM relationships WHERE deleted_at IS NULL \
-                 AND (source_id, target_id, kind) IN (VALUES {rows}){lock}"
-            );
-            let found = txn
-                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-                .await
-                .map_err(db)?;
-            for row in &found {
-                let model = relationship::Model::from_query_result(row, "").map_err(db)?;
-                existing.push(relationship_from_row(model)?);
-            }
-        }
+        let existing = stored_relationships(&txn, &keys).await?;
         let writes = planner.plan(&stored, &keys, &existing);
         if dry_run {
             txn.rollback().await.map_err(db)?;

@@ -7,7 +7,7 @@ use kg_domain::Version;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseExecutor, DatabaseTransaction,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 use crate::error::{CorruptRow, db};
@@ -55,6 +55,38 @@ where
         ..TransactionOptions::default()
     };
     conn.begin_with_options(options).await.map_err(db)
+}
+
+/// The values a hand-written statement binds, each pushed where the text
+/// names it: SQLite's `?` are positional, PostgreSQL's are numbered.
+pub(crate) struct Binds {
+    backend: DatabaseBackend,
+    values: Vec<Value>,
+}
+
+impl Binds {
+    /// No values yet, for a statement on `backend`.
+    pub(crate) const fn new(backend: DatabaseBackend) -> Self {
+        Self {
+            backend,
+            values: Vec::new(),
+        }
+    }
+
+    /// Binds `value` and returns its placeholder, to write into the text
+    /// at the place it is pushed.
+    pub(crate) fn push(&mut self, value: impl Into<Value>) -> String {
+        self.values.push(value.into());
+        match self.backend {
+            DatabaseBackend::Postgres => format!("${}", self.values.len()),
+            _ => "?".to_owned(),
+        }
+    }
+
+    /// The statement `sql`, with every value pushed.
+    pub(crate) fn statement(self, sql: String) -> Statement {
+        Statement::from_sql_and_values(self.backend, sql, self.values)
+    }
 }
 
 /// `text` with LIKE's wildcards and escape character escaped (by `\`).
