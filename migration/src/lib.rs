@@ -23,6 +23,7 @@ mod m20260101_000010_idempotency_keys;
 mod m20260101_000011_entity_search;
 mod m20260101_000012_service_settings;
 mod m20260101_000013_feed_positions;
+mod m20260101_000014_live_edge_indexes;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000011_entity_search::Migration),
             Box::new(m20260101_000012_service_settings::Migration),
             Box::new(m20260101_000013_feed_positions::Migration),
+            Box::new(m20260101_000014_live_edge_indexes::Migration),
         ]
     }
 }

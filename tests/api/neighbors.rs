@@ -216,3 +216,79 @@ async fn depth_three_on_a_graph_of_100_000_relationships_stays_within_its_budget
     assert_eq!(small["truncated"], true);
     Ok(())
 }
+
+#[tokio::test]
+async fn a_hub_in_the_frontier_gives_its_share_and_not_its_degree() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    // A start with 100 spokes; the first spoke has 60 leaves of its own.
+    let node = |x: String| json!({ "type": "Node", "name": x.clone(), "external_id": x });
+    let link = |a: String, b: String| json!({ "source_external_id": a, "target_external_id": b, "type": "LINKS" });
+    let mut entities = vec![node("start".to_owned())];
+    let mut relationships = Vec::new();
+    for i in 0..100 {
+        entities.push(node(format!("spoke{i}")));
+        relationships.push(link("start".to_owned(), format!("spoke{i}")));
+    }
+    for j in 0..60 {
+        entities.push(node(format!("leaf{j}")));
+        relationships.push(link("spoke0".to_owned(), format!("leaf{j}")));
+    }
+    let res = app
+        .post(
+            "/v1/batch",
+            &token,
+            &json!({ "entities": entities, "relationships": relationships }),
+        )
+        .await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    let start = app
+        .get("/v1/entities?name=start&limit=1", &token)
+        .await?
+        .json::<Value>()
+        .await?["items"][0]
+        .clone();
+    let spoke = app
+        .get("/v1/entities?name=spoke0&limit=1", &token)
+        .await?
+        .json::<Value>()
+        .await?["items"][0]
+        .clone();
+    let found: Value = app
+        .get(
+            &format!(
+                "/v1/entities/{}/neighbors?depth=2&direction=out",
+                id(&start)
+            ),
+            &token,
+        )
+        .await?
+        .json()
+        .await?;
+    // Level two has 100 nodes and 4,000 rows: 40 per node. The spoke with
+    // 60 leaves gives its 40 with the lowest relationship ids, and the
+    // answer says it was cut short, although the budget of 1,000 is far.
+    assert_eq!(found["truncated"], true);
+    assert_eq!(ids(&found, "nodes").len(), 1 + 100 + 40);
+    let leaves: Value = app
+        .get(
+            &format!("/v1/relationships?source_id={}&limit=100", id(&spoke)),
+            &token,
+        )
+        .await?
+        .json()
+        .await?;
+    let first: HashSet<String> = leaves["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .take(40)
+                .filter_map(|r| r["target_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(first.len(), 40, "relationships are listed in id order");
+    let returned: HashSet<String> = ids(&found, "nodes").into_iter().collect();
+    assert!(first.is_subset(&returned), "the lowest ids are followed");
+    Ok(())
+}

@@ -1,6 +1,6 @@
 //! Traversal: the neighborhood of an entity, breadth-first, within a budget.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use kg_domain::{Confidence, Entity, EntityId, Relationship, TypeName};
@@ -89,9 +89,13 @@ pub struct Step {
     pub far_type: Option<TypeName>,
 }
 
-/// A live relationship with both of its (live) ends.
+/// A live relationship with both of its (live) ends, as reached from one
+/// node of a frontier.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hop {
+    /// Whether it was followed from its source (outgoing), not from its
+    /// target: the frontier node it leaves from is then `source`.
+    pub outgoing: bool,
     /// The relationship.
     pub relationship: Relationship,
     /// Its source.
@@ -114,6 +118,16 @@ pub struct Neighborhood {
 /// Rows a single level may read per node of budget: enough for the budget
 /// to fill on a well-connected graph, while bounding the work of a level.
 const ROWS_PER_NODE: u32 = 4;
+
+/// How many relationships a level follows from each node of its frontier,
+/// in each direction: an equal share of the level's rows, at least one, and
+/// never more than the node budget (a node cannot bring more new nodes
+/// than that). So a hub costs its share, not its degree, and a frontier of
+/// a thousand nodes costs the level's rows, not the sum of their degrees.
+fn share_per_node(budget: u16, level_rows: u32, frontier: usize) -> u32 {
+    let nodes = u32::try_from(frontier).unwrap_or(u32::MAX).max(1);
+    level_rows.div_ceil(nodes).clamp(1, u32::from(budget))
+}
 
 /// Reading the graph around an entity.
 #[derive(Clone)]
@@ -144,6 +158,12 @@ impl GraphService {
     /// Breadth-first from `start` to `query.depth` levels, one repository
     /// query per level, stopping at the node budget with `truncated`.
     ///
+    /// Each level follows, from every node of its frontier and in each
+    /// direction, at most its share of relationships (lowest ids first; see
+    /// [`share_per_node`]), and at most `4 × max_nodes` in all (lowest ids
+    /// first). A node that had more to follow sets `truncated`, as does the
+    /// budget.
+    ///
     /// # Errors
     /// `NotFound` unless `start` is a live entity; `DatabaseUnavailable`; `Internal`.
     pub async fn neighbors(
@@ -159,7 +179,7 @@ impl GraphService {
             .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?
             .ok_or(AppError::NotFound(ResourceKind::Entity))?;
         let budget = usize::from(query.max_nodes.get());
-        let row_limit = u32::from(query.max_nodes.get()) * ROWS_PER_NODE;
+        let level_rows = u32::from(query.max_nodes.get()) * ROWS_PER_NODE;
         let step = Step {
             direction: query.direction,
             relationship_type: query.relationship_type.clone(),
@@ -176,17 +196,38 @@ impl GraphService {
             if frontier.is_empty() {
                 break;
             }
+            let share = share_per_node(query.max_nodes.get(), level_rows, frontier.len());
+            // One more than the share, to know whether a node had more.
             let mut hops = self
                 .relationships
-                .expand(&frontier, &step, row_limit + 1)
+                .expand(&frontier, &step, share + 1)
                 .await
                 .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))?;
-            if hops.len() > row_limit as usize {
+            hops.sort_by_key(|h| h.relationship.id.as_uuid());
+            let mut taken: HashMap<(EntityId, bool), u32> = HashMap::new();
+            let mut level_seen = HashSet::new();
+            let mut followed = Vec::new();
+            for hop in hops {
+                let ends = &hop.relationship.data.ends;
+                let near = if hop.outgoing {
+                    ends.source()
+                } else {
+                    ends.target()
+                };
+                let count = taken.entry((near, hop.outgoing)).or_default();
+                *count += 1;
+                if *count > share {
+                    truncated = true;
+                } else if level_seen.insert(hop.relationship.id) {
+                    followed.push(hop);
+                }
+            }
+            if followed.len() > level_rows as usize {
                 truncated = true;
-                hops.truncate(row_limit as usize);
+                followed.truncate(level_rows as usize);
             }
             let mut next = Vec::new();
-            for hop in hops {
+            for hop in followed {
                 for end in [hop.source, hop.target] {
                     if included.contains(&end.id) {
                         continue;

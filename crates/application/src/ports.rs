@@ -164,7 +164,10 @@ pub trait RelationshipRepository: Send + Sync {
 
     /// Live relationships with one end in `frontier`, followed in
     /// `step.direction` and matching its filters, each with both of its live
-    /// ends, in relationship id order, at most `limit`: one query.
+    /// ends: from each frontier node and in each direction followed, the
+    /// `per_node` with the lowest relationship ids. A relationship comes once
+    /// for each (frontier node, direction) that reached it, in no set order.
+    /// One query, whatever the degree of the frontier's nodes.
     ///
     /// # Errors
     /// `DatabaseUnavailable` or `Other`.
@@ -172,7 +175,7 @@ pub trait RelationshipRepository: Send + Sync {
         &self,
         frontier: &[EntityId],
         step: &Step,
-        limit: u32,
+        per_node: u32,
     ) -> Result<Vec<Hop>, RepoError>;
 }
 

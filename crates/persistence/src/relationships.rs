@@ -6,11 +6,10 @@ use kg_application::{
     PageRequest, RelationshipFilter, RelationshipRepository, RepoError, Step,
 };
 use kg_domain::{EntityId, Relationship, RelationshipId, Version};
-use sea_orm::sea_query::{Alias, JoinType, Order, Query};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
-    ActiveValue::NotSet, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::NotSet, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use sea_orm::{FromQueryResult, IdenStatic as _, Iterable};
 use std::sync::Arc;
@@ -21,7 +20,7 @@ use crate::entities::lock_live_entities;
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
 use crate::rows::new_relationship_row;
-use crate::sql::{Executor, begin_write, metadata_equals, stored_version};
+use crate::sql::{Binds, Executor, begin_write, metadata_equals, stored_version};
 
 /// Relationships in the `relationships` table.
 #[derive(Debug, Clone)]
@@ -235,77 +234,22 @@ where
         &self,
         frontier: &[EntityId],
         step: &Step,
-        limit: u32,
+        per_node: u32,
     ) -> Result<Vec<Hop>, RepoError> {
-        use relationship::Column as R;
-        if frontier.is_empty() || limit == 0 {
+        if frontier.is_empty() || per_node == 0 {
             return Ok(Vec::new());
         }
-        let (src, tgt) = (Alias::new("src"), Alias::new("tgt"));
-        let ids = || frontier.iter().map(|e| e.as_uuid());
-        let far_type = |far: &Alias| {
-            step.far_type.as_ref().map_or_else(Condition::all, |t| {
-                Condition::all().add(Expr::col((far.clone(), entity::Column::Kind)).eq(t.as_str()))
-            })
-        };
-        let outgoing = Condition::all()
-            .add(Expr::col((relationship::Entity, R::SourceId)).is_in(ids()))
-            .add(far_type(&tgt));
-        let incoming = Condition::all()
-            .add(Expr::col((relationship::Entity, R::TargetId)).is_in(ids()))
-            .add(far_type(&src));
-        let mut cond = Condition::all()
-            .add(Expr::col((relationship::Entity, R::DeletedAt)).is_null())
-            .add(match step.direction {
-                Direction::Outgoing => outgoing,
-                Direction::Incoming => incoming,
-                Direction::Both => Condition::any().add(outgoing).add(incoming),
-            });
-        if let Some(kind) = &step.relationship_type {
-            cond = cond.add(Expr::col((relationship::Entity, R::Kind)).eq(kind.as_str()));
-        }
-        if let Some(min) = step.min_confidence {
-            cond = cond.add(Expr::col((relationship::Entity, R::Confidence)).gte(min.get()));
-        }
-        let mut query = Query::select();
-        query.from(relationship::Entity);
-        for col in R::iter() {
-            query.expr_as(
-                Expr::col((relationship::Entity, col)),
-                Alias::new(format!("r_{}", col.as_str())),
-            );
-        }
-        for (alias, prefix, end) in [(&src, "s_", R::SourceId), (&tgt, "t_", R::TargetId)] {
-            for col in entity::Column::iter() {
-                query.expr_as(
-                    Expr::col((alias.clone(), col)),
-                    Alias::new(format!("{prefix}{}", col.as_str())),
-                );
-            }
-            query.join_as(
-                JoinType::InnerJoin,
-                entity::Entity,
-                alias.clone(),
-                Condition::all()
-                    .add(
-                        Expr::col((alias.clone(), entity::Column::Id))
-                            .equals((relationship::Entity, end)),
-                    )
-                    .add(Expr::col((alias.clone(), entity::Column::DeletedAt)).is_null()),
-            );
-        }
-        query
-            .cond_where(cond)
-            .order_by((relationship::Entity, R::Id), Order::Asc)
-            .limit(u64::from(limit));
-        let statement = self.db.get_database_backend().build(&query);
+        let backend = self.db.get_database_backend();
+        let statement = expand_statement(backend, frontier, step, per_node);
         let rows = self.db.query_all_raw(statement).await.map_err(db)?;
         rows.iter()
             .map(|row| {
+                let outgoing: i32 = row.try_get("", "outgoing").map_err(db)?;
                 let r = relationship::Model::from_query_result(row, "r_").map_err(db)?;
                 let s = entity::Model::from_query_result(row, "s_").map_err(db)?;
                 let t = entity::Model::from_query_result(row, "t_").map_err(db)?;
                 Ok(Hop {
+                    outgoing: outgoing != 0,
                     relationship: relationship_from_row(r)?,
                     source: entity_from_row(s)?,
                     target: entity_from_row(t)?,
@@ -313,4 +257,85 @@ where
             })
             .collect()
     }
+}
+
+/// The one statement of a traversal level: for each frontier node and
+/// each direction, a scan of that node's relationships in id order
+/// (`(source_id, id)` or `(target_id, id)`) that stops after `per_node`
+/// matching rows, each row joined with its two live ends by primary key.
+///
+/// The per-node work sits inside a `LATERAL` subquery on PostgreSQL (a
+/// correlated `IN (… LIMIT n)` on SQLite, which has no `LATERAL`), so the
+/// only join left to plan is frontier × subquery: a nested loop whatever
+/// the statistics say. A plan that joined the ends outside the subquery
+/// was once chosen as a quadratic loop on a table that had just grown.
+fn expand_statement(
+    backend: DatabaseBackend,
+    frontier: &[EntityId],
+    step: &Step,
+    per_node: u32,
+) -> Statement {
+    let mut binds = Binds::new(backend);
+    let rows = frontier
+        .iter()
+        .map(|id| format!("({})", binds.push(id.as_uuid())))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let directions: &[bool] = match step.direction {
+        Direction::Outgoing => &[true],
+        Direction::Incoming => &[false],
+        Direction::Both => &[true, false],
+    };
+    let mut columns = Vec::new();
+    columns.extend(
+        relationship::Column::iter().map(|c| format!("x.\"{0}\" AS \"r_{0}\"", c.as_str())),
+    );
+    for alias in ["s", "t"] {
+        columns.extend(
+            entity::Column::iter()
+                .map(|c| format!("{alias}.\"{0}\" AS \"{alias}_{0}\"", c.as_str())),
+        );
+    }
+    let columns = columns.join(", ");
+    let parts = directions
+        .iter()
+        .map(|&outgoing| {
+            let (near, far) = if outgoing {
+                ("source_id", "t")
+            } else {
+                ("target_id", "s")
+            };
+            let mut filter = String::new();
+            if let Some(kind) = &step.relationship_type {
+                filter += &format!(" AND x.kind = {}", binds.push(kind.as_str()));
+            }
+            if let Some(min) = step.min_confidence {
+                filter += &format!(" AND x.confidence >= {}", binds.push(min.get()));
+            }
+            if let Some(t) = &step.far_type {
+                filter += &format!(" AND {far}.kind = {}", binds.push(t.as_str()));
+            }
+            let limit = binds.push(i64::from(per_node));
+            let flag = i32::from(outgoing);
+            let ends = "JOIN entities s ON s.id = x.source_id AND s.deleted_at IS NULL \
+                        JOIN entities t ON t.id = x.target_id AND t.deleted_at IS NULL";
+            match backend {
+                DatabaseBackend::Postgres => format!(
+                    "SELECT o.* FROM f CROSS JOIN LATERAL (\
+                     SELECT {flag} AS outgoing, {columns} FROM relationships x {ends} \
+                     WHERE x.{near} = f.id AND x.deleted_at IS NULL{filter} \
+                     ORDER BY x.id LIMIT {limit}) o"
+                ),
+                _ => format!(
+                    "SELECT {flag} AS outgoing, {columns} FROM f \
+                     JOIN relationships x ON x.id IN (\
+                     SELECT x.id FROM relationships x {ends} \
+                     WHERE x.{near} = f.id AND x.deleted_at IS NULL{filter} \
+                     ORDER BY x.id LIMIT {limit}) {ends}"
+                ),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    binds.statement(format!("WITH f(id) AS (VALUES {rows}) {parts}"))
 }

@@ -290,7 +290,7 @@ impl RelationshipRepository for InMemoryStore {
         &self,
         frontier: &[EntityId],
         step: &Step,
-        limit: u32,
+        per_node: u32,
     ) -> Result<Vec<Hop>, RepoError> {
         Ok(self.with(|s| {
             s.expansions += 1;
@@ -300,7 +300,8 @@ impl RelationshipRepository for InMemoryStore {
                     .filter(|e| e.lifecycle.is_live())
                     .cloned()
             };
-            let mut hops: Vec<Hop> = s
+            let far_ok = |e: &Entity| step.far_type.as_ref().is_none_or(|t| &e.data.kind == t);
+            let mut matching: Vec<&Relationship> = s
                 .relationships
                 .values()
                 .filter(|r| r.lifecycle.is_live())
@@ -313,27 +314,42 @@ impl RelationshipRepository for InMemoryStore {
                     step.min_confidence
                         .is_none_or(|m| r.data.attribution.confidence.is_some_and(|c| c >= m))
                 })
-                .filter_map(|r| {
-                    let (source, target) =
-                        (live(r.data.ends.source())?, live(r.data.ends.target())?);
-                    let far_ok =
-                        |e: &Entity| step.far_type.as_ref().is_none_or(|t| &e.data.kind == t);
-                    let out = frontier.contains(&source.id) && far_ok(&target);
-                    let inc = frontier.contains(&target.id) && far_ok(&source);
-                    let follow = match step.direction {
-                        Direction::Outgoing => out,
-                        Direction::Incoming => inc,
-                        Direction::Both => out || inc,
-                    };
-                    follow.then(|| Hop {
-                        relationship: r.clone(),
-                        source,
-                        target,
-                    })
-                })
                 .collect();
-            hops.sort_by_key(|h| h.relationship.id.as_uuid());
-            hops.truncate(limit as usize);
+            matching.sort_by_key(|r| r.id.as_uuid());
+            let directions: &[bool] = match step.direction {
+                Direction::Outgoing => &[true],
+                Direction::Incoming => &[false],
+                Direction::Both => &[true, false],
+            };
+            let mut taken: HashMap<(EntityId, bool), u32> = HashMap::new();
+            let mut hops = Vec::new();
+            for r in matching {
+                let (Some(source), Some(target)) =
+                    (live(r.data.ends.source()), live(r.data.ends.target()))
+                else {
+                    continue;
+                };
+                for &outgoing in directions {
+                    let (near, far) = if outgoing {
+                        (&source, &target)
+                    } else {
+                        (&target, &source)
+                    };
+                    if !frontier.contains(&near.id) || !far_ok(far) {
+                        continue;
+                    }
+                    let count = taken.entry((near.id, outgoing)).or_default();
+                    if *count < per_node {
+                        *count += 1;
+                        hops.push(Hop {
+                            outgoing,
+                            relationship: r.clone(),
+                            source: source.clone(),
+                            target: target.clone(),
+                        });
+                    }
+                }
+            }
             hops
         }))
     }

@@ -101,3 +101,55 @@ async fn neighbors_go_breadth_first_one_query_per_level_within_the_budget() {
         Err(AppError::NotFound(ResourceKind::Entity))
     ));
 }
+
+#[tokio::test]
+async fn a_level_follows_a_share_of_each_nodes_relationships() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    // A start with 100 spokes; the first spoke has 60 leaves of its own.
+    let start = h.entities.create(&c, person("start")).await.expect("start");
+    let mut spokes = Vec::new();
+    for i in 0..100 {
+        let s = h
+            .entities
+            .create(&c, person(&format!("s{i}")))
+            .await
+            .expect("spoke");
+        h.relationships
+            .create(&c, knows(start.id, s.id))
+            .await
+            .expect("link");
+        spokes.push(s);
+    }
+    for j in 0..60 {
+        let leaf = h
+            .entities
+            .create(&c, person(&format!("l{j}")))
+            .await
+            .expect("leaf");
+        h.relationships
+            .create(&c, knows(spokes[0].id, leaf.id))
+            .await
+            .expect("link");
+    }
+    let graph = GraphService::new(Arc::new(h.store.clone()), Arc::new(h.store.clone()));
+    let found = graph
+        .neighbors(
+            &c,
+            start.id,
+            &NeighborQuery {
+                depth: Depth::new(2).expect("depth"),
+                direction: Direction::Outgoing,
+                entity_type: None,
+                relationship_type: None,
+                min_confidence: None,
+                max_nodes: NodeBudget::MAX,
+            },
+        )
+        .await
+        .expect("neighbors");
+    // 100 nodes share the second level's 4,000 rows: 40 each.
+    assert_eq!(found.nodes.len(), 1 + 100 + 40);
+    assert!(found.truncated, "the spoke had more than its share");
+    assert_eq!(found.edges.len(), 140);
+}
