@@ -23,6 +23,12 @@ use crate::{audit, idempotency};
 /// time gives positions. Writers never take it.
 const FEED_LOCK: i64 = 0x6b67_5f63_6861_6e67;
 
+impl SeaOrmChangeFeed {
+    /// The key of the advisory lock sequencers take: what an operator sees
+    /// in `pg_locks` while one runs.
+    pub const LOCK: i64 = FEED_LOCK;
+}
+
 /// How many rows one sequencing statement positions.
 const POSITIONS_PER_STATEMENT: u64 = 10_000;
 
@@ -333,8 +339,9 @@ enum Order {
 
 /// The change feed in the `changes` table.
 ///
-/// Reading first positions every committed row that has no position yet
-/// (on PostgreSQL; SQLite's writers position their own rows). Positions are
+/// A read returns positioned rows; when its page would be short it first
+/// positions a batch of committed rows that have none yet (on PostgreSQL;
+/// SQLite's writers position their own rows). Positions are
 /// given under a lock only sequencers take, in one statement that sees
 /// every row committed before it, and each sequencer's positions follow the
 /// previous one's. So a row committed after a reader has read position n
@@ -368,10 +375,13 @@ impl SeaOrmChangeFeed {
         }
     }
 
-    /// Positions every committed row without one (PostgreSQL).
-    async fn sequence(&self) -> Result<(), RepoError> {
+    /// Positions up to [`POSITIONS_PER_STATEMENT`] committed rows without
+    /// one (PostgreSQL), unless another sequencer is at it: then this one
+    /// does not wait, since the other is already making progress. Returns
+    /// whether it gave any position.
+    async fn sequence(&self) -> Result<bool, RepoError> {
         if self.db.get_database_backend() != DatabaseBackend::Postgres {
-            return Ok(());
+            return Ok(false);
         }
         let pending = change::Entity::find()
             .filter(change::Column::Position.is_null())
@@ -380,32 +390,47 @@ impl SeaOrmChangeFeed {
             .await
             .map_err(db)?;
         if pending.is_none() {
-            return Ok(());
+            return Ok(false);
         }
-        loop {
-            // Read committed: the UPDATE's snapshot must be taken after the
-            // lock is granted, to see every earlier sequencer's positions.
-            let txn = self
-                .db
-                .begin_with_options(TransactionOptions {
-                    isolation_level: Some(IsolationLevel::ReadCommitted),
-                    ..TransactionOptions::default()
-                })
-                .await
-                .map_err(db)?;
-            txn.execute_raw(Statement::from_sql_and_values(
+        // Read committed: the UPDATE's snapshot must be taken after the
+        // lock is granted, to see every earlier sequencer's positions.
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                isolation_level: Some(IsolationLevel::ReadCommitted),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(db)?;
+        let locked = txn
+            .query_one_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
-                "SELECT pg_advisory_xact_lock($1)",
+                "SELECT pg_try_advisory_xact_lock($1) AS locked",
                 [FEED_LOCK.into()],
             ))
             .await
+            .map_err(db)?
+            .ok_or_else(|| RepoError::Other("the advisory lock query returned no row".into()))?
+            .try_get::<bool>("", "locked")
             .map_err(db)?;
-            let given = assign_positions(&txn).await?;
-            txn.commit().await.map_err(db)?;
-            if given < POSITIONS_PER_STATEMENT {
-                return Ok(());
-            }
-        }
+        let given = if locked {
+            assign_positions(&txn).await?
+        } else {
+            0
+        };
+        txn.commit().await.map_err(db)?;
+        Ok(given > 0)
+    }
+
+    /// The positioned changes after `after`, at most `limit`.
+    async fn positioned(&self, after: i64, limit: u64) -> Result<Vec<change::Model>, RepoError> {
+        change::Entity::find()
+            .filter(change::Column::Position.gt(after))
+            .order_by_asc(change::Column::Position)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(db)
     }
 }
 
@@ -414,14 +439,17 @@ impl ChangeFeed for SeaOrmChangeFeed {
     async fn read(&self, request: FeedRequest) -> Result<ChangePage, RepoError> {
         let limit = u64::from(request.limit.get());
         let rows = match self.order {
+            // A position, once given, is final, and every later one is
+            // larger: a page of positioned rows is always safe to return.
+            // Only a short page needs the rows not yet positioned, so only
+            // then does the reader sequence (a batch), and read again.
             Order::Commit => {
-                self.sequence().await?;
-                change::Entity::find()
-                    .filter(change::Column::Position.gt(request.after.get()))
-                    .order_by_asc(change::Column::Position)
-                    .limit(limit)
-                    .all(&self.db)
-                    .await
+                let rows = self.positioned(request.after.get(), limit).await?;
+                if u64::try_from(rows.len()).unwrap_or(u64::MAX) < limit && self.sequence().await? {
+                    self.positioned(request.after.get(), limit).await?
+                } else {
+                    rows
+                }
             }
             #[cfg(feature = "testing")]
             Order::Append => change::Entity::find()
@@ -430,16 +458,16 @@ impl ChangeFeed for SeaOrmChangeFeed {
                 .limit(limit)
                 .all(&self.db)
                 .await
-                .map(|rows| {
+                .map(|rows: Vec<change::Model>| {
                     rows.into_iter()
                         .map(|row| change::Model {
                             position: Some(row.seq),
                             ..row
                         })
                         .collect()
-                }),
-        }
-        .map_err(db)?;
+                })
+                .map_err(db)?,
+        };
         let items = rows
             .into_iter()
             .map(from_row)

@@ -198,3 +198,83 @@ async fn a_change_row_takes_one_position_and_nothing_else_changes() -> anyhow::R
     database.remove().await?;
     Ok(())
 }
+
+/// Appends `n` committed change rows without positions, in one statement,
+/// as writers on PostgreSQL leave them.
+async fn unpositioned(db: &DatabaseConnection, n: u32) -> anyhow::Result<()> {
+    db.execute_raw(Statement::from_string(
+        DatabaseBackend::Postgres,
+        format!(
+            "INSERT INTO changes (occurred_at, resource_type, resource_id, action, version, data) \
+             SELECT now(), 'entity', gen_random_uuid(), 'create', 1, NULL FROM generate_series(1, {n})"
+        ),
+    ))
+    .await?;
+    Ok(())
+}
+
+async fn count(db: &DatabaseConnection, sql: &str) -> anyhow::Result<i64> {
+    let row = db
+        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no row"))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
+}
+
+#[tokio::test]
+async fn a_read_positions_one_batch_of_a_backlog_and_never_waits_for_another_sequencer()
+-> anyhow::Result<()> {
+    if TestDatabase::backend_name() != "postgres" {
+        return Ok(());
+    }
+    let database = TestDatabase::migrated().await?;
+    let db = connect(&DatabaseSettings::new(database.url.clone())).await?;
+    let feed = SeaOrmChangeFeed::new(db.clone());
+    let pending = "SELECT count(*) FROM changes WHERE position IS NULL";
+
+    // A backlog of 25,000 (a bulk load nobody read yet): the first read
+    // answers after positioning one batch of 10,000, not all of it.
+    unpositioned(&db, 25_000).await?;
+    let (first, cursor) = follow(&feed, Position::START).await?;
+    assert_eq!(first.len(), 100);
+    assert_eq!(count(&db, pending).await?, 15_000);
+    // A full page of positioned rows needs no sequencing at all.
+    let (second, _) = follow(&feed, cursor).await?;
+    assert_eq!(second.len(), 100);
+    assert_eq!(count(&db, pending).await?, 15_000);
+
+    // While another sequencer holds the lock, a reader at the head of the
+    // feed returns what is positioned instead of queueing behind it.
+    let (_, head) = {
+        let mut cursor = cursor;
+        loop {
+            let (seen, next) = follow(&feed, cursor).await?;
+            if seen.is_empty() {
+                break (seen, next);
+            }
+            cursor = next;
+        }
+    };
+    assert_eq!(count(&db, pending).await?, 0);
+    unpositioned(&db, 3).await?;
+    let other = db.begin().await?;
+    other
+        .execute_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            format!("SELECT pg_advisory_xact_lock({})", SeaOrmChangeFeed::LOCK),
+        ))
+        .await?;
+    // The lock is held until this read returns: a reader that waited for
+    // it would never return, so a bounded wait tells the two apart.
+    let (blocked, _) =
+        tokio::time::timeout(std::time::Duration::from_secs(30), follow(&feed, head))
+            .await
+            .map_err(|_| anyhow::anyhow!("the reader waited for the other sequencer"))??;
+    assert!(blocked.is_empty(), "nothing is positioned yet");
+    other.rollback().await?;
+    let (after, _) = follow(&feed, head).await?;
+    assert_eq!(after.len(), 3, "the next read positions and returns them");
+    db.close().await?;
+    database.remove().await?;
+    Ok(())
+}
