@@ -89,19 +89,19 @@ pub struct Step {
     pub far_type: Option<TypeName>,
 }
 
-/// A live relationship with both of its (live) ends, as reached from one
-/// node of a frontier.
+/// A live relationship followed from one node of a frontier, with its
+/// (live) far end. The near end is the frontier node, which the traversal
+/// already holds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Hop {
     /// Whether it was followed from its source (outgoing), not from its
-    /// target: the frontier node it leaves from is then `source`.
+    /// target: the frontier node it leaves from is then the source, and
+    /// `far` the target.
     pub outgoing: bool,
     /// The relationship.
     pub relationship: Relationship,
-    /// Its source.
-    pub source: Entity,
-    /// Its target.
-    pub target: Entity,
+    /// Its end away from the frontier node.
+    pub far: Entity,
 }
 
 /// What a traversal found.
@@ -162,7 +162,8 @@ impl GraphService {
     /// direction, at most its share of relationships (lowest ids first; see
     /// [`share_per_node`]), and at most `4 × max_nodes` in all (lowest ids
     /// first). A node that had more to follow sets `truncated`, as does the
-    /// budget.
+    /// budget. Once the budget is full no further level is read: it could
+    /// add no node, only relationships among the nodes already found.
     ///
     /// # Errors
     /// `NotFound` unless `start` is a live entity; `DatabaseUnavailable`; `Internal`.
@@ -194,6 +195,10 @@ impl GraphService {
         let mut truncated = false;
         for _ in 0..query.depth.get() {
             if frontier.is_empty() {
+                break;
+            }
+            if nodes.len() >= budget {
+                truncated = true;
                 break;
             }
             let share = share_per_node(query.max_nodes.get(), level_rows, frontier.len());
@@ -228,17 +233,15 @@ impl GraphService {
             }
             let mut next = Vec::new();
             for hop in followed {
-                for end in [hop.source, hop.target] {
-                    if included.contains(&end.id) {
-                        continue;
-                    }
+                let far = hop.far;
+                if !included.contains(&far.id) {
                     if nodes.len() >= budget {
                         truncated = true;
-                        continue;
+                    } else {
+                        included.insert(far.id);
+                        next.push(far.id);
+                        nodes.push(far);
                     }
-                    included.insert(end.id);
-                    next.push(end.id);
-                    nodes.push(end);
                 }
                 let r = hop.relationship;
                 let inside = included.contains(&r.data.ends.source())

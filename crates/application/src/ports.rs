@@ -163,8 +163,8 @@ pub trait RelationshipRepository: Send + Sync {
     ) -> Result<(), RepoError>;
 
     /// Live relationships with one end in `frontier`, followed in
-    /// `step.direction` and matching its filters, each with both of its live
-    /// ends: from each frontier node and in each direction followed, the
+    /// `step.direction` and matching its filters, both ends live, each with
+    /// its far end: from each frontier node and in each direction followed, the
     /// `per_node` with the lowest relationship ids. A relationship comes once
     /// for each (frontier node, direction) that reached it, in no set order.
     /// One query, whatever the degree of the frontier's nodes.

@@ -34,11 +34,13 @@ impl<C> SeaOrmBatchRepository<C> {
 
 /// Reads the live entities a batch names, locking them on PostgreSQL.
 ///
-/// On PostgreSQL each name is its own index probe (a `LATERAL` subquery
-/// keyed on the name, which only an index scan can serve cheaply), so the
+/// On PostgreSQL each external id is its own index probe (a `LATERAL`
+/// subquery keyed on it, which only an index scan serves cheaply), so the
 /// plan does not depend on how fresh the table's statistics are: a table
 /// that has just grown by a hundred thousand rows is probed the same way.
-/// Names are probed, and rows locked, in sorted order.
+/// The entities found, and those named by id, are then locked one by one
+/// in id order, whichever way the batch named them, so that concurrent
+/// batches lock shared rows in one order.
 async fn stored_entities(
     txn: &DatabaseTransaction,
     external_ids: &[ExternalId],
@@ -49,45 +51,49 @@ async fn stored_entities(
         return Ok(stored);
     }
     let rows = if txn.get_database_backend() == DatabaseBackend::Postgres {
-        let mut externals: Vec<&str> = external_ids.iter().map(ExternalId::as_str).collect();
-        externals.sort_unstable();
-        let mut uuids: Vec<uuid::Uuid> = ids.iter().map(|i| i.as_uuid()).collect();
-        uuids.sort_unstable();
         let mut binds = Binds::new(DatabaseBackend::Postgres);
-        let mut parts = Vec::new();
-        if !externals.is_empty() {
-            let keys = values_list(externals.iter().map(|x| binds.push(*x)));
-            parts.push(format!(
-                "SELECT e.* FROM (VALUES {keys}) AS k(x) CROSS JOIN LATERAL \
-                 (SELECT * FROM entities WHERE external_id = k.x AND deleted_at IS NULL \
-                 LIMIT 1 FOR UPDATE) e"
+        let mut named = Vec::new();
+        if !external_ids.is_empty() {
+            let keys = values_list(external_ids.iter().map(|x| binds.push(x.as_str())));
+            named.push(format!(
+                "SELECT p.id FROM (VALUES {keys}) AS k(x) CROSS JOIN LATERAL \
+                 (SELECT id FROM entities WHERE external_id = k.x AND deleted_at IS NULL \
+                 LIMIT 1) p"
             ));
         }
-        if !uuids.is_empty() {
-            let keys = values_list(uuids.iter().map(|i| binds.push(*i)));
-            parts.push(format!(
-                "SELECT e.* FROM (VALUES {keys}) AS k(i) CROSS JOIN LATERAL \
-                 (SELECT * FROM entities WHERE id = k.i AND deleted_at IS NULL FOR UPDATE) e"
-            ));
+        if !ids.is_empty() {
+            let keys = values_list(ids.iter().map(|i| binds.push(i.as_uuid())));
+            named.push(format!("SELECT k.i FROM (VALUES {keys}) AS k(i)"));
         }
-        let found = txn
-            .query_all_raw(binds.statement(parts.join(" UNION ALL ")))
-            .await
-            .map_err(db)?;
+        // The nested loop runs in the sorted order of `f`, and each lateral
+        // locks its row as it runs: rows are locked in id order.
+        let sql = format!(
+            "WITH named(id) AS ({}) \
+             SELECT e.* FROM (SELECT DISTINCT id FROM named ORDER BY id) AS f \
+             CROSS JOIN LATERAL (SELECT * FROM entities \
+             WHERE id = f.id AND deleted_at IS NULL FOR UPDATE) e",
+            named.join(" UNION ALL ")
+        );
+        let found = txn.query_all_raw(binds.statement(sql)).await.map_err(db)?;
         found
             .iter()
             .map(|row| entity::Model::from_query_result(row, "").map_err(db))
             .collect::<Result<Vec<_>, _>>()?
     } else {
+        // Liveness inside each branch: SQLite plans the sides of an OR on
+        // their own terms, and uses the partial index of live external ids
+        // only for a side that implies `deleted_at IS NULL`.
+        let live = || Condition::all().add(entity::Column::DeletedAt.is_null());
         entity::Entity::find()
-            .filter(entity::Column::DeletedAt.is_null())
             .filter(
                 Condition::any()
                     .add(
-                        entity::Column::ExternalId
-                            .is_in(external_ids.iter().map(ExternalId::as_str)),
+                        live().add(
+                            entity::Column::ExternalId
+                                .is_in(external_ids.iter().map(ExternalId::as_str)),
+                        ),
                     )
-                    .add(entity::Column::Id.is_in(ids.iter().map(|i| i.as_uuid()))),
+                    .add(live().add(entity::Column::Id.is_in(ids.iter().map(|i| i.as_uuid())))),
             )
             .all(txn)
             .await
@@ -136,8 +142,8 @@ async fn stored_relationships(
     sorted.sort_unstable();
     sorted.dedup();
     let mut binds = Binds::new(backend);
-    // One row-value list rather than a chain of ORs, which SQLite would
-    // refuse as too deep past a few hundred keys.
+    // A list of keys rather than a chain of ORs, which SQLite would refuse
+    // as too deep past a few hundred keys.
     let rows = sorted
         .iter()
         .map(|(s, t, kind)| {
@@ -157,9 +163,12 @@ async fn stored_relationships(
              AND kind = k.kind AND deleted_at IS NULL LIMIT 1 FOR UPDATE) r"
         )
     } else {
+        // The key list drives here too, one probe of the live-edge index
+        // per key: a row-value `IN (VALUES …)` was a scan of the table.
         format!(
-            "SELECT * FROM relationships WHERE deleted_at IS NULL \
-             AND (source_id, target_id, kind) IN (VALUES {rows})"
+            "WITH k(s, t, kind) AS (VALUES {rows}) SELECT r.* FROM k \
+             JOIN relationships r ON r.source_id = k.s AND r.target_id = k.t \
+             AND r.kind = k.kind AND r.deleted_at IS NULL"
         )
     };
     let found = txn.query_all_raw(binds.statement(sql)).await.map_err(db)?;

@@ -20,7 +20,9 @@ use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
 use crate::rows::{new_entity_row, revise_entities, revise_relationships};
-use crate::sql::{Executor, begin_write, escape_like, metadata_equals, prefix_upper_bound};
+use crate::sql::{
+    Executor, begin_write, escape_like, live_end, metadata_equals, prefix_upper_bound,
+};
 
 /// Entities in the `entities` table.
 #[derive(Debug, Clone)]
@@ -225,12 +227,14 @@ where
         // writer): a concurrent change to one commits before they are read,
         // or waits and then finds it deleted, so the rows written back are
         // never stale.
+        // Liveness inside each branch: SQLite plans each side of an OR on
+        // its own terms, and uses a partial index over live rows only when
+        // that side implies `deleted_at IS NULL`.
         let mut touching = relationship::Entity::find()
-            .filter(R::DeletedAt.is_null())
             .filter(
                 Condition::any()
-                    .add(R::SourceId.eq(id.as_uuid()))
-                    .add(R::TargetId.eq(id.as_uuid())),
+                    .add(live_end(R::SourceId, id))
+                    .add(live_end(R::TargetId, id)),
             )
             .order_by_asc(R::Id);
         if txn.get_database_backend() == DatabaseBackend::Postgres {

@@ -20,7 +20,7 @@ use crate::entities::lock_live_entities;
 use crate::error::{db, unique_as};
 use crate::models::{entity, relationship};
 use crate::rows::new_relationship_row;
-use crate::sql::{Binds, Executor, begin_write, metadata_equals, stored_version};
+use crate::sql::{Binds, Executor, begin_write, live_end, metadata_equals, stored_version};
 
 /// Relationships in the `relationships` table.
 #[derive(Debug, Clone)]
@@ -124,9 +124,10 @@ where
             cond = cond.add(match direction {
                 Direction::Outgoing => Condition::all().add(C::SourceId.eq(id)),
                 Direction::Incoming => Condition::all().add(C::TargetId.eq(id)),
+                // Liveness inside each branch, as `live_end` says.
                 Direction::Both => Condition::any()
-                    .add(C::SourceId.eq(id))
-                    .add(C::TargetId.eq(id)),
+                    .add(live_end(C::SourceId, entity))
+                    .add(live_end(C::TargetId, entity)),
             });
         }
         let rows = relationship::Entity::find()
@@ -246,13 +247,11 @@ where
             .map(|row| {
                 let outgoing: i32 = row.try_get("", "outgoing").map_err(db)?;
                 let r = relationship::Model::from_query_result(row, "r_").map_err(db)?;
-                let s = entity::Model::from_query_result(row, "s_").map_err(db)?;
-                let t = entity::Model::from_query_result(row, "t_").map_err(db)?;
+                let far = entity::Model::from_query_result(row, "e_").map_err(db)?;
                 Ok(Hop {
                     outgoing: outgoing != 0,
                     relationship: relationship_from_row(r)?,
-                    source: entity_from_row(s)?,
-                    target: entity_from_row(t)?,
+                    far: entity_from_row(far)?,
                 })
             })
             .collect()
@@ -260,9 +259,10 @@ where
 }
 
 /// The one statement of a traversal level: for each frontier node and
-/// each direction, a scan of that node's relationships in id order
-/// (`(source_id, id)` or `(target_id, id)`) that stops after `per_node`
-/// matching rows, each row joined with its two live ends by primary key.
+/// each direction, a scan of that node's live relationships in id order
+/// (`(source_id, id)` or `(target_id, id)`, partial indexes over live rows)
+/// that stops after `per_node` whose ends are live and match, each with
+/// its far end's columns (the near end is the frontier node).
 ///
 /// The per-node work sits inside a `LATERAL` subquery on PostgreSQL (a
 /// correlated `IN (… LIMIT n)` on SQLite, which has no `LATERAL`), so the
@@ -286,24 +286,18 @@ fn expand_statement(
         Direction::Incoming => &[false],
         Direction::Both => &[true, false],
     };
-    let mut columns = Vec::new();
-    columns.extend(
-        relationship::Column::iter().map(|c| format!("x.\"{0}\" AS \"r_{0}\"", c.as_str())),
-    );
-    for alias in ["s", "t"] {
-        columns.extend(
-            entity::Column::iter()
-                .map(|c| format!("{alias}.\"{0}\" AS \"{alias}_{0}\"", c.as_str())),
-        );
-    }
-    let columns = columns.join(", ");
+    let columns = relationship::Column::iter()
+        .map(|c| format!("x.\"{0}\" AS \"r_{0}\"", c.as_str()))
+        .chain(entity::Column::iter().map(|c| format!("e.\"{0}\" AS \"e_{0}\"", c.as_str())))
+        .collect::<Vec<_>>()
+        .join(", ");
     let parts = directions
         .iter()
         .map(|&outgoing| {
             let (near, far) = if outgoing {
-                ("source_id", "t")
+                ("source_id", "target_id")
             } else {
-                ("target_id", "s")
+                ("target_id", "source_id")
             };
             let mut filter = String::new();
             if let Some(kind) = &step.relationship_type {
@@ -313,25 +307,28 @@ fn expand_statement(
                 filter += &format!(" AND x.confidence >= {}", binds.push(min.get()));
             }
             if let Some(t) = &step.far_type {
-                filter += &format!(" AND {far}.kind = {}", binds.push(t.as_str()));
+                filter += &format!(" AND e.kind = {}", binds.push(t.as_str()));
             }
             let limit = binds.push(i64::from(per_node));
             let flag = i32::from(outgoing);
-            let ends = "JOIN entities s ON s.id = x.source_id AND s.deleted_at IS NULL \
-                        JOIN entities t ON t.id = x.target_id AND t.deleted_at IS NULL";
+            let ends = format!(
+                "JOIN entities n ON n.id = x.{near} AND n.deleted_at IS NULL \
+                 JOIN entities e ON e.id = x.{far} AND e.deleted_at IS NULL"
+            );
+            let scan = format!(
+                "FROM relationships x {ends} \
+                 WHERE x.{near} = f.id AND x.deleted_at IS NULL{filter} \
+                 ORDER BY x.id LIMIT {limit}"
+            );
             match backend {
                 DatabaseBackend::Postgres => format!(
-                    "SELECT o.* FROM f CROSS JOIN LATERAL (\
-                     SELECT {flag} AS outgoing, {columns} FROM relationships x {ends} \
-                     WHERE x.{near} = f.id AND x.deleted_at IS NULL{filter} \
-                     ORDER BY x.id LIMIT {limit}) o"
+                    "SELECT o.* FROM f CROSS JOIN LATERAL \
+                     (SELECT {flag} AS outgoing, {columns} {scan}) o"
                 ),
                 _ => format!(
                     "SELECT {flag} AS outgoing, {columns} FROM f \
-                     JOIN relationships x ON x.id IN (\
-                     SELECT x.id FROM relationships x {ends} \
-                     WHERE x.{near} = f.id AND x.deleted_at IS NULL{filter} \
-                     ORDER BY x.id LIMIT {limit}) {ends}"
+                     JOIN relationships x ON x.id IN (SELECT x.id {scan}) \
+                     JOIN entities e ON e.id = x.{far}"
                 ),
             }
         })

@@ -1,4 +1,5 @@
 //! SQL helpers every repository shares: how a write transaction begins,
+//! placeholders for hand-written statements, live relationships by end,
 //! LIKE escaping, the metadata-equality filter, prefix ranges, and stored
 //! versions.
 
@@ -87,6 +88,20 @@ impl Binds {
     pub(crate) fn statement(self, sql: String) -> Statement {
         Statement::from_sql_and_values(self.backend, sql, self.values)
     }
+}
+
+/// A live relationship with `end` at `entity`: the condition for one side
+/// of an OR over both ends. Each side carries `deleted_at IS NULL` itself
+/// because SQLite plans the sides of an OR separately, and uses the
+/// partial indexes over live rows by end only for a side that implies it.
+pub(crate) fn live_end(
+    end: crate::models::relationship::Column,
+    entity: kg_domain::EntityId,
+) -> sea_orm::Condition {
+    use sea_orm::ColumnTrait as _;
+    sea_orm::Condition::all()
+        .add(end.eq(entity.as_uuid()))
+        .add(crate::models::relationship::Column::DeletedAt.is_null())
 }
 
 /// `text` with LIKE's wildcards and escape character escaped (by `\`).

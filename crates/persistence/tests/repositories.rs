@@ -812,3 +812,101 @@ async fn entities_by_external_id(
         row.try_get_by_index::<uuid::Uuid>(0)?,
     ))
 }
+
+#[tokio::test]
+async fn a_traversal_step_reads_at_most_its_share_from_each_node_and_direction()
+-> anyhow::Result<()> {
+    use kg_application::{Direction, Step};
+    let f = fixture().await?;
+    let entities = SeaOrmEntityRepository::new(f.db.clone());
+    let relationships = SeaOrmRelationshipRepository::new(f.db.clone());
+    let mut made = Vec::new();
+    for i in 0..14 {
+        let e = entity(&format!("n{i}"), None, f.actor)?;
+        entities
+            .create(
+                &e,
+                &audit(f.actor, AuditAction::Create, AuditTarget::Entity(e.id)),
+                None,
+            )
+            .await?;
+        made.push(e);
+    }
+    let (hub, other) = (made[0].id, made[1].id);
+    // The hub links out to twelve others and `other` to the hub: the hub
+    // has twelve outgoing and one incoming relationship.
+    let mut out_of_hub = Vec::new();
+    let link = async |from, to| -> anyhow::Result<Relationship> {
+        let r = Relationship::create(
+            RelationshipData {
+                ends: Endpoints::new(from, to)?,
+                kind: TypeName::parse("LINKS")?,
+                attribution: kg_domain::Attribution {
+                    confidence: None,
+                    source_ref: None,
+                    source_type: None,
+                    metadata: Metadata::empty(),
+                },
+            },
+            f.actor,
+            Utc::now(),
+        );
+        relationships
+            .create(
+                &r,
+                &audit(
+                    f.actor,
+                    AuditAction::Create,
+                    AuditTarget::Relationship(r.id),
+                ),
+                None,
+            )
+            .await?;
+        Ok(r)
+    };
+    for e in &made[2..] {
+        out_of_hub.push(link(hub, e.id).await?.id);
+    }
+    let into_hub = link(other, hub).await?.id;
+    let step = |direction| Step {
+        direction,
+        relationship_type: None,
+        min_confidence: None,
+        far_type: None,
+    };
+
+    let hops = relationships
+        .expand(&[hub, other], &step(Direction::Both), 5)
+        .await?;
+    let mut from_hub_out: Vec<_> = hops
+        .iter()
+        .filter(|h| h.outgoing && h.relationship.data.ends.source() == hub)
+        .map(|h| h.relationship.id)
+        .collect();
+    from_hub_out.sort_by_key(|id| id.as_uuid());
+    let mut lowest = out_of_hub.clone();
+    lowest.sort_by_key(|id| id.as_uuid());
+    lowest.truncate(5);
+    assert_eq!(from_hub_out, lowest, "the hub's five lowest ids, no more");
+    // The hub's one incoming and `other`'s one outgoing are the same
+    // relationship, reached from each end: both come back.
+    let reached: Vec<_> = hops
+        .iter()
+        .filter(|h| h.relationship.id == into_hub)
+        .collect();
+    assert_eq!(reached.len(), 2);
+    assert_eq!(hops.len(), 5 + 2, "nothing else");
+    for h in &hops {
+        let far = if h.outgoing {
+            h.relationship.data.ends.target()
+        } else {
+            h.relationship.data.ends.source()
+        };
+        assert_eq!(h.far.id, far, "each hop carries its far end");
+    }
+    let out_only = relationships
+        .expand(&[hub], &step(Direction::Outgoing), 100)
+        .await?;
+    assert_eq!(out_only.len(), 12);
+    f.done().await
+}

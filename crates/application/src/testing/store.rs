@@ -344,8 +344,7 @@ impl RelationshipRepository for InMemoryStore {
                         hops.push(Hop {
                             outgoing,
                             relationship: r.clone(),
-                            source: source.clone(),
-                            target: target.clone(),
+                            far: far.clone(),
                         });
                     }
                 }

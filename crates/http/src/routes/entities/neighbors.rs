@@ -42,7 +42,7 @@ fn integer(text: String) -> Result<i64, &'static str> {
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("depth" = Option<u8>, Query, minimum = 1, maximum = 3, description = "How many hops (1 when absent)."), ("direction" = Option<String>, Query, description = "`out`, `in` or `both` (the default)."), ("type" = Option<String>, Query, description = "Only reach entities of this type."), ("relationship_type" = Option<String>, Query, description = "Only follow relationships of this type."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Only follow relationships with at least this confidence."), ("max_nodes" = Option<u16>, Query, minimum = 1, maximum = 1000, description = "The node budget (1000 when absent).")),
     responses(
-        (status = 200, description = "The neighbourhood, breadth-first. Each level follows, from each node and direction, at most its share of relationships (`ceil(4 × max_nodes / nodes in the level)`, at most `max_nodes`), lowest ids first. `truncated` when the node budget ran out or a node had more than its share.", body = NeighborhoodResponse),
+        (status = 200, description = "The neighbourhood, breadth-first. Each level follows, from each node and direction, at most its share of relationships (`ceil(4 × max_nodes / nodes in the level)`, at most `max_nodes`), lowest ids first. A full budget ends the traversal. `truncated` when the budget filled before the traversal reached its depth, or a node had more than its share.", body = NeighborhoodResponse),
         (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]
