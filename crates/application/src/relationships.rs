@@ -24,6 +24,19 @@ pub enum Direction {
     Both,
 }
 
+impl Direction {
+    /// The ways this follows a relationship, each as "outgoing?": from its
+    /// source (`true`), from its target (`false`), or both, outgoing first.
+    #[must_use]
+    pub const fn ways(self) -> &'static [bool] {
+        match self {
+            Self::Outgoing => &[true],
+            Self::Incoming => &[false],
+            Self::Both => &[true, false],
+        }
+    }
+}
+
 /// Which live relationships a list returns.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RelationshipFilter {

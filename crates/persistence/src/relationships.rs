@@ -281,17 +281,14 @@ fn expand_statement(
         .map(|id| format!("({})", binds.push(id.as_uuid())))
         .collect::<Vec<_>>()
         .join(", ");
-    let directions: &[bool] = match step.direction {
-        Direction::Outgoing => &[true],
-        Direction::Incoming => &[false],
-        Direction::Both => &[true, false],
-    };
     let columns = relationship::Column::iter()
         .map(|c| format!("x.\"{0}\" AS \"r_{0}\"", c.as_str()))
         .chain(entity::Column::iter().map(|c| format!("e.\"{0}\" AS \"e_{0}\"", c.as_str())))
         .collect::<Vec<_>>()
         .join(", ");
-    let parts = directions
+    let parts = step
+        .direction
+        .ways()
         .iter()
         .map(|&outgoing| {
             let (near, far) = if outgoing {

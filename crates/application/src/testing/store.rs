@@ -316,11 +316,6 @@ impl RelationshipRepository for InMemoryStore {
                 })
                 .collect();
             matching.sort_by_key(|r| r.id.as_uuid());
-            let directions: &[bool] = match step.direction {
-                Direction::Outgoing => &[true],
-                Direction::Incoming => &[false],
-                Direction::Both => &[true, false],
-            };
             let mut taken: HashMap<(EntityId, bool), u32> = HashMap::new();
             let mut hops = Vec::new();
             for r in matching {
@@ -329,7 +324,7 @@ impl RelationshipRepository for InMemoryStore {
                 else {
                     continue;
                 };
-                for &outgoing in directions {
+                for &outgoing in step.direction.ways() {
                     let (near, far) = if outgoing {
                         (&source, &target)
                     } else {
