@@ -4,18 +4,18 @@
 //! HTTP in between.
 //!
 //! [`citation_graph`] ingests a small citation graph in one batch, corrects
-//! an entity with a merge patch, walks the graph from one paper, and reads
+//! an entity with a typed patch, walks the graph from one paper, and reads
 //! the change feed, returning what it saw.
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use kg_application::{
-    Actor, Batch, BatchService, Clock, Depth, Direction, EntityService, FeedRequest, GraphService,
-    HistoryService, Limit, NeighborQuery, NodeBudget, Position, RequestContext, SystemClock,
-    UserRepository,
+    Actor, Batch, BatchService, Clock, Depth, Direction, EntityPatch, EntityService, FeedRequest,
+    GraphService, HistoryService, Limit, NeighborQuery, NodeBudget, Position, RequestContext,
+    SystemClock, UserRepository,
 };
-use kg_domain::{Email, PasswordHash, Role, User, UserId, Version};
+use kg_domain::{Email, EntityName, PasswordHash, Role, User, UserId, Version};
 use kg_persistence::{
     DatabaseSettings, MigrationCommand, SeaOrmAuditLog, SeaOrmBatchRepository, SeaOrmChangeFeed,
     SeaOrmEntityRepository, SeaOrmRelationshipRepository, SeaOrmUserRepository, connect,
@@ -118,16 +118,14 @@ pub async fn citation_graph(url: &str) -> anyhow::Result<Report> {
     let first = report.entities.first().context("no entity created")?;
     let first_id = kg_domain::EntityId::from_uuid(first.id);
 
-    // Fix a typo with a merge patch, conditional on the version just read.
+    // Fix a typo with a patch, conditional on the version just read.
     let current = papers.get(&ctx, first_id).await?;
-    let patch = json!({ "name": "A Mathematical Theory of Communication" });
+    let patch = EntityPatch {
+        name: Some(EntityName::parse("A Mathematical Theory of Communication")?),
+        ..EntityPatch::default()
+    };
     let corrected = papers
-        .update(
-            &ctx,
-            first_id,
-            Some(current.lifecycle.version),
-            patch.as_object().context("a patch is an object")?,
-        )
+        .update(&ctx, first_id, Some(current.lifecycle.version), patch)
         .await?;
 
     let around = graph

@@ -115,20 +115,6 @@ impl AttributionDraft {
             metadata: metadata?.metadata,
         })
     }
-
-    /// Applies one member of an RFC 7396 merge patch, if it is an
-    /// attribution member: `null` clears an optional field, `metadata`
-    /// merges recursively. Returns whether `key` was one.
-    pub fn patch_member(&mut self, key: &str, value: &Value, v: &mut Violations) -> bool {
-        match key {
-            "source" => set_string(v, key, value, &mut self.source),
-            "source_type" => set_string(v, key, value, &mut self.source_type),
-            "confidence" => set_confidence(v, key, value, &mut self.confidence),
-            "metadata" => merge_metadata(value, &mut self.metadata),
-            _ => return false,
-        }
-        true
-    }
 }
 
 /// Writes an attribution's members into a resource's document.
@@ -192,39 +178,6 @@ impl EntityDraft {
             _ => Err(v),
         }
     }
-
-    /// The draft that describes existing data, as the base of a patch.
-    #[must_use]
-    pub fn from_data(data: &EntityData) -> Self {
-        Self {
-            kind: Some(data.kind.to_string()),
-            name: Some(data.name.to_string()),
-            external_id: data.external_id.as_ref().map(ToString::to_string),
-            attribution: AttributionDraft::from_attribution(&data.attribution),
-        }
-    }
-
-    /// Applies an RFC 7396 merge patch and parses the result: a member set
-    /// to `null` removes an optional field, `metadata` merges recursively,
-    /// and any other member replaces the field.
-    ///
-    /// # Errors
-    /// [`Violations`] for unknown members, members of the wrong JSON type,
-    /// `null` for a required field, and every rule the result breaks, all
-    /// at once.
-    pub fn apply_patch(mut self, patch: &Map<String, Value>) -> Result<EntityData, Violations> {
-        let mut v = Violations::new();
-        for (key, value) in patch {
-            match key.as_str() {
-                "type" => set_required_string(&mut v, key, value, &mut self.kind),
-                "name" => set_required_string(&mut v, key, value, &mut self.name),
-                "external_id" => set_string(&mut v, key, value, &mut self.external_id),
-                _ if self.attribution.patch_member(key, value, &mut v) => {}
-                _ => v.push(key.as_str(), "is not a field that can be changed"),
-            }
-        }
-        finish_patch(v, self.parse())
-    }
 }
 
 /// A relationship as a client describes it; nothing is checked yet.
@@ -277,69 +230,6 @@ impl RelationshipDraft {
             _ => Err(v),
         }
     }
-
-    /// The draft that describes existing data, as the base of a patch.
-    #[must_use]
-    pub fn from_data(data: &kg_domain::RelationshipData) -> Self {
-        Self {
-            source_id: Some(data.ends.source().to_string()),
-            target_id: Some(data.ends.target().to_string()),
-            kind: Some(data.kind.to_string()),
-            attribution: AttributionDraft::from_attribution(&data.attribution),
-        }
-    }
-
-    /// Applies an RFC 7396 merge patch and parses the result, as
-    /// [`EntityDraft::apply_patch`] does. The ends of a relationship are its
-    /// identity: a patch may repeat them but not change them.
-    ///
-    /// # Errors
-    /// [`Violations`] for unknown members, changed ends, members of the
-    /// wrong JSON type, and every rule the result breaks, all at once.
-    pub fn apply_patch(
-        mut self,
-        patch: &Map<String, Value>,
-    ) -> Result<kg_domain::RelationshipData, Violations> {
-        let mut v = Violations::new();
-        for (key, value) in patch {
-            match key.as_str() {
-                "source_id" | "target_id" => {
-                    let current = if key == "source_id" {
-                        &self.source_id
-                    } else {
-                        &self.target_id
-                    };
-                    let same = value
-                        .as_str()
-                        .and_then(|s| s.parse::<kg_domain::EntityId>().ok())
-                        .is_some_and(|id| current.as_deref() == Some(id.to_string().as_str()));
-                    if !same {
-                        v.push(
-                            key.as_str(),
-                            "cannot be changed; delete the relationship and create another",
-                        );
-                    }
-                }
-                "type" => set_required_string(&mut v, key, value, &mut self.kind),
-                _ if self.attribution.patch_member(key, value, &mut v) => {}
-                _ => v.push(key.as_str(), "is not a field that can be changed"),
-            }
-        }
-        finish_patch(v, self.parse())
-    }
-}
-
-/// The result of a patch: the patch's own violations first, then the
-/// parsed result's.
-fn finish_patch<T>(mut v: Violations, parsed: Result<T, Violations>) -> Result<T, Violations> {
-    match parsed {
-        Ok(data) if v.is_empty() => Ok(data),
-        Ok(_) => Err(v),
-        Err(more) => {
-            v.extend(more);
-            Err(v)
-        }
-    }
 }
 
 /// A string member of a JSON object; `null` is absent.
@@ -366,19 +256,6 @@ fn number_member(map: &Map<String, Value>, key: &str, v: &mut Violations) -> Opt
     }
 }
 
-fn set_confidence(v: &mut Violations, key: &str, value: &Value, slot: &mut Option<f64>) {
-    match value {
-        Value::Null => *slot = None,
-        Value::Number(n) => *slot = n.as_f64(),
-        _ => v.push(key, "must be a number or null"),
-    }
-}
-
-fn merge_metadata(patch: &Value, slot: &mut Option<Value>) {
-    let base = slot.take().unwrap_or_else(|| Value::Object(Map::new()));
-    *slot = Some(merge(base, patch));
-}
-
 fn required(v: &mut Violations, field: &str, value: Option<String>) -> Option<String> {
     if value.is_none() {
         v.push(field, "is required");
@@ -386,59 +263,10 @@ fn required(v: &mut Violations, field: &str, value: Option<String>) -> Option<St
     value
 }
 
-fn set_required_string(v: &mut Violations, key: &str, value: &Value, slot: &mut Option<String>) {
-    match value {
-        Value::String(s) => *slot = Some(s.clone()),
-        Value::Null => v.push(key, "is required and cannot be removed"),
-        _ => v.push(key, "must be a string"),
-    }
-}
-
-fn set_string(v: &mut Violations, key: &str, value: &Value, slot: &mut Option<String>) {
-    match value {
-        Value::String(s) => *slot = Some(s.clone()),
-        Value::Null => *slot = None,
-        _ => v.push(key, "must be a string or null"),
-    }
-}
-
-/// RFC 7396 §2 `MergePatch(Target, Patch)`.
-fn merge(target: Value, patch: &Value) -> Value {
-    let Value::Object(patch) = patch else {
-        return patch.clone();
-    };
-    let mut target = match target {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    };
-    for (key, value) in patch {
-        if value.is_null() {
-            target.remove(key);
-        } else {
-            let current = target.remove(key).unwrap_or(Value::Null);
-            target.insert(key.clone(), merge(current, value));
-        }
-    }
-    Value::Object(target)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn draft() -> EntityDraft {
-        EntityDraft {
-            kind: Some("Person".into()),
-            name: Some("Ada".into()),
-            attribution: AttributionDraft {
-                metadata: Some(json!({"a": {"b": 1, "c": 2}, "keep": true})),
-                confidence: Some(0.5),
-                ..AttributionDraft::default()
-            },
-            ..EntityDraft::default()
-        }
-    }
 
     fn patch(v: Value) -> Map<String, Value> {
         match v {
@@ -463,41 +291,6 @@ mod tests {
         .expect_err("invalid");
         let fields: Vec<_> = err.as_slice().iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["type", "name", "confidence", "metadata"]);
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc_7396() {
-        let d = draft()
-            .apply_patch(&patch(json!({"name": "Ada L.", "confidence": null, "metadata": {"a": {"b": null, "d": 3}}})))
-            .expect("valid patch");
-        assert_eq!(d.name.as_str(), "Ada L.");
-        assert_eq!(d.attribution.confidence, None);
-        assert_eq!(
-            d.attribution.metadata.into_value(),
-            json!({"a": {"c": 2, "d": 3}, "keep": true})
-        );
-    }
-
-    #[test]
-    fn a_patch_cannot_remove_required_fields_or_touch_server_fields() {
-        let err = draft()
-            .apply_patch(&patch(json!({"name": null, "id": "x", "version": 9, "created_by": "y", "confidence": "high"})))
-            .expect_err("invalid patch");
-        let mut fields: Vec<_> = err.as_slice().iter().map(|f| f.field.clone()).collect();
-        fields.sort();
-        assert_eq!(
-            fields,
-            ["confidence", "created_by", "id", "name", "version"]
-        );
-    }
-
-    #[test]
-    fn a_patched_draft_is_parsed_by_the_same_rules_and_all_problems_are_reported() {
-        let err = draft()
-            .apply_patch(&patch(json!({"confidence": 7.5, "id": "x"})))
-            .expect_err("invalid");
-        let fields: Vec<_> = err.as_slice().iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["id", "confidence"]);
     }
 
     #[test]
@@ -542,39 +335,6 @@ mod tests {
         assert_eq!(keys, fields, "the document has every field");
         let read = AttributionDraft::from_members(&document, &mut v).parse(&mut v);
         assert_eq!(read.as_ref(), Some(&a), "{v:?}");
-        Ok(())
-    }
-
-    #[test]
-    fn every_attribution_field_can_be_patched_and_cleared() -> Result<(), Box<dyn std::error::Error>>
-    {
-        let a = full_attribution()?;
-        let mut document = Map::new();
-        attribution_document(&a, &mut document);
-        for field in AttributionDraft::FIELDS {
-            let mut draft = AttributionDraft::default();
-            let mut v = Violations::new();
-            assert!(
-                draft.patch_member(field, &document[field], &mut v),
-                "{field}"
-            );
-            assert!(v.is_empty(), "{field}: {v:?}");
-            assert_ne!(draft, AttributionDraft::default(), "{field} was applied");
-            // `metadata` is merged, so it is emptied member by member.
-            let clear = if field == "metadata" {
-                json!({"k": null})
-            } else {
-                Value::Null
-            };
-            assert!(draft.patch_member(field, &clear, &mut v), "{field}");
-            assert_eq!(
-                draft.parse(&mut v),
-                Some(Attribution::default()),
-                "{field} cleared"
-            );
-        }
-        let mut v = Violations::new();
-        assert!(!AttributionDraft::default().patch_member("name", &json!("x"), &mut v));
         Ok(())
     }
 

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use kg_domain::{
     Confidence, Entity, EntityData, EntityId, Relationship, RelationshipId, TypeName, Version,
 };
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
+use crate::EntityPatch;
 use crate::revision::revise;
 use crate::{
-    AppError, AttributionDraft, AuditAction, AuditTarget, Clock, Completion, EntityDraft,
-    EntityRepository, Keyed, Page, PageRequest, RequestContext, ResourceKind, entity_document,
+    AppError, AttributionDraft, AuditAction, AuditTarget, Clock, Completion, EntityRepository,
+    Keyed, Page, PageRequest, RequestContext, ResourceKind, entity_document,
 };
 
 /// Which live entities a list returns. Type, source type, name prefix and
@@ -160,7 +161,7 @@ impl EntityService {
             .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))
     }
 
-    /// Applies a JSON merge patch to an entity that is still at `expected`.
+    /// Applies `patch` to an entity that is still at `expected`.
     ///
     /// # Errors
     /// `Forbidden` for viewers; `NotFound`; `Validation` (checked before the
@@ -173,11 +174,11 @@ impl EntityService {
         ctx: &RequestContext,
         id: EntityId,
         expected: Option<Version>,
-        patch: &Map<String, Value>,
+        patch: EntityPatch,
     ) -> Result<Entity, AppError> {
         ctx.actor.require_writer()?;
         let current = self.get(ctx, id).await?;
-        let data = EntityDraft::from_data(&current.data).apply_patch(patch)?;
+        let data = patch.apply(&current.data)?;
         let r = revise(ctx, &current, data, expected, self.clock.now())?;
         self.entities
             .update(&r.revised, r.expected, &r.audit)

@@ -28,6 +28,7 @@ mod history;
 mod idempotency;
 mod maintenance;
 mod page;
+mod patch;
 mod ports;
 mod relationships;
 mod revision;
@@ -62,6 +63,7 @@ pub use idempotency::{
 };
 pub use maintenance::{MODE_REFRESH, MaintenanceService, ModeState, ModeStore, ServiceMode};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
+pub use patch::{AttributionPatch, Edit, EntityPatch, FIXED_END, MetadataPatch, RelationshipPatch};
 pub use ports::{
     ApiKeyRepository, ApiKeySecrets, AuditLog, ChangeFeed, Clock, EntityRepository, HealthProbe,
     LoginThrottle, PasswordHasher, PoolMonitor, PoolSnapshot, RefreshTokens,
@@ -70,4 +72,4 @@ pub use ports::{
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
 pub use throttle::{ThrottleKey, ThrottlePolicy};
 pub use unit_of_work::{UnitOfWork, Work};
-pub use users::{NewUser, UserService};
+pub use users::{NewUser, UserPatch, UserService};

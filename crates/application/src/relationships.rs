@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use kg_domain::{EntityId, Relationship, RelationshipData, RelationshipId, TypeName, Version};
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
+use crate::RelationshipPatch;
 use crate::entities::created_changes;
 use crate::revision::revise;
 use crate::{
     AppError, AuditAction, AuditTarget, Clock, Completion, Keyed, Page, PageRequest,
-    RelationshipDraft, RelationshipRepository, RequestContext, ResourceKind, relationship_document,
+    RelationshipRepository, RequestContext, ResourceKind, relationship_document,
 };
 
 /// Which way a relationship points, seen from one entity.
@@ -178,8 +179,8 @@ impl RelationshipService {
             .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))
     }
 
-    /// Applies a JSON merge patch to a relationship that is still at
-    /// `expected`. Its ends cannot change.
+    /// Applies `patch` to a relationship that is still at `expected`. Its
+    /// ends cannot change.
     ///
     /// # Errors
     /// `Forbidden` for viewers; `NotFound`; `Validation` (before the
@@ -192,11 +193,11 @@ impl RelationshipService {
         ctx: &RequestContext,
         id: RelationshipId,
         expected: Option<Version>,
-        patch: &Map<String, Value>,
+        patch: RelationshipPatch,
     ) -> Result<Relationship, AppError> {
         ctx.actor.require_writer()?;
         let current = self.get(ctx, id).await?;
-        let data = RelationshipDraft::from_data(&current.data).apply_patch(patch)?;
+        let data = patch.apply(&current.data)?;
         let r = revise(ctx, &current, data, expected, self.clock.now())?;
         self.relationships
             .update(&r.revised, r.expected, &r.audit)

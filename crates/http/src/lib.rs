@@ -10,6 +10,7 @@ mod error;
 mod extract;
 mod idempotency;
 mod limits;
+mod merge_patch;
 mod metrics;
 mod middleware;
 mod routes;

@@ -72,13 +72,17 @@ async fn an_update_applies_a_merge_patch_and_bumps_the_version() {
     let h = harness();
     let c = ctx(Role::Editor);
     let e = h.entities.create(&c, person("Ada")).await.expect("created");
-    let patch = json!({"name": "Ada King", "confidence": 0.75})
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let patch = EntityPatch {
+        name: EntityName::parse("Ada King").ok(),
+        attribution: AttributionPatch {
+            confidence: Edit::Set(Confidence::new(0.75).expect("valid")),
+            ..AttributionPatch::default()
+        },
+        ..EntityPatch::default()
+    };
     let u = h
         .entities
-        .update(&c, e.id, Some(Version::FIRST), &patch)
+        .update(&c, e.id, Some(Version::FIRST), patch)
         .await
         .expect("updated");
     assert_eq!(u.data.name.as_str(), "Ada King");
@@ -100,36 +104,40 @@ async fn a_stale_version_is_refused_but_validation_comes_first() {
     let c = ctx(Role::Editor);
     let e = h.entities.create(&c, person("Ada")).await.expect("created");
     let stale = Some(Version::FIRST.next());
-    let good = json!({"name": "X"})
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
-    let bad = json!({"confidence": 2.0})
-        .as_object()
-        .cloned()
-        .unwrap_or_default();
+    let good = || EntityPatch {
+        name: EntityName::parse("X").ok(),
+        ..EntityPatch::default()
+    };
+    // Only the merged metadata can break a rule once a patch is typed.
+    let bad = || EntityPatch {
+        attribution: AttributionPatch {
+            metadata: Some(MetadataPatch::new(json!([2.0]))),
+            ..AttributionPatch::default()
+        },
+        ..EntityPatch::default()
+    };
     assert!(matches!(
-        h.entities.update(&c, e.id, stale, &good).await,
+        h.entities.update(&c, e.id, stale, good()).await,
         Err(AppError::VersionMismatch)
     ));
     assert!(matches!(
-        h.entities.update(&c, e.id, stale, &bad).await,
+        h.entities.update(&c, e.id, stale, bad()).await,
         Err(AppError::Validation(_))
     ));
     assert!(matches!(
         h.entities
-            .update(&ctx(Role::Viewer), e.id, stale, &bad)
+            .update(&ctx(Role::Viewer), e.id, stale, bad())
             .await,
         Err(AppError::Forbidden)
     ));
     assert!(matches!(
         h.entities
-            .update(&ctx(Role::Viewer), e.id, None, &good)
+            .update(&ctx(Role::Viewer), e.id, None, good())
             .await,
         Err(AppError::Forbidden)
     ));
     assert!(matches!(
-        h.entities.update(&c, e.id, None, &good).await,
+        h.entities.update(&c, e.id, None, good()).await,
         Err(AppError::PreconditionRequired)
     ));
 }
@@ -145,23 +153,34 @@ async fn a_relationship_patch_changes_attributes_but_never_its_ends() {
         .create(&c, knows(a.id, b.id))
         .await
         .expect("r");
-    let moved = object(json!({"target_id": a.id.to_string(), "confidence": 0.5}));
+    let moved = RelationshipPatch {
+        target_id: Some(a.id),
+        attribution: AttributionPatch {
+            confidence: Edit::Set(Confidence::new(0.5).expect("valid")),
+            ..AttributionPatch::default()
+        },
+        ..RelationshipPatch::default()
+    };
     let Err(AppError::Validation(v)) = h
         .relationships
-        .update(&c, r.id, Some(Version::FIRST), &moved)
+        .update(&c, r.id, Some(Version::FIRST), moved)
         .await
     else {
         panic!("changing an end must be refused");
     };
     assert!(v.as_slice().iter().any(|x| x.field == "target_id"), "{v:?}");
-    let same_ends = object(json!({
-        "source_id": a.id.to_string(),
-        "confidence": 0.5,
-        "metadata": {"page": 3},
-    }));
+    let same_ends = || RelationshipPatch {
+        source_id: Some(a.id),
+        attribution: AttributionPatch {
+            confidence: Edit::Set(Confidence::new(0.5).expect("valid")),
+            metadata: Some(MetadataPatch::new(json!({"page": 3}))),
+            ..AttributionPatch::default()
+        },
+        ..RelationshipPatch::default()
+    };
     let u = h
         .relationships
-        .update(&c, r.id, Some(Version::FIRST), &same_ends)
+        .update(&c, r.id, Some(Version::FIRST), same_ends())
         .await
         .expect("updated");
     assert_eq!(
@@ -172,7 +191,7 @@ async fn a_relationship_patch_changes_attributes_but_never_its_ends() {
     assert_eq!(u.lifecycle.version.get(), 2);
     assert!(matches!(
         h.relationships
-            .update(&c, r.id, Some(Version::FIRST), &same_ends)
+            .update(&c, r.id, Some(Version::FIRST), same_ends())
             .await,
         Err(AppError::VersionMismatch)
     ));

@@ -86,10 +86,6 @@ fn knows(a: EntityId, b: EntityId) -> RelationshipData {
     }
 }
 
-fn object(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    v.as_object().cloned().unwrap_or_default()
-}
-
 const PW: &str = "a-long-and-unusual-passphrase";
 
 async fn signed_in(h: &Harness) -> SessionTokens {
@@ -139,8 +135,4 @@ async fn admin_context(h: &Harness) -> (RequestContext, User) {
         request_id: None,
     };
     (ctx, admin)
-}
-
-fn obj(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    v.as_object().cloned().unwrap_or_default()
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::entity_response;
 use crate::extract::{Authenticated, JsonBody, if_match, parse_id};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, merge_patch};
 
 #[utoipa::path(
     patch,
@@ -36,6 +36,7 @@ pub(crate) async fn handle(
     let patch: Map<String, Value> = body.parse()?;
     let id: EntityId = parse_id(&path, "id")?;
     let expected = if_match(&req)?;
-    let entity = state.entities.update(&ctx, id, expected, &patch).await?;
+    let patch = merge_patch::entity(&patch).map_err(|v| ApiError::validation(&v))?;
+    let entity = state.entities.update(&ctx, id, expected, patch).await?;
     Ok(entity_response(HttpResponse::Ok(), entity))
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::relationship_response;
 use crate::extract::{Authenticated, JsonBody, if_match, parse_id};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, merge_patch};
 
 #[utoipa::path(
     patch,
@@ -36,9 +36,10 @@ pub(crate) async fn handle(
     let patch: Map<String, Value> = body.parse()?;
     let id: RelationshipId = parse_id(&path, "id")?;
     let expected = if_match(&req)?;
+    let patch = merge_patch::relationship(&patch).map_err(|v| ApiError::validation(&v))?;
     let relationship = state
         .relationships
-        .update(&ctx, id, expected, &patch)
+        .update(&ctx, id, expected, patch)
         .await?;
     Ok(relationship_response(HttpResponse::Ok(), relationship))
 }

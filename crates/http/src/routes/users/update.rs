@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::UserResponse;
 use crate::extract::{Authenticated, JsonBody, etag, if_match, parse_id};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, merge_patch};
 
 #[utoipa::path(
     patch,
@@ -37,7 +37,8 @@ pub(crate) async fn handle(
     let patch: Map<String, Value> = body.parse()?;
     let id: UserId = parse_id(&path, "id")?;
     let expected = if_match(&req)?;
-    let user = state.users.update(&ctx, id, expected, &patch).await?;
+    let patch = merge_patch::user(&patch).map_err(|v| ApiError::validation(&v))?;
+    let user = state.users.update(&ctx, id, expected, patch).await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(user.version)))
         .json(UserResponse::from(user)))

@@ -1,0 +1,302 @@
+//! RFC 7396 merge-patch documents, read into the application's typed
+//! patches.
+//!
+//! Every problem is reported at once: first each member that is unknown or
+//! of the wrong JSON type, in the document's order, then each value that
+//! breaks its field's rule, in field order. A member set to `null` removes
+//! an optional field and is refused for a required one; `metadata` is
+//! merged by the application, which checks the result.
+
+use kg_application::{
+    AttributionPatch, Edit, EntityPatch, FIXED_END, MetadataPatch, RelationshipPatch, UserPatch,
+};
+use kg_domain::{
+    Confidence, EntityId, EntityName, ExternalId, Role, SourceRef, TypeName, Violations,
+};
+use serde_json::{Map, Value};
+
+/// Why a member cannot be read, before its value is looked at.
+type Shape = Result<(), &'static str>;
+
+const NOT_A_FIELD: &str = "is not a field that can be changed";
+
+/// An entity's merge patch.
+///
+/// # Errors
+/// Every problem of every member, at once.
+pub(crate) fn entity(patch: &Map<String, Value>) -> Result<EntityPatch, Violations> {
+    let mut v = shapes(patch, |key, value| match key {
+        "type" | "name" => required_string(value),
+        "external_id" => optional_string(value),
+        _ => attribution_shape(key, value).unwrap_or(Err(NOT_A_FIELD)),
+    });
+    let parsed = EntityPatch {
+        kind: required(&mut v, patch, "type", TypeName::parse),
+        name: required(&mut v, patch, "name", EntityName::parse),
+        external_id: optional(&mut v, patch, "external_id", ExternalId::parse),
+        attribution: attribution(&mut v, patch),
+    };
+    finish(v, parsed)
+}
+
+/// A relationship's merge patch. Its ends may be repeated, not changed; an
+/// end that is not even an entity id is refused here.
+///
+/// # Errors
+/// Every problem of every member, at once.
+pub(crate) fn relationship(patch: &Map<String, Value>) -> Result<RelationshipPatch, Violations> {
+    let end = |value: &Value| value.as_str().and_then(|s| s.parse::<EntityId>().ok());
+    let mut v = shapes(patch, |key, value| match key {
+        "source_id" | "target_id" => end(value).map(drop).ok_or(FIXED_END),
+        "type" => required_string(value),
+        _ => attribution_shape(key, value).unwrap_or(Err(NOT_A_FIELD)),
+    });
+    let parsed = RelationshipPatch {
+        source_id: patch.get("source_id").and_then(end),
+        target_id: patch.get("target_id").and_then(end),
+        kind: required(&mut v, patch, "type", TypeName::parse),
+        attribution: attribution(&mut v, patch),
+    };
+    finish(v, parsed)
+}
+
+/// A user's merge patch: `role` and `is_active`.
+///
+/// # Errors
+/// Every problem of every member, at once.
+pub(crate) fn user(patch: &Map<String, Value>) -> Result<UserPatch, Violations> {
+    let mut v = Violations::new();
+    let mut parsed = UserPatch::default();
+    for (key, value) in patch {
+        match (key.as_str(), value) {
+            ("role", Value::String(r)) => parsed.role = v.check("role", r.parse::<Role>()),
+            ("role", _) => v.push("role", "must be one of admin, editor, viewer"),
+            ("is_active", Value::Bool(b)) => parsed.is_active = Some(*b),
+            ("is_active", _) => v.push("is_active", "must be true or false"),
+            (
+                "email" | "id" | "password" | "password_hash" | "created_at" | "updated_at"
+                | "version",
+                _,
+            ) => v.push(key.as_str(), "cannot be changed here"),
+            _ => v.push(key.as_str(), "is not a field of a user"),
+        }
+    }
+    finish(v, parsed)
+}
+
+/// The shape problem of each member, in the document's order.
+fn shapes(patch: &Map<String, Value>, shape: impl Fn(&str, &Value) -> Shape) -> Violations {
+    let mut v = Violations::new();
+    for (key, value) in patch {
+        if let Err(message) = shape(key, value) {
+            v.push(key.as_str(), message);
+        }
+    }
+    v
+}
+
+/// The shape of an attribution member; `None` when `key` is not one.
+fn attribution_shape(key: &str, value: &Value) -> Option<Shape> {
+    Some(match key {
+        "source" | "source_type" => optional_string(value),
+        "confidence" => match value {
+            Value::Null | Value::Number(_) => Ok(()),
+            _ => Err("must be a number or null"),
+        },
+        "metadata" => Ok(()),
+        _ => return None,
+    })
+}
+
+/// The attribution members' values, in field order.
+fn attribution(v: &mut Violations, patch: &Map<String, Value>) -> AttributionPatch {
+    let confidence = match patch.get("confidence") {
+        Some(Value::Null) => Edit::Clear,
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .and_then(|c| v.check("confidence", Confidence::new(c)))
+            .map_or(Edit::Keep, Edit::Set),
+        _ => Edit::Keep,
+    };
+    AttributionPatch {
+        confidence,
+        source_ref: optional(v, patch, "source", SourceRef::parse),
+        source_type: optional(v, patch, "source_type", TypeName::parse),
+        metadata: patch.get("metadata").cloned().map(MetadataPatch::new),
+    }
+}
+
+fn required_string(value: &Value) -> Shape {
+    match value {
+        Value::String(_) => Ok(()),
+        Value::Null => Err("is required and cannot be removed"),
+        _ => Err("must be a string"),
+    }
+}
+
+fn optional_string(value: &Value) -> Shape {
+    match value {
+        Value::String(_) | Value::Null => Ok(()),
+        _ => Err("must be a string or null"),
+    }
+}
+
+/// A required string member, parsed; `None` when absent or misshapen.
+fn required<T, E: std::fmt::Display>(
+    v: &mut Violations,
+    patch: &Map<String, Value>,
+    key: &str,
+    parse: impl FnOnce(String) -> Result<T, E>,
+) -> Option<T> {
+    let text = patch.get(key)?.as_str()?;
+    v.check(key, parse(text.to_owned()))
+}
+
+/// An optional string member as a change; kept when absent or invalid.
+fn optional<T, E: std::fmt::Display>(
+    v: &mut Violations,
+    patch: &Map<String, Value>,
+    key: &str,
+    parse: impl FnOnce(String) -> Result<T, E>,
+) -> Edit<T> {
+    match patch.get(key) {
+        Some(Value::Null) => Edit::Clear,
+        Some(Value::String(s)) => v.check(key, parse(s.clone())).map_or(Edit::Keep, Edit::Set),
+        _ => Edit::Keep,
+    }
+}
+
+fn finish<T>(v: Violations, parsed: T) -> Result<T, Violations> {
+    if v.is_empty() { Ok(parsed) } else { Err(v) }
+}
+
+#[cfg(test)]
+mod tests {
+    use kg_application::AttributionDraft;
+    use kg_domain::{Attribution, EntityData, Metadata};
+    use serde_json::json;
+
+    use super::*;
+
+    fn object(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    fn fields(v: &Violations) -> Vec<&str> {
+        v.as_slice().iter().map(|f| f.field.as_str()).collect()
+    }
+
+    fn ada() -> Result<EntityData, Box<dyn std::error::Error>> {
+        Ok(EntityData {
+            kind: TypeName::parse("Person")?,
+            name: EntityName::parse("Ada")?,
+            external_id: None,
+            attribution: Attribution {
+                confidence: Some(Confidence::new(0.5)?),
+                metadata: Metadata::new(json!({"a": {"b": 1, "c": 2}, "keep": true}))?,
+                ..Attribution::default()
+            },
+        })
+    }
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() -> Result<(), Box<dyn std::error::Error>> {
+        let patch = entity(&object(json!({
+            "name": "Ada L.", "confidence": null, "metadata": {"a": {"b": null, "d": 3}},
+        })))
+        .map_err(|v| format!("{v:?}"))?;
+        let d = patch.apply(&ada()?).map_err(|v| format!("{v:?}"))?;
+        assert_eq!(d.name.as_str(), "Ada L.");
+        assert_eq!(d.attribution.confidence, None);
+        assert_eq!(
+            d.attribution.metadata.into_value(),
+            json!({"a": {"c": 2, "d": 3}, "keep": true})
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_patch_cannot_remove_required_fields_or_touch_server_fields() {
+        let err = entity(&object(json!({
+            "name": null, "id": "x", "version": 9, "created_by": "y", "confidence": "high",
+        })))
+        .expect_err("invalid patch");
+        let mut fields = fields(&err);
+        fields.sort_unstable();
+        assert_eq!(
+            fields,
+            ["confidence", "created_by", "id", "name", "version"]
+        );
+    }
+
+    #[test]
+    fn members_of_the_wrong_shape_come_first_then_broken_rules() {
+        let err = entity(&object(json!({"confidence": 7.5, "id": "x"}))).expect_err("invalid");
+        assert_eq!(fields(&err), ["id", "confidence"]);
+        let err = entity(&object(
+            json!({"type": "9bad", "name": "", "source_type": 3, "external_id": ""}),
+        ))
+        .expect_err("invalid");
+        assert_eq!(fields(&err), ["source_type", "type", "name", "external_id"]);
+    }
+
+    #[test]
+    fn every_attribution_field_can_be_patched_and_cleared() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let set = json!({
+            "confidence": 0.25,
+            "source": "https://example.org/a",
+            "source_type": "web",
+            "metadata": {"k": [1, 2]},
+        });
+        for field in AttributionDraft::FIELDS {
+            let value = set.get(field).cloned().ok_or(field)?;
+            let patch = entity(&object(json!({ field: value }))).map_err(|v| format!("{v:?}"))?;
+            assert_ne!(
+                patch.attribution,
+                AttributionPatch::default(),
+                "{field} set"
+            );
+            let clear = if field == "metadata" {
+                json!({"k": null})
+            } else {
+                Value::Null
+            };
+            let patch = entity(&object(json!({ field: clear }))).map_err(|v| format!("{v:?}"))?;
+            assert_ne!(
+                patch.attribution,
+                AttributionPatch::default(),
+                "{field} cleared"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn a_relationship_patch_reads_its_ends_but_refuses_what_is_no_id() {
+        let id = EntityId::generate();
+        let patch = relationship(&object(json!({"source_id": id.to_string(), "type": "MET"})))
+            .expect("valid");
+        assert_eq!(patch.source_id, Some(id));
+        assert_eq!(patch.target_id, None);
+        let err = relationship(&object(json!({"target_id": "x", "name": "n"}))).expect_err("bad");
+        assert_eq!(fields(&err), ["name", "target_id"]);
+    }
+
+    #[test]
+    fn a_user_patch_rejects_unknown_and_server_owned_fields() {
+        let err = user(&object(json!({
+            "email": "x@example.org", "role": "god", "is_active": "yes", "nickname": "x",
+        })))
+        .expect_err("invalid");
+        let mut fields = fields(&err);
+        fields.sort_unstable();
+        assert_eq!(fields, ["email", "is_active", "nickname", "role"]);
+        let patch = user(&object(json!({"role": "viewer", "is_active": false}))).expect("valid");
+        assert_eq!(patch.role, Some(Role::Viewer));
+        assert_eq!(patch.is_active, Some(false));
+    }
+}
