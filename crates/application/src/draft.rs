@@ -1,10 +1,11 @@
-//! Client input for entities and relationships, before it is parsed into
-//! domain values, and RFC 7396 JSON merge patches over it.
+//! Client input for new entities and relationships, before it is parsed
+//! into domain values.
 //!
-//! Creation and patching share one parser, so a patched resource satisfies
-//! exactly the rules a created one does. The attribution both kinds carry
-//! has one draft, [`AttributionDraft`], with its one parser, its one patch
-//! and its one document.
+//! The attribution both kinds carry has one draft, [`AttributionDraft`],
+//! with its one parser and its one document. Changes to stored resources
+//! are typed patches (`crate::patch`), whose values are parsed by the same
+//! domain constructors, so a patched resource satisfies exactly the rules a
+//! created one does.
 
 use kg_domain::{
     Attribution, Confidence, EntityData, EntityName, ExternalId, Metadata, SourceRef, TypeName,
