@@ -2,10 +2,10 @@
 //! relationships, in commit order, resumable from any position.
 
 use chrono::{DateTime, Utc};
-use kg_domain::{Entity, ExternalId, Lifecycle, Relationship, Version};
-use serde_json::{Map, Value, json};
+use kg_domain::{Entity, Relationship, Version};
+use serde_json::Value;
 
-use crate::{AuditAction, AuditTarget, Limit, attribution_document};
+use crate::{AuditAction, AuditTarget, Limit, entity_document, relationship_document};
 
 /// A place in an ordered log (the change feed or the audit log): the
 /// sequence number of the last row seen. Written as a decimal number; 0 is
@@ -120,46 +120,6 @@ impl NewChange {
             data: None,
         }
     }
-}
-
-fn lifecycle_fields(m: &mut Map<String, Value>, l: &Lifecycle) {
-    m.insert("created_at".into(), json!(l.created_at));
-    m.insert("created_by".into(), json!(l.created_by.to_string()));
-    m.insert("updated_at".into(), json!(l.updated_at));
-    m.insert("updated_by".into(), json!(l.updated_by.to_string()));
-    m.insert("version".into(), json!(l.version.get()));
-}
-
-/// An entity as the change feed and the export carry it: the fields of the
-/// API's entity representation.
-#[must_use]
-pub fn entity_document(e: &Entity) -> Value {
-    let d = &e.data;
-    let mut m = Map::new();
-    m.insert("id".into(), json!(e.id.to_string()));
-    m.insert("type".into(), json!(d.kind.as_str()));
-    m.insert("name".into(), json!(d.name.as_str()));
-    m.insert(
-        "external_id".into(),
-        json!(d.external_id.as_ref().map(ExternalId::as_str)),
-    );
-    attribution_document(&d.attribution, &mut m);
-    lifecycle_fields(&mut m, &e.lifecycle);
-    Value::Object(m)
-}
-
-/// A relationship as the change feed and the export carry it.
-#[must_use]
-pub fn relationship_document(r: &Relationship) -> Value {
-    let d = &r.data;
-    let mut m = Map::new();
-    m.insert("id".into(), json!(r.id.to_string()));
-    m.insert("source_id".into(), json!(d.ends.source().to_string()));
-    m.insert("target_id".into(), json!(d.ends.target().to_string()));
-    m.insert("type".into(), json!(d.kind.as_str()));
-    attribution_document(&d.attribution, &mut m);
-    lifecycle_fields(&mut m, &r.lifecycle);
-    Value::Object(m)
 }
 
 /// A page of the feed and the position to continue from (the last row's, or

@@ -13,6 +13,8 @@ use kg_domain::{
 };
 use serde_json::{Map, Value, json};
 
+use crate::AttributionDocument;
+
 /// An [`Attribution`] as a client describes it; nothing is checked yet.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AttributionDraft {
@@ -118,24 +120,12 @@ impl AttributionDraft {
     }
 }
 
-/// Writes an attribution's members into a resource's document.
+/// Writes an attribution's members into a resource's document, as
+/// [`AttributionDocument`] shows them.
 pub fn attribution_document(a: &Attribution, document: &mut Map<String, Value>) {
-    let Attribution {
-        confidence,
-        source_ref,
-        source_type,
-        metadata,
-    } = a;
-    document.insert("confidence".into(), json!(confidence.map(Confidence::get)));
-    document.insert(
-        "source".into(),
-        json!(source_ref.as_ref().map(SourceRef::as_str)),
-    );
-    document.insert(
-        "source_type".into(),
-        json!(source_type.as_ref().map(TypeName::as_str)),
-    );
-    document.insert("metadata".into(), metadata.to_value());
+    if let Value::Object(members) = json!(AttributionDocument::from(a.clone())) {
+        document.extend(members);
+    }
 }
 
 /// An entity as a client describes it; nothing is checked yet.

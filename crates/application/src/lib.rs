@@ -20,6 +20,7 @@ mod auth;
 mod batch;
 mod cascade;
 mod changes;
+mod document;
 mod draft;
 mod entities;
 mod error;
@@ -48,8 +49,9 @@ pub use batch::{
     BatchWrites, EndRef, ItemResult, MAX_BATCH_ITEMS, Outcome, StoredEntities,
 };
 pub use cascade::{CascadeWrites, RestoreState, other_ends, plan_delete, plan_restore};
-pub use changes::{
-    Change, ChangePage, FeedRequest, NewChange, Position, PositionError, entity_document,
+pub use changes::{Change, ChangePage, FeedRequest, NewChange, Position, PositionError};
+pub use document::{
+    AttributionDocument, EntityDocument, RelationshipDocument, entity_document,
     relationship_document,
 };
 pub use draft::{AttributionDraft, EntityDraft, RelationshipDraft, attribution_document};

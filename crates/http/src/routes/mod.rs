@@ -2,7 +2,6 @@
 
 mod admin;
 mod api_keys;
-mod attribution;
 mod audit;
 mod auth;
 mod batch;
