@@ -24,6 +24,7 @@ mod m20260101_000011_entity_search;
 mod m20260101_000012_service_settings;
 mod m20260101_000013_feed_positions;
 mod m20260101_000014_live_edge_indexes;
+mod m20260101_000015_opaque_responses;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000012_service_settings::Migration),
             Box::new(m20260101_000013_feed_positions::Migration),
             Box::new(m20260101_000014_live_edge_indexes::Migration),
+            Box::new(m20260101_000015_opaque_responses::Migration),
         ]
     }
 }

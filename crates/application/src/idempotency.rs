@@ -51,26 +51,25 @@ pub struct IdempotentRequest {
     pub principal: String,
     /// The key.
     pub key: IdempotencyKey,
-    /// SHA-256 of the method, the path and the body.
+    /// SHA-256 of the parts that describe the request.
     pub fingerprint: [u8; 32],
 }
 
 impl IdempotentRequest {
-    /// The request `ctx` makes with `key` for `method path` and `body`.
+    /// The request `ctx` makes with `key`, described by `parts`: whatever
+    /// the edge that received it says must be the same for a replay (over
+    /// HTTP: the method, the path and the body).
     #[must_use]
-    pub fn new(
-        ctx: &RequestContext,
-        key: IdempotencyKey,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> Self {
+    pub fn new(ctx: &RequestContext, key: IdempotencyKey, parts: &[&[u8]]) -> Self {
         let principal = match ctx.actor.api_key {
             Some(k) => format!("key:{k}"),
             None => format!("user:{}", ctx.actor.user_id),
         };
         let mut hash = Sha256::new();
-        for part in [method.as_bytes(), b"\n", path.as_bytes(), b"\n", body] {
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                hash.update(b"\n");
+            }
             hash.update(part);
         }
         Self {
@@ -81,17 +80,30 @@ impl IdempotentRequest {
     }
 }
 
-/// A response as it is stored and replayed.
+/// A response as it is stored and replayed: a JSON document the edge that
+/// answered encoded, and that only it reads. The application and the store
+/// keep it as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredResponse {
-    /// The HTTP status.
-    pub status: u16,
-    /// The `Location` header, if any.
-    pub location: Option<String>,
-    /// The `ETag` header, if any.
-    pub etag: Option<String>,
-    /// The JSON body.
-    pub body: Value,
+pub struct StoredResponse(Value);
+
+impl StoredResponse {
+    /// The response `encoded` describes.
+    #[must_use]
+    pub const fn new(encoded: Value) -> Self {
+        Self(encoded)
+    }
+
+    /// The encoded response.
+    #[must_use]
+    pub const fn as_value(&self) -> &Value {
+        &self.0
+    }
+
+    /// The encoded response, taken.
+    #[must_use]
+    pub fn into_value(self) -> Value {
+        self.0
+    }
 }
 
 /// The response of a keyed request, written with its effect.
@@ -326,19 +338,12 @@ mod tests {
         Ok(IdempotentRequest::new(
             &ctx,
             IdempotencyKey::parse("k-1")?,
-            "POST",
-            "/v1/entities",
-            b"{}",
+            &[b"POST", b"/v1/entities", b"{}"],
         ))
     }
 
     fn stored() -> StoredResponse {
-        StoredResponse {
-            status: 201,
-            location: None,
-            etag: None,
-            body: serde_json::json!({"first": true}),
-        }
+        StoredResponse::new(serde_json::json!({"first": true}))
     }
 
     #[tokio::test]

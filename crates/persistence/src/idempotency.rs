@@ -38,29 +38,17 @@ fn row_filter(request: &IdempotentRequest) -> sea_orm::Condition {
 /// The statement that stores a keyed request's response; run with the
 /// effect, in its transaction, so the two are durable together.
 pub(crate) fn completion_statement(c: &Completion, now: DateTime<Utc>) -> InsertStatement {
-    let r = &c.response;
     idempotency_key::Entity::insert(idempotency_key::ActiveModel {
         principal: Set(c.request.principal.clone()),
         key: Set(c.request.key.as_str().to_owned()),
         fingerprint: Set(c.request.fingerprint.to_vec()),
-        status: Set(Some(i32::from(r.status))),
-        location: Set(r.location.clone()),
-        etag: Set(r.etag.clone()),
-        body: Set(Some(r.body.clone())),
+        response: Set(Some(c.response.as_value().clone())),
         created_at: Set(now),
         locked_until: Set(now),
     })
     .on_conflict(
         OnConflict::columns([K::Principal, K::Key])
-            .update_columns([
-                K::Fingerprint,
-                K::Status,
-                K::Location,
-                K::Etag,
-                K::Body,
-                K::CreatedAt,
-                K::LockedUntil,
-            ])
+            .update_columns([K::Fingerprint, K::Response, K::CreatedAt, K::LockedUntil])
             .to_owned(),
     )
     .into_query()
@@ -85,32 +73,24 @@ impl IdempotencyStore for SeaOrmIdempotencyStore {
             principal: Set(request.principal.clone()),
             key: Set(request.key.as_str().to_owned()),
             fingerprint: Set(request.fingerprint.to_vec()),
-            status: Set(None),
-            location: Set(None),
-            etag: Set(None),
-            body: Set(None),
+            response: Set(None),
             created_at: Set(now),
             locked_until: Set(lease_until),
         };
         let outcome = match existing {
             Some(row) if row.created_at >= window_start => {
                 let same = row.fingerprint == request.fingerprint;
-                match (row.status, row.body) {
-                    (Some(status), Some(body)) if same => Claim::Replay(StoredResponse {
-                        status: u16::try_from(status).unwrap_or(500),
-                        location: row.location,
-                        etag: row.etag,
-                        body,
-                    }),
-                    (Some(_), _) => Claim::Mismatch,
-                    (None, _) if row.locked_until > now => {
+                match row.response {
+                    Some(response) if same => Claim::Replay(StoredResponse::new(response)),
+                    Some(_) => Claim::Mismatch,
+                    None if row.locked_until > now => {
                         if same {
                             Claim::InFlight
                         } else {
                             Claim::Mismatch
                         }
                     }
-                    (None, _) => {
+                    None => {
                         // The first request's process died: take the key over.
                         idempotency_key::Entity::update(claimed)
                             .exec(&txn)
@@ -147,7 +127,7 @@ impl IdempotencyStore for SeaOrmIdempotencyStore {
     async fn release(&self, request: &IdempotentRequest) -> Result<(), RepoError> {
         idempotency_key::Entity::delete_many()
             .filter(row_filter(request))
-            .filter(K::Status.is_null())
+            .filter(K::Response.is_null())
             .filter(K::Fingerprint.eq(request.fingerprint.to_vec()))
             .exec(&self.db)
             .await

@@ -209,10 +209,7 @@ pub(crate) mod idempotency_key {
         #[sea_orm(primary_key, auto_increment = false)]
         pub key: String,
         pub fingerprint: Vec<u8>,
-        pub status: Option<i32>,
-        pub location: Option<String>,
-        pub etag: Option<String>,
-        pub body: Option<Json>,
+        pub response: Option<Json>,
         pub created_at: DateTimeUtc,
         pub locked_until: DateTimeUtc,
     }

@@ -441,6 +441,109 @@ async fn an_idempotency_key_in_flight_is_held_until_its_lease_ends_and_old_keys_
 }
 
 #[tokio::test]
+async fn responses_stored_before_migration_15_are_still_replayed_and_down_splits_them_again()
+-> anyhow::Result<()> {
+    use kg_application::{Claim, IdempotencyKey, IdempotencyStore, IdempotentRequest};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+
+    let database = TestDatabase::create().await?;
+    let conn = connect_for_migrations(&DatabaseSettings::new(database.url.clone())).await?;
+    migrate(&conn, MigrationCommand::Up).await?;
+    let before = migrate(&conn, MigrationCommand::Down(1)).await?;
+    assert_eq!(
+        before.pending.first().map(String::as_str),
+        Some("m20260101_000015_opaque_responses")
+    );
+    let backend = conn.get_database_backend();
+    let now = Utc::now();
+    let row = |key: &str, status: Option<i32>, body: Option<serde_json::Value>| {
+        Query::insert()
+            .into_table(Alias::new("idempotency_keys"))
+            .columns(
+                [
+                    "principal",
+                    "key",
+                    "fingerprint",
+                    "status",
+                    "location",
+                    "etag",
+                    "body",
+                    "created_at",
+                    "locked_until",
+                ]
+                .map(Alias::new),
+            )
+            .values_panic([
+                "user:u".into(),
+                key.into(),
+                vec![7_u8; 32].into(),
+                status.into(),
+                status.map(|_| "/v1/entities/x").into(),
+                status.map(|_| "\"1\"").into(),
+                body.into(),
+                now.into(),
+                (now + chrono::Duration::seconds(60)).into(),
+            ])
+            .to_owned()
+    };
+    for statement in [
+        row("done", Some(201), Some(json!({"name": "Ada"}))),
+        row("running", None, None),
+    ] {
+        conn.execute(&statement).await?;
+    }
+    migrate(&conn, MigrationCommand::Up).await?;
+
+    let store = kg_persistence::SeaOrmIdempotencyStore::new(conn.clone());
+    let request = |key: &str| -> anyhow::Result<IdempotentRequest> {
+        Ok(IdempotentRequest {
+            principal: "user:u".into(),
+            key: IdempotencyKey::parse(key).map_err(anyhow::Error::msg)?,
+            fingerprint: [7; 32],
+        })
+    };
+    let window = now - chrono::Duration::hours(24);
+    let Claim::Replay(stored) = store.claim(&request("done")?, now, now, window).await? else {
+        anyhow::bail!("the stored response is not replayed");
+    };
+    assert_eq!(
+        stored.into_value(),
+        json!({"status": 201, "location": "/v1/entities/x", "etag": "\"1\"", "body": {"name": "Ada"}})
+    );
+    assert_eq!(
+        store.claim(&request("running")?, now, now, window).await?,
+        Claim::InFlight
+    );
+
+    migrate(&conn, MigrationCommand::Down(1)).await?;
+    let split = Query::select()
+        .columns(["status", "location", "etag"].map(Alias::new))
+        .expr(Expr::col(Alias::new("body")))
+        .from(Alias::new("idempotency_keys"))
+        .and_where(Expr::col(Alias::new("key")).eq("done"))
+        .to_owned();
+    let back = conn
+        .query_one(&split)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the row is gone"))?;
+    assert_eq!(back.try_get_by_index::<Option<i32>>(0)?, Some(201));
+    assert_eq!(
+        back.try_get_by_index::<Option<String>>(1)?.as_deref(),
+        Some("/v1/entities/x")
+    );
+    assert_eq!(
+        back.try_get_by_index::<Option<String>>(2)?.as_deref(),
+        Some("\"1\"")
+    );
+    let body: Option<serde_json::Value> = back.try_get_by_index(3)?;
+    assert_eq!(body, Some(json!({"name": "Ada"})), "{backend:?}");
+    assert!(migrate(&conn, MigrationCommand::Up).await?.is_current());
+    conn.close().await?;
+    database.remove().await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn postgres_connections_carry_the_statement_timeout() -> anyhow::Result<()> {
     let database = TestDatabase::migrated().await?;
     let mut settings = DatabaseSettings::new(database.url.clone());

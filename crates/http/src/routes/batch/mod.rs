@@ -2,12 +2,12 @@
 //! entities upserted by `external_id`; `?dry_run=true` writes nothing.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use kg_application::{Batch, BatchReport, ItemResult, Outcome, StoredResponse};
+use kg_application::{Batch, BatchReport, ItemResult, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::extract::{Authenticated, JsonBody};
-use crate::idempotency;
+use crate::idempotency::{self, Answer};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -121,27 +121,20 @@ pub(crate) async fn handle(
         return Ok(HttpResponse::Ok().json(report_body(&report, true)));
     }
     let keyed = idempotency::keyed_request(&req, &ctx, &raw)?;
-    let respond = |report: &BatchReport| StoredResponse {
+    let answer = |report: &BatchReport| Answer {
         status: 200,
         location: None,
         etag: None,
         body: report_body(report, false),
     };
-    let (state, ctx, respond) = (&state, &ctx, &respond);
-    idempotency::run(state, keyed, |keyed| async move {
-        let keyed = keyed.as_ref().map(|k| {
-            (
-                k,
-                respond as &(dyn Fn(&BatchReport) -> StoredResponse + Sync),
-            )
-        });
-        let report = state.batch.apply_keyed(ctx, batch, false, keyed).await?;
+    idempotency::create(&state, keyed, answer, async |keyed| {
+        let report = state.batch.apply_keyed(&ctx, batch, false, keyed).await?;
         for outcome in [Outcome::Created, Outcome::Updated, Outcome::Unchanged] {
             state
                 .metrics
                 .batch_items(outcome.as_str(), report.count(outcome));
         }
-        Ok(idempotency::respond(respond(&report), false))
+        Ok(report)
     })
     .await
 }

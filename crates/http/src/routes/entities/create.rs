@@ -1,13 +1,13 @@
 //! `POST /v1/entities`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use kg_application::{AttributionDraft, EntityDraft, StoredResponse, entity_document};
+use kg_application::{AttributionDraft, EntityDraft, entity_document};
 use kg_domain::Entity;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::extract::{Authenticated, JsonBody, etag};
-use crate::idempotency;
+use crate::idempotency::{self, Answer};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -67,19 +67,14 @@ pub(crate) async fn handle(
     .parse()
     .map_err(|v| ApiError::validation(&v))?;
     let keyed = idempotency::keyed_request(&req, &ctx, &raw)?;
-    let respond = |e: &Entity| StoredResponse {
+    let answer = |e: &Entity| Answer {
         status: 201,
         location: Some(format!("/v1/entities/{}", e.id)),
         etag: Some(etag(e.lifecycle.version)),
         body: entity_document(e),
     };
-    let (state, ctx, respond) = (&state, &ctx, &respond);
-    idempotency::run(state, keyed, |keyed| async move {
-        let keyed = keyed
-            .as_ref()
-            .map(|k| (k, respond as &(dyn Fn(&Entity) -> StoredResponse + Sync)));
-        let entity = state.entities.create_keyed(ctx, data, keyed).await?;
-        Ok(idempotency::respond(respond(&entity), false))
+    idempotency::create(&state, keyed, answer, async |keyed| {
+        Ok(state.entities.create_keyed(&ctx, data, keyed).await?)
     })
     .await
 }

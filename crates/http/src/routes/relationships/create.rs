@@ -1,13 +1,13 @@
 //! `POST /v1/relationships`.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use kg_application::{AttributionDraft, RelationshipDraft, StoredResponse, relationship_document};
+use kg_application::{AttributionDraft, RelationshipDraft, relationship_document};
 use kg_domain::Relationship;
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::extract::{Authenticated, JsonBody, etag};
-use crate::idempotency;
+use crate::idempotency::{self, Answer};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -67,22 +67,14 @@ pub(crate) async fn handle(
     .parse()
     .map_err(|v| ApiError::validation(&v))?;
     let keyed = idempotency::keyed_request(&req, &ctx, &raw)?;
-    let respond = |r: &Relationship| StoredResponse {
+    let answer = |r: &Relationship| Answer {
         status: 201,
         location: Some(format!("/v1/relationships/{}", r.id)),
         etag: Some(etag(r.lifecycle.version)),
         body: relationship_document(r),
     };
-    let (state, ctx, respond) = (&state, &ctx, &respond);
-    idempotency::run(state, keyed, |keyed| async move {
-        let keyed = keyed.as_ref().map(|k| {
-            (
-                k,
-                respond as &(dyn Fn(&Relationship) -> StoredResponse + Sync),
-            )
-        });
-        let relationship = state.relationships.create_keyed(ctx, data, keyed).await?;
-        Ok(idempotency::respond(respond(&relationship), false))
+    idempotency::create(&state, keyed, answer, async |keyed| {
+        Ok(state.relationships.create_keyed(&ctx, data, keyed).await?)
     })
     .await
 }
