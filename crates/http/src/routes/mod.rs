@@ -17,13 +17,19 @@ use actix_web::{HttpResponse, web};
 
 use crate::{ApiError, ProblemCode};
 
-/// Declares every route once: the router and the [`ROUTES`] list both come
-/// from this table, so the list the authorization matrix test walks is the
-/// router itself.
+/// Declares every route once: the router, the [`ROUTES`] list and the
+/// OpenAPI document's paths all come from this table, so the list the
+/// authorization matrix test walks is the router itself, and no route can
+/// be served undocumented.
 macro_rules! routes {
     ($( $path:literal => { $( $method:ident => $handler:path ),+ $(,)? } ),+ $(,)?) => {
         /// Every route the API serves, as `(method, path)`.
         pub const ROUTES: &[(&str, &str)] = &[ $( $( (stringify!($method), $path) ),+ ),+ ];
+
+        /// The operations of every route, from its handler's annotation.
+        #[derive(utoipa::OpenApi)]
+        #[openapi(paths( $( $( $handler ),+ ),+ ))]
+        pub(crate) struct RoutePaths;
 
         pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
             $(
@@ -49,8 +55,8 @@ routes! {
     "/health/ready" => { GET => health::ready },
     "/metrics" => { GET => health::metrics },
     "/openapi.json" => { GET => openapi::document },
-    "/docs" => { GET => openapi::docs_index },
-    "/docs/{file}" => { GET => openapi::docs_file },
+    "/docs" => { GET => openapi::docs::docs_index },
+    "/docs/{file}" => { GET => openapi::docs::docs_file },
     "/v1/auth/token" => { POST => auth::token::handle },
     "/v1/auth/refresh" => { POST => auth::refresh::handle },
     "/v1/auth/logout" => { POST => auth::logout::handle },

@@ -1,29 +1,28 @@
-//! The contract: an OpenAPI 3.1 document generated from the handlers'
-//! annotations, served at `/openapi.json`, and Swagger UI at `/docs`,
-//! served from files compiled into the binary.
+//! The contract: an OpenAPI 3.1 document generated from the annotations of
+//! the handlers the route table names, served at `/openapi.json`, and
+//! Swagger UI at `/docs`, served from files compiled into the binary.
 //!
 //! The annotations name what is particular to a route (its body, its
 //! success, its own conflicts). [`ProblemResponses`] adds the errors every
 //! route can answer, so that no error status is left undocumented, and every
 //! error response is the one [`Problem`](crate::error::Problem) schema.
 
-mod docs;
+pub(crate) mod docs;
 mod modifiers;
 mod schemas;
 
-pub(crate) use docs::{docs_file, docs_index};
 use modifiers::{Links, ProblemResponses, SecuritySchemes};
 pub(crate) use schemas::*;
 
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
-use utoipa::OpenApi;
+use utoipa::{Modify, OpenApi};
 
 use crate::ApiError;
 use crate::error::{FieldError, Problem};
 
-use super::{admin, api_keys, audit, auth, batch, changes, entities, health, relationships, users};
+use super::RoutePaths;
 
 /// The media type of every error body.
 pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
@@ -36,48 +35,7 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
             a source and JSON metadata. Every error is an RFC 9457 problem \
             (`application/problem+json`) with a stable `code` and the request's id.",
     ),
-    paths(
-        health::live,
-        health::ready,
-        health::metrics,
-        document,
-        docs::docs_index,
-        docs::docs_file,
-        auth::token::handle,
-        auth::refresh::handle,
-        auth::logout::handle,
-        auth::password::handle,
-        auth::me::handle,
-        entities::list::handle,
-        entities::create::handle,
-        entities::get::handle,
-        entities::update::handle,
-        entities::delete::handle,
-        entities::relationships::handle,
-        entities::restore::handle,
-        entities::history::handle,
-        entities::neighbors::handle,
-        relationships::list::handle,
-        relationships::create::handle,
-        relationships::get::handle,
-        relationships::update::handle,
-        relationships::delete::handle,
-        batch::handle,
-        changes::handle,
-        audit::list::handle,
-        admin::get,
-        admin::put,
-        users::list::handle,
-        users::create::handle,
-        users::get::handle,
-        users::update::handle,
-        users::delete::handle,
-        api_keys::list::handle,
-        api_keys::create::handle,
-        api_keys::revoke::handle,
-    ),
     components(schemas(Problem, FieldError)),
-    modifiers(&SecuritySchemes, &ProblemResponses, &Links),
     security(("bearer" = []), ("api_key" = []), ("cookie" = [])),
     tags(
         (name = "health", description = "Liveness, readiness and metrics."),
@@ -93,13 +51,25 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
 )]
 struct ApiDoc;
 
+/// The document: what is said of the whole API, every route's operations
+/// from the route table, then what the modifiers add to all of them.
+fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(RoutePaths::openapi());
+    let modifiers: [&dyn Modify; 3] = [&SecuritySchemes, &ProblemResponses, &Links];
+    for modifier in modifiers {
+        modifier.modify(&mut doc);
+    }
+    doc
+}
+
 /// The document, built once.
 fn document_json() -> Result<&'static str, ApiError> {
     static JSON: OnceLock<String> = OnceLock::new();
     if let Some(json) = JSON.get() {
         return Ok(json);
     }
-    let json = ApiDoc::openapi().to_pretty_json().map_err(|e| {
+    let json = openapi().to_pretty_json().map_err(|e| {
         ApiError::from(kg_application::AppError::Internal(
             format!("serialising the OpenAPI document: {e}").into(),
         ))
