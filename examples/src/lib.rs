@@ -3,7 +3,7 @@
 //! `kg-application` to the repositories, and use them directly, with no
 //! HTTP in between.
 //!
-//! [`citation_graph`] ingests a small citation graph in one batch, corrects
+//! [`citation_graph`] ingests a small citation graph in one typed batch, corrects
 //! an entity with a typed patch, walks the graph from one paper, and reads
 //! the change feed, returning what it saw.
 
@@ -11,17 +11,19 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use kg_application::{
-    Actor, Batch, BatchService, Clock, Depth, Direction, EntityPatch, EntityService, FeedRequest,
-    GraphService, HistoryService, Limit, NeighborQuery, NodeBudget, Position, RequestContext,
-    SystemClock, UserRepository,
+    Actor, Batch, BatchRelationship, BatchService, Clock, Depth, Direction, EndRef, EntityPatch,
+    EntityService, FeedRequest, GraphService, HistoryService, Limit, NeighborQuery, NodeBudget,
+    Position, RequestContext, SystemClock, UserRepository,
 };
-use kg_domain::{Email, EntityName, PasswordHash, Role, User, UserId, Version};
+use kg_domain::{
+    Attribution, Confidence, Email, EntityData, EntityName, ExternalId, PasswordHash, Role,
+    TypeName, User, UserId, Version,
+};
 use kg_persistence::{
     DatabaseSettings, MigrationCommand, SeaOrmAuditLog, SeaOrmBatchRepository, SeaOrmChangeFeed,
     SeaOrmEntityRepository, SeaOrmRelationshipRepository, SeaOrmUserRepository, connect,
     connect_for_migrations, migrate,
 };
-use serde_json::json;
 
 /// What the walk through the library saw.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,19 +100,39 @@ pub async fn citation_graph(url: &str) -> anyhow::Result<Report> {
 
     // One atomic batch: four papers and the citations between them, the
     // citations naming papers by their DOIs.
-    let paper = |doi: &str, title: &str| json!({ "type": "Paper", "name": title, "external_id": doi, "source_type": "crossref" });
-    let cites = |from: &str, to: &str| json!({ "source_external_id": from, "target_external_id": to, "type": "CITES", "confidence": 0.9 });
-    let parsed = Batch::parse(
-        &[
-            paper("10.1/a", "A Mathematical Theory of Communiction"),
-            paper("10.1/b", "Computing Machinery and Intelligence"),
-            paper("10.1/c", "On Computable Numbers"),
-            paper("10.1/d", "Sketch of the Analytical Engine"),
+    let paper = |doi: &str, title: &str| -> anyhow::Result<EntityData> {
+        Ok(EntityData {
+            kind: TypeName::parse("Paper")?,
+            name: EntityName::parse(title)?,
+            external_id: Some(ExternalId::parse(doi)?),
+            attribution: Attribution {
+                source_type: Some(TypeName::parse("crossref")?),
+                ..Attribution::default()
+            },
+        })
+    };
+    let cites = |from: &str, to: &str| -> anyhow::Result<BatchRelationship> {
+        Ok(BatchRelationship {
+            source: EndRef::ExternalId(ExternalId::parse(from)?),
+            target: EndRef::ExternalId(ExternalId::parse(to)?),
+            kind: TypeName::parse("CITES")?,
+            attribution: Attribution {
+                confidence: Some(Confidence::new(0.9)?),
+                ..Attribution::default()
+            },
+        })
+    };
+    let parsed = Batch::new(
+        vec![
+            paper("10.1/a", "A Mathematical Theory of Communiction")?,
+            paper("10.1/b", "Computing Machinery and Intelligence")?,
+            paper("10.1/c", "On Computable Numbers")?,
+            paper("10.1/d", "Sketch of the Analytical Engine")?,
         ],
-        &[
-            cites("10.1/a", "10.1/b"),
-            cites("10.1/b", "10.1/c"),
-            cites("10.1/c", "10.1/d"),
+        vec![
+            cites("10.1/a", "10.1/b")?,
+            cites("10.1/b", "10.1/c")?,
+            cites("10.1/c", "10.1/d")?,
         ],
     )
     .map_err(|v| anyhow::anyhow!("invalid batch: {v}"))?;

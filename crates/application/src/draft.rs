@@ -65,59 +65,6 @@ impl AttributionDraft {
             metadata: Some(metadata.to_value()),
         }
     }
-
-    /// Reads the attribution members of a JSON object (a batch item),
-    /// reporting members of the wrong JSON type; `null` is absent.
-    #[must_use]
-    pub fn from_members(map: &Map<String, Value>, v: &mut Violations) -> Self {
-        Self {
-            confidence: number_member(map, "confidence", v),
-            source: string_member(map, "source", v),
-            source_type: string_member(map, "source_type", v),
-            metadata: map.get("metadata").filter(|m| !m.is_null()).cloned(),
-        }
-    }
-
-    /// Reads and parses the attribution members of a JSON object, member by
-    /// member: each one's JSON type, then its rule, so the report lists
-    /// the members' problems in member order.
-    pub fn parse_members(map: &Map<String, Value>, v: &mut Violations) -> Option<Attribution> {
-        let only = |draft: Self, v: &mut Violations| draft.parse(v);
-        let confidence = only(
-            Self {
-                confidence: number_member(map, "confidence", v),
-                ..Self::default()
-            },
-            v,
-        );
-        let source = only(
-            Self {
-                source: string_member(map, "source", v),
-                ..Self::default()
-            },
-            v,
-        );
-        let source_type = only(
-            Self {
-                source_type: string_member(map, "source_type", v),
-                ..Self::default()
-            },
-            v,
-        );
-        let metadata = only(
-            Self {
-                metadata: map.get("metadata").filter(|m| !m.is_null()).cloned(),
-                ..Self::default()
-            },
-            v,
-        );
-        Some(Attribution {
-            confidence: confidence?.confidence,
-            source_ref: source?.source_ref,
-            source_type: source_type?.source_type,
-            metadata: metadata?.metadata,
-        })
-    }
 }
 
 /// Writes an attribution's members into a resource's document, as
@@ -223,30 +170,6 @@ impl RelationshipDraft {
     }
 }
 
-/// A string member of a JSON object; `null` is absent.
-#[must_use]
-pub fn string_member(map: &Map<String, Value>, key: &str, v: &mut Violations) -> Option<String> {
-    match map.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
-            v.push(key, "must be a string");
-            None
-        }
-    }
-}
-
-fn number_member(map: &Map<String, Value>, key: &str, v: &mut Violations) -> Option<f64> {
-    match map.get(key) {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => n.as_f64(),
-        Some(_) => {
-            v.push(key, "must be a number");
-            None
-        }
-    }
-}
-
 fn required(v: &mut Violations, field: &str, value: Option<String>) -> Option<String> {
     if value.is_none() {
         v.push(field, "is required");
@@ -258,13 +181,6 @@ fn required(v: &mut Violations, field: &str, value: Option<String>) -> Option<St
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn patch(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
-    }
 
     #[test]
     fn every_invalid_field_is_reported_at_once() {
@@ -324,17 +240,6 @@ mod tests {
         keys.sort_unstable();
         fields.sort_unstable();
         assert_eq!(keys, fields, "the document has every field");
-        let read = AttributionDraft::from_members(&document, &mut v).parse(&mut v);
-        assert_eq!(read.as_ref(), Some(&a), "{v:?}");
         Ok(())
-    }
-
-    #[test]
-    fn members_parsed_one_by_one_report_problems_in_member_order() {
-        let item = patch(json!({"confidence": 1.5, "source_type": 7}));
-        let mut v = Violations::new();
-        assert_eq!(AttributionDraft::parse_members(&item, &mut v), None);
-        let fields: Vec<_> = v.as_slice().iter().map(|f| f.field.as_str()).collect();
-        assert_eq!(fields, ["confidence", "source_type"]);
     }
 }

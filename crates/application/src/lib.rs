@@ -46,7 +46,7 @@ pub use audit::{AuditAction, AuditEntry, AuditFilter, AuditRecord, AuditTarget};
 pub use auth::{AuthPorts, AuthService, IssuedToken, SessionPolicy, SessionTokens, TokenError};
 pub use batch::{
     Batch, BatchPlanner, BatchRelationship, BatchReport, BatchRepository, BatchService,
-    BatchWrites, EndRef, ItemResult, MAX_BATCH_ITEMS, Outcome, StoredEntities,
+    BatchWrites, EndRef, ExternalIds, ItemResult, MAX_BATCH_ITEMS, Outcome, StoredEntities,
 };
 pub use cascade::{CascadeWrites, RestoreState, other_ends, plan_delete, plan_restore};
 pub use changes::{Change, ChangePage, FeedRequest, NewChange, Position, PositionError};

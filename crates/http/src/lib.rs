@@ -5,6 +5,7 @@
 //! or a database outage, leaves as one RFC 9457 problem with a stable
 //! `code` and the request's id. No sea-orm type is visible here.
 
+pub mod batch_json;
 mod cookies;
 mod error;
 mod extract;

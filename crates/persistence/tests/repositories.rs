@@ -29,6 +29,45 @@ async fn count(db: &DatabaseConnection, table: &str) -> anyhow::Result<i64> {
     Ok(row.try_get_by_index::<i64>(0)?)
 }
 
+/// A batch entity of `kind` named `name`, upserted by `external_id`.
+fn batch_entity(
+    kind: &str,
+    name: &str,
+    external_id: &str,
+    attribution: kg_domain::Attribution,
+) -> anyhow::Result<EntityData> {
+    Ok(EntityData {
+        kind: TypeName::parse(kind)?,
+        name: EntityName::parse(name)?,
+        external_id: Some(ExternalId::parse(external_id)?),
+        attribution,
+    })
+}
+
+/// A batch relationship between the entities with these external ids.
+fn batch_link(
+    from: &str,
+    to: &str,
+    kind: &str,
+    attribution: kg_domain::Attribution,
+) -> anyhow::Result<kg_application::BatchRelationship> {
+    use kg_application::EndRef;
+    Ok(kg_application::BatchRelationship {
+        source: EndRef::ExternalId(ExternalId::parse(from)?),
+        target: EndRef::ExternalId(ExternalId::parse(to)?),
+        kind: TypeName::parse(kind)?,
+        attribution,
+    })
+}
+
+/// A batch of these items, or its violations as an error.
+fn batch(
+    entities: Vec<EntityData>,
+    relationships: Vec<kg_application::BatchRelationship>,
+) -> anyhow::Result<kg_application::Batch> {
+    kg_application::Batch::new(entities, relationships).map_err(|v| anyhow::anyhow!("{v}"))
+}
+
 fn entity(name: &str, external_id: Option<&str>, actor: UserId) -> anyhow::Result<Entity> {
     let data = EntityData {
         kind: TypeName::parse("Person")?,
@@ -347,19 +386,25 @@ async fn a_batch_of_a_thousand_entities_and_relationships_costs_a_handful_of_sta
         },
         request_id: None,
     };
-    let entities: Vec<serde_json::Value> = (0..1000)
-        .map(|i| json!({ "type": "Doc", "name": format!("d{i}"), "external_id": format!("x:{i}") }))
-        .collect();
-    let relationships: Vec<serde_json::Value> = (0..1000)
-        .map(|i| {
-            json!({
-                "source_external_id": format!("x:{i}"),
-                "target_external_id": format!("x:{}", (i + 1) % 1000),
-                "type": "NEXT",
+    let batch = || {
+        let entities = (0..1000)
+            .map(|i| {
+                batch_entity(
+                    "Doc",
+                    &format!("d{i}"),
+                    &format!("x:{i}"),
+                    Default::default(),
+                )
             })
-        })
-        .collect();
-    let batch = || kg_application::Batch::parse(&entities, &relationships);
+            .collect::<anyhow::Result<_>>()?;
+        let relationships = (0..1000)
+            .map(|i| {
+                let (from, to) = (format!("x:{i}"), format!("x:{}", (i + 1) % 1000));
+                batch_link(&from, &to, "NEXT", Default::default())
+            })
+            .collect::<anyhow::Result<_>>()?;
+        batch(entities, relationships)
+    };
     let report = service.apply(&ctx, batch()?, false).await?;
     assert_eq!(report.entities.len(), 1000);
     assert_eq!(count(&f.db, "entities").await?, 1000);
@@ -701,17 +746,10 @@ async fn every_attribution_field_survives_each_write_path() -> anyhow::Result<()
         request_id: None,
     };
     let (ea, ra) = (full_attribution(5)?, full_attribution(6)?);
-    let mut item = serde_json::Map::new();
-    kg_application::attribution_document(&ea, &mut item);
-    item.insert("type".into(), json!("Person"));
-    item.insert("name".into(), json!("A"));
-    item.insert("external_id".into(), json!("x:a"));
-    let mut link = serde_json::Map::new();
-    kg_application::attribution_document(&ra, &mut link);
-    link.insert("source_external_id".into(), json!("x:a"));
-    link.insert("target_external_id".into(), json!("x:b"));
-    link.insert("type".into(), json!("KNOWS"));
-    let batch = kg_application::Batch::parse(&[item.into()], &[link.into()])?;
+    let batch = batch(
+        vec![batch_entity("Person", "A", "x:a", ea.clone())?],
+        vec![batch_link("x:a", "x:b", "KNOWS", ra.clone())?],
+    )?;
     let report = service.apply(&ctx, batch, false).await?;
     assert!(
         report
@@ -854,22 +892,25 @@ async fn deleting_and_restoring_an_entity_with_thousands_of_relationships_works(
     let mut first = true;
     for start in (0..leaves).step_by(999) {
         let end = (start + 999).min(leaves);
-        let mut entities: Vec<serde_json::Value> = (start..end)
-            .map(|i| json!({ "type": "Leaf", "name": format!("l{i}"), "external_id": format!("leaf:{i}") }))
-            .collect();
+        let mut entities = (start..end)
+            .map(|i| {
+                batch_entity(
+                    "Leaf",
+                    &format!("l{i}"),
+                    &format!("leaf:{i}"),
+                    Default::default(),
+                )
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
         if first {
-            entities.push(json!({ "type": "Hub", "name": "hub", "external_id": "hub" }));
+            entities.push(batch_entity("Hub", "hub", "hub", Default::default())?);
             first = false;
         }
-        let relationships: Vec<serde_json::Value> = (start..end)
-            .map(|i| json!({ "source_external_id": format!("leaf:{i}"), "target_external_id": "hub", "type": "LINKS" }))
-            .collect();
+        let relationships = (start..end)
+            .map(|i| batch_link(&format!("leaf:{i}"), "hub", "LINKS", Default::default()))
+            .collect::<anyhow::Result<_>>()?;
         service
-            .apply(
-                &ctx,
-                kg_application::Batch::parse(&entities, &relationships)?,
-                false,
-            )
+            .apply(&ctx, batch(entities, relationships)?, false)
             .await?;
     }
     let hub = entities_by_external_id(&f.db, "hub").await?;

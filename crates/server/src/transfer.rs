@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 
 use anyhow::Context as _;
 use kg_application::{
-    AppError, Batch, BatchReport, EntityFilter, EntityRepository, Limit, MAX_BATCH_ITEMS, Outcome,
+    AppError, BatchReport, EntityFilter, EntityRepository, Limit, MAX_BATCH_ITEMS, Outcome,
     PageRequest, RelationshipFilter, RelationshipRepository, RequestContext, entity_document,
     relationship_document,
 };
@@ -181,7 +181,10 @@ async fn apply_chunk(
         }
         let values =
             |items: &[(u64, Value)]| items.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>();
-        let parsed = Batch::parse_export(&values(&chunk.entities), &values(&chunk.relationships));
+        let parsed = kg_http::batch_json::parse_export(
+            &values(&chunk.entities),
+            &values(&chunk.relationships),
+        );
         let violations = match parsed {
             Ok(batch) => match services.batch.apply(ctx, batch, false).await {
                 Ok(report) => {

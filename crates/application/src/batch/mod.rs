@@ -6,11 +6,11 @@
 //! relationship has) are made here, by a [`BatchPlanner`] the repository
 //! consults inside its transaction, so the adapter only reads and writes.
 
-mod parse;
+mod items;
 mod plan;
 mod report;
 
-pub use parse::{Batch, BatchRelationship, EndRef, MAX_BATCH_ITEMS};
+pub use items::{Batch, BatchRelationship, EndRef, ExternalIds, MAX_BATCH_ITEMS};
 pub use plan::{BatchPlanner, BatchWrites, StoredEntities};
 pub use report::{BatchReport, ItemResult, Outcome};
 

@@ -2,13 +2,13 @@
 //! entities upserted by `external_id`; `?dry_run=true` writes nothing.
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use kg_application::{Batch, BatchReport, ItemResult, Outcome};
+use kg_application::{BatchReport, ItemResult, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::extract::{Authenticated, JsonBody};
 use crate::idempotency::{self, Answer};
-use crate::{ApiError, AppState};
+use crate::{ApiError, AppState, batch_json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -113,8 +113,8 @@ pub(crate) async fn handle(
     };
     let raw = body.raw().unwrap_or_default();
     let body: BatchRequest = body.parse()?;
-    let batch =
-        Batch::parse(&body.entities, &body.relationships).map_err(|v| ApiError::validation(&v))?;
+    let batch = batch_json::parse(&body.entities, &body.relationships)
+        .map_err(|v| ApiError::validation(&v))?;
     if dry_run {
         // A dry run has no effect to protect: its key, if any, is not used.
         let report = state.batch.apply(&ctx, batch, true).await?;
