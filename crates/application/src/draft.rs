@@ -214,21 +214,10 @@ mod tests {
         assert_eq!(err.as_slice()[0].field, "target_id");
     }
 
-    /// Every attribution, fully set, so a field added to [`Attribution`]
-    /// must be added here and is then checked by the tests below.
-    fn full_attribution() -> Result<Attribution, Box<dyn std::error::Error>> {
-        Ok(Attribution {
-            confidence: Some(Confidence::new(0.25)?),
-            source_ref: Some(SourceRef::parse("https://example.org/a")?),
-            source_type: Some(TypeName::parse("web")?),
-            metadata: Metadata::new(json!({"k": [1, 2]}))?,
-        })
-    }
-
     #[test]
     fn an_attribution_survives_its_draft_and_its_document() -> Result<(), Box<dyn std::error::Error>>
     {
-        let a = full_attribution()?;
+        let a = crate::testing::full_attribution()?;
         let mut v = Violations::new();
         let parsed = AttributionDraft::from_attribution(&a).parse(&mut v);
         assert_eq!(parsed.as_ref(), Some(&a), "{v:?}");

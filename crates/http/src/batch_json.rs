@@ -314,7 +314,6 @@ fn number_member(map: &Map<String, Value>, key: &str, v: &mut Violations) -> Opt
 #[cfg(test)]
 mod tests {
     use kg_application::attribution_document;
-    use kg_domain::{Confidence, Metadata, SourceRef};
     use serde_json::json;
 
     use super::*;
@@ -326,20 +325,9 @@ mod tests {
         }
     }
 
-    /// Every attribution, fully set, so a field added to [`Attribution`]
-    /// must be added here and is then checked by the test below.
-    fn full_attribution() -> Result<Attribution, Box<dyn std::error::Error>> {
-        Ok(Attribution {
-            confidence: Some(Confidence::new(0.25)?),
-            source_ref: Some(SourceRef::parse("https://example.org/a")?),
-            source_type: Some(TypeName::parse("web")?),
-            metadata: Metadata::new(json!({"k": [1, 2]}))?,
-        })
-    }
-
     #[test]
     fn an_attribution_survives_its_document() -> Result<(), Box<dyn std::error::Error>> {
-        let a = full_attribution()?;
+        let a = kg_application::testing::full_attribution()?;
         let mut document = Map::new();
         attribution_document(&a, &mut document);
         let mut v = Violations::new();

@@ -173,7 +173,6 @@ fn finish<T>(v: Violations, parsed: T) -> Result<T, Violations> {
 #[cfg(test)]
 mod tests {
     use kg_application::AttributionDraft;
-    use kg_domain::{Attribution, EntityData, Metadata};
     use serde_json::json;
 
     use super::*;
@@ -189,31 +188,21 @@ mod tests {
         v.as_slice().iter().map(|f| f.field.as_str()).collect()
     }
 
-    fn ada() -> Result<EntityData, Box<dyn std::error::Error>> {
-        Ok(EntityData {
-            kind: TypeName::parse("Person")?,
-            name: EntityName::parse("Ada")?,
-            external_id: None,
-            attribution: Attribution {
-                confidence: Some(Confidence::new(0.5)?),
-                metadata: Metadata::new(json!({"a": {"b": 1, "c": 2}, "keep": true}))?,
-                ..Attribution::default()
-            },
-        })
-    }
-
     #[test]
     fn merge_patch_follows_rfc_7396() -> Result<(), Box<dyn std::error::Error>> {
         let patch = entity(&object(json!({
-            "name": "Ada L.", "confidence": null, "metadata": {"a": {"b": null, "d": 3}},
+            "name": "Ada L.", "confidence": null, "external_id": "ada",
+            "metadata": {"a": {"b": null, "d": 3}},
         })))
         .map_err(|v| format!("{v:?}"))?;
-        let d = patch.apply(&ada()?).map_err(|v| format!("{v:?}"))?;
-        assert_eq!(d.name.as_str(), "Ada L.");
-        assert_eq!(d.attribution.confidence, None);
+        assert_eq!(patch.name, Some(EntityName::parse("Ada L.")?));
+        assert_eq!(patch.kind, None, "absent members are kept");
+        assert_eq!(patch.external_id, Edit::Set(ExternalId::parse("ada")?));
+        assert_eq!(patch.attribution.confidence, Edit::Clear);
         assert_eq!(
-            d.attribution.metadata.into_value(),
-            json!({"a": {"c": 2, "d": 3}, "keep": true})
+            patch.attribution.metadata,
+            Some(MetadataPatch::new(json!({"a": {"b": null, "d": 3}}))),
+            "merged by the application"
         );
         Ok(())
     }

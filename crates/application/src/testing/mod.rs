@@ -14,5 +14,20 @@ pub use clock::FixedClock;
 pub use secrets::{FakeHasher, FakeKeySecrets, FakeRefresh, FakeTokens};
 pub use store::{FailureRecord, InMemoryState, InMemoryStore};
 
+/// An attribution with every field set. A field added to
+/// [`kg_domain::Attribution`] must be set here, and the round-trip tests
+/// that use it then check that each mapping carries the field.
+///
+/// # Errors
+/// Never, unless a value here stops being valid.
+pub fn full_attribution() -> Result<kg_domain::Attribution, Box<dyn std::error::Error>> {
+    Ok(kg_domain::Attribution {
+        confidence: Some(kg_domain::Confidence::new(0.25)?),
+        source_ref: Some(kg_domain::SourceRef::parse("https://example.org/a")?),
+        source_type: Some(kg_domain::TypeName::parse("web")?),
+        metadata: kg_domain::Metadata::new(serde_json::json!({"k": [1, 2]}))?,
+    })
+}
+
 #[cfg(test)]
 mod tests;
