@@ -5,10 +5,11 @@
 //! instead of HTTP's status, `Location`, `ETag` and body. Responses stored
 //! before this migration are rewritten into the edge's encoding,
 //! `{"status", "location", "etag", "body"}`, so they are still replayed
-//! within their window; `down` splits them again.
+//! within their window; `down` splits them again, and refuses while a
+//! stored response is in another shape, which the old columns cannot hold.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -65,6 +66,37 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        // The old columns hold only what the HTTP edge stores. A response of
+        // another shape could not be replayed by the old code, which would
+        // take its key for abandoned and run the create again: refuse.
+        let foreign = match manager.get_database_backend() {
+            DatabaseBackend::Postgres => {
+                "SELECT COUNT(*) FROM idempotency_keys WHERE response IS NOT NULL AND NOT \
+                 coalesce(jsonb_typeof(response->'status') = 'number' \
+                 AND (response->>'status') ~ '^[2-5][0-9][0-9]$' AND response ? 'body', false)"
+            }
+            _ => {
+                "SELECT COUNT(*) FROM idempotency_keys WHERE response IS NOT NULL AND NOT \
+                 coalesce(json_type(response, '$.status') = 'integer' \
+                 AND json_extract(response, '$.status') BETWEEN 200 AND 599 \
+                 AND json_type(response, '$.body') IS NOT NULL, 0)"
+            }
+        };
+        let backend = manager.get_database_backend();
+        let foreign = manager
+            .get_connection()
+            .query_one_raw(Statement::from_string(backend, foreign))
+            .await?
+            .map(|row| row.try_get_by_index::<i64>(0))
+            .transpose()?
+            .unwrap_or_default();
+        if foreign > 0 {
+            return Err(DbErr::Migration(format!(
+                "{foreign} stored responses are not in the HTTP shape the columns before \
+                 migration 15 hold; wait until they expire (24 hours) or delete them, then \
+                 roll back again"
+            )));
+        }
         let columns = [
             ColumnDef::new(K::Status)
                 .integer()

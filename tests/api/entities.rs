@@ -130,6 +130,65 @@ async fn a_patch_needs_a_current_if_match_and_a_valid_result() -> anyhow::Result
 }
 
 #[tokio::test]
+async fn one_422_names_what_the_reader_refused_and_what_only_the_stored_resource_shows()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let editor = app.token("editor").await?;
+    let a = app
+        .create_entity(&editor, json!({ "type": "Person", "name": "A" }))
+        .await?;
+    let b = app
+        .create_entity(&editor, json!({ "type": "Person", "name": "B" }))
+        .await?;
+    let id = |v: &Value| v["id"].as_str().unwrap_or_default().to_owned();
+    let r: Value = app
+        .create_relationship(&editor, &a, &b, "KNOWS")
+        .await?
+        .json()
+        .await?;
+    let path = format!("/v1/entities/{}", id(&a));
+    // `name` is refused by the reader; the merged metadata is not an object.
+    let body = problem(
+        app.patch(
+            &path,
+            &editor,
+            Some("\"1\""),
+            &json!({ "name": "", "metadata": [1] }),
+        )
+        .await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&body), ["name", "metadata"]);
+    // A changed end is known only from the stored relationship.
+    let path = format!("/v1/relationships/{}", id(&r));
+    let body = problem(
+        app.patch(
+            &path,
+            &editor,
+            Some("\"1\""),
+            &json!({ "type": "9bad", "target_id": id(&a) }),
+        )
+        .await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&body), ["type", "target_id"]);
+    // A bad patch of an entity that does not exist: it does not exist.
+    let missing = format!("/v1/entities/{}", uuid::Uuid::now_v7());
+    problem(
+        app.patch(&missing, &editor, Some("\"1\""), &json!({ "name": "" }))
+            .await?,
+        StatusCode::NOT_FOUND,
+        "entity_not_found",
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn seeded_bad_values_are_refused_and_nothing_is_written() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let token = app.token("editor").await?;

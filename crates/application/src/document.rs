@@ -67,7 +67,7 @@ impl From<Lifecycle> for Stamps {
     }
 }
 
-/// An entity as kg shows it.
+/// An entity as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = EntityResponse))]
@@ -115,7 +115,7 @@ impl From<Entity> for EntityDocument {
     }
 }
 
-/// A relationship as kg shows it.
+/// A relationship as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = RelationshipResponse))]

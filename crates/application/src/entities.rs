@@ -7,12 +7,12 @@ use kg_domain::{
 };
 use serde_json::{Value, json};
 
-use crate::EntityPatch;
 use crate::revision::revise;
 use crate::{
     AppError, AttributionDraft, AuditAction, AuditTarget, Clock, Completion, EntityRepository,
     Keyed, Page, PageRequest, RequestContext, ResourceKind, entity_document,
 };
+use crate::{EntityPatch, PatchRequest};
 
 /// Which live entities a list returns. Type, source type, name prefix and
 /// creation time are index-backed; `name_contains` uses a trigram index on
@@ -164,8 +164,9 @@ impl EntityService {
     /// Applies `patch` to an entity that is still at `expected`.
     ///
     /// # Errors
-    /// `Forbidden` for viewers; `NotFound`; `Validation` (checked before the
-    /// version, so a bad patch is reported as such); `PreconditionRequired`
+    /// `Forbidden` for viewers; `NotFound`; `Validation` with what the
+    /// patch's reader refused and what the stored resource makes invalid
+    /// (checked before the version, so a bad patch is reported as such); `PreconditionRequired`
     /// without `expected`; `VersionMismatch`;
     /// `Conflict(ExternalIdTaken)`; `DatabaseUnavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(entity_id = %id))]
@@ -174,11 +175,11 @@ impl EntityService {
         ctx: &RequestContext,
         id: EntityId,
         expected: Option<Version>,
-        patch: EntityPatch,
+        patch: impl Into<PatchRequest<EntityPatch>>,
     ) -> Result<Entity, AppError> {
         ctx.actor.require_writer()?;
         let current = self.get(ctx, id).await?;
-        let data = patch.apply(&current.data)?;
+        let data = patch.into().apply(&current.data)?;
         let r = revise(ctx, &current, data, expected, self.clock.now())?;
         self.entities
             .update(&r.revised, r.expected, &r.audit)

@@ -58,7 +58,9 @@ pub struct IdempotentRequest {
 impl IdempotentRequest {
     /// The request `ctx` makes with `key`, described by `parts`: whatever
     /// the edge that received it says must be the same for a replay (over
-    /// HTTP: the method, the path and the body).
+    /// HTTP: the method, the path and the body). The parts are joined with
+    /// newlines before they are hashed, so only the last may contain one;
+    /// otherwise two different requests could share a fingerprint.
     #[must_use]
     pub fn new(ctx: &RequestContext, key: IdempotencyKey, parts: &[&[u8]]) -> Self {
         let principal = match ctx.actor.api_key {

@@ -65,7 +65,9 @@ pub use idempotency::{
 };
 pub use maintenance::{MODE_REFRESH, MaintenanceService, ModeState, ModeStore, ServiceMode};
 pub use page::{Cursor, CursorError, Limit, LimitError, Page, PageRequest};
-pub use patch::{AttributionPatch, Edit, EntityPatch, FIXED_END, MetadataPatch, RelationshipPatch};
+pub use patch::{
+    AttributionPatch, Edit, EntityPatch, FIXED_END, MetadataPatch, PatchRequest, RelationshipPatch,
+};
 pub use ports::{
     ApiKeyRepository, ApiKeySecrets, AuditLog, ChangeFeed, Clock, EntityRepository, HealthProbe,
     LoginThrottle, PasswordHasher, PoolMonitor, PoolSnapshot, RefreshTokens,

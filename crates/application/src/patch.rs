@@ -5,13 +5,36 @@
 //! field's rule. Only what depends on the stored resource is checked when it
 //! is applied: the metadata a merge produces, and the ends a relationship
 //! patch repeats. The HTTP edge turns RFC 7396 merge-patch documents into
-//! these.
+//! [`PatchRequest`]s, which also carry the members it could not read.
 
 use kg_domain::{
     Attribution, Confidence, EntityData, EntityId, EntityName, ExternalId, Metadata,
     RelationshipData, SourceRef, TypeName, Violations,
 };
 use serde_json::{Map, Value};
+
+/// A patch as a client submitted it: the members an edge could read, as
+/// `patch`, and the problems of those it could not, as `refused`. The use
+/// case reports `refused` together with what only the stored resource can
+/// tell (the merged metadata, a relationship's ends), after it has checked
+/// that the resource exists, so one 422 names every problem. A patch built
+/// in Rust has nothing refused: it converts into a request with `into`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PatchRequest<P> {
+    /// The members that were read.
+    pub patch: P,
+    /// The problems of the members that were not.
+    pub refused: Violations,
+}
+
+impl<P> From<P> for PatchRequest<P> {
+    fn from(patch: P) -> Self {
+        Self {
+            patch,
+            refused: Violations::new(),
+        }
+    }
+}
 
 /// What a patch does to an optional field.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -73,6 +96,8 @@ pub struct AttributionPatch {
 impl AttributionPatch {
     /// Applies the patch to `a`, reporting into `v` the rule the merged
     /// metadata breaks, if any (and then leaving the metadata as it was).
+    /// Both sides are destructured whole, so a field added to either does
+    /// not compile here until it is patched.
     fn apply(self, a: &mut Attribution, v: &mut Violations) {
         let Self {
             confidence,
@@ -80,13 +105,19 @@ impl AttributionPatch {
             source_type,
             metadata,
         } = self;
-        confidence.apply(&mut a.confidence);
-        source_ref.apply(&mut a.source_ref);
-        source_type.apply(&mut a.source_type);
+        let Attribution {
+            confidence: stored_confidence,
+            source_ref: stored_source_ref,
+            source_type: stored_source_type,
+            metadata: stored_metadata,
+        } = a;
+        confidence.apply(stored_confidence);
+        source_ref.apply(stored_source_ref);
+        source_type.apply(stored_source_type);
         if let Some(patch) = metadata
-            && let Some(merged) = v.check("metadata", patch.apply(&a.metadata))
+            && let Some(merged) = v.check("metadata", patch.apply(stored_metadata))
         {
-            a.metadata = merged;
+            *stored_metadata = merged;
         }
     }
 }
@@ -110,14 +141,25 @@ impl EntityPatch {
     /// # Errors
     /// `metadata`, when the merged metadata breaks a rule.
     pub fn apply(self, current: &EntityData) -> Result<EntityData, Violations> {
-        let Self {
+        PatchRequest::from(self).apply(current)
+    }
+}
+
+impl PatchRequest<EntityPatch> {
+    /// The data `current` has once patched.
+    ///
+    /// # Errors
+    /// What was refused, then `metadata` when the merged metadata breaks a
+    /// rule, all at once.
+    pub fn apply(self, current: &EntityData) -> Result<EntityData, Violations> {
+        let EntityPatch {
             kind,
             name,
             external_id,
             attribution,
-        } = self;
+        } = self.patch;
         let mut data = current.clone();
-        let mut v = Violations::new();
+        let mut v = self.refused;
         if let Some(kind) = kind {
             data.kind = kind;
         }
@@ -154,14 +196,26 @@ impl RelationshipPatch {
     /// `source_id` or `target_id` when the patch names another end, and
     /// `metadata` when the merged metadata breaks a rule, all at once.
     pub fn apply(self, current: &RelationshipData) -> Result<RelationshipData, Violations> {
-        let Self {
+        PatchRequest::from(self).apply(current)
+    }
+}
+
+impl PatchRequest<RelationshipPatch> {
+    /// The data `current` has once patched.
+    ///
+    /// # Errors
+    /// What was refused, then `source_id` or `target_id` when the patch
+    /// names another end, and `metadata` when the merged metadata breaks a
+    /// rule, all at once.
+    pub fn apply(self, current: &RelationshipData) -> Result<RelationshipData, Violations> {
+        let RelationshipPatch {
             source_id,
             target_id,
             kind,
             attribution,
-        } = self;
+        } = self.patch;
         let mut data = current.clone();
-        let mut v = Violations::new();
+        let mut v = self.refused;
         for (field, named, stored) in [
             ("source_id", source_id, current.ends.source()),
             ("target_id", target_id, current.ends.target()),

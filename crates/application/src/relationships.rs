@@ -5,13 +5,13 @@ use std::sync::Arc;
 use kg_domain::{EntityId, Relationship, RelationshipData, RelationshipId, TypeName, Version};
 use serde_json::json;
 
-use crate::RelationshipPatch;
 use crate::entities::created_changes;
 use crate::revision::revise;
 use crate::{
     AppError, AuditAction, AuditTarget, Clock, Completion, Keyed, Page, PageRequest,
     RelationshipRepository, RequestContext, ResourceKind, relationship_document,
 };
+use crate::{PatchRequest, RelationshipPatch};
 
 /// Which way a relationship points, seen from one entity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -183,7 +183,8 @@ impl RelationshipService {
     /// ends cannot change.
     ///
     /// # Errors
-    /// `Forbidden` for viewers; `NotFound`; `Validation` (before the
+    /// `Forbidden` for viewers; `NotFound`; `Validation` with what the
+    /// patch's reader refused and what the stored ends make invalid (before the
     /// version); `PreconditionRequired` without `expected`;
     /// `VersionMismatch`; `Conflict(DuplicateRelationship)`; `Unavailable`;
     /// `Internal`.
@@ -193,11 +194,11 @@ impl RelationshipService {
         ctx: &RequestContext,
         id: RelationshipId,
         expected: Option<Version>,
-        patch: RelationshipPatch,
+        patch: impl Into<PatchRequest<RelationshipPatch>>,
     ) -> Result<Relationship, AppError> {
         ctx.actor.require_writer()?;
         let current = self.get(ctx, id).await?;
-        let data = patch.apply(&current.data)?;
+        let data = patch.into().apply(&current.data)?;
         let r = revise(ctx, &current, data, expected, self.clock.now())?;
         self.relationships
             .update(&r.revised, r.expected, &r.audit)

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     AppError, AuditAction, AuditEntry, AuditTarget, Clock, Conflict, Page, PageRequest,
-    PasswordHasher, RequestContext, ResourceKind, UserRepository,
+    PasswordHasher, PatchRequest, RequestContext, ResourceKind, UserRepository,
 };
 
 /// A user as an administrator or operator describes it; nothing checked yet.
@@ -205,7 +205,8 @@ impl UserService {
     /// deactivating a user ends their sessions.
     ///
     /// # Errors
-    /// `Forbidden` unless the actor is an admin; `NotFound`;
+    /// `Forbidden` unless the actor is an admin; `NotFound`; `Validation`
+    /// with what the patch's reader refused;
     /// `Conflict(CannotModifySelf | LastActiveAdmin)`; `PreconditionRequired`;
     /// `VersionMismatch`; `Unavailable`; `Internal`.
     #[tracing::instrument(skip_all, fields(user_id = %id))]
@@ -214,9 +215,13 @@ impl UserService {
         ctx: &RequestContext,
         id: UserId,
         expected: Option<Version>,
-        patch: UserPatch,
+        patch: impl Into<PatchRequest<UserPatch>>,
     ) -> Result<User, AppError> {
         let current = self.get(ctx, id).await?;
+        let PatchRequest { patch, refused } = patch.into();
+        if !refused.is_empty() {
+            return Err(AppError::Validation(refused));
+        }
         let mut next = current.clone();
         if let Some(role) = patch.role {
             next.role = role;

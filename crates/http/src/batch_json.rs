@@ -318,13 +318,6 @@ mod tests {
 
     use super::*;
 
-    fn object(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
-    }
-
     #[test]
     fn an_attribution_survives_its_document() -> Result<(), Box<dyn std::error::Error>> {
         let a = kg_application::testing::full_attribution()?;
@@ -339,7 +332,10 @@ mod tests {
 
     #[test]
     fn members_parsed_one_by_one_report_problems_in_member_order() {
-        let item = object(json!({"confidence": 1.5, "source_type": 7}));
+        let item = json!({"confidence": 1.5, "source_type": 7})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         let mut v = Violations::new();
         assert_eq!(attribution(&item, &mut v), None);
         let fields: Vec<_> = v.as_slice().iter().map(|f| f.field.as_str()).collect();

@@ -1,14 +1,18 @@
 //! RFC 7396 merge-patch documents, read into the application's typed
 //! patches.
 //!
-//! Every problem is reported at once: first each member that is unknown or
-//! of the wrong JSON type, in the document's order, then each value that
-//! breaks its field's rule, in field order. A member set to `null` removes
-//! an optional field and is refused for a required one; `metadata` is
-//! merged by the application, which checks the result.
+//! A reader never fails: what it cannot read it refuses, and the use case
+//! reports the refused members together with what only the stored resource
+//! can tell, so one 422 names every problem: first each member that is
+//! unknown or of the wrong JSON type, in the order of the members' names,
+//! then each value that breaks its field's rule, in field order, then the
+//! use case's own (a relationship's changed end, the merged metadata). A
+//! member set to `null` removes an optional field and is refused for a
+//! required one.
 
 use kg_application::{
-    AttributionPatch, Edit, EntityPatch, FIXED_END, MetadataPatch, RelationshipPatch, UserPatch,
+    AttributionPatch, Edit, EntityPatch, FIXED_END, MetadataPatch, PatchRequest, RelationshipPatch,
+    UserPatch,
 };
 use kg_domain::{
     Confidence, EntityId, EntityName, ExternalId, Role, SourceRef, TypeName, Violations,
@@ -21,10 +25,7 @@ type Shape = Result<(), &'static str>;
 const NOT_A_FIELD: &str = "is not a field that can be changed";
 
 /// An entity's merge patch.
-///
-/// # Errors
-/// Every problem of every member, at once.
-pub(crate) fn entity(patch: &Map<String, Value>) -> Result<EntityPatch, Violations> {
+pub(crate) fn entity(patch: &Map<String, Value>) -> PatchRequest<EntityPatch> {
     let mut v = shapes(patch, |key, value| match key {
         "type" | "name" => required_string(value),
         "external_id" => optional_string(value),
@@ -41,10 +42,7 @@ pub(crate) fn entity(patch: &Map<String, Value>) -> Result<EntityPatch, Violatio
 
 /// A relationship's merge patch. Its ends may be repeated, not changed; an
 /// end that is not even an entity id is refused here.
-///
-/// # Errors
-/// Every problem of every member, at once.
-pub(crate) fn relationship(patch: &Map<String, Value>) -> Result<RelationshipPatch, Violations> {
+pub(crate) fn relationship(patch: &Map<String, Value>) -> PatchRequest<RelationshipPatch> {
     let end = |value: &Value| value.as_str().and_then(|s| s.parse::<EntityId>().ok());
     let mut v = shapes(patch, |key, value| match key {
         "source_id" | "target_id" => end(value).map(drop).ok_or(FIXED_END),
@@ -61,10 +59,7 @@ pub(crate) fn relationship(patch: &Map<String, Value>) -> Result<RelationshipPat
 }
 
 /// A user's merge patch: `role` and `is_active`.
-///
-/// # Errors
-/// Every problem of every member, at once.
-pub(crate) fn user(patch: &Map<String, Value>) -> Result<UserPatch, Violations> {
+pub(crate) fn user(patch: &Map<String, Value>) -> PatchRequest<UserPatch> {
     let mut v = Violations::new();
     let mut parsed = UserPatch::default();
     for (key, value) in patch {
@@ -84,7 +79,7 @@ pub(crate) fn user(patch: &Map<String, Value>) -> Result<UserPatch, Violations> 
     finish(v, parsed)
 }
 
-/// The shape problem of each member, in the document's order.
+/// The shape problem of each member, in the order of their names.
 fn shapes(patch: &Map<String, Value>, shape: impl Fn(&str, &Value) -> Shape) -> Violations {
     let mut v = Violations::new();
     for (key, value) in patch {
@@ -166,13 +161,13 @@ fn optional<T, E: std::fmt::Display>(
     }
 }
 
-fn finish<T>(v: Violations, parsed: T) -> Result<T, Violations> {
-    if v.is_empty() { Ok(parsed) } else { Err(v) }
+const fn finish<T>(refused: Violations, patch: T) -> PatchRequest<T> {
+    PatchRequest { patch, refused }
 }
 
 #[cfg(test)]
 mod tests {
-    use kg_application::AttributionDraft;
+    use kg_application::testing::full_attribution;
     use serde_json::json;
 
     use super::*;
@@ -190,11 +185,12 @@ mod tests {
 
     #[test]
     fn merge_patch_follows_rfc_7396() -> Result<(), Box<dyn std::error::Error>> {
-        let patch = entity(&object(json!({
+        let read = entity(&object(json!({
             "name": "Ada L.", "confidence": null, "external_id": "ada",
             "metadata": {"a": {"b": null, "d": 3}},
-        })))
-        .map_err(|v| format!("{v:?}"))?;
+        })));
+        assert!(read.refused.is_empty(), "{:?}", read.refused);
+        let patch = read.patch;
         assert_eq!(patch.name, Some(EntityName::parse("Ada L.")?));
         assert_eq!(patch.kind, None, "absent members are kept");
         assert_eq!(patch.external_id, Edit::Set(ExternalId::parse("ada")?));
@@ -209,57 +205,97 @@ mod tests {
 
     #[test]
     fn a_patch_cannot_remove_required_fields_or_touch_server_fields() {
-        let err = entity(&object(json!({
+        let read = entity(&object(json!({
             "name": null, "id": "x", "version": 9, "created_by": "y", "confidence": "high",
-        })))
-        .expect_err("invalid patch");
-        let mut fields = fields(&err);
+        })));
+        let mut fields = fields(&read.refused);
         fields.sort_unstable();
         assert_eq!(
             fields,
             ["confidence", "created_by", "id", "name", "version"]
         );
+        assert_eq!(
+            read.patch,
+            EntityPatch::default(),
+            "nothing refused is kept"
+        );
     }
 
     #[test]
     fn members_of_the_wrong_shape_come_first_then_broken_rules() {
-        let err = entity(&object(json!({"confidence": 7.5, "id": "x"}))).expect_err("invalid");
-        assert_eq!(fields(&err), ["id", "confidence"]);
-        let err = entity(&object(
+        let read = entity(&object(json!({"confidence": 7.5, "id": "x"})));
+        assert_eq!(fields(&read.refused), ["id", "confidence"]);
+        let read = entity(&object(
             json!({"type": "9bad", "name": "", "source_type": 3, "external_id": ""}),
-        ))
-        .expect_err("invalid");
-        assert_eq!(fields(&err), ["source_type", "type", "name", "external_id"]);
+        ));
+        assert_eq!(
+            fields(&read.refused),
+            ["source_type", "type", "name", "external_id"]
+        );
     }
 
     #[test]
     fn every_attribution_field_can_be_patched_and_cleared() -> Result<(), Box<dyn std::error::Error>>
     {
-        let set = json!({
-            "confidence": 0.25,
-            "source": "https://example.org/a",
-            "source_type": "web",
-            "metadata": {"k": [1, 2]},
-        });
-        for field in AttributionDraft::FIELDS {
-            let value = set.get(field).cloned().ok_or(field)?;
-            let patch = entity(&object(json!({ field: value }))).map_err(|v| format!("{v:?}"))?;
-            assert_ne!(
-                patch.attribution,
-                AttributionPatch::default(),
-                "{field} set"
-            );
+        let full = full_attribution()?;
+        let mut document = Map::new();
+        kg_application::attribution_document(&full, &mut document);
+        for field in kg_application::AttributionDraft::FIELDS {
+            let value = document.get(field).cloned().ok_or(field)?;
+            let set = entity(&object(json!({ field: value })));
+            assert!(set.refused.is_empty(), "{field}: {:?}", set.refused);
             let clear = if field == "metadata" {
                 json!({"k": null})
             } else {
                 Value::Null
             };
-            let patch = entity(&object(json!({ field: clear }))).map_err(|v| format!("{v:?}"))?;
-            assert_ne!(
-                patch.attribution,
-                AttributionPatch::default(),
-                "{field} cleared"
-            );
+            let cleared = entity(&object(json!({ field: clear })));
+            assert!(cleared.refused.is_empty(), "{field}: {:?}", cleared.refused);
+            let (set, cleared) = (set.patch.attribution, cleared.patch.attribution);
+            let expected = match field {
+                "confidence" => (
+                    AttributionPatch {
+                        confidence: full.confidence.map_or(Edit::Keep, Edit::Set),
+                        ..AttributionPatch::default()
+                    },
+                    AttributionPatch {
+                        confidence: Edit::Clear,
+                        ..AttributionPatch::default()
+                    },
+                ),
+                "source" => (
+                    AttributionPatch {
+                        source_ref: full.source_ref.clone().map_or(Edit::Keep, Edit::Set),
+                        ..AttributionPatch::default()
+                    },
+                    AttributionPatch {
+                        source_ref: Edit::Clear,
+                        ..AttributionPatch::default()
+                    },
+                ),
+                "source_type" => (
+                    AttributionPatch {
+                        source_type: full.source_type.clone().map_or(Edit::Keep, Edit::Set),
+                        ..AttributionPatch::default()
+                    },
+                    AttributionPatch {
+                        source_type: Edit::Clear,
+                        ..AttributionPatch::default()
+                    },
+                ),
+                "metadata" => (
+                    AttributionPatch {
+                        metadata: Some(MetadataPatch::new(full.metadata.to_value())),
+                        ..AttributionPatch::default()
+                    },
+                    AttributionPatch {
+                        metadata: Some(MetadataPatch::new(json!({"k": null}))),
+                        ..AttributionPatch::default()
+                    },
+                ),
+                other => return Err(format!("{other} is not read").into()),
+            };
+            assert_eq!((set, cleared), expected, "{field}");
         }
         Ok(())
     }
@@ -267,25 +303,25 @@ mod tests {
     #[test]
     fn a_relationship_patch_reads_its_ends_but_refuses_what_is_no_id() {
         let id = EntityId::generate();
-        let patch = relationship(&object(json!({"source_id": id.to_string(), "type": "MET"})))
-            .expect("valid");
-        assert_eq!(patch.source_id, Some(id));
-        assert_eq!(patch.target_id, None);
-        let err = relationship(&object(json!({"target_id": "x", "name": "n"}))).expect_err("bad");
-        assert_eq!(fields(&err), ["name", "target_id"]);
+        let read = relationship(&object(json!({"source_id": id.to_string(), "type": "MET"})));
+        assert!(read.refused.is_empty(), "{:?}", read.refused);
+        assert_eq!(read.patch.source_id, Some(id));
+        assert_eq!(read.patch.target_id, None);
+        let read = relationship(&object(json!({"target_id": "x", "name": "n"})));
+        assert_eq!(fields(&read.refused), ["name", "target_id"]);
     }
 
     #[test]
     fn a_user_patch_rejects_unknown_and_server_owned_fields() {
-        let err = user(&object(json!({
+        let read = user(&object(json!({
             "email": "x@example.org", "role": "god", "is_active": "yes", "nickname": "x",
-        })))
-        .expect_err("invalid");
-        let mut fields = fields(&err);
+        })));
+        let mut fields = fields(&read.refused);
         fields.sort_unstable();
         assert_eq!(fields, ["email", "is_active", "nickname", "role"]);
-        let patch = user(&object(json!({"role": "viewer", "is_active": false}))).expect("valid");
-        assert_eq!(patch.role, Some(Role::Viewer));
-        assert_eq!(patch.is_active, Some(false));
+        let read = user(&object(json!({"role": "viewer", "is_active": false})));
+        assert!(read.refused.is_empty(), "{:?}", read.refused);
+        assert_eq!(read.patch.role, Some(Role::Viewer));
+        assert_eq!(read.patch.is_active, Some(false));
     }
 }

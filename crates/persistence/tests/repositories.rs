@@ -560,6 +560,45 @@ async fn responses_stored_before_migration_15_are_still_replayed_and_down_splits
         Claim::InFlight
     );
 
+    // A response in another shape than the HTTP edge's cannot go back into
+    // the old columns: the rollback refuses until it is gone.
+    let foreign = Query::insert()
+        .into_table(Alias::new("idempotency_keys"))
+        .columns(
+            [
+                "principal",
+                "key",
+                "fingerprint",
+                "response",
+                "created_at",
+                "locked_until",
+            ]
+            .map(Alias::new),
+        )
+        .values_panic([
+            "user:u".into(),
+            "foreign".into(),
+            vec![7_u8; 32].into(),
+            json!({"first": true}).into(),
+            now.into(),
+            now.into(),
+        ])
+        .to_owned();
+    conn.execute(&foreign).await?;
+    let refused = migrate(&conn, MigrationCommand::Down(1)).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e
+            .to_string()
+            .contains("1 stored responses are not in the HTTP shape")),
+        "{refused:?}"
+    );
+    assert!(migrate(&conn, MigrationCommand::Status).await?.is_current());
+    let delete = Query::delete()
+        .from_table(Alias::new("idempotency_keys"))
+        .and_where(Expr::col(Alias::new("key")).eq("foreign"))
+        .to_owned();
+    conn.execute(&delete).await?;
+
     migrate(&conn, MigrationCommand::Down(1)).await?;
     let split = Query::select()
         .columns(["status", "location", "etag"].map(Alias::new))

@@ -54,7 +54,7 @@ impl ExternalIds {
 
 /// A batch: at most [`MAX_BATCH_ITEMS`] entities and as many relationships,
 /// at least one item, and no external id named by two of its entities.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     /// Entities, in request order.
     pub(crate) entities: Vec<EntityData>,
@@ -162,6 +162,19 @@ impl Batch {
     #[must_use]
     pub fn relationships(&self) -> &[BatchRelationship] {
         &self.relationships
+    }
+
+    /// The id each entity keeps, by position (`None`: the service assigns
+    /// one).
+    #[must_use]
+    pub fn entity_ids(&self) -> &[Option<EntityId>] {
+        &self.entity_ids
+    }
+
+    /// The id each relationship keeps, by position.
+    #[must_use]
+    pub fn relationship_ids(&self) -> &[Option<RelationshipId>] {
+        &self.relationship_ids
     }
 }
 

@@ -83,9 +83,9 @@ routes! {
     "/v1/audit" => { GET => audit::list::handle },
     "/v1/admin/maintenance" => { GET => admin::get, PUT => admin::put },
     "/v1/users" => { GET => users::list::handle, POST => users::create::handle },
+    "/v1/users/{id}" => { GET => users::get::handle, PATCH => users::update::handle, DELETE => users::delete::handle },
     "/v1/api-keys" => { GET => api_keys::list::handle, POST => api_keys::create::handle },
     "/v1/api-keys/{id}" => { DELETE => api_keys::revoke::handle },
-    "/v1/users/{id}" => { GET => users::get::handle, PATCH => users::update::handle, DELETE => users::delete::handle },
 }
 
 pub(crate) use health::metrics_response;

@@ -304,3 +304,37 @@ async fn lists_page_through_everything_exactly_once() {
     assert_eq!(seen.len(), 7);
     assert_eq!(sorted, seen);
 }
+
+#[tokio::test]
+async fn a_refused_member_is_reported_with_what_the_stored_entity_shows_after_it_is_found() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    let e = h.entities.create(&c, person("Ada")).await.expect("created");
+    let mut refused = Violations::new();
+    refused.push("name", "must not be empty");
+    let request = || PatchRequest {
+        patch: EntityPatch {
+            attribution: AttributionPatch {
+                metadata: Some(MetadataPatch::new(json!([1]))),
+                ..AttributionPatch::default()
+            },
+            ..EntityPatch::default()
+        },
+        refused: refused.clone(),
+    };
+    let Err(AppError::Validation(v)) = h
+        .entities
+        .update(&c, e.id, Some(Version::FIRST), request())
+        .await
+    else {
+        panic!("a refused member must fail the update");
+    };
+    let fields: Vec<_> = v.as_slice().iter().map(|f| f.field.as_str()).collect();
+    assert_eq!(fields, ["name", "metadata"]);
+    assert!(matches!(
+        h.entities
+            .update(&c, EntityId::generate(), Some(Version::FIRST), request())
+            .await,
+        Err(AppError::NotFound(ResourceKind::Entity))
+    ));
+}

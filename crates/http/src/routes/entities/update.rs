@@ -36,7 +36,9 @@ pub(crate) async fn handle(
     let patch: Map<String, Value> = body.parse()?;
     let id: EntityId = parse_id(&path, "id")?;
     let expected = if_match(&req)?;
-    let patch = merge_patch::entity(&patch).map_err(|v| ApiError::validation(&v))?;
-    let entity = state.entities.update(&ctx, id, expected, patch).await?;
+    let entity = state
+        .entities
+        .update(&ctx, id, expected, merge_patch::entity(&patch))
+        .await?;
     Ok(entity_response(HttpResponse::Ok(), entity))
 }

@@ -36,10 +36,9 @@ pub(crate) async fn handle(
     let patch: Map<String, Value> = body.parse()?;
     let id: RelationshipId = parse_id(&path, "id")?;
     let expected = if_match(&req)?;
-    let patch = merge_patch::relationship(&patch).map_err(|v| ApiError::validation(&v))?;
     let relationship = state
         .relationships
-        .update(&ctx, id, expected, patch)
+        .update(&ctx, id, expected, merge_patch::relationship(&patch))
         .await?;
     Ok(relationship_response(HttpResponse::Ok(), relationship))
 }

@@ -37,8 +37,10 @@ pub(crate) async fn handle(
     let patch: Map<String, Value> = body.parse()?;
     let id: UserId = parse_id(&path, "id")?;
     let expected = if_match(&req)?;
-    let patch = merge_patch::user(&patch).map_err(|v| ApiError::validation(&v))?;
-    let user = state.users.update(&ctx, id, expected, patch).await?;
+    let user = state
+        .users
+        .update(&ctx, id, expected, merge_patch::user(&patch))
+        .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(user.version)))
         .json(UserResponse::from(user)))
