@@ -108,6 +108,107 @@ async fn malformed_wrongly_typed_and_oversized_bodies_get_precise_problems() -> 
 }
 
 #[tokio::test]
+async fn a_body_that_repeats_a_key_anywhere_is_refused_naming_the_key() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let editor = app.token("editor").await?;
+    let admin = app.token("admin").await?;
+    let send = |method: Method, path: &str, token: &str, body: &str, content_type: &str| {
+        app.request(method, path, token)
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+    };
+    let created = app
+        .create_entity(&editor, json!({ "type": "Person", "name": "Ada" }))
+        .await?;
+    let entity = format!(
+        "/v1/entities/{}",
+        created["id"].as_str().unwrap_or_default()
+    );
+    let users: serde_json::Value = app.get("/v1/users", &admin).await?.json().await?;
+    let user = users["items"]
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["role"] == "editor"))
+        .and_then(|u| u["id"].as_str())
+        .context("an editor")?
+        .to_owned();
+    let cases = [
+        (
+            Method::POST,
+            "/v1/entities".to_owned(),
+            &editor,
+            r#"{"type":"Person","name":"B","metadata":{"k":1,"k":2}}"#,
+            "application/json",
+            "metadata.k",
+        ),
+        (
+            Method::PATCH,
+            entity.clone(),
+            &editor,
+            r#"{"name":"first","name":"second"}"#,
+            "application/merge-patch+json",
+            "name",
+        ),
+        (
+            Method::PATCH,
+            format!("/v1/users/{user}"),
+            &admin,
+            r#"{"role":"viewer","role":"admin"}"#,
+            "application/merge-patch+json",
+            "role",
+        ),
+        (
+            Method::POST,
+            "/v1/batch".to_owned(),
+            &editor,
+            r#"{"entities":[{"type":"T","name":"n","metadata":{"a":{"b":1,"b":1}}}]}"#,
+            "application/json",
+            "entities[0].metadata.a.b",
+        ),
+    ];
+    for (method, path, token, body, content_type, field) in cases {
+        let p = problem(
+            send(method, &path, token, body, content_type).await?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await?;
+        assert_eq!(fields(&p), [field], "{body}");
+    }
+    assert_eq!(app.count("entities").await?, 1, "nothing was written");
+    let unchanged: serde_json::Value = app.get(&entity, &editor).await?.json().await?;
+    assert_eq!(unchanged["name"], "Ada");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_query_parameter_that_is_not_text_or_holds_nul_is_422_on_every_database()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("viewer").await?;
+    for (query, field) in [
+        ("metadata.a=x%00y", "metadata.a"),
+        ("type=%FF%FE", "type"),
+        ("name=ok&q=a%00", "q"),
+        ("na%00me=x", "na\u{0}me"),
+        ("limit=5&cursor=%C3%28", "cursor"),
+    ] {
+        let p = problem(
+            app.get(&format!("/v1/entities?{query}"), &token).await?,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        )
+        .await?;
+        assert_eq!(fields(&p), [field], "{query}");
+    }
+    // Text that merely looks odd is still text: a plus, an escaped plus,
+    // an escaped ampersand.
+    let res = app.get("/v1/entities?q=a+b&name=%2B%26", &token).await?;
+    assert_eq!(res.status(), StatusCode::OK);
+    Ok(())
+}
+
+#[tokio::test]
 async fn unknown_routes_methods_and_malformed_ids_are_problems() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let token = app.token("viewer").await?;

@@ -204,40 +204,142 @@ impl JsonBody {
                 },
             );
         }
+        // serde keeps the last of two members of one name in a map, and a
+        // client may mean the first: a body that repeats a key is refused.
         let mut de = serde_json::Deserializer::from_slice(&body);
-        let parsed = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Ok(value) => de.end().map(|()| value).map_err(|e| (".".to_owned(), e)),
-            Err(err) => Err((err.path().to_string(), err.into_inner())),
-        };
-        parsed.map_err(|(path, inner)| match inner.classify() {
-            serde_json::error::Category::Data => {
-                let message = strip_position(&inner.to_string());
-                // serde reports these at the enclosing object: name the member instead.
-                let named = [
-                    ("missing field `", "is required"),
-                    ("duplicate field `", "must appear only once"),
-                ]
-                .into_iter()
-                .find_map(|(prefix, says)| {
-                    Some((message.strip_prefix(prefix)?.split('`').next()?, says))
-                });
-                match (named, path.as_str()) {
-                    (Some((field, says)), ".") => ApiError::field(field, says),
-                    (Some((field, says)), parent) => {
-                        ApiError::field(&format!("{parent}.{field}"), says)
-                    }
-                    (None, ".") => ApiError::field("body", message),
-                    (None, _) => ApiError::field(&path, message),
-                }
-            }
-            serde_json::error::Category::Syntax
-            | serde_json::error::Category::Eof
-            | serde_json::error::Category::Io => ApiError::new(
-                ProblemCode::MalformedJson,
-                format!("The body is not valid JSON: {inner}"),
-            ),
-        })
+        serde_path_to_error::deserialize::<_, UniqueKeys>(&mut de)
+            .map_err(|err| body_error(&err.path().to_string(), err.into_inner()))?;
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(value) => de.end().map(|()| value).map_err(|e| body_error(".", e)),
+            Err(err) => Err(body_error(&err.path().to_string(), err.into_inner())),
+        }
     }
+}
+
+/// The problem a body that does not deserialize at `path` answers.
+fn body_error(path: &str, inner: serde_json::Error) -> ApiError {
+    match inner.classify() {
+        serde_json::error::Category::Data => {
+            let message = strip_position(&inner.to_string());
+            // serde reports these at the enclosing object: name the member instead.
+            let named = [
+                ("missing field `", "is required"),
+                ("duplicate field `", "must appear only once"),
+            ]
+            .into_iter()
+            .find_map(|(prefix, says)| {
+                Some((message.strip_prefix(prefix)?.split('`').next()?, says))
+            });
+            match (named, path) {
+                (Some((field, says)), ".") => ApiError::field(field, says),
+                (Some((field, says)), parent) => {
+                    ApiError::field(&format!("{parent}.{field}"), says)
+                }
+                (None, ".") => ApiError::field("body", message),
+                (None, _) => ApiError::field(path, message),
+            }
+        }
+        serde_json::error::Category::Syntax
+        | serde_json::error::Category::Eof
+        | serde_json::error::Category::Io => ApiError::new(
+            ProblemCode::MalformedJson,
+            format!("The body is not valid JSON: {inner}"),
+        ),
+    }
+}
+
+/// Any JSON value, read only to find an object that names a member twice
+/// (reported as serde reports a struct's repeated field, so the answer
+/// names the member and its path).
+struct UniqueKeys;
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if seen.contains(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate field `{key}`"
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+            seen.insert(key);
+        }
+        Ok(UniqueKeys)
+    }
+}
+
+/// The problem of a query string that names or carries a parameter that is
+/// not valid UTF-8 text, or that holds a NUL: 422 naming the parameter.
+/// Decoding would otherwise replace the bytes silently, and PostgreSQL
+/// refuses NUL in text, so the request could never succeed.
+pub(crate) fn query_problem(query: &str) -> Option<ApiError> {
+    let decode = |part: &str| {
+        let bytes: Vec<u8> =
+            percent_encoding::percent_decode_str(&part.replace('+', " ")).collect();
+        String::from_utf8(bytes)
+            .ok()
+            .filter(|text| !text.contains('\0'))
+    };
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .find_map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let decoded = decode(name);
+            let field = decoded.clone().unwrap_or_else(|| {
+                String::from_utf8_lossy(
+                    &percent_encoding::percent_decode_str(name).collect::<Vec<u8>>(),
+                )
+                .into_owned()
+            });
+            (decoded.is_none() || decode(value).is_none())
+                .then(|| ApiError::field(&field, "must be UTF-8 text without NUL characters"))
+        })
 }
 
 /// serde appends " at line 1 column 42"; the field path already says where.

@@ -314,10 +314,12 @@ pub(crate) async fn guards(
     } else {
         None
     };
-    // The maintenance switch, checked after the auth limit (cheap, cached).
+    // The maintenance switch, checked after the auth limit (cheap, cached),
+    // then the query's text, which no handler or database could use.
     let refused = match limited {
         Some(err) => Some(err),
-        None => maintenance_refusal(state.maintenance.current().await, req.method(), &path),
+        None => maintenance_refusal(state.maintenance.current().await, req.method(), &path)
+            .or_else(|| crate::extract::query_problem(req.query_string())),
     };
     match refused {
         Some(err) => {
