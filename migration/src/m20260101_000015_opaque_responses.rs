@@ -73,13 +73,21 @@ impl MigrationTrait for Migration {
             DatabaseBackend::Postgres => {
                 "SELECT COUNT(*) FROM idempotency_keys WHERE response IS NOT NULL AND NOT \
                  coalesce(jsonb_typeof(response->'status') = 'number' \
-                 AND (response->>'status') ~ '^[2-5][0-9][0-9]$' AND response ? 'body', false)"
+                 AND (response->>'status') ~ '^[2-5][0-9][0-9]$' AND response ? 'body' \
+                 AND coalesce(jsonb_typeof(response->'location'), 'null') IN ('string', 'null') \
+                 AND coalesce(jsonb_typeof(response->'etag'), 'null') IN ('string', 'null') \
+                 AND length(coalesce(response->>'location', '')) <= 512 \
+                 AND length(coalesce(response->>'etag', '')) <= 64, false)"
             }
             _ => {
                 "SELECT COUNT(*) FROM idempotency_keys WHERE response IS NOT NULL AND NOT \
                  coalesce(json_type(response, '$.status') = 'integer' \
                  AND json_extract(response, '$.status') BETWEEN 200 AND 599 \
-                 AND json_type(response, '$.body') IS NOT NULL, 0)"
+                 AND json_type(response, '$.body') IS NOT NULL \
+                 AND coalesce(json_type(response, '$.location'), 'null') IN ('text', 'null') \
+                 AND coalesce(json_type(response, '$.etag'), 'null') IN ('text', 'null') \
+                 AND length(coalesce(json_extract(response, '$.location'), '')) <= 512 \
+                 AND length(coalesce(json_extract(response, '$.etag'), '')) <= 64, 0)"
             }
         };
         let backend = manager.get_database_backend();

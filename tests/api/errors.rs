@@ -175,6 +175,35 @@ async fn a_body_that_repeats_a_key_anywhere_is_refused_naming_the_key() -> anyho
         .await?;
         assert_eq!(fields(&p), [field], "{body}");
     }
+    // A key may hold a backtick; a body cut short is malformed, whatever
+    // it repeats before the cut.
+    let p = problem(
+        send(
+            Method::POST,
+            "/v1/entities",
+            &editor,
+            r#"{"type":"T","name":"n","metadata":{"a`b":1,"a`b":2}}"#,
+            "application/json",
+        )
+        .await?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await?;
+    assert_eq!(fields(&p), ["metadata.a`b"]);
+    problem(
+        send(
+            Method::POST,
+            "/v1/entities",
+            &editor,
+            r#"{"type":"T","name":"n","metadata":{"k":1,"k":2}"#,
+            "application/json",
+        )
+        .await?,
+        StatusCode::BAD_REQUEST,
+        "malformed_json",
+    )
+    .await?;
     assert_eq!(app.count("entities").await?, 1, "nothing was written");
     let unchanged: serde_json::Value = app.get(&entity, &editor).await?.json().await?;
     assert_eq!(unchanged["name"], "Ada");

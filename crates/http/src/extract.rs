@@ -204,16 +204,18 @@ impl JsonBody {
                 },
             );
         }
+        let mut de = serde_json::Deserializer::from_slice(&body);
+        let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(value) => de.end().map(|()| value).map_err(|e| body_error(".", e))?,
+            Err(err) => return Err(body_error(&err.path().to_string(), err.into_inner())),
+        };
         // serde keeps the last of two members of one name in a map, and a
         // client may mean the first: a body that repeats a key is refused.
+        // The body is valid JSON by now, so a repeat is all this can find.
         let mut de = serde_json::Deserializer::from_slice(&body);
         serde_path_to_error::deserialize::<_, UniqueKeys>(&mut de)
             .map_err(|err| body_error(&err.path().to_string(), err.into_inner()))?;
-        let mut de = serde_json::Deserializer::from_slice(&body);
-        match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Ok(value) => de.end().map(|()| value).map_err(|e| body_error(".", e)),
-            Err(err) => Err(body_error(&err.path().to_string(), err.into_inner())),
-        }
+        Ok(value)
     }
 }
 
@@ -229,7 +231,9 @@ fn body_error(path: &str, inner: serde_json::Error) -> ApiError {
             ]
             .into_iter()
             .find_map(|(prefix, says)| {
-                Some((message.strip_prefix(prefix)?.split('`').next()?, says))
+                let rest = message.strip_prefix(prefix)?;
+                // The member's name may itself hold a backtick.
+                Some((rest.strip_suffix('`').unwrap_or(rest), says))
             });
             match (named, path) {
                 (Some((field, says)), ".") => ApiError::field(field, says),
@@ -318,28 +322,24 @@ impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
 /// Decoding would otherwise replace the bytes silently, and PostgreSQL
 /// refuses NUL in text, so the request could never succeed.
 pub(crate) fn query_problem(query: &str) -> Option<ApiError> {
-    let decode = |part: &str| {
-        let bytes: Vec<u8> =
-            percent_encoding::percent_decode_str(&part.replace('+', " ")).collect();
-        String::from_utf8(bytes)
-            .ok()
-            .filter(|text| !text.contains('\0'))
+    // The raw query is already UTF-8 without NUL: only an escape can
+    // decode to bytes that are not.
+    if !query.contains('%') {
+        return None;
+    }
+    let is_text = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8()
+            .is_ok_and(|text| !text.contains('\0'))
     };
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .find_map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decoded = decode(name);
-            let field = decoded.clone().unwrap_or_else(|| {
-                String::from_utf8_lossy(
-                    &percent_encoding::percent_decode_str(name).collect::<Vec<u8>>(),
-                )
-                .into_owned()
-            });
-            (decoded.is_none() || decode(value).is_none())
-                .then(|| ApiError::field(&field, "must be UTF-8 text without NUL characters"))
+    query.split('&').find_map(|pair| {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (!is_text(name) || !is_text(value)).then(|| {
+            let bytes: Vec<u8> = percent_encoding::percent_decode_str(name).collect();
+            let field = String::from_utf8_lossy(&bytes).replace('+', " ");
+            ApiError::field(&field, "must be UTF-8 text without NUL characters")
         })
+    })
 }
 
 /// serde appends " at line 1 column 42"; the field path already says where.

@@ -3,12 +3,14 @@
 //!
 //! A reader never fails: what it cannot read it refuses, and the use case
 //! reports the refused members together with what only the stored resource
-//! can tell, so one 422 names every problem: first each member that is
-//! unknown or of the wrong JSON type, in the order of the members' names,
-//! then each value that breaks its field's rule, in field order, then the
-//! use case's own (a relationship's changed end, the merged metadata). A
-//! member set to `null` removes an optional field and is refused for a
-//! required one.
+//! can tell, so one 422 names every problem. For entities and relationships
+//! that is first each member that is unknown or of the wrong JSON type, in
+//! the order of the members' names (a JSON object's members are kept
+//! sorted), then each value that breaks its field's rule, in field order,
+//! then the use case's own (a relationship's changed end, the merged
+//! metadata); a user patch's two members are read in name order. A member
+//! set to `null` removes an optional field and is refused for a required
+//! one.
 
 use kg_application::{
     AttributionPatch, Edit, EntityPatch, FIXED_END, MetadataPatch, PatchRequest, RelationshipPatch,
