@@ -116,6 +116,27 @@ fn user_create_reads_the_password_from_stdin_and_applies_the_policy() -> anyhow:
 }
 
 #[test]
+fn check_config_shows_no_secret_of_the_database_url() -> anyhow::Result<()> {
+    let env = Env::new()?;
+    let url = "postgres://kg:s3cret-pw@127.0.0.1:1/kg?sslmode=require&password=hunter2&sslpassword=topsecret&application_name=kg";
+    let out = env.kg(&["check-config"], None, &[("KG_DATABASE_URL", url)])?;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let printed = text(&out.stdout) + &text(&out.stderr);
+    for secret in ["s3cret-pw", "hunter2", "topsecret"] {
+        assert!(!printed.contains(secret), "{secret} shown: {printed}");
+    }
+    for kept in [
+        "kg:***@127.0.0.1:1/kg",
+        "sslmode=require",
+        "password=***",
+        "application_name=kg",
+    ] {
+        assert!(printed.contains(kept), "{kept} missing: {printed}");
+    }
+    Ok(())
+}
+
+#[test]
 fn production_refuses_to_start_without_explicit_strong_settings() -> anyhow::Result<()> {
     let env = Env::new()?;
     let out = env.kg(&["check-config"], None, &[("KG_ENV", "production")])?;

@@ -152,13 +152,37 @@ fn operator_error(err: kg_application::AppError) -> anyhow::Error {
     }
 }
 
-/// A URL without its password, for output.
-fn redact_url(url: &str) -> String {
-    match (url.split_once("://"), url.rfind('@')) {
-        (Some((scheme, rest)), Some(at)) if rest.contains(':') => {
-            let user = rest.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***{}", &url[at..])
-        }
-        _ => url.to_owned(),
+/// A URL without its secrets, for output: the password of its user, and
+/// the values of query parameters that may hold one (`password=`,
+/// `sslpassword=`, …). A URL that does not parse is not shown at all.
+fn redact_url(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        return "(not shown: not a URL)".to_owned();
+    };
+    if url.password().is_some() && url.set_password(Some("***")).is_err() {
+        return "(not shown: its password cannot be hidden)".to_owned();
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(name, value)| {
+                let value = if is_secret_parameter(&name) {
+                    "***".to_owned()
+                } else {
+                    value.into_owned()
+                };
+                (name.into_owned(), value)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
+}
+
+/// Whether a connection parameter's value may be a secret.
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key"]
+        .iter()
+        .any(|word| name.contains(word))
 }
