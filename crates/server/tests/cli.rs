@@ -255,6 +255,33 @@ fn lines(text: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+#[cfg(unix)]
+#[test]
+fn an_export_file_is_private_and_replaces_a_link_without_writing_through_it() -> anyhow::Result<()>
+{
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let env = Env::new()?;
+    let dir = env.dir.path();
+    let elsewhere = dir.join("elsewhere.txt");
+    std::fs::write(&elsewhere, "keep me")?;
+    let output = dir.join("graph.jsonl");
+    std::os::unix::fs::symlink(&elsewhere, &output)?;
+    let path = output.to_str().ok_or_else(|| anyhow::anyhow!("path"))?;
+    let run = env.kg(&["export", "--output", path], None, &[])?;
+    assert!(run.status.success(), "{}", text(&run.stderr));
+    assert_eq!(std::fs::read_to_string(&elsewhere)?, "keep me");
+    let written = std::fs::symlink_metadata(&output)?;
+    assert!(written.file_type().is_file(), "the link was replaced");
+    assert_eq!(written.permissions().mode() & 0o777, 0o600);
+    let leftovers: Vec<_> = std::fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    Ok(())
+}
+
 #[test]
 fn export_then_import_into_an_empty_database_reproduces_the_graph() -> anyhow::Result<()> {
     let (a, b) = (Env::new()?, Env::new()?);

@@ -25,10 +25,29 @@ pub(crate) async fn export(
     };
     let (entities, relationships) = match output {
         Some(path) => {
-            let file = std::fs::File::create(&path)
-                .with_context(|| format!("creating {}", path.display()))?;
+            let (file, partial) = private_file_beside(&path)?;
             let mut out = std::io::BufWriter::new(file);
-            kg_server::transfer::export(&graph, &mut out).await?
+            let written = kg_server::transfer::export(&graph, &mut out).await;
+            let finished = written.and_then(|counts| {
+                let file = out
+                    .into_inner()
+                    .map_err(std::io::IntoInnerError::into_error)?;
+                file.sync_all()?;
+                // Replaces whatever is at `path`, a link included, without
+                // following it.
+                std::fs::rename(&partial, &path)
+                    .with_context(|| format!("moving the export to {}", path.display()))?;
+                Ok(counts)
+            });
+            match finished {
+                Ok(counts) => counts,
+                Err(e) => {
+                    if let Err(cleanup) = std::fs::remove_file(&partial) {
+                        eprintln!("could not remove {}: {cleanup}", partial.display());
+                    }
+                    return Err(e);
+                }
+            }
         }
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -37,6 +56,30 @@ pub(crate) async fn export(
     };
     eprintln!("exported {entities} entities and {relationships} relationships");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A new file beside `path`, readable by its owner only, and its path: the
+/// export is written there and moved onto `path` once complete, so a
+/// half-written export never stands at `path`, and a link there is
+/// replaced, not followed.
+fn private_file_beside(path: &Path) -> anyhow::Result<(std::fs::File, PathBuf)> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let mut partial_name = std::ffi::OsString::from(".");
+    partial_name.push(name);
+    partial_name.push(format!(".{}.partial", std::process::id()));
+    let partial = path.with_file_name(partial_name);
+    let mut options = std::fs::OpenOptions::new();
+    // `create_new` refuses what exists, a link included, so nothing is
+    // written through one.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options
+        .open(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    Ok((file, partial))
 }
 
 /// Loads `file` from `from_line` on, as `actor`; fails when any line was refused.
