@@ -532,6 +532,53 @@ async fn every_log_line_of_a_request_carries_its_id_route_principal_and_status()
 }
 
 #[tokio::test]
+async fn a_problem_answer_carries_the_cors_headers_of_its_origin() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("viewer").await?;
+    let missing = format!("/v1/entities/{}", uuid::Uuid::now_v7());
+    // A handler's problem, a guard's refusal before any handler, and an
+    // unauthenticated request: each readable by the page that sent it.
+    for (path, bearer, status) in [
+        (
+            missing.as_str(),
+            Some(token.as_str()),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/v1/entities?q=a%00",
+            Some(token.as_str()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        ("/v1/entities", None, StatusCode::UNAUTHORIZED),
+    ] {
+        let mut req = app
+            .client
+            .get(app.url(path))
+            .header("origin", "https://app.example.org");
+        if let Some(bearer) = bearer {
+            req = req.bearer_auth(bearer);
+        }
+        let res = req.send().await?;
+        assert_eq!(res.status(), status, "{path}");
+        assert_eq!(
+            res.headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok()),
+            Some("https://app.example.org"),
+            "{path}"
+        );
+        assert!(
+            res.headers()
+                .get("access-control-expose-headers")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.to_ascii_lowercase().contains("x-request-id")),
+            "{path}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn cors_answers_only_the_configured_origins_exactly() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let header = |res: &reqwest::Response, name: &str| {

@@ -54,8 +54,9 @@ pub fn app(
         )
         .configure(routes::configure)
         .default_service(web::to(routes::not_found))
-        .wrap(middleware::cors(&settings.cors_origins))
         .wrap(from_fn(middleware::guards))
+        // Outside the guards, so their refusals carry CORS headers too.
+        .wrap(middleware::cors(&settings.cors_origins))
         .wrap(from_fn(middleware::problems))
         .wrap(from_fn(middleware::security_headers))
         .wrap(from_fn(middleware::access_log))

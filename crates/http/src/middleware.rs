@@ -267,14 +267,14 @@ pub(crate) async fn problems(
             tracing::error!(request_id = %request_id, error = %error_chain(api), "request failed");
         }
         let rendered = api.render(Some(&request_id));
-        res = rendered.map_into_boxed_body();
+        res = keep_cors(&res, rendered.map_into_boxed_body());
     } else if res.status() == actix_web::http::StatusCode::BAD_REQUEST
         && let Some(err) = res.error()
     {
         // A 400 from a middleware we use (a refused CORS preflight).
         let api = ApiError::new(crate::ProblemCode::BadRequest, err.to_string());
         problem = Some(api.code().describe().0);
-        res = api.render(Some(&request_id)).map_into_boxed_body();
+        res = keep_cors(&res, api.render(Some(&request_id)).map_into_boxed_body());
     } else if res.status().is_server_error() {
         let cause = res.error().map(ToString::to_string).unwrap_or_default();
         tracing::error!(request_id = %request_id, error = %cause, "request failed");
@@ -283,6 +283,20 @@ pub(crate) async fn problems(
         res.extensions_mut().insert(ProblemName(name));
     }
     Ok(ServiceResponse::new(http_req, res))
+}
+
+/// `rendered`, with the CORS headers the answer it replaces was given, so a
+/// page on an allowed origin can read the problem as it can any answer.
+fn keep_cors(
+    original: &actix_web::HttpResponse<BoxBody>,
+    mut rendered: actix_web::HttpResponse<BoxBody>,
+) -> actix_web::HttpResponse<BoxBody> {
+    for (name, value) in original.headers() {
+        if name.as_str().starts_with("access-control-") || name == header::VARY {
+            rendered.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    rendered
 }
 
 /// Refuses a request before any work: the per-client limit on the
