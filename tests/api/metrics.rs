@@ -87,6 +87,20 @@ async fn metrics_count_requests_by_route_template_problems_batches_and_the_pool(
 }
 
 #[tokio::test]
+async fn metrics_are_not_public_on_the_api_port_when_switched_off() -> anyhow::Result<()> {
+    // Production's default: no separate listener, and not public on this one.
+    let app = spawn_app_with(&[("KG_METRICS_PUBLIC", "false")]).await?;
+    problem(
+        app.client.get(app.url("/metrics")).send().await?,
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+    )
+    .await?;
+    assert!(app.metrics_base.is_none(), "no separate listener either");
+    Ok(())
+}
+
+#[tokio::test]
 async fn metrics_move_to_their_own_listener_when_configured() -> anyhow::Result<()> {
     let app = spawn_app_with(&[("KG_METRICS_ADDR", "127.0.0.1:0")]).await?;
     problem(

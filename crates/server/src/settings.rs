@@ -99,6 +99,10 @@ pub struct Settings {
     /// `KG_METRICS_ADDR`: serve `/metrics` on this separate listener (and
     /// not on the API's) when set.
     pub metrics_addr: Option<SocketAddr>,
+    /// `KG_METRICS_PUBLIC`: without `KG_METRICS_ADDR`, serve `/metrics` to
+    /// anyone on the API's listener. On in development, off in production,
+    /// where the metrics would tell anyone about the service's traffic.
+    pub metrics_public: bool,
     /// `KG_WORKERS`.
     pub workers: usize,
     /// `KG_PASSWORD_HASH_CONCURRENCY`.
@@ -368,6 +372,7 @@ impl Settings {
                     Some,
                 )
             }),
+            metrics_public: r.flag("KG_METRICS_PUBLIC", !production),
             workers: r.bounded("KG_WORKERS", cores(), 1, 256),
             password_hash_concurrency: r.bounded("KG_PASSWORD_HASH_CONCURRENCY", cores(), 1, 64),
             log_format: match r.raw("KG_LOG_FORMAT").as_deref() {
@@ -428,6 +433,20 @@ mod tests {
         assert!(matches!(s.jwt_secret, SecretSource::Generated(_)));
         assert!(s.auto_migrate);
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn metrics_are_public_on_the_api_port_only_in_development_unless_asked() {
+        let production = [
+            ("KG_ENV", "production"),
+            ("KG_DATABASE_URL", "postgres://db/kg"),
+            ("KG_JWT_SECRET_FILE", "/run/secrets/kg_jwt"),
+        ];
+        assert!(load(&[]).expect("defaults").metrics_public);
+        assert!(!load(&production).expect("production").metrics_public);
+        let mut asked = production.to_vec();
+        asked.push(("KG_METRICS_PUBLIC", "true"));
+        assert!(load(&asked).expect("production").metrics_public);
     }
 
     #[test]

@@ -275,7 +275,7 @@ impl Application {
                 hsts: settings.hsts,
                 cors_origins: settings.cors_origins.clone(),
                 cookie_auth: settings.cookie_auth,
-                metrics_with_api: settings.metrics_addr.is_none(),
+                metrics_with_api: settings.metrics_addr.is_none() && settings.metrics_public,
             },
         };
         let metrics = match settings.metrics_addr {

@@ -14,7 +14,7 @@ use crate::{ApiError, AppState, ProblemCode};
     security(()),
     responses(
         (status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String),
-        (status = 404, description = "`route_not_found`: metrics are served on their own listener (`KG_METRICS_ADDR`).", content_type = "application/problem+json", body = crate::error::Problem),
+        (status = 404, description = "`route_not_found`: metrics are served on their own listener (`KG_METRICS_ADDR`), or not on this one (production, unless `KG_METRICS_PUBLIC=true`).", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]
 pub(crate) async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
