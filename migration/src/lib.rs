@@ -25,6 +25,7 @@ mod m20260101_000012_service_settings;
 mod m20260101_000013_feed_positions;
 mod m20260101_000014_live_edge_indexes;
 mod m20260101_000015_opaque_responses;
+mod m20260101_000016_principal_changes;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000013_feed_positions::Migration),
             Box::new(m20260101_000014_live_edge_indexes::Migration),
             Box::new(m20260101_000015_opaque_responses::Migration),
+            Box::new(m20260101_000016_principal_changes::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use kg_application::NewUser;
@@ -13,6 +14,10 @@ use serde_json::{Value, json};
 
 pub const PASSWORD: &str = "a-long-and-unusual-passphrase";
 
+/// What a test that waits for something within a bound allows on top of
+/// it for the test machine's own scheduling.
+const SCHEDULING_SLACK: Duration = Duration::from_millis(250);
+
 pub struct TestApp {
     pub base: String,
     /// The separate metrics listener, when `KG_METRICS_ADDR` is set.
@@ -23,6 +28,8 @@ pub struct TestApp {
     /// The database, owned by the first instance: dropping the first
     /// instance removes it, whatever the test's outcome.
     database: Option<TestDatabase>,
+    /// The signing secret, which every instance of one deployment shares.
+    jwt_secret: String,
 }
 
 fn random_secret() -> String {
@@ -101,14 +108,15 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> anyhow::Result<TestAp
 
 impl TestApp {
     /// Another instance of the service over the same database, as behind a
-    /// load balancer (its own process state, the shared database).
+    /// load balancer (its own process state, the shared database and
+    /// signing secret).
     pub async fn another_instance(&self) -> anyhow::Result<Self> {
         let url = self
             .database
             .as_ref()
             .map(|d| d.url.clone())
             .context("only the first instance knows its database")?;
-        start(url, None, &[]).await
+        start(url, None, &[("KG_JWT_SECRET", self.jwt_secret.as_str())]).await
     }
 }
 
@@ -133,6 +141,7 @@ async fn start(
     for (key, value) in overrides {
         vars.insert(key, (*value).to_owned());
     }
+    let jwt_secret = vars.get("KG_JWT_SECRET").cloned().unwrap_or_default();
     let settings = Settings::from_lookup(&|k| vars.get(k).cloned())?;
     let app = Application::build(settings).await?;
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -149,6 +158,7 @@ async fn start(
         services,
         db,
         database,
+        jwt_secret,
     })
 }
 
@@ -241,6 +251,58 @@ impl TestApp {
 
     pub fn is_postgres(&self) -> bool {
         self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+    }
+
+    /// Waits until this instance's principal cache has a channel vouching
+    /// for it (PostgreSQL); at once on SQLite, which has no cache.
+    pub async fn principals_vouched(&self) -> anyhow::Result<()> {
+        if !self.is_postgres() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.services.principals.is_vouched() {
+            anyhow::ensure!(Instant::now() < deadline, "no principal channel");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// How long after a change to someone's standing, made elsewhere, this
+    /// instance may still act on what it knew: nothing on SQLite, the
+    /// cache's documented bound on PostgreSQL.
+    pub fn staleness_bound(&self) -> Duration {
+        if self.is_postgres() {
+            kg_application::PRINCIPAL_STALENESS_BOUND
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// Asks `GET path` with `token` until it is refused as unauthenticated,
+    /// failing when it is still served past [`Self::staleness_bound`] (and
+    /// a little slack for a busy test machine's scheduling). Returns how
+    /// long the refusal took.
+    pub async fn refused_within_bound(&self, path: &str, token: &str) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        let deadline = started + self.staleness_bound() + SCHEDULING_SLACK;
+        loop {
+            let res = self.get(path, token).await?;
+            if res.status() == StatusCode::UNAUTHORIZED {
+                problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await?;
+                return Ok(started.elapsed());
+            }
+            anyhow::ensure!(
+                res.status() == StatusCode::OK,
+                "neither served nor refused: {}",
+                res.status()
+            );
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "still served {:?} after the change",
+                started.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -8,6 +8,7 @@ mod limits;
 mod maintenance;
 mod metrics;
 mod neighbors;
+mod principals;
 
 mod api_keys;
 mod auth;

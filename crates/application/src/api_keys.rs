@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use kg_domain::{ApiKey, ApiKeyId, ApiKeyName, Role, UserId, Violations};
 use serde_json::json;
 
+use crate::principals::PrincipalCache;
 use crate::{
     ApiKeyRepository, ApiKeySecrets, AppError, AuditAction, AuditEntry, AuditTarget, Clock, Page,
     PageRequest, RequestContext, ResourceKind,
@@ -46,6 +47,7 @@ pub struct ApiKeyService {
     keys: Arc<dyn ApiKeyRepository>,
     secrets: Arc<dyn ApiKeySecrets>,
     clock: Arc<dyn Clock>,
+    principals: Arc<PrincipalCache>,
 }
 
 impl std::fmt::Debug for ApiKeyService {
@@ -70,7 +72,17 @@ impl ApiKeyService {
             keys,
             secrets,
             clock,
+            principals: Arc::new(PrincipalCache::default()),
         }
+    }
+
+    /// The service with `principals` as this instance's cache of
+    /// authenticated principals (see [`crate::AuthService::with_principals`]),
+    /// which it invalidates when it changes someone's standing.
+    #[must_use]
+    pub fn with_principals(mut self, principals: Arc<PrincipalCache>) -> Self {
+        self.principals = principals;
+        self
     }
 
     /// An admin creates a key acting for themselves with `role`.
@@ -179,10 +191,9 @@ impl ApiKeyService {
         ctx.actor.require_admin()?;
         let now = self.clock.now();
         let audit = ctx.audit(AuditAction::Delete, AuditTarget::ApiKey(id), now, json!({}));
-        self.keys
-            .revoke(id, now, Some(&audit))
-            .await
-            .map_err(key_err)
+        let revoked = self.keys.revoke(id, now, Some(&audit)).await;
+        self.principals.invalidate();
+        revoked.map_err(key_err)
     }
 
     /// Revokes a key from the command line.
@@ -205,9 +216,8 @@ impl ApiKeyService {
             at: now,
             changes: json!({ "via": "command line" }),
         };
-        self.keys
-            .revoke(id, now, Some(&audit))
-            .await
-            .map_err(key_err)
+        let revoked = self.keys.revoke(id, now, Some(&audit)).await;
+        self.principals.invalidate();
+        revoked.map_err(key_err)
     }
 }

@@ -6,6 +6,7 @@ use chrono::Duration;
 use kg_domain::{Email, Password, Session, SessionId, SessionState, User, Violations};
 use serde_json::json;
 
+use crate::principals::{Credential, Grant, PrincipalCache};
 use crate::{
     Actor, ApiKeyRepository, ApiKeySecrets, AppError, AuditAction, AuditEntry, AuditTarget, Clock,
     LoginThrottle, PasswordHasher, RefreshTokens, RequestContext, ResourceKind, Rotation,
@@ -120,6 +121,7 @@ pub struct AuthService {
     clock: Arc<dyn Clock>,
     policy: SessionPolicy,
     throttling: ThrottlePolicy,
+    principals: Arc<PrincipalCache>,
 }
 
 impl std::fmt::Debug for AuthService {
@@ -169,7 +171,18 @@ impl AuthService {
             clock,
             policy,
             throttling,
+            principals: Arc::new(PrincipalCache::default()),
         }
+    }
+
+    /// The service with `principals` as its cache of authenticated
+    /// principals, shared with the [`crate::UserService`] and
+    /// [`crate::ApiKeyService`] of this instance and driven by a change
+    /// channel. Without one, every request reads its principal.
+    #[must_use]
+    pub fn with_principals(mut self, principals: Arc<PrincipalCache>) -> Self {
+        self.principals = principals;
+        self
     }
 
     /// Exchanges an email and password for a new session's tokens.
@@ -303,6 +316,7 @@ impl AuthService {
                 self.tokens_for(&rotated, next_token)
             }
             Rotation::ReuseDetected => {
+                self.principals.invalidate();
                 tracing::warn!(session_id = %id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
                 Err(AppError::InvalidRefreshToken)
             }
@@ -317,14 +331,12 @@ impl AuthService {
     /// `Forbidden` for API keys; `Unavailable`; `Internal`.
     pub async fn logout(&self, ctx: &RequestContext) -> Result<(), AppError> {
         ctx.actor.require_person()?;
-        match ctx.actor.session {
-            Some(session) => self
-                .sessions
-                .revoke(session, self.clock.now())
-                .await
-                .map_err(user_err),
-            None => Ok(()),
-        }
+        let Some(session) = ctx.actor.session else {
+            return Ok(());
+        };
+        let revoked = self.sessions.revoke(session, self.clock.now()).await;
+        self.principals.invalidate();
+        revoked.map_err(user_err)
     }
 
     /// Changes the caller's password after checking the current one, and
@@ -375,10 +387,12 @@ impl AuthService {
             self.clock.now(),
             json!({ "password": "changed", "other_sessions": "revoked" }),
         );
-        self.users
+        let set = self
+            .users
             .set_password(user.id, &hash, ctx.actor.session, &audit)
-            .await
-            .map_err(user_err)
+            .await;
+        self.principals.invalidate();
+        set.map_err(user_err)
     }
 
     /// An operator's reset of a user's password from the command line, for
@@ -417,10 +431,9 @@ impl AuthService {
             at: self.clock.now(),
             changes: json!({ "password": "reset", "sessions": "revoked", "via": "command line" }),
         };
-        self.users
-            .set_password(user.id, &hash, None, &audit)
-            .await
-            .map_err(user_err)?;
+        let set = self.users.set_password(user.id, &hash, None, &audit).await;
+        self.principals.invalidate();
+        set.map_err(user_err)?;
         self.throttle
             .clear(&ThrottleKey::for_email(user.email.as_str()))
             .await
@@ -446,6 +459,15 @@ impl AuthService {
             .verify(credential)
             .map_err(|_| AppError::Unauthenticated)?;
         let now = self.clock.now();
+        let credential = Credential::Session(session_id);
+        if let Some(grant) = self.principals.get(&credential) {
+            return if grant.actor.user_id == user_id && grant.usable(now) {
+                Ok(grant.actor)
+            } else {
+                Err(AppError::Unauthenticated)
+            };
+        }
+        let generation = self.principals.generation();
         let found = self
             .sessions
             .get_with_user(session_id)
@@ -458,12 +480,19 @@ impl AuthService {
                     && now < session.expires_at
                     && user.is_active =>
             {
-                Ok(Actor {
+                let actor = Actor {
                     user_id: user.id,
                     role: user.role,
                     session: Some(session_id),
                     api_key: None,
-                })
+                };
+                let grant = Grant {
+                    actor,
+                    expires_at: Some(session.expires_at),
+                    last_used_at: None,
+                };
+                self.principals.put(credential, grant, generation);
+                Ok(actor)
             }
             Some(_) | None => Err(AppError::Unauthenticated),
         }
@@ -471,32 +500,49 @@ impl AuthService {
 
     async fn authenticate_key(&self, digest: &kg_domain::TokenDigest) -> Result<Actor, AppError> {
         let now = self.clock.now();
-        let found = self
-            .api_keys
-            .find_by_digest_with_owner(digest)
-            .await
-            .map_err(user_err)?;
-        // A key acts for its creator and dies with their account.
-        let Some((key, owner)) = found.filter(|(k, owner)| k.is_usable(now) && owner.is_active)
-        else {
-            return Err(AppError::Unauthenticated);
+        let credential = Credential::Key(*digest);
+        let grant = match self.principals.get(&credential) {
+            Some(grant) if grant.usable(now) => grant,
+            Some(_) => return Err(AppError::Unauthenticated),
+            None => {
+                let generation = self.principals.generation();
+                let found = self
+                    .api_keys
+                    .find_by_digest_with_owner(digest)
+                    .await
+                    .map_err(user_err)?;
+                // A key acts for its creator and dies with their account.
+                let Some((key, owner)) =
+                    found.filter(|(k, owner)| k.is_usable(now) && owner.is_active)
+                else {
+                    return Err(AppError::Unauthenticated);
+                };
+                let grant = Grant {
+                    actor: Actor {
+                        user_id: key.created_by,
+                        // Never more than the owner has now: demoting the
+                        // owner demotes the key.
+                        role: key.role.min(owner.role),
+                        session: None,
+                        api_key: Some(key.id),
+                    },
+                    expires_at: key.expires_at,
+                    last_used_at: key.last_used_at,
+                };
+                self.principals.put(credential, grant, generation);
+                grant
+            }
         };
-        let owner_role = owner.role;
         // Record use at most once a minute: reads must not write on every request.
-        if key
-            .last_used_at
-            .is_none_or(|t| now - t >= Duration::minutes(1))
+        if let Some(key) = grant.actor.api_key
+            && grant
+                .last_used_at
+                .is_none_or(|t| now - t >= Duration::minutes(1))
         {
-            self.api_keys.touch(key.id, now).await.map_err(user_err)?;
+            self.api_keys.touch(key, now).await.map_err(user_err)?;
+            self.principals.touched(&credential, now);
         }
-        // Never more than the owner has now: demoting the owner demotes the key.
-        let role = key.role.min(owner_role);
-        Ok(Actor {
-            user_id: key.created_by,
-            role,
-            session: None,
-            api_key: Some(key.id),
-        })
+        Ok(grant.actor)
     }
 
     /// The anti-CSRF token a cookie-authenticated client must echo on

@@ -31,6 +31,7 @@ mod maintenance;
 mod page;
 mod patch;
 mod ports;
+mod principals;
 mod relationships;
 mod revision;
 mod throttle;
@@ -73,6 +74,7 @@ pub use ports::{
     LoginThrottle, PasswordHasher, PoolMonitor, PoolSnapshot, RefreshTokens,
     RelationshipRepository, Rotation, SessionRepository, SystemClock, TokenIssuer, UserRepository,
 };
+pub use principals::{PRINCIPAL_CACHE_CAPACITY, PRINCIPAL_STALENESS_BOUND, PrincipalCache};
 pub use relationships::{Direction, RelationshipFilter, RelationshipService};
 pub use throttle::{ThrottleKey, ThrottlePolicy};
 pub use unit_of_work::{UnitOfWork, Work};

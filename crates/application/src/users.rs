@@ -5,6 +5,7 @@ use std::sync::Arc;
 use kg_domain::{Email, Password, Role, User, UserId, Version, Violations};
 use serde_json::{Map, Value, json};
 
+use crate::principals::PrincipalCache;
 use crate::{
     AppError, AuditAction, AuditEntry, AuditTarget, Clock, Conflict, Page, PageRequest,
     PasswordHasher, PatchRequest, RequestContext, ResourceKind, UserRepository,
@@ -61,6 +62,7 @@ pub struct UserService {
     users: Arc<dyn UserRepository>,
     hasher: Arc<dyn PasswordHasher>,
     clock: Arc<dyn Clock>,
+    principals: Arc<PrincipalCache>,
 }
 
 impl std::fmt::Debug for UserService {
@@ -81,7 +83,17 @@ impl UserService {
             users,
             hasher,
             clock,
+            principals: Arc::new(PrincipalCache::default()),
         }
+    }
+
+    /// The service with `principals` as this instance's cache of
+    /// authenticated principals (see [`crate::AuthService::with_principals`]),
+    /// which it invalidates when it changes someone's standing.
+    #[must_use]
+    pub fn with_principals(mut self, principals: Arc<PrincipalCache>) -> Self {
+        self.principals = principals;
+        self
     }
 
     /// An admin creates a user with the role the admin chooses.
@@ -293,10 +305,12 @@ impl UserService {
             now,
             Value::Object(changes),
         );
-        self.users
+        let updated = self
+            .users
             .update(&next, expected, end_sessions, &audit)
-            .await
-            .map_err(|e| AppError::from_repo(e, ResourceKind::User))?;
+            .await;
+        self.principals.invalidate();
+        updated.map_err(|e| AppError::from_repo(e, ResourceKind::User))?;
         Ok(next)
     }
 }

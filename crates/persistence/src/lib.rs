@@ -22,6 +22,7 @@ mod entities;
 mod error;
 mod idempotency;
 mod models;
+mod principals;
 mod relationships;
 mod rows;
 mod sessions;
@@ -45,6 +46,9 @@ pub use connect::{
 pub use entities::SeaOrmEntityRepository;
 pub use idempotency::SeaOrmIdempotencyStore;
 pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};
+pub use principals::{
+    APPLICATION_NAME as PRINCIPALS_APPLICATION_NAME, follow as follow_principal_changes,
+};
 pub use relationships::SeaOrmRelationshipRepository;
 pub use sea_orm::{DatabaseBackend, DatabaseConnection};
 pub use sessions::SeaOrmSessionRepository;

@@ -8,8 +8,8 @@ use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
     ApiKeyService, AuthPorts, AuthService, BatchService, Clock, EntityService, GraphService,
-    HistoryService, IdempotencyService, MODE_REFRESH, MaintenanceService, RelationshipService,
-    SessionPolicy, SystemClock, ThrottlePolicy, UserService,
+    HistoryService, IdempotencyService, MODE_REFRESH, MaintenanceService, PrincipalCache,
+    RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
 };
 use kg_auth::{
     Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
@@ -138,6 +138,9 @@ pub struct Services {
     pub idempotency: IdempotencyService,
     /// The maintenance switch.
     pub maintenance: MaintenanceService,
+    /// The principals authentication keeps while a change channel vouches
+    /// for them, shared by `auth`, `users` and `api_keys`.
+    pub principals: Arc<PrincipalCache>,
 }
 
 /// Wires the use cases over `db`.
@@ -166,6 +169,7 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
     ));
     let entities = Arc::new(SeaOrmEntityRepository::new(db.clone()));
     let relationships = Arc::new(SeaOrmRelationshipRepository::new(db.clone()));
+    let principals = Arc::new(PrincipalCache::default());
     Ok(Services {
         entities: EntityService::new(entities.clone(), clock.clone()),
         relationships: RelationshipService::new(relationships.clone(), clock.clone()),
@@ -183,7 +187,8 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
             clock.clone(),
             MODE_REFRESH,
         ),
-        users: UserService::new(users.clone(), hasher.clone(), clock.clone()),
+        users: UserService::new(users.clone(), hasher.clone(), clock.clone())
+            .with_principals(principals.clone()),
         auth: AuthService::new(
             AuthPorts {
                 users,
@@ -198,12 +203,15 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
             },
             session_policy(settings)?,
             ThrottlePolicy::default(),
-        ),
-        api_keys: ApiKeyService::new(api_keys, key_secrets, clock),
+        )
+        .with_principals(principals.clone()),
+        api_keys: ApiKeyService::new(api_keys, key_secrets, clock)
+            .with_principals(principals.clone()),
         history: HistoryService::new(
             Arc::new(SeaOrmChangeFeed::new(db.clone())),
             Arc::new(SeaOrmAuditLog::new(db.clone())),
         ),
+        principals,
     })
 }
 
@@ -215,6 +223,9 @@ pub struct Application {
     metrics: Option<(Server, u16)>,
     shutting_down: Arc<std::sync::atomic::AtomicBool>,
     drain: std::time::Duration,
+    /// The PostgreSQL database whose principal channel drives the cache;
+    /// `None` on SQLite, which has none.
+    principal_channel: Option<String>,
 }
 
 impl std::fmt::Debug for Application {
@@ -311,6 +322,9 @@ impl Application {
             metrics,
             shutting_down,
             drain: settings.shutdown_drain,
+            principal_channel: (db.get_database_backend()
+                == kg_persistence::DatabaseBackend::Postgres)
+                .then(|| settings.database_url.clone()),
         })
     }
 
@@ -367,12 +381,21 @@ impl Application {
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purger = tokio::spawn(purge_idempotency_keys(self.services.idempotency.clone()));
+        let principals = self.principal_channel.map(|url| {
+            tokio::spawn(kg_persistence::follow_principal_changes(
+                url,
+                self.services.principals.clone(),
+            ))
+        });
         let metrics = self.metrics.map(|(server, _)| {
             let handle = server.handle();
             (handle, tokio::spawn(server))
         });
         let result = self.server.await;
         purger.abort();
+        if let Some(principals) = principals {
+            principals.abort();
+        }
         if let Some((handle, task)) = metrics {
             handle.stop(true).await;
             match task.await {
