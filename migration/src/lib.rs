@@ -26,6 +26,7 @@ mod m20260101_000013_feed_positions;
 mod m20260101_000014_live_edge_indexes;
 mod m20260101_000015_opaque_responses;
 mod m20260101_000016_principal_changes;
+mod m20260101_000017_live_ends;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000014_live_edge_indexes::Migration),
             Box::new(m20260101_000015_opaque_responses::Migration),
             Box::new(m20260101_000016_principal_changes::Migration),
+            Box::new(m20260101_000017_live_ends::Migration),
         ]
     }
 }

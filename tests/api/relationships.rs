@@ -353,3 +353,48 @@ async fn relationship_lists_filter_by_confidence_creation_time_and_metadata() ->
     assert_eq!(named, ["metadata.", "source_id"], "repeated and not a UUID");
     Ok(())
 }
+
+// An end being deleted by a transaction that has not committed yet: the
+// link waits for it, then sees the end deleted and is refused. Without the
+// share lock on the ends (PostgreSQL: the insert's trigger, migration 17)
+// the link would check the end while its delete is still invisible, and a
+// live relationship would point at a deleted entity.
+#[tokio::test]
+async fn a_link_waits_for_a_concurrent_delete_of_its_end_and_is_refused() -> anyhow::Result<()> {
+    use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+
+    let app = spawn_app().await?;
+    if !app.is_postgres() {
+        // SQLite's single writer makes the two take turns.
+        return Ok(());
+    }
+    let token = app.token("editor").await?;
+    let from = app
+        .create_entity(&token, json!({ "type": "Doc", "name": "from" }))
+        .await?;
+    let to = app
+        .create_entity(&token, json!({ "type": "Doc", "name": "to" }))
+        .await?;
+    let deleting = app.connection().begin().await?;
+    deleting
+        .execute_unprepared(&format!(
+            "UPDATE entities SET deleted_at = now() WHERE id = '{}'",
+            to["id"].as_str().unwrap_or_default()
+        ))
+        .await?;
+    let body = json!({ "source_id": from["id"], "target_id": to["id"], "type": "CITES" });
+    let (linked, committed) = tokio::join!(app.post("/v1/relationships", &token, &body), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        deleting.commit().await
+    });
+    committed?;
+    let refused = problem(
+        linked?,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "relationship_endpoint_not_live",
+    )
+    .await?;
+    assert_eq!(fields(&refused), ["target_id"]);
+    assert_eq!(app.count("relationships").await?, 0, "nothing written");
+    Ok(())
+}

@@ -337,20 +337,21 @@ where
     }
 }
 
-/// Ids of the live entities among `ids`, locking them against concurrent
-/// deletion until the transaction ends (PostgreSQL; SQLite's writer already
-/// holds the database write lock).
-pub(crate) async fn lock_live_entities(
+/// Ids of the live entities among `ids`, in a write transaction on SQLite,
+/// whose writer holds the database's write lock until it ends. (On
+/// PostgreSQL a relationship insert's trigger checks and share-locks its
+/// ends itself: migration 17.)
+pub(crate) async fn live_entities(
     txn: &DatabaseTransaction,
     ids: [EntityId; 2],
 ) -> Result<Vec<uuid::Uuid>, RepoError> {
-    let mut query = entity::Entity::find()
+    entity::Entity::find()
         .select_only()
         .column(entity::Column::Id)
         .filter(entity::Column::Id.is_in(ids.map(|i| i.as_uuid())))
-        .filter(entity::Column::DeletedAt.is_null());
-    if txn.get_database_backend() == DatabaseBackend::Postgres {
-        query = query.lock_shared();
-    }
-    query.into_tuple().all(txn).await.map_err(db)
+        .filter(entity::Column::DeletedAt.is_null())
+        .into_tuple()
+        .all(txn)
+        .await
+        .map_err(db)
 }

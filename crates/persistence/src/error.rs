@@ -31,9 +31,30 @@ fn is_transient(err: &DbErr) -> bool {
     }
 }
 
-/// Maps any database error without a conflict interpretation.
+/// The end a relationship insert found not live: PostgreSQL's trigger
+/// (migration 17) refuses with `KG001` for the source, `KG002` for the
+/// target.
+fn dead_end(err: &DbErr) -> Option<Conflict> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err
+    else {
+        return None;
+    };
+    let sea_orm::sqlx::Error::Database(db) = e.as_ref() else {
+        return None;
+    };
+    match db.code().as_deref() {
+        Some("KG001") => Some(Conflict::SourceNotLive),
+        Some("KG002") => Some(Conflict::TargetNotLive),
+        _ => None,
+    }
+}
+
+/// Maps any database error: a dead end to its conflict, and otherwise
+/// without a conflict interpretation.
 pub(crate) fn db(err: DbErr) -> RepoError {
-    if is_transient(&err) {
+    if let Some(conflict) = dead_end(&err) {
+        RepoError::Conflict(conflict)
+    } else if is_transient(&err) {
         RepoError::DatabaseUnavailable(Box::new(err))
     } else {
         RepoError::Other(Box::new(err))
