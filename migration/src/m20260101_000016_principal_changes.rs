@@ -4,10 +4,10 @@
 //! Instances cache authenticated principals and drop them when this channel
 //! tells them something changed (ADR 34), whoever made the change: another
 //! instance, the command line, or an operator at a SQL prompt. The triggers
-//! fire on exactly what authentication reads: a session revoked, its expiry
-//! or owner changed, or the session deleted; a user's role or activity
-//! changed, or the user deleted; a key revoked, its expiry, role or owner
-//! changed, or the key deleted. Refreshing a session or recording a key's
+//! fire on exactly what authentication reads or looks up by: a session's
+//! id, revocation, expiry or owner changed, or the session deleted; a
+//! user's id, role or activity changed, or the user deleted; a key's id,
+//! digest, revocation, expiry, role or owner changed, or the key deleted. Refreshing a session or recording a key's
 //! use notifies nothing. The notification is sent when the transaction
 //! commits, and not at all if it rolls back.
 //!
@@ -21,9 +21,12 @@ pub struct Migration;
 
 /// Each table, and what about its rows authentication reads.
 const WATCHED: [(&str, &str); 3] = [
-    ("sessions", "revoked_at, expires_at, user_id"),
-    ("users", "role, is_active"),
-    ("api_keys", "revoked_at, expires_at, role, created_by"),
+    ("sessions", "id, revoked_at, expires_at, user_id"),
+    ("users", "id, role, is_active"),
+    (
+        "api_keys",
+        "id, digest, revoked_at, expires_at, role, created_by",
+    ),
 ];
 
 fn changed(columns: &str) -> String {

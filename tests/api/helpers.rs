@@ -267,6 +267,11 @@ impl TestApp {
         Ok(())
     }
 
+    /// How many principals this instance keeps in its cache.
+    pub fn principals_kept(&self) -> usize {
+        self.services.principals.len()
+    }
+
     /// How long after a change to someone's standing, made elsewhere, this
     /// instance may still act on what it knew: nothing on SQLite, the
     /// cache's documented bound on PostgreSQL.

@@ -67,6 +67,10 @@ async fn a_revoked_key_is_refused_by_every_instance_within_the_bound() -> anyhow
     let secret = created["secret"].as_str().unwrap_or_default();
     let id = created["id"].as_str().unwrap_or_default();
     warm(&second, secret).await?;
+    assert!(
+        !second.is_postgres() || second.principals_kept() >= 1,
+        "the key is cached"
+    );
     let res = first
         .request(Method::DELETE, &format!("/v1/api-keys/{id}"), &admin)
         .send()
@@ -99,6 +103,10 @@ async fn a_demotion_on_one_instance_is_obeyed_by_another_within_the_bound() -> a
         .await?;
     let key = created["secret"].as_str().unwrap_or_default();
     warm(&second, key).await?;
+    assert!(
+        !second.is_postgres() || second.principals_kept() >= 1,
+        "the key is cached"
+    );
     let me: Value = first.get("/v1/auth/me", &owner).await?.json().await?;
     let id = me["id"].as_str().unwrap_or_default();
     let admin = first.token("admin").await?;
@@ -154,6 +162,26 @@ async fn a_lost_channel_falls_back_to_the_database_never_to_the_cache() -> anyho
     app.refused_within_bound("/v1/entities", &token).await?;
     // The channel comes back by itself, and vouches again.
     app.principals_vouched().await?;
+    app.refused_within_bound("/v1/entities", &token).await?;
+    Ok(())
+}
+
+// Changes made while a trigger is disabled notify no one: the channel
+// then stops vouching, and the instance reads the database again.
+#[tokio::test]
+async fn a_disabled_trigger_stops_the_cache_within_the_bound() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    if !app.is_postgres() {
+        return Ok(());
+    }
+    app.principals_vouched().await?;
+    let token = app.token("editor").await?;
+    warm(&app, &token).await?;
+    assert!(app.principals_kept() >= 1, "the session is cached");
+    app.execute("ALTER TABLE users DISABLE TRIGGER users_notify_update")
+        .await?;
+    app.execute("UPDATE users SET is_active = false WHERE role = 'editor'")
+        .await?;
     app.refused_within_bound("/v1/entities", &token).await?;
     Ok(())
 }

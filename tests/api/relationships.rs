@@ -383,11 +383,29 @@ async fn a_link_waits_for_a_concurrent_delete_of_its_end_and_is_refused() -> any
         ))
         .await?;
     let body = json!({ "source_id": from["id"], "target_id": to["id"], "type": "CITES" });
+    let waiting = "SELECT count(*) AS n FROM pg_stat_activity \
+                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
     let (linked, committed) = tokio::join!(app.post("/v1/relationships", &token, &body), async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        deleting.commit().await
+        // Commit once the link is seen waiting for the delete's lock.
+        let mut waited = false;
+        for _ in 0..250 {
+            let row = app
+                .connection()
+                .query_one_raw(sea_orm::Statement::from_string(
+                    app.connection().get_database_backend(),
+                    waiting,
+                ))
+                .await?;
+            if row.and_then(|r| r.try_get::<i64>("", "n").ok()) == Some(1) {
+                waited = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        deleting.commit().await?;
+        anyhow::Ok(waited)
     });
-    committed?;
+    assert!(committed?, "the link waited for the delete's lock");
     let refused = problem(
         linked?,
         StatusCode::UNPROCESSABLE_ENTITY,
