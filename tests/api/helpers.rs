@@ -16,7 +16,7 @@ pub const PASSWORD: &str = "a-long-and-unusual-passphrase";
 
 /// What a test that waits for something within a bound allows on top of
 /// it for the test machine's own scheduling.
-const SCHEDULING_SLACK: Duration = Duration::from_millis(250);
+const SCHEDULING_SLACK: Duration = Duration::from_millis(500);
 
 pub struct TestApp {
     pub base: String,

@@ -383,8 +383,14 @@ async fn a_link_waits_for_a_concurrent_delete_of_its_end_and_is_refused() -> any
         ))
         .await?;
     let body = json!({ "source_id": from["id"], "target_id": to["id"], "type": "CITES" });
-    let waiting = "SELECT count(*) AS n FROM pg_stat_activity \
-                   WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    // The link's backend, waiting on the deleting transaction's row lock
+    // (not a beat of the principal channel waiting on NOTIFY's lock).
+    let waiting = format!(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND wait_event_type = 'Lock' \
+           AND wait_event IN ('transactionid', 'tuple') AND application_name <> '{}'",
+        kg_persistence::PRINCIPALS_APPLICATION_NAME
+    );
     let (linked, committed) = tokio::join!(app.post("/v1/relationships", &token, &body), async {
         // Commit once the link is seen waiting for the delete's lock.
         let mut waited = false;
@@ -393,7 +399,7 @@ async fn a_link_waits_for_a_concurrent_delete_of_its_end_and_is_refused() -> any
                 .connection()
                 .query_one_raw(sea_orm::Statement::from_string(
                     app.connection().get_database_backend(),
-                    waiting,
+                    waiting.clone(),
                 ))
                 .await?;
             if row.and_then(|r| r.try_get::<i64>("", "n").ok()) == Some(1) {

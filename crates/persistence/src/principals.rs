@@ -10,10 +10,13 @@
 //! [`follow`] listens on its own connection and drops the cache's
 //! principals on each such notification. To vouch for the cache it proves
 //! its own delivery: every [`BEAT`] it notifies the channel from a second
-//! connection with the time it sent the beat, provided every trigger is in
-//! place and enabled; when the beat comes back, every change committed
-//! before that time has come back before it, so the cache may answer until
-//! that time plus [`PRINCIPAL_STALENESS_BOUND`]. A listener that loses its
+//! connection with a single-use token, provided every trigger is in place
+//! and enabled, and with a fingerprint of those triggers; when the beat
+//! comes back, every change committed before it was sent has come back
+//! before it, so the cache may answer until the send time plus
+//! [`PRINCIPAL_STALENESS_BOUND`]. A fingerprint that differs from the last
+//! one (a trigger disabled and enabled again, even inside one transaction)
+//! starts the cache over. A listener that loses its
 //! connection, or hears none of its own beats for [`SILENCE`], distrusts
 //! the cache and reconnects, waiting longer while the channel keeps
 //! failing.
@@ -23,8 +26,9 @@
 //! uses) notify nothing, as they also bypass the append-only audit log:
 //! restart the instances after such a restore.
 
+use std::collections::VecDeque;
 use std::str::FromStr as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use kg_application::{PRINCIPAL_STALENESS_BOUND, PrincipalCache};
@@ -73,13 +77,11 @@ const TRIGGERS: [&str; 6] = [
 /// driving `cache`: the cache is used only while this runs and hears its
 /// own beats. Spawn it once per instance.
 pub async fn follow(url: String, cache: Arc<PrincipalCache>) {
-    let started = Instant::now();
-    let nonce = uuid::Uuid::new_v4().simple().to_string();
     let mut wait = RECONNECT_AFTER;
     // Since when the channel has not vouched, and when that was last told.
     let mut failing: Option<(Instant, Instant)> = None;
     loop {
-        let (vouched, lost) = listen(&url, &cache, started, &nonce).await;
+        let (vouched, lost) = listen(&url, &cache).await;
         cache.distrust();
         let now = Instant::now();
         if vouched {
@@ -130,7 +132,7 @@ async fn pool(url: &str) -> Result<PgPool, Lost> {
 /// cache meanwhile, and why it stopped. Every step that waits on the
 /// network is bounded, so a connection that went silent is given up
 /// within [`SILENCE`] and never holds up the next attempt.
-async fn listen(url: &str, cache: &PrincipalCache, started: Instant, nonce: &str) -> (bool, Lost) {
+async fn listen(url: &str, cache: &PrincipalCache) -> (bool, Lost) {
     let subscribed = async {
         let pool = pool(url).await?;
         let mut listener = PgListener::connect_with(&pool).await?;
@@ -149,8 +151,9 @@ async fn listen(url: &str, cache: &PrincipalCache, started: Instant, nonce: &str
     // seen: start from nothing.
     cache.distrust();
     tracing::debug!("principal channel listening");
-    let beats = tokio::spawn(beat(pool.clone(), started, nonce.to_owned()));
-    let (vouched, lost) = receive(&mut listener, cache, started, nonce).await;
+    let pending = Arc::new(Pending::default());
+    let beats = tokio::spawn(beat(pool.clone(), pending.clone()));
+    let (vouched, lost) = receive(&mut listener, cache, &pending).await;
     beats.abort();
     // Let go without waiting: on a dead connection both the listener's
     // `UNLISTEN` and the pool's close would wait for the network to give up.
@@ -159,26 +162,69 @@ async fn listen(url: &str, cache: &PrincipalCache, started: Instant, nonce: &str
     (vouched, lost)
 }
 
+/// The beats sent and not yet heard back: each one's single-use token and
+/// when it was sent. Anyone who may connect may listen and notify, so a
+/// beat counts only if it carries a token this listener handed out and has
+/// not seen yet.
+#[derive(Debug, Default)]
+struct Pending(Mutex<VecDeque<(String, Instant)>>);
+
+impl Pending {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(String, Instant)>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A new token, sent now.
+    fn issue(&self) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let mut pending = self.lock();
+        let now = Instant::now();
+        // Beats lost on the way are not waited for longer than the silence.
+        pending.retain(|(_, sent)| now.duration_since(*sent) <= SILENCE * 2);
+        pending.push_back((token.clone(), now));
+        token
+    }
+
+    /// When the beat with `token` was sent, if it is one of ours not heard
+    /// before; it cannot be heard again.
+    fn heard(&self, token: &str) -> Option<Instant> {
+        let mut pending = self.lock();
+        let at = pending.iter().position(|(t, _)| t == token)?;
+        pending.remove(at).map(|(_, sent)| sent)
+    }
+}
+
+/// The beat's statement: it notifies only while each trigger of
+/// [`TRIGGERS`] is on its table, calls kg's function and is enabled, and
+/// it appends a fingerprint of those triggers and of the function. A
+/// trigger disabled and enabled again, or replaced, changes the
+/// fingerprint (its catalogue row is rewritten), even when that happened
+/// between two beats or inside one transaction with the changes it hid.
+const BEAT_SQL: &str = "SELECT pg_notify($1, $2 || ':' \
+       || string_agg(t.oid::text || '.' || t.xmin::text || '.' || t.tgenabled::text, ',' ORDER BY t.oid) \
+       || '/' || (SELECT p.xmin::text FROM pg_proc p WHERE p.oid = 'kg_notify_principals'::regproc)) \
+     FROM pg_trigger t \
+     WHERE t.tgname = ANY($3) AND t.tgenabled IN ('O', 'A') \
+       AND t.tgrelid IN ('sessions'::regclass, 'users'::regclass, 'api_keys'::regclass) \
+       AND t.tgfoid = 'kg_notify_principals'::regproc \
+     HAVING count(*) = $4";
+
 /// Sends a beat every [`BEAT`] until aborted, while every trigger of
-/// [`TRIGGERS`] exists and fires; a beat that is not sent is not heard,
-/// and the silence ends the subscription.
-async fn beat(pool: PgPool, started: Instant, nonce: String) {
+/// [`TRIGGERS`] is in place; a beat that is not sent is not heard, and the
+/// silence ends the subscription.
+async fn beat(pool: PgPool, pending: Arc<Pending>) {
     let mut every = tokio::time::interval(BEAT);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let triggers: Vec<String> = TRIGGERS.iter().map(|t| (*t).to_owned()).collect();
     loop {
         every.tick().await;
-        let sent = started.elapsed().as_micros();
-        let payload = format!("{BEAT_PREFIX}{nonce}:{sent}");
-        let beat = sea_orm::sqlx::query(
-            "SELECT pg_notify($1, $2) FROM pg_trigger \
-             WHERE tgname = ANY($3) AND tgenabled IN ('O', 'A') HAVING count(*) = $4",
-        )
-        .bind(CHANNEL)
-        .bind(payload)
-        .bind(&triggers)
-        .bind(i64::try_from(TRIGGERS.len()).unwrap_or(i64::MAX))
-        .execute(&pool);
+        let payload = format!("{BEAT_PREFIX}{}", pending.issue());
+        let beat = sea_orm::sqlx::query(BEAT_SQL)
+            .bind(CHANNEL)
+            .bind(payload)
+            .bind(&triggers)
+            .bind(i64::try_from(TRIGGERS.len()).unwrap_or(i64::MAX))
+            .execute(&pool);
         match tokio::time::timeout(SILENCE, beat).await {
             Ok(Ok(done)) if done.rows_affected() == 0 => {
                 tracing::debug!("a trigger of the principal channel is missing or disabled");
@@ -196,11 +242,11 @@ async fn beat(pool: PgPool, started: Instant, nonce: String) {
 async fn receive(
     listener: &mut PgListener,
     cache: &PrincipalCache,
-    started: Instant,
-    nonce: &str,
+    pending: &Pending,
 ) -> (bool, Lost) {
     let mut vouched = false;
     let mut heard = Instant::now();
+    let mut fingerprint: Option<String> = None;
     loop {
         let wait = (heard + SILENCE).saturating_duration_since(Instant::now());
         let notification = match tokio::time::timeout(wait, listener.try_recv()).await {
@@ -209,50 +255,55 @@ async fn receive(
             Ok(Ok(None)) => return (vouched, Lost::Closed),
             Ok(Ok(Some(notification))) => notification,
         };
-        match beat_sent_at(notification.payload(), nonce) {
-            Some(Some(micros)) => {
-                let sent = started + Duration::from_micros(micros);
-                // Anyone who may connect may notify: a beat "sent" in the
-                // future is not ours.
-                if sent <= Instant::now() {
-                    if !vouched {
-                        tracing::info!("principal channel vouching for the cache");
-                    }
-                    vouched = true;
-                    heard = Instant::now();
-                    cache.vouch_until(sent + PRINCIPAL_STALENESS_BOUND);
-                }
-            }
-            // Another instance's beat.
-            Some(None) => {}
-            None => cache.invalidate(),
+        let Some((token, print)) = beat_parts(notification.payload()) else {
+            cache.invalidate();
+            continue;
+        };
+        // Another instance's beat, or a forged one.
+        let Some(sent) = pending.heard(token) else {
+            continue;
+        };
+        if fingerprint.as_deref().is_some_and(|known| known != print) {
+            // The triggers changed since the last beat: changes made
+            // meanwhile may not have been notified.
+            tracing::warn!("the principal channel's triggers changed; starting the cache over");
+            cache.distrust();
         }
+        fingerprint = Some(print.to_owned());
+        if !vouched {
+            tracing::info!("principal channel vouching for the cache");
+        }
+        vouched = true;
+        heard = Instant::now();
+        cache.vouch_until(sent + PRINCIPAL_STALENESS_BOUND);
     }
 }
 
-/// `None` for a change; `Some(None)` for a beat of another listener;
-/// `Some(Some(micros))` for one of ours, sent `micros` after it started.
-fn beat_sent_at(payload: &str, nonce: &str) -> Option<Option<u64>> {
-    let beat = payload.strip_prefix(BEAT_PREFIX)?;
-    Some(
-        beat.strip_prefix(nonce)
-            .and_then(|rest| rest.strip_prefix(':'))
-            .and_then(|micros| micros.parse().ok()),
-    )
+/// A beat's token and trigger fingerprint; `None` for a change.
+fn beat_parts(payload: &str) -> Option<(&str, &str)> {
+    payload.strip_prefix(BEAT_PREFIX)?.split_once(':')
 }
 
 #[cfg(test)]
 mod tests {
-    use super::beat_sent_at;
+    use super::{Pending, beat_parts};
 
     #[test]
-    fn beats_are_told_from_changes_and_ours_from_others() {
-        assert_eq!(beat_sent_at("users", "n1"), None);
-        assert_eq!(beat_sent_at("sessions", "n1"), None);
-        assert_eq!(beat_sent_at("beat:n1:1250", "n1"), Some(Some(1250)));
-        assert_eq!(beat_sent_at("beat:n2:1250", "n1"), Some(None));
-        assert_eq!(beat_sent_at("beat:n1x:1250", "n1"), Some(None));
-        assert_eq!(beat_sent_at("beat:n1:", "n1"), Some(None));
-        assert_eq!(beat_sent_at("beat:n1:-5", "n1"), Some(None));
+    fn beats_are_told_from_changes() {
+        assert_eq!(beat_parts("users"), None);
+        assert_eq!(beat_parts("sessions"), None);
+        assert_eq!(
+            beat_parts("beat:t1:1.2.O,3.4.O/9"),
+            Some(("t1", "1.2.O,3.4.O/9"))
+        );
+    }
+
+    #[test]
+    fn a_beat_counts_once_and_only_if_it_is_ours() {
+        let pending = Pending::default();
+        let token = pending.issue();
+        assert!(pending.heard("someone-elses").is_none());
+        assert!(pending.heard(&token).is_some());
+        assert!(pending.heard(&token).is_none(), "a replayed beat");
     }
 }
