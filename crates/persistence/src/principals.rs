@@ -21,10 +21,10 @@
 //! the cache and reconnects, waiting longer while the channel keeps
 //! failing.
 //!
-//! Writes that suppress triggers (a session with
-//! `session_replication_role = replica`, as `pg_restore --disable-triggers`
-//! uses) notify nothing, as they also bypass the append-only audit log:
-//! restart the instances after such a restore.
+//! A session with `session_replication_role = replica` fires no ordinary
+//! trigger and changes nothing in the catalogue, so its writes notify
+//! nothing (they also bypass the append-only audit log): restart the
+//! instances after writing these tables that way.
 
 use std::collections::VecDeque;
 use std::str::FromStr as _;
