@@ -442,9 +442,11 @@ impl AuthService {
     }
 
     /// The actor a credential stands for: an API key, or an access token
-    /// as the user and session are stored now. Logout, password change,
-    /// deactivation and key revocation take effect on the next request, and
-    /// a role change applies at once.
+    /// as the user and session are stored now, or as the principal cache
+    /// kept them while a channel vouches for it. Logout, password change,
+    /// deactivation, key revocation and a role change take effect on this
+    /// instance's next request, and on every other instance within
+    /// [`crate::PRINCIPAL_STALENESS_BOUND`].
     ///
     /// # Errors
     /// `Unauthenticated` for a bad token or key, an unknown or inactive
@@ -459,80 +461,63 @@ impl AuthService {
             .verify(credential)
             .map_err(|_| AppError::Unauthenticated)?;
         let now = self.clock.now();
-        let credential = Credential::Session(session_id);
-        if let Some(grant) = self.principals.get(&credential) {
-            return if grant.actor.user_id == user_id && grant.usable(now) {
-                Ok(grant.actor)
-            } else {
-                Err(AppError::Unauthenticated)
-            };
-        }
-        let generation = self.principals.generation();
-        let found = self
-            .sessions
-            .get_with_user(session_id)
-            .await
-            .map_err(user_err)?;
-        match found {
-            Some((session, user))
-                if session.user_id == user_id
-                    && session.revoked_at.is_none()
-                    && now < session.expires_at
-                    && user.is_active =>
-            {
-                let actor = Actor {
-                    user_id: user.id,
-                    role: user.role,
-                    session: Some(session_id),
-                    api_key: None,
-                };
-                let grant = Grant {
-                    actor,
-                    expires_at: Some(session.expires_at),
-                    last_used_at: None,
-                };
-                self.principals.put(credential, grant, generation);
-                Ok(actor)
-            }
-            Some(_) | None => Err(AppError::Unauthenticated),
-        }
+        let grant = self
+            .grant(Credential::Session(session_id), async {
+                let found = self
+                    .sessions
+                    .get_with_user(session_id)
+                    .await
+                    .map_err(user_err)?;
+                Ok(found
+                    .filter(|(session, user)| session.revoked_at.is_none() && user.is_active)
+                    .map(|(session, user)| Grant {
+                        actor: Actor {
+                            user_id: user.id,
+                            role: user.role,
+                            session: Some(session_id),
+                            api_key: None,
+                        },
+                        expires_at: Some(session.expires_at),
+                        last_used_at: None,
+                    }))
+            })
+            .await?;
+        // The token names the session's own user, and the session is not over.
+        grant
+            .filter(|g| g.actor.user_id == user_id && g.usable(now))
+            .map(|g| g.actor)
+            .ok_or(AppError::Unauthenticated)
     }
 
     async fn authenticate_key(&self, digest: &kg_domain::TokenDigest) -> Result<Actor, AppError> {
         let now = self.clock.now();
         let credential = Credential::Key(*digest);
-        let grant = match self.principals.get(&credential) {
-            Some(grant) if grant.usable(now) => grant,
-            Some(_) => return Err(AppError::Unauthenticated),
-            None => {
-                let generation = self.principals.generation();
+        let grant = self
+            .grant(credential, async {
                 let found = self
                     .api_keys
                     .find_by_digest_with_owner(digest)
                     .await
                     .map_err(user_err)?;
                 // A key acts for its creator and dies with their account.
-                let Some((key, owner)) =
-                    found.filter(|(k, owner)| k.is_usable(now) && owner.is_active)
-                else {
-                    return Err(AppError::Unauthenticated);
-                };
-                let grant = Grant {
-                    actor: Actor {
-                        user_id: key.created_by,
-                        // Never more than the owner has now: demoting the
-                        // owner demotes the key.
-                        role: key.role.min(owner.role),
-                        session: None,
-                        api_key: Some(key.id),
-                    },
-                    expires_at: key.expires_at,
-                    last_used_at: key.last_used_at,
-                };
-                self.principals.put(credential, grant, generation);
-                grant
-            }
-        };
+                Ok(found
+                    .filter(|(key, owner)| key.revoked_at.is_none() && owner.is_active)
+                    .map(|(key, owner)| Grant {
+                        actor: Actor {
+                            user_id: key.created_by,
+                            // Never more than the owner has now: demoting the
+                            // owner demotes the key.
+                            role: key.role.min(owner.role),
+                            session: None,
+                            api_key: Some(key.id),
+                        },
+                        expires_at: key.expires_at,
+                        last_used_at: key.last_used_at,
+                    }))
+            })
+            .await?
+            .filter(|g| g.usable(now))
+            .ok_or(AppError::Unauthenticated)?;
         // Record use at most once a minute: reads must not write on every request.
         if let Some(key) = grant.actor.api_key
             && grant
@@ -543,6 +528,25 @@ impl AuthService {
             self.principals.touched(&credential, now);
         }
         Ok(grant.actor)
+    }
+
+    /// What `credential` grants: from the principal cache, or else from
+    /// `read` (which runs only on a miss), kept for the next request unless
+    /// something was invalidated meanwhile. `None` when nothing is granted.
+    async fn grant(
+        &self,
+        credential: Credential,
+        read: impl Future<Output = Result<Option<Grant>, AppError>>,
+    ) -> Result<Option<Grant>, AppError> {
+        if let Some(grant) = self.principals.get(&credential) {
+            return Ok(Some(grant));
+        }
+        let generation = self.principals.generation();
+        let grant = read.await?;
+        if let Some(grant) = grant {
+            self.principals.put(credential, grant, generation);
+        }
+        Ok(grant)
     }
 
     /// The anti-CSRF token a cookie-authenticated client must echo on
