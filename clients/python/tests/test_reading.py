@@ -1,0 +1,104 @@
+"""Reading and following the feed against a live kg."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import networkx
+
+from kg_client import AsyncClient, Change, Client
+from kg_server import KgServer
+
+
+def test_lists_follow_their_cursors_lazily(pipeline: Client) -> None:
+    tag = f"t{secrets.token_hex(4)}"
+    pipeline.ingest([{"type": tag, "name": f"N{i:03}"} for i in range(230)])
+    listing = pipeline.entities(type=tag, page_size=100)
+    first = next(listing)
+    assert first.type == tag
+    names = [first.name, *(e.name for e in listing)]
+    assert sorted(names) == [f"N{i:03}" for i in range(230)]
+    assert len(set(names)) == 230
+    assert sorted(e.name for e in pipeline.entities(type=tag, name="N22")) == [f"N22{i}" for i in range(10)]
+
+
+def test_neighbors_history_and_audit(server: KgServer, admin: Client, pipeline: Client) -> None:
+    tag = f"g{secrets.token_hex(4)}"
+    pipeline.ingest(
+        [{"type": tag, "name": n, "external_id": f"{tag}-{n}"} for n in "abcd"],
+        [
+            {"type": "links", "source_external_id": f"{tag}-{s}", "target_external_id": f"{tag}-{t}", "confidence": c}
+            for s, t, c in [("a", "b", 0.9), ("b", "c", 0.8), ("c", "d", 0.2)]
+        ],
+    )
+    a = next(pipeline.entities(type=tag, name="a"))
+    two = pipeline.neighbors(a.id, depth=2)
+    assert sorted(n.name for n in two.nodes) == ["a", "b", "c"] and not two.truncated
+    graph = two.to_networkx()
+    assert isinstance(graph, networkx.MultiDiGraph)
+    assert graph.number_of_nodes() == 3 and graph.number_of_edges() == 2
+    assert networkx.shortest_path_length(graph, a.id, next(n.id for n in two.nodes if n.name == "c")) == 2
+    assert len(pipeline.neighbors(a.id, depth=3, min_confidence=0.5).nodes) == 3
+    assert [r.type for r in pipeline.entity_relationships(a.id)] == ["links"]
+
+    pipeline.update_entity(a.id, {"name": "a2"}, if_match=pipeline.read_entity(a.id))
+    assert [h.action for h in pipeline.history(a.id)] == ["create", "update"]
+    assert [h.action for h in admin.audit(target_id=a.id)] == ["create", "update"]
+
+
+def drain(client: Client, after: str | None, stop_after: int | None = None) -> tuple[list[Change], str | None]:
+    seen: list[Change] = []
+    for change in client.changes(after=after, follow=False):
+        seen.append(change)
+        after = change.cursor
+        if stop_after is not None and len(seen) == stop_after:
+            break
+    return seen, after
+
+
+def test_a_feed_consumer_stopped_half_way_resumes_without_missing_or_repeating(
+    server: KgServer, editor_key: str, pipeline: Client
+) -> None:
+    # Where the feed stands now: this test reads what comes after.
+    _, start = drain(pipeline, None)
+    tag = f"f{secrets.token_hex(4)}"
+    ids = [pipeline.create_entity({"type": tag, "name": f"E{i}"}).id for i in range(120)]
+    for i in ids[:30]:
+        pipeline.update_entity(i, {"name": "renamed"}, if_match=pipeline.read_entity(i))
+    pipeline.delete_entity(ids[0])
+
+    # A consumer applies 70 changes, stores its cursor, and stops.
+    first, cursor = drain(pipeline, start, stop_after=70)
+    assert len(first) == 70
+    # While it is away, the graph moves on.
+    more = [pipeline.create_entity({"type": tag, "name": f"Late{i}"}).id for i in range(25)]
+    # A new consumer, from the stored cursor.
+    with Client(server.base, api_key=editor_key) as restarted:
+        rest, _ = drain(restarted, cursor)
+
+    seen = [(c.change.resource_id, c.change.action, c.change.version) for c in first + rest]
+    everything, _ = drain(pipeline, start)
+    assert seen == [(c.change.resource_id, c.change.action, c.change.version) for c in everything]
+    assert len(seen) == len(set(seen)) == 120 + 30 + 1 + 25
+    seqs = [c.change.seq for c in first + rest]
+    assert seqs == sorted(seqs)
+    assert {r for r, a, _ in seen if a == "create"} == set(ids + more)
+
+
+def test_the_async_client_reads_and_follows(server: KgServer, editor_key: str) -> None:
+    tag = f"a{secrets.token_hex(4)}"
+
+    async def run() -> None:
+        async with AsyncClient(server.base, api_key=editor_key) as kg:
+            start = None
+            async for change in kg.changes(follow=False):
+                start = change.cursor
+            created = await kg.create_entity({"type": tag, "name": "Async"})
+            assert (await kg.get_entity(created.id)).name == "Async"
+            names = [e.name async for e in kg.entities(type=tag)]
+            assert names == ["Async"]
+            changes = [c async for c in kg.changes(after=start, follow=False)]
+            assert [(c.change.resource_id, c.change.action) for c in changes] == [(created.id, "create")]
+
+    asyncio.run(run())
