@@ -160,3 +160,24 @@ def test_credentials_need_one_kind_and_never_show_a_secret() -> None:
         Credentials(api_key="kg_x", email="a@b.c", password="p")
     shown = repr(Credentials(email="a@b.c", password="hunter2hunter2")) + repr(Credentials(api_key="kg_secret"))
     assert "hunter2" not in shown and "kg_secret" not in shown
+
+
+def test_queries_kg_would_refuse_are_refused_before_sending() -> None:
+    from datetime import datetime, timezone
+
+    from kg_client._ops import query
+
+    for bad in (0, 101, "50"):
+        with pytest.raises(ValueError):
+            query(limit=bad)
+    with pytest.raises(ValueError):
+        query(created_after=datetime(2026, 1, 1))
+    from types import MappingProxyType
+
+    assert query(
+        limit=100,
+        created_after=datetime(2026, 1, 1, tzinfo=timezone.utc),
+        metadata=MappingProxyType({"k": "v"}),
+        dry_run=True,
+        name=None,
+    ) == [("limit", "100"), ("created_after", "2026-01-01T00:00:00+00:00"), ("metadata.k", "v"), ("dry_run", "true")]

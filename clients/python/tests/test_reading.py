@@ -5,21 +5,37 @@ from __future__ import annotations
 import asyncio
 import secrets
 
+import httpx
 import networkx
 
 from kg_client import AsyncClient, Change, Client
 from kg_server import KgServer
 
 
-def test_lists_follow_their_cursors_lazily(pipeline: Client) -> None:
+class Counting(httpx.BaseTransport):
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.lists = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.lists += request.url.path == "/v1/entities" and request.method == "GET"
+        return self.inner.handle_request(request)
+
+
+def test_lists_follow_their_cursors_lazily(server: KgServer, editor_key: str, pipeline: Client) -> None:
     tag = f"t{secrets.token_hex(4)}"
     pipeline.ingest([{"type": tag, "name": f"N{i:03}"} for i in range(230)])
-    listing = pipeline.entities(type=tag, page_size=100)
-    first = next(listing)
-    assert first.type == tag
-    names = [first.name, *(e.name for e in listing)]
+    counting = Counting()
+    with Client(server.base, api_key=editor_key, transport=counting) as client:
+        listing = client.entities(type=tag, page_size=100)
+        assert counting.lists == 0
+        first = next(listing)
+        assert first.type == tag and counting.lists == 1
+        rest = [next(listing) for _ in range(99)]
+        assert counting.lists == 1
+        names = [first.name, *(e.name for e in rest), *(e.name for e in listing)]
+        assert counting.lists == 3
     assert sorted(names) == [f"N{i:03}" for i in range(230)]
-    assert len(set(names)) == 230
     assert sorted(e.name for e in pipeline.entities(type=tag, name="N22")) == [f"N22{i}" for i in range(10)]
 
 

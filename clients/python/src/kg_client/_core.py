@@ -6,6 +6,7 @@ with blocking calls, one with ``await``.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import threading
@@ -17,7 +18,7 @@ from typing import Any, TypeVar, Union
 
 import httpx
 
-from .errors import KgConnectionError, error_from_response, retry_after
+from .errors import AuthenticationError, KgConnectionError, error_from_response, retry_after
 
 T = TypeVar("T")
 
@@ -34,8 +35,10 @@ class Call:
     method: str
     path: str
     params: Sequence[tuple[str, str]] = ()
-    content: bytes | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
+    # Not in repr: bodies carry passwords and refresh tokens, headers
+    # credentials.
+    content: bytes | None = field(default=None, repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     # Whether the request carries the principal's credentials.
     authenticated: bool = True
     # Whether a request whose answer was lost may be sent again: reads, and
@@ -127,23 +130,32 @@ def _retryable(response: httpx.Response) -> bool:
     return False
 
 
-@dataclass
 class _Tokens:
-    access: str
-    refresh: str
-    # time.monotonic() after which the access token is renewed before use.
-    renew_at: float
+    def __init__(self, access: str, refresh: str, renew_at: float) -> None:
+        self.access = access
+        self.refresh = refresh
+        # time.monotonic() after which the access token is renewed before use.
+        self.renew_at = renew_at
+
+    def __repr__(self) -> str:
+        return "_Tokens(<hidden>)"
+
+
+# How long a caller waits for another's renewal before giving up.
+RENEWAL_WAIT = 120.0
 
 
 class Credentials:
     """The principal a client acts as, and its tokens.
 
     With an API key every request carries the key. With an email and
-    password the client signs in on first use, renews the access token a
-    little before it expires (and after any 401 that says it has), and signs
-    in again if the session itself has ended. One renewal at a time, across
-    all threads and tasks that share the client: kg treats a refresh token
-    used twice as stolen and ends the session.
+    password the client signs in on first use, renews the access token when
+    a fifth of its life is left (and after a 401, in case the token expired
+    early in kg's eyes: a clock that drifted, a laptop that slept), and
+    signs in again if the session itself has ended. One renewal at a time,
+    across all threads and tasks that share the client: kg treats a refresh
+    token used twice as stolen and ends the session. Callers that waited for
+    a renewal that failed get its error rather than trying again each.
 
     Neither the password, the key nor any token appears in ``repr``.
     """
@@ -161,6 +173,7 @@ class Credentials:
         self._password = password
         self._tokens: _Tokens | None = None
         self._generation = 0
+        self._failure: BaseException | None = None
         self._renewing = False
         self._lock = threading.Lock()
 
@@ -168,70 +181,94 @@ class Credentials:
         who = "api key" if self._api_key is not None else f"user {self._email}"
         return f"Credentials({who})"
 
+    @property
+    def uses_key(self) -> bool:
+        return self._api_key is not None
+
     def _issue(self, body: dict[str, Any]) -> None:
         life = float(body["expires_in"])
         self._tokens = _Tokens(
             body["access_token"], body["refresh_token"], time.monotonic() + life * (1 - self.RENEW_SHARE)
         )
 
-    def headers(self) -> Steps[dict[str, str]]:
+    def headers(self, policy: RetryPolicy) -> Steps[dict[str, str]]:
         """The authorization header, signing in or renewing first when due."""
         if self._api_key is not None:
             return {"authorization": f"Bearer {self._api_key}"}
         tokens = self._tokens
         if tokens is None or time.monotonic() >= tokens.renew_at:
-            yield from self.renew(self._generation)
+            yield from self.renew(self._generation, policy)
             tokens = self._tokens
-        assert tokens is not None
+        if tokens is None:
+            raise KgConnectionError("signing in did not give tokens")
         return {"authorization": f"Bearer {tokens.access}"}
 
     def generation(self) -> int:
         return self._generation
 
-    def renew(self, seen: int) -> Steps[None]:
+    def renew(self, seen: int, policy: RetryPolicy) -> Steps[None]:
         """New tokens, unless another caller renewed them since generation
-        ``seen`` (then theirs are used). Can the session not be refreshed,
-        the client signs in again with its password."""
+        ``seen`` (then theirs are used, or their failure raised). Can the
+        session not be refreshed, the client signs in again."""
         if self._api_key is not None:
             return
+        deadline = time.monotonic() + RENEWAL_WAIT
         while True:
             with self._lock:
-                if self._generation != seen and self._tokens is not None:
-                    return
+                if self._generation != seen:
+                    if self._failure is not None:
+                        raise copy.copy(self._failure)
+                    if self._tokens is not None:
+                        return
                 if not self._renewing:
                     self._renewing = True
                     break
+            if time.monotonic() > deadline:
+                raise KgConnectionError(f"another call has been renewing the tokens for {RENEWAL_WAIT:.0f} s")
             yield Sleep(0.02)
+        failure: BaseException | None = None
         try:
-            tokens = self._tokens
-            if tokens is not None:
-                response = yield Call.json_body(
-                    "POST", "/v1/auth/refresh", {"refresh_token": tokens.refresh}, authenticated=False
-                )
-                response = _response(response)
-                if response.status_code == 200:
-                    self._issue(response.json())
-                    return
-                if response.status_code != 401:
-                    raise error_from_response(response)
-            response = yield Call.json_body(
-                "POST", "/v1/auth/token", {"email": self._email, "password": self._password}, authenticated=False
-            )
-            response = _response(response)
-            if response.status_code != 200:
-                raise error_from_response(response)
-            self._issue(response.json())
+            yield from self._renew(policy)
+        except BaseException as e:
+            failure = e
+            raise
         finally:
+            # Also when the caller gave up mid-way (a cancelled task, an
+            # interrupt): the generator is closed and the next caller renews.
             with self._lock:
                 self._generation += 1
+                self._failure = failure if isinstance(failure, Exception) else None
                 self._renewing = False
+
+    def _renew(self, policy: RetryPolicy) -> Steps[None]:
+        tokens = self._tokens
+        if tokens is not None:
+            # Never resent once it may have reached kg: kg would have rotated
+            # the token, and a second use of the old one ends the session.
+            refresh = Call.json_body("POST", "/v1/auth/refresh", {"refresh_token": tokens.refresh}, authenticated=False)
+            try:
+                response = yield from exchange(refresh, self, policy)
+                self._issue(response.json())
+                return
+            except AuthenticationError:
+                pass  # the session has ended: sign in again
+            except KgConnectionError:
+                pass  # the answer may be lost after kg rotated: sign in again
+            finally:
+                self._tokens = None if self._tokens is tokens else self._tokens
+        sign_in = Call.json_body(
+            "POST",
+            "/v1/auth/token",
+            {"email": self._email, "password": self._password},
+            authenticated=False,
+            resendable=True,
+        )
+        response = yield from exchange(sign_in, self, policy)
+        self._issue(response.json())
 
     def forget(self) -> None:
         """Drop the tokens (after a sign-out)."""
         self._tokens = None
-
-    def refresh_token(self) -> str | None:
-        return self._tokens.refresh if self._tokens else None
 
 
 def _response(reply: Reply) -> httpx.Response:
@@ -252,7 +289,7 @@ def exchange(call: Call, credentials: Credentials, policy: RetryPolicy) -> Steps
     while True:
         attempt += 1
         seen = credentials.generation()
-        auth = (yield from credentials.headers()) if call.authenticated else {}
+        auth = (yield from credentials.headers(policy)) if call.authenticated else {}
         reply = yield Call(
             call.method,
             call.path,
@@ -274,9 +311,9 @@ def exchange(call: Call, credentials: Credentials, policy: RetryPolicy) -> Steps
         response = _response(reply)
         if response.status_code < 400:
             return response
-        if response.status_code == 401 and call.authenticated and not renewed and credentials._api_key is None:
+        if response.status_code == 401 and call.authenticated and not renewed and not credentials.uses_key:
             renewed = True
-            yield from credentials.renew(seen)
+            yield from credentials.renew(seen, policy)
             continue
         if _retryable(response):
             pause = policy.pause(attempt, retry_after(response.headers))

@@ -4,7 +4,8 @@ clients: `operation` for a request (or a few) that answers a value,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -87,21 +88,28 @@ class listing(Generic[P, M]):
         return bound
 
 
+MAX_PAGE = 100
+
+
 def query(**filters: object) -> list[tuple[str, str]]:
     """Query parameters from keyword filters: ``None`` is left out, booleans
-    are ``true``/``false``, ``metadata={"k": "v"}`` becomes ``metadata.k=v``."""
+    are ``true``/``false``, a datetime (which must carry its time zone) is
+    RFC 3339, ``metadata={"k": "v"}`` becomes ``metadata.k=v``, and
+    ``limit`` must be one kg serves (1 to 100)."""
     params: list[tuple[str, str]] = []
     for name, value in filters.items():
         if value is None:
             continue
-        if name == "metadata" and isinstance(value, dict):
+        if name == "limit" and not (isinstance(value, int) and 1 <= value <= MAX_PAGE):
+            raise ValueError(f"page_size must be from 1 to {MAX_PAGE}, not {value!r}")
+        if name == "metadata" and isinstance(value, Mapping):
             params += [(f"metadata.{k}", str(v)) for k, v in value.items()]
         elif isinstance(value, bool):
             params.append((name, "true" if value else "false"))
-        elif hasattr(value, "isoformat"):
+        elif isinstance(value, datetime):
+            if value.tzinfo is None or value.utcoffset() is None:
+                raise ValueError(f"{name} needs a time zone (datetime.now(timezone.utc), say)")
             params.append((name, value.isoformat()))
-        elif hasattr(value, "value") and not isinstance(value, (int, float, str)):
-            params.append((name, str(value.value)))
         else:
             params.append((name, str(value)))
     return params

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from urllib.parse import quote
 from typing import Any, Generic, Literal, TypeVar
 
 import httpx
@@ -22,7 +24,7 @@ from pydantic import BaseModel
 from . import _core, models
 from ._core import Call, Credentials, RetryPolicy, Sleep, Steps
 from ._ops import Listing, listing, operation, query
-from .errors import KgConnectionError, PreconditionError, ProblemError
+from .errors import KgConnectionError, PreconditionError, ProblemError, ServerError, UnavailableError
 from .graph import Neighborhood
 from .ingest import (
     MAX_BATCH_BYTES,
@@ -43,6 +45,8 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 Body = BaseModel | Mapping[str, Any]
 Direction = Literal["out", "in", "both"]
+# What a feed consumer that follows for ever waits out rather than raises.
+_FEED_OUTAGES = (KgConnectionError, UnavailableError, ServerError)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,12 @@ def _model(kind: type[M], response: httpx.Response) -> M:
 
 def _tagged(kind: type[M], response: httpx.Response) -> Tagged[M]:
     return Tagged(_model(kind, response), response.headers.get("etag", ""))
+
+
+def _id(id: str) -> str:
+    """An id as one path segment: escaped, so that an id read from input
+    data can never name another route (``../relationships/...``)."""
+    return quote(str(id), safe="")
 
 
 def _etag(if_match: str | Tagged[Any]) -> str:
@@ -162,12 +172,12 @@ class _Base:
     @operation
     def get_entity(self, id: str) -> Steps[models.EntityResponse]:
         """A live entity."""
-        return (yield from self._fetch(models.EntityResponse, f"/v1/entities/{id}"))
+        return (yield from self._fetch(models.EntityResponse, f"/v1/entities/{_id(id)}"))
 
     @operation
     def read_entity(self, id: str) -> Steps[Tagged[models.EntityResponse]]:
         """A live entity and its ETag, for `update_entity`."""
-        return (yield from self._read(models.EntityResponse, f"/v1/entities/{id}"))
+        return (yield from self._read(models.EntityResponse, f"/v1/entities/{_id(id)}"))
 
     @operation
     def update_entity(
@@ -175,7 +185,7 @@ class _Base:
     ) -> Steps[Tagged[models.EntityResponse]]:
         """Applies a JSON merge patch (``None`` removes a key) if the entity
         is still at ``if_match``; raises `PreconditionError` if it changed."""
-        return (yield from self._patch(models.EntityResponse, f"/v1/entities/{id}", _body(patch), if_match))
+        return (yield from self._patch(models.EntityResponse, f"/v1/entities/{_id(id)}", _body(patch), if_match))
 
     @operation
     def edit_entity(
@@ -186,11 +196,11 @@ class _Base:
         concurrent change makes it read and ask again (that many times in
         all) instead of raising `PreconditionError`."""
         for attempt in range(1, attempts + 1):
-            current = yield from self._read(models.EntityResponse, f"/v1/entities/{id}")
+            current = yield from self._read(models.EntityResponse, f"/v1/entities/{_id(id)}")
             try:
                 return (
                     yield from self._patch(
-                        models.EntityResponse, f"/v1/entities/{id}", dict(change(current.value)), current
+                        models.EntityResponse, f"/v1/entities/{_id(id)}", dict(change(current.value)), current
                     )
                 )
             except PreconditionError:
@@ -202,13 +212,13 @@ class _Base:
     def delete_entity(self, id: str) -> Steps[None]:
         """Deletes an entity and, with it, its relationships; `restore_entity`
         brings them back."""
-        yield from self._delete(f"/v1/entities/{id}")
+        yield from self._delete(f"/v1/entities/{_id(id)}")
 
     @operation
     def restore_entity(self, id: str) -> Steps[models.Restored]:
         """Restores a deleted entity and the relationships deleted with it
         (admins)."""
-        return (yield from self._answer(models.Restored, Call("POST", f"/v1/entities/{id}/restore")))
+        return (yield from self._answer(models.Restored, Call("POST", f"/v1/entities/{_id(id)}/restore")))
 
     @listing
     def entities(
@@ -243,7 +253,7 @@ class _Base:
     ) -> Listing[models.RelationshipResponse]:
         """The live relationships touching an entity."""
         return Listing(
-            f"/v1/entities/{id}/relationships",
+            f"/v1/entities/{_id(id)}/relationships",
             query(type=type, direction=direction, limit=page_size),
             models.RelationshipResponse,
         )
@@ -251,7 +261,7 @@ class _Base:
     @listing
     def history(self, id: str, *, page_size: int = 100) -> Listing[models.AuditResponse]:
         """Who changed an entity, when and how, oldest first."""
-        return Listing(f"/v1/entities/{id}/history", query(limit=page_size), models.AuditResponse)
+        return Listing(f"/v1/entities/{_id(id)}/history", query(limit=page_size), models.AuditResponse)
 
     @operation
     def neighbors(
@@ -276,7 +286,7 @@ class _Base:
             max_nodes=max_nodes,
         )
         return Neighborhood(
-            (yield from self._fetch(models.NeighborhoodResponse, f"/v1/entities/{id}/neighbors", params))
+            (yield from self._fetch(models.NeighborhoodResponse, f"/v1/entities/{_id(id)}/neighbors", params))
         )
 
     # Relationships
@@ -296,12 +306,12 @@ class _Base:
     @operation
     def get_relationship(self, id: str) -> Steps[models.RelationshipResponse]:
         """A live relationship."""
-        return (yield from self._fetch(models.RelationshipResponse, f"/v1/relationships/{id}"))
+        return (yield from self._fetch(models.RelationshipResponse, f"/v1/relationships/{_id(id)}"))
 
     @operation
     def read_relationship(self, id: str) -> Steps[Tagged[models.RelationshipResponse]]:
         """A live relationship and its ETag, for `update_relationship`."""
-        return (yield from self._read(models.RelationshipResponse, f"/v1/relationships/{id}"))
+        return (yield from self._read(models.RelationshipResponse, f"/v1/relationships/{_id(id)}"))
 
     @operation
     def update_relationship(
@@ -309,12 +319,14 @@ class _Base:
     ) -> Steps[Tagged[models.RelationshipResponse]]:
         """Applies a JSON merge patch if the relationship is still at
         ``if_match``; raises `PreconditionError` if it changed."""
-        return (yield from self._patch(models.RelationshipResponse, f"/v1/relationships/{id}", _body(patch), if_match))
+        return (
+            yield from self._patch(models.RelationshipResponse, f"/v1/relationships/{_id(id)}", _body(patch), if_match)
+        )
 
     @operation
     def delete_relationship(self, id: str) -> Steps[None]:
         """Deletes a relationship."""
-        yield from self._delete(f"/v1/relationships/{id}")
+        yield from self._delete(f"/v1/relationships/{_id(id)}")
 
     @listing
     def relationships(
@@ -394,17 +406,27 @@ class _Base:
     @operation
     def get_user(self, id: str) -> Steps[models.UserResponse]:
         """A user (admins)."""
-        return (yield from self._fetch(models.UserResponse, f"/v1/users/{id}"))
+        return (yield from self._fetch(models.UserResponse, f"/v1/users/{_id(id)}"))
 
     @operation
-    def update_user(self, id: str, patch: models.UserPatch | Mapping[str, Any]) -> Steps[models.UserResponse]:
-        """Changes a user's role, activity or password (admins)."""
-        return (yield from self._answer(models.UserResponse, Call.json_body("PATCH", f"/v1/users/{id}", _body(patch))))
+    def read_user(self, id: str) -> Steps[Tagged[models.UserResponse]]:
+        """A user and its ETag, for `update_user` (admins)."""
+        return (yield from self._read(models.UserResponse, f"/v1/users/{_id(id)}"))
+
+    @operation
+    def update_user(
+        self, id: str, patch: models.UserPatch | Mapping[str, Any], *, if_match: str | Tagged[Any]
+    ) -> Steps[Tagged[models.UserResponse]]:
+        """Changes a user's role or whether the account is active, if it is
+        still at ``if_match`` (admins); raises `PreconditionError` if it
+        changed."""
+        return (yield from self._patch(models.UserResponse, f"/v1/users/{_id(id)}", _body(patch), if_match))
 
     @operation
     def delete_user(self, id: str) -> Steps[None]:
-        """Deletes a user (admins)."""
-        yield from self._delete(f"/v1/users/{id}")
+        """Deactivates a user and ends their sessions (admins); their keys
+        stop working at once."""
+        yield from self._delete(f"/v1/users/{_id(id)}")
 
     @listing
     def users(self, *, page_size: int = 100) -> Listing[models.UserResponse]:
@@ -424,7 +446,7 @@ class _Base:
     @operation
     def revoke_api_key(self, id: str) -> Steps[None]:
         """Revokes an API key at once (admins)."""
-        yield from self._delete(f"/v1/api-keys/{id}")
+        yield from self._delete(f"/v1/api-keys/{_id(id)}")
 
     @operation
     def maintenance(self) -> Steps[models.ModeResponse]:
@@ -524,6 +546,10 @@ class Client(_Base):
         except StopIteration as done:
             value: T = done.value
             return value
+        finally:
+            # A caller that gave up (cancelled, interrupted) closes the steps,
+            # so that what they hold (a renewal under way) is let go.
+            steps.close()
 
     def _pages(self, listing: Listing[M]) -> Iterator[M]:
         cursor: str | None = None
@@ -539,11 +565,22 @@ class Client(_Base):
         """The change feed after the cursor ``after`` (from the start when
         ``None``), in commit order. With ``follow`` it polls for ever: at
         once while there is more, then with a pause that doubles from
-        ``poll`` to ``max_poll`` while nothing is new. Without it, it stops
-        when it has caught up."""
+        ``poll`` to ``max_poll`` while nothing is new, and waits out an
+        outage the same way (kg unreachable, read-only, in maintenance).
+        Without it, it stops at the first empty page: a change committed
+        just before may be given its place in the feed a moment later (on
+        PostgreSQL kg numbers changes after they commit), and the next call
+        from the last cursor yields it."""
         idle = 0
         while True:
-            page = self.changes_page(after=after)
+            try:
+                page = self.changes_page(after=after)
+            except _FEED_OUTAGES:
+                if not follow:
+                    raise
+                idle += 1
+                time.sleep(self._feed_pause(idle, poll, max_poll))
+                continue
             for change in page.items:
                 after = str(change.seq)
                 yield Change(change, after)
@@ -576,22 +613,32 @@ class Client(_Base):
         `IngestInterrupted` carries the report so far; ``resume=`` its
         ``report.resume`` continues from there. ``progress`` shows a tqdm bar
         when tqdm is installed."""
-        tally = _Tally(IngestReport(resume=resume or Resume()), progress)
-        with concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="kg-ingest") as pool:
+        tally = _Tally(resume, progress, max_items)
+        pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="kg-ingest")
+        try:
             for kind, items in _inputs(entities, relationships):
                 in_flight: dict[concurrent.futures.Future[Any], Chunk] = {}
                 try:
                     for chunk in chunks(kind, items, tally.start(kind), max_items, max_bytes):
                         while len(in_flight) >= self.concurrency:
                             self._collect(in_flight, concurrent.futures.FIRST_COMPLETED, tally)
-                        in_flight[pool.submit(self._run, send_batch(kind, chunk, self.credentials, self.retry))] = chunk
+                        steps = send_batch(kind, chunk, tally.run, self.credentials, self.retry)
+                        in_flight[pool.submit(self._run, steps)] = chunk
                     while in_flight:
                         self._collect(in_flight, concurrent.futures.ALL_COMPLETED, tally)
-                except Exception as e:
+                except BaseException as e:
+                    # Batches not started are dropped; those under way are
+                    # waited for and counted, so the report is true.
                     for future in in_flight:
                         future.cancel()
+                    concurrent.futures.wait(in_flight)
+                    tally.settle([(c, f.exception() or f.result()) for f, c in in_flight.items() if not f.cancelled()])
                     tally.close()
-                    raise IngestInterrupted(tally.report) from e
+                    if isinstance(e, Exception):
+                        raise IngestInterrupted(tally.report) from e
+                    raise
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         tally.close()
         return tally.report
 
@@ -662,6 +709,10 @@ class AsyncClient(_Base):
         except StopIteration as done:
             value: T = done.value
             return value
+        finally:
+            # A caller that gave up (cancelled, interrupted) closes the steps,
+            # so that what they hold (a renewal under way) is let go.
+            steps.close()
 
     async def _pages(self, listing: Listing[M]) -> AsyncIterator[M]:
         cursor: str | None = None
@@ -678,7 +729,14 @@ class AsyncClient(_Base):
         """As `Client.changes`."""
         idle = 0
         while True:
-            page = await self.changes_page(after=after)
+            try:
+                page = await self.changes_page(after=after)
+            except _FEED_OUTAGES:
+                if not follow:
+                    raise
+                idle += 1
+                await asyncio.sleep(self._feed_pause(idle, poll, max_poll))
+                continue
             for change in page.items:
                 after = str(change.seq)
                 yield Change(change, after)
@@ -702,23 +760,31 @@ class AsyncClient(_Base):
     ) -> IngestReport:
         """As `Client.ingest`, with ``concurrency`` batches in flight as
         tasks."""
-        tally = _Tally(IngestReport(resume=resume or Resume()), progress)
+        tally = _Tally(resume, progress, max_items)
         for kind, items in _inputs(entities, relationships):
             in_flight: dict[asyncio.Task[Any], Chunk] = {}
             try:
                 for chunk in chunks(kind, items, tally.start(kind), max_items, max_bytes):
                     while len(in_flight) >= self.concurrency:
                         await self._collect(in_flight, asyncio.FIRST_COMPLETED, tally)
-                    in_flight[
-                        asyncio.ensure_future(self._run(send_batch(kind, chunk, self.credentials, self.retry)))
-                    ] = chunk
+                    steps = send_batch(kind, chunk, tally.run, self.credentials, self.retry)
+                    in_flight[asyncio.ensure_future(self._run(steps))] = chunk
                 while in_flight:
                     await self._collect(in_flight, asyncio.ALL_COMPLETED, tally)
-            except Exception as e:
-                for task in in_flight:
-                    task.cancel()
+            except BaseException as e:
+                # On an error the batches under way are waited for and
+                # counted; when the caller cancels, they are cancelled too
+                # (one may have landed: resuming replays its answer).
+                if not isinstance(e, Exception):
+                    for task in in_flight:
+                        task.cancel()
+                if in_flight:
+                    await asyncio.wait(in_flight)
+                tally.settle([(c, t.exception() or t.result()) for t, c in in_flight.items() if not t.cancelled()])
                 tally.close()
-                raise IngestInterrupted(tally.report) from e
+                if isinstance(e, Exception):
+                    raise IngestInterrupted(tally.report) from e
+                raise
         tally.close()
         return tally.report
 
@@ -731,11 +797,15 @@ class AsyncClient(_Base):
 class _Tally:
     """The report of an ingestion as its batches come back."""
 
-    def __init__(self, report: IngestReport, progress: bool) -> None:
-        self.report = report
+    def __init__(self, resume: Resume | None, progress: bool, max_items: int) -> None:
+        if not 1 <= max_items <= MAX_ITEMS:
+            raise ValueError(f"max_items must be from 1 to {MAX_ITEMS}")
+        resume = resume or Resume()
+        self.run = resume.run or str(uuid.uuid4())
+        self.report = IngestReport(resume=Resume(resume.entities, resume.relationships, self.run))
         self.bar = _progress(progress)
         self.kind: Kind = "entities"
-        self.settled = Settled(report.resume.entities)
+        self.settled = Settled(resume.entities)
 
     def start(self, kind: Kind) -> int:
         """Starts on the input of ``kind``; answers where in it to begin."""
@@ -745,10 +815,17 @@ class _Tally:
         return start
 
     def record(self, finished: list[tuple[Chunk, Any]]) -> None:
-        failure: BaseException | None = None
+        """Counts the batches that landed; raises the first error of those
+        that did not."""
+        failures = [outcome for _, outcome in finished if isinstance(outcome, BaseException)]
+        self.settle(finished)
+        if failures:
+            raise failures[0]
+
+    def settle(self, finished: list[tuple[Chunk, Any]]) -> None:
+        """Counts the batches that landed, and moves the resume point."""
         for chunk, outcome in finished:
             if isinstance(outcome, BaseException):
-                failure = failure or outcome
                 continue
             self.report.add(outcome)
             self.settled.add(chunk)
@@ -756,9 +833,9 @@ class _Tally:
                 self.bar.update(len(chunk))
         r = self.report.resume
         done = self.settled.done
-        self.report.resume = Resume(done, r.relationships) if self.kind == "entities" else Resume(r.entities, done)
-        if failure is not None:
-            raise failure
+        self.report.resume = (
+            Resume(done, r.relationships, self.run) if self.kind == "entities" else Resume(r.entities, done, self.run)
+        )
 
     def close(self) -> None:
         """Puts the refused items in input order (batches come back in any
@@ -766,6 +843,7 @@ class _Tally:
         self.report.refused.sort(key=lambda r: (r.kind != "entities", r.position))
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
 
 
 def _inputs(entities: Iterable[Body], relationships: Iterable[Body]) -> list[tuple[Kind, Iterable[Body]]]:

@@ -61,11 +61,16 @@ class ProblemError(KgError):
     def __init__(self, status: int, problem: dict[str, Any], headers: httpx.Headers) -> None:
         self.status = status
         self.problem = problem
+        self.headers = headers
         self.code: str = str(problem.get("code") or f"http_{status}")
         self.title: str = str(problem.get("title") or "")
         self.detail: str = str(problem.get("detail") or "")
         self.request_id: str | None = problem.get("request_id") or headers.get("x-request-id")
         super().__init__(f"{status} {self.code}: {self.detail or self.title} (request {self.request_id})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Copies and pickles rebuild the error from what kg answered.
+        return (type(self), (self.status, self.problem, self.headers))
 
 
 class BadRequestError(ProblemError):

@@ -12,6 +12,7 @@ reported once, at its position in the caller's input.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import re
@@ -42,11 +43,21 @@ _ITEM_FIELD = re.compile(r"^(entities|relationships)\[(\d+)\](?:\.(.+))?$")
 class Resume:
     """Where to start an ingestion again: how many entities and how many
     relationships, from the start of each input, are settled (landed or
-    refused). Pass it as ``ingest(..., resume=report.resume)``; sending a
-    settled item again is harmless too (it upserts as ``unchanged``)."""
+    refused), and the ingestion they belong to. Pass it as
+    ``ingest(..., resume=report.resume)`` with the same inputs and
+    ``max_items``.
+
+    The point is the longest prefix whose batches have all come back, so
+    batches after it may have landed too. They are sent again under the
+    idempotency keys they first went with (each batch's key comes from
+    ``run`` and its content), and kg answers them from what it stored,
+    writing nothing twice, for 24 hours; the report then counts them as
+    their first answer did."""
 
     entities: int = 0
     relationships: int = 0
+    # The ingestion's id; empty for a new one.
+    run: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,19 +144,30 @@ class BatchOutcome:
     last: int
 
 
-def send_batch(kind: Kind, chunk: Chunk, credentials: Credentials, policy: RetryPolicy) -> Steps[BatchOutcome]:
+def batch_key(run: str, body: dict[str, Any]) -> str:
+    """The idempotency key of a batch: the same for the same ingestion and
+    the same items, so that a resumed ingestion's resend is replayed."""
+    encoded = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return "ingest-" + hashlib.sha256(run.encode() + b"\0" + encoded).hexdigest()
+
+
+def send_batch(
+    kind: Kind, chunk: Chunk, run: str, credentials: Credentials, policy: RetryPolicy
+) -> Steps[BatchOutcome]:
     """Sends one batch; while kg refuses items, sets them aside and sends the
-    rest. Each distinct body goes under its own idempotency key, so a retry of
-    a lost answer replays and never writes twice."""
+    rest. Each distinct body goes under its own idempotency key (`batch_key`),
+    so a retry of a lost answer, or a resumed ingestion, replays and never
+    writes twice."""
     pending = list(chunk)
     refused: list[Refused] = []
     requests = 0
     conflicts = 0
     while pending:
-        body = {kind: [item for _, item in pending]}
+        body: dict[str, Any] = {kind: [item for _, item in pending]}
         requests += 1
         try:
-            response = yield from _core.exchange(_core.create("/v1/batch", body, None), credentials, policy)
+            call = _core.create("/v1/batch", body, batch_key(run, body))
+            response = yield from _core.exchange(call, credentials, policy)
         except ValidationError as e:
             bad = _refused_items(kind, pending, e)
             if not bad:
