@@ -181,3 +181,15 @@ def test_queries_kg_would_refuse_are_refused_before_sending() -> None:
         dry_run=True,
         name=None,
     ) == [("limit", "100"), ("created_after", "2026-01-01T00:00:00+00:00"), ("metadata.k", "v"), ("dry_run", "true")]
+
+
+def test_requests_time_out_by_default() -> None:
+    import asyncio
+
+    from kg_client import AsyncClient, Client
+
+    with Client("http://127.0.0.1:9", api_key="kg_x") as client:
+        assert client._http.timeout == httpx.Timeout(30.0, connect=5.0)
+    aclient = AsyncClient("http://127.0.0.1:9", api_key="kg_x", timeout=2)
+    assert aclient._http.timeout == httpx.Timeout(2)
+    asyncio.run(aclient.aclose())
