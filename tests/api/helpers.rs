@@ -137,6 +137,10 @@ async fn start(
         // Generous limits: most tests are not about them.
         ("KG_RATE_LIMIT_AUTH_PER_MINUTE", "1000000".to_owned()),
         ("KG_RATE_LIMIT_PER_MINUTE", "1000000".to_owned()),
+        (
+            "KG_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE",
+            "1000000".to_owned(),
+        ),
     ]);
     for (key, value) in overrides {
         vars.insert(key, (*value).to_owned());

@@ -174,3 +174,154 @@ async fn a_second_forwarded_for_line_is_read_behind_a_trusted_proxy() -> anyhow:
     .await?;
     Ok(())
 }
+
+/// A well-formed API key that no one was given: `kg_` and 43 base64url
+/// characters that decode to 32 bytes (the last one's unused bits zero), so
+/// that kg looks it up.
+fn random_key() -> String {
+    let a = uuid::Uuid::new_v4().simple().to_string();
+    let b = uuid::Uuid::new_v4().simple().to_string();
+    format!("kg_{a}{}A", &b[..10])
+}
+
+#[tokio::test]
+async fn random_api_keys_from_one_client_get_429s_before_any_lookup() -> anyhow::Result<()> {
+    // Three failures a minute: a cell refills every 20 s, far longer than
+    // the test takes.
+    let app = spawn_app_with(&[("KG_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", "3")]).await?;
+    let valid = app.api_key("viewer").await?;
+    let mut statuses = Vec::new();
+    let mut costs = Vec::new();
+    for _ in 0..200 {
+        let before = crate::statements::statements(&app).await?;
+        let res = app
+            .client
+            .get(app.url("/v1/entities"))
+            .header("x-api-key", random_key())
+            .send()
+            .await?;
+        statuses.push(res.status());
+        costs.push(crate::statements::statements(&app).await? - before);
+    }
+    let unauthorized = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    // The third failure empties the bucket and refuses: then 429s only.
+    assert_eq!(unauthorized, 3, "{statuses:?}");
+    assert!(
+        statuses[3..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    // The control: each refused key was looked up (on PostgreSQL a miss
+    // is not cached)...
+    assert!(costs[..3].iter().all(|c| *c >= 1), "{costs:?}");
+    // ...and the 429s cost the database nothing (at most the maintenance
+    // switch's periodic re-read).
+    let looked_up: u64 = costs[3..].iter().sum();
+    assert!(
+        looked_up <= 2,
+        "{looked_up} statements for 197 refused requests"
+    );
+
+    let res = app
+        .client
+        .get(app.url("/v1/entities"))
+        .header("x-api-key", random_key())
+        .send()
+        .await?;
+    let retry_after: u64 = header(&res, "retry-after").unwrap_or_default().parse()?;
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(
+        header(&res, "ratelimit-policy").as_deref(),
+        Some("\"unauthenticated\";q=3;w=60")
+    );
+    problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await?;
+    // The limit is the client address's: a valid key from the same address
+    // waits too (ADR 10), and routes that need no credentials still answer.
+    assert_eq!(
+        app.get("/v1/entities", &valid).await?.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        app.client
+            .get(app.url("/health/live"))
+            .send()
+            .await?
+            .status(),
+        StatusCode::OK
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn failed_authentications_from_other_clients_do_not_count() -> anyhow::Result<()> {
+    // Behind a trusted proxy, each forwarded client has its own budget.
+    let app = spawn_app_with(&[
+        ("KG_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", "3"),
+        ("KG_TRUSTED_PROXIES", "127.0.0.1, ::1"),
+    ])
+    .await?;
+    let from = |client: &'static str| {
+        app.client
+            .get(app.url("/v1/entities"))
+            .header("x-forwarded-for", client)
+            .header("x-api-key", random_key())
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(
+            from("198.51.100.1").await?.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        from("198.51.100.1").await?.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        from("::ffff:198.51.100.1").await?.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // A hop with a port is its address's: its failures refuse the address.
+    for _ in 0..3 {
+        assert_eq!(
+            from("198.51.100.2:5555").await?.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_eq!(
+        from("198.51.100.2").await?.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_lookup_cut_short_by_another_extractor_still_counts() -> anyhow::Result<()> {
+    let app = spawn_app_with(&[("KG_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", "3")]).await?;
+    // The audit list refuses an unknown parameter while the key is being
+    // looked up: actix answers that error and drops the lookup.
+    for _ in 0..3 {
+        let res = app
+            .client
+            .get(app.url("/v1/audit?bogus=1"))
+            .header("x-api-key", random_key())
+            .send()
+            .await?;
+        assert!(res.status().is_client_error(), "{}", res.status());
+    }
+    let next = app
+        .client
+        .get(app.url("/v1/entities"))
+        .header("x-api-key", random_key())
+        .send()
+        .await?
+        .status();
+    // Each lookup started counted as a failure, although actix dropped it
+    // for the query's error: the next request is refused.
+    assert_eq!(next, StatusCode::TOO_MANY_REQUESTS);
+    Ok(())
+}

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app};
 
 /// `kg_db_statements_total`, as the service reports it now.
-async fn statements(app: &TestApp) -> anyhow::Result<u64> {
+pub(crate) async fn statements(app: &TestApp) -> anyhow::Result<u64> {
     let text = app
         .client
         .get(app.url("/metrics"))

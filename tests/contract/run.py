@@ -253,6 +253,7 @@ def main() -> int:
                 # The fuzzer is one client sending as fast as it can.
                 "KG_RATE_LIMIT_PER_MINUTE": "1000000",
                 "KG_RATE_LIMIT_AUTH_PER_MINUTE": "1000000",
+                "KG_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE": "1000000",
                 "KG_ACCESS_TOKEN_TTL_SECS": "7200",
             }
         )

@@ -63,6 +63,7 @@ class KgServer:
                 "KG_LOG_FORMAT": "json",
                 "KG_RATE_LIMIT_PER_MINUTE": "1000000",
                 "KG_RATE_LIMIT_AUTH_PER_MINUTE": "1000000",
+                "KG_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE": "1000000",
                 **settings,
             }
         )

@@ -12,7 +12,7 @@ use kg_application::{Actor, AppError, RequestContext};
 use kg_domain::Version;
 use serde::de::DeserializeOwned;
 
-use crate::middleware::RequestId;
+use crate::middleware::{ClientKey, RequestId};
 use crate::{ApiError, AppState, HttpSettings, ProblemCode};
 
 /// The authenticated caller and the request id, for use cases.
@@ -62,7 +62,26 @@ impl FromRequest for Authenticated {
                 Some(token) => (token, false),
                 None => (from_cookie().ok_or(AppError::Unauthenticated)?, true),
             };
-            let actor: Actor = state.auth.authenticate(&token).await?;
+            // A client that failed to authenticate too often is refused
+            // before its credential costs a lookup; a lookup that does not
+            // end in a principal counts as a failure, also when actix drops
+            // it unfinished (another extractor failed, the client left).
+            let mut lookup = Lookup::start(&state.limits, &req)?;
+            let actor: Actor = match state.auth.authenticate(&token).await {
+                Ok(actor) => {
+                    lookup.succeeded();
+                    actor
+                }
+                Err(e) => {
+                    let e = ApiError::from(e);
+                    if actix_web::ResponseError::status_code(&e)
+                        != actix_web::http::StatusCode::UNAUTHORIZED
+                    {
+                        lookup.succeeded();
+                    }
+                    return Err(e);
+                }
+            };
             if by_cookie && crate::cookies::is_unsafe(req.method()) {
                 // Browsers attach cookies to cross-site requests; only a page
                 // that could read our response knows the session's token.
@@ -87,6 +106,40 @@ impl FromRequest for Authenticated {
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());
             Ok(Self(RequestContext { actor, request_id }))
         })
+    }
+}
+
+/// A credential's lookup, counted as a failed authentication of its
+/// client unless it ends in a principal (or in an error that is not the
+/// credential's fault).
+struct Lookup {
+    limits: crate::RateLimits,
+    client: Option<String>,
+}
+
+impl Lookup {
+    /// Refuses a client that failed too often; otherwise starts counting.
+    fn start(limits: &crate::RateLimits, req: &HttpRequest) -> Result<Self, ApiError> {
+        let client = req.extensions().get::<ClientKey>().map(|c| c.0.clone());
+        if let Some(client) = &client {
+            limits.check_unauthenticated(client)?;
+        }
+        Ok(Self {
+            limits: limits.clone(),
+            client,
+        })
+    }
+
+    fn succeeded(&mut self) {
+        self.client = None;
+    }
+}
+
+impl Drop for Lookup {
+    fn drop(&mut self) {
+        if let Some(client) = &self.client {
+            self.limits.failed_authentication(client);
+        }
     }
 }
 

@@ -18,9 +18,9 @@ mod routes;
 mod state;
 
 pub use error::{ApiError, ProblemCode};
-pub use limits::{RateLimits, TrustedProxies, client_ip};
+pub use limits::{RateLimits, TrustedProxies, client_ip, client_key};
 pub use metrics::Metrics;
-pub use routes::ROUTES;
+pub use routes::{ROUTES, ReadinessCache};
 pub use state::{AppState, HttpSettings};
 
 use actix_web::body::MessageBody;

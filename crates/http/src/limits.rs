@@ -1,19 +1,33 @@
-//! Request rate limits: per client IP on `/v1/auth/*`, per authenticated
-//! principal elsewhere. The limiters are built once and shared by every
-//! worker, so the limits do not multiply with the worker count; with
-//! several instances each enforces its own share (see the ADR).
+//! Request rate limits: per client IP on `/v1/auth/*`, per client IP on
+//! failed authentication everywhere (checked before any database work), and
+//! per authenticated principal elsewhere. The limiters are built once and
+//! shared by every worker, so the limits do not multiply with the worker
+//! count; with several instances each enforces its own share (see the ADR).
+//! Their housekeeping runs off the request path ([`RateLimits::keep_tidy`]).
 
-use std::net::IpAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock as _, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use crate::{ApiError, ProblemCode};
 
-/// Above this many tracked keys, stale ones are dropped before the next check.
+/// Above this many tracked keys, the housekeeping task is woken to drop
+/// stale ones; it also runs every [`HOUSEKEEPING_EVERY`].
 const HOUSEKEEPING_THRESHOLD: usize = 10_000;
+/// How often stale keys are dropped when nothing wakes the task sooner.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(30);
+/// Failed authentications a client may make per minute unless configured.
+const DEFAULT_FAILURES_PER_MINUTE: NonZeroU32 = NonZeroU32::MIN.saturating_add(59);
+/// The one bucket of the requests whose client has no address (a peer
+/// that is not an IP socket): limited together rather than not at all.
+const NO_PEER: &str = "no-peer";
 
 /// Networks whose `X-Forwarded-For` is believed: exact addresses or CIDRs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -42,7 +56,14 @@ impl TrustedProxies {
                     .filter(|p| *p <= max)
                     .ok_or_else(|| format!("{entry:?} has a bad prefix length"))?,
             };
-            nets.push((addr, prefix));
+            // Peers are compared as IPv4 when they are IPv4-mapped, so a
+            // mapped network (`::ffff:10.0.0.0/104`) is its IPv4 network.
+            nets.push(match addr {
+                IpAddr::V6(v6) if prefix >= 96 => v6
+                    .to_ipv4_mapped()
+                    .map_or((addr, prefix), |v4| (IpAddr::V4(v4), prefix - 96)),
+                _ => (addr, prefix),
+            });
         }
         Ok(Self(nets))
     }
@@ -75,13 +96,15 @@ fn same_prefix(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
 /// The client's address: the socket peer, unless the peer is a trusted
 /// proxy, in which case the rightmost `X-Forwarded-For` hop that is not a
 /// trusted proxy. A client that reaches kg directly cannot choose its key.
+/// IPv4 clients of a dual-stack socket (`::ffff:a.b.c.d`) are IPv4 clients;
+/// a hop may carry a port or brackets (`203.0.113.9:4711`, `[2001:db8::7]`).
 #[must_use]
 pub fn client_ip(
     peer: Option<IpAddr>,
     forwarded_for: Option<&str>,
     trusted: &TrustedProxies,
 ) -> Option<IpAddr> {
-    let peer = peer?;
+    let peer = peer?.to_canonical();
     if !trusted.contains(peer) {
         return Some(peer);
     }
@@ -91,26 +114,51 @@ pub fn client_ip(
         .map(str::trim)
         .rev();
     for hop in hops {
-        match hop.parse::<IpAddr>() {
-            Ok(ip) if trusted.contains(ip) => {}
-            Ok(ip) => return Some(ip),
+        match parse_hop(hop) {
+            Some(ip) if trusted.contains(ip) => {}
+            Some(ip) => return Some(ip),
             // A garbled hop cannot be attributed: fall back to the proxy itself.
-            Err(_) => return Some(peer),
+            None => return Some(peer),
         }
     }
     Some(peer)
 }
 
+/// One `X-Forwarded-For` hop: an address, with or without a port, with or
+/// without brackets around an IPv6 address.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let ip = hop
+        .parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .and_then(|h| h.parse::<IpAddr>().ok())
+        })?;
+    Some(ip.to_canonical())
+}
+
 /// The bucket an address falls in: IPv6 clients by /64, since one host
 /// usually owns a whole /64.
 fn ip_key(ip: IpAddr) -> String {
-    match ip {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let bits = u128::from(v6) & (u128::MAX << 64);
             format!("{}/64", std::net::Ipv6Addr::from(bits))
         }
     }
+}
+
+/// The key a client's requests are counted under.
+#[must_use]
+pub fn client_key(
+    peer: Option<IpAddr>,
+    forwarded_for: Option<&str>,
+    trusted: &TrustedProxies,
+) -> String {
+    client_ip(peer, forwarded_for, trusted).map_or_else(|| NO_PEER.to_owned(), ip_key)
 }
 
 #[derive(Debug)]
@@ -129,16 +177,118 @@ impl Limiter {
         }
     }
 
-    fn check(&self, key: String) -> Result<(), ApiError> {
-        if self.inner.len() > HOUSEKEEPING_THRESHOLD {
-            self.inner.retain_recent();
-            self.inner.shrink_to_fit();
+    /// Counts one request of `key`; refused with the wait when its bucket
+    /// is empty.
+    fn take(&self, key: &String) -> Result<(), Duration> {
+        self.inner
+            .check_key(key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    fn check(&self, key: &String) -> Result<(), ApiError> {
+        self.take(key)
+            .map_err(|wait| ApiError::rate_limited(self.name, self.per_minute, whole_seconds(wait)))
+    }
+
+    fn tidy(&self) {
+        self.inner.retain_recent();
+        self.inner.shrink_to_fit();
+    }
+}
+
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// Clients that failed to authenticate too often: refused until the time
+/// kept, before their credentials are looked at again. Only clients over
+/// the limit are kept here, so it stays small; housekeeping drops those
+/// whose time is up.
+#[derive(Debug, Default)]
+struct Refused {
+    until: Mutex<HashMap<String, Instant>>,
+    /// How many clients are listed: requests skip the lock while none is.
+    listed: AtomicUsize,
+}
+
+impl Refused {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
+        self.until
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn until(&self, key: &str) -> Option<Duration> {
+        if self.listed.load(Ordering::Relaxed) == 0 {
+            return None;
         }
-        self.inner.check_key(&key).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-            ApiError::rate_limited(self.name, self.per_minute, seconds.max(1))
-        })
+        let now = Instant::now();
+        self.lock()
+            .get(key)
+            .and_then(|until| until.checked_duration_since(now))
+    }
+
+    fn refuse(&self, key: String, wait: Duration) {
+        let mut map = self.lock();
+        map.insert(key, Instant::now() + wait);
+        self.listed.store(map.len(), Ordering::Relaxed);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn tidy(&self) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        map.retain(|_, until| *until > now);
+        map.shrink_to_fit();
+        self.listed.store(map.len(), Ordering::Relaxed);
+    }
+}
+
+/// Failed authentications per client: a bucket that says how full it is,
+/// so the failure that empties it refuses the client (rather than the one
+/// after), for as long as one cell takes to refill.
+#[derive(Debug)]
+struct Failures {
+    per_minute: u32,
+    refill: Duration,
+    inner: governor::RateLimiter<
+        String,
+        governor::state::keyed::DefaultKeyedStateStore<String>,
+        DefaultClock,
+        StateInformationMiddleware,
+    >,
+}
+
+impl Failures {
+    fn new(per_minute: NonZeroU32) -> Self {
+        let quota = Quota::per_minute(per_minute);
+        Self {
+            per_minute: per_minute.get(),
+            refill: quota.replenish_interval(),
+            inner: governor::RateLimiter::keyed(quota)
+                .with_middleware::<StateInformationMiddleware>(),
+        }
+    }
+
+    /// Counts a failure; answers how long to refuse the client, if at all.
+    fn take(&self, key: &String) -> Option<Duration> {
+        match self.inner.check_key(key) {
+            Ok(state) if state.remaining_burst_capacity() > 0 => None,
+            Ok(_) => Some(self.refill),
+            Err(not_until) => Some(
+                not_until
+                    .wait_time_from(DefaultClock::default().now())
+                    .max(self.refill),
+            ),
+        }
+    }
+
+    fn tidy(&self) {
+        self.inner.retain_recent();
+        self.inner.shrink_to_fit();
     }
 }
 
@@ -147,12 +297,20 @@ impl Limiter {
 pub struct RateLimits {
     auth: Arc<Limiter>,
     principal: Arc<Limiter>,
+    failures: Arc<Failures>,
+    refused: Arc<Refused>,
     trusted: Arc<TrustedProxies>,
+    untidy: Arc<(AtomicBool, tokio::sync::Notify)>,
 }
 
 impl RateLimits {
     /// Limiters allowing `auth_per_minute` requests to `/v1/auth/*` per
-    /// client address and `per_minute` requests per principal elsewhere.
+    /// client address and `per_minute` requests per principal elsewhere,
+    /// and 60 failed authentications per client address a minute unless
+    /// [`Self::with_failed_authentication`] says otherwise.
+    ///
+    /// Spawn [`Self::keep_tidy`] beside the server: the limiters drop stale
+    /// keys only there, never on a request.
     #[must_use]
     pub fn new(
         auth_per_minute: NonZeroU32,
@@ -162,29 +320,101 @@ impl RateLimits {
         Self {
             auth: Arc::new(Limiter::new("auth", auth_per_minute)),
             principal: Arc::new(Limiter::new("default", per_minute)),
+            failures: Arc::new(Failures::new(DEFAULT_FAILURES_PER_MINUTE)),
+            refused: Arc::new(Refused::default()),
             trusted: Arc::new(trusted),
+            untidy: Arc::new((AtomicBool::new(false), tokio::sync::Notify::new())),
         }
     }
 
-    pub(crate) fn check_client(
-        &self,
-        peer: Option<IpAddr>,
-        forwarded_for: Option<&str>,
-    ) -> Result<(), ApiError> {
-        match client_ip(peer, forwarded_for, &self.trusted) {
-            Some(ip) => self.auth.check(ip_key(ip)),
+    /// Allows `per_minute` failed authentications per client address; past
+    /// that the client's requests are refused before their credentials are
+    /// looked at, until its bucket refills.
+    #[must_use]
+    pub fn with_failed_authentication(mut self, per_minute: NonZeroU32) -> Self {
+        self.failures = Arc::new(Failures::new(per_minute));
+        self
+    }
+
+    /// The key of the client that sent a request.
+    pub(crate) fn client_key(&self, peer: Option<IpAddr>, forwarded_for: Option<&str>) -> String {
+        client_key(peer, forwarded_for, &self.trusted)
+    }
+
+    /// Counts a request to `/v1/auth/*` from `client`.
+    pub(crate) fn check_client(&self, client: &String) -> Result<(), ApiError> {
+        let checked = self.auth.check(client);
+        self.wake_if_untidy(self.auth.inner.len());
+        checked
+    }
+
+    /// Refuses `client` while it has failed to authenticate too often. No
+    /// database work is done before this check.
+    pub(crate) fn check_unauthenticated(&self, client: &str) -> Result<(), ApiError> {
+        match self.refused.until(client) {
+            Some(wait) => Err(ApiError::rate_limited(
+                "unauthenticated",
+                self.failures.per_minute,
+                whole_seconds(wait),
+            )),
             None => Ok(()),
         }
     }
 
-    pub(crate) fn check_principal(&self, key: String) -> Result<(), ApiError> {
-        self.principal.check(key)
+    /// Counts a failed authentication of `client`; the failure that
+    /// empties its bucket refuses its next requests until one more may
+    /// fail.
+    pub(crate) fn failed_authentication(&self, client: &String) {
+        if let Some(wait) = self.failures.take(client) {
+            self.refused.refuse(client.clone(), wait);
+        }
+        self.wake_if_untidy(self.failures.inner.len());
     }
 
-    /// How many client keys the auth limiter tracks now.
+    pub(crate) fn check_principal(&self, key: String) -> Result<(), ApiError> {
+        let checked = self.principal.check(&key);
+        self.wake_if_untidy(self.principal.inner.len());
+        checked
+    }
+
+    /// Wakes the housekeeping task (once) when a limiter tracks many keys.
+    fn wake_if_untidy(&self, tracked: usize) {
+        if tracked > HOUSEKEEPING_THRESHOLD && !self.untidy.0.swap(true, Ordering::Relaxed) {
+            self.untidy.1.notify_one();
+        }
+    }
+
+    /// Drops the keys whose buckets are full again (they would behave as
+    /// new ones) and the refusals whose time is up.
+    pub fn tidy(&self) {
+        self.auth.tidy();
+        self.principal.tidy();
+        self.failures.tidy();
+        self.refused.tidy();
+        self.untidy.0.store(false, Ordering::Relaxed);
+    }
+
+    /// Tidies every [`HOUSEKEEPING_EVERY`], and soon when a limiter has
+    /// grown past [`HOUSEKEEPING_THRESHOLD`] keys (at most once a second,
+    /// should that many keys be live): never on a request's path. Runs
+    /// until dropped.
+    pub async fn keep_tidy(self) {
+        let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                () = self.untidy.1.notified() => {}
+            }
+            self.tidy();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// How many client keys the auth and failed-authentication limiters
+    /// track now, and how many clients are refused.
     #[must_use]
     pub fn tracked_clients(&self) -> usize {
-        self.auth.inner.len()
+        self.auth.inner.len() + self.failures.inner.len() + self.refused.len()
     }
 }
 
@@ -276,23 +506,123 @@ mod tests {
         assert_ne!(ip_key(ip("2001:db8:1:2::1")), ip_key(ip("2001:db8:1:3::1")));
     }
 
+    fn key(peer: &str, forwarded: Option<&str>, trusted: &TrustedProxies) -> String {
+        client_key(Some(ip(peer)), forwarded, trusted)
+    }
+
     #[test]
     fn the_limit_is_exact_per_client() -> Result<(), String> {
         let per_minute = NonZeroU32::new(3).ok_or("zero")?;
         let limits = RateLimits::new(per_minute, per_minute, TrustedProxies::default());
-        let peer = Some(ip("203.0.113.9"));
+        let client = limits.client_key(Some(ip("203.0.113.9")), None);
         for _ in 0..3 {
-            assert!(limits.check_client(peer, None).is_ok());
+            assert!(limits.check_client(&client).is_ok());
         }
         let err = limits
-            .check_client(peer, None)
+            .check_client(&client)
             .err()
             .ok_or("the 4th request passed")?;
         assert_eq!(err.code(), ProblemCode::RateLimited);
+        let other = limits.client_key(Some(ip("203.0.113.10")), None);
         assert!(
-            limits.check_client(Some(ip("203.0.113.10")), None).is_ok(),
+            limits.check_client(&other).is_ok(),
             "another client has its own bucket"
         );
         Ok(())
+    }
+
+    #[test]
+    fn ipv4_clients_of_a_dual_stack_socket_have_their_own_buckets() {
+        let none = TrustedProxies::default();
+        assert_eq!(key("::ffff:203.0.113.9", None, &none), "203.0.113.9");
+        assert_ne!(
+            key("::ffff:203.0.113.9", None, &none),
+            key("::ffff:203.0.113.10", None, &none)
+        );
+        // A proxy seen through a dual-stack socket is still trusted.
+        let trusted = TrustedProxies::parse("10.0.0.1").unwrap_or_default();
+        assert_eq!(
+            key("::ffff:10.0.0.1", Some("198.51.100.7"), &trusted),
+            "198.51.100.7"
+        );
+    }
+
+    #[test]
+    fn forwarded_hops_with_ports_or_brackets_name_their_client() {
+        let trusted = TrustedProxies::parse("10.0.0.1").unwrap_or_default();
+        for (hop, client) in [
+            ("198.51.100.7:4711", "198.51.100.7"),
+            ("[2001:db8:1:2::7]:443", "2001:db8:1:2::/64"),
+            ("[2001:db8:1:2::7]", "2001:db8:1:2::/64"),
+            ("::ffff:198.51.100.8", "198.51.100.8"),
+        ] {
+            assert_eq!(key("10.0.0.1", Some(hop), &trusted), client, "{hop}");
+        }
+        assert_eq!(key("10.0.0.1", Some("garbage:port"), &trusted), "10.0.0.1");
+    }
+
+    #[test]
+    fn requests_without_a_peer_share_one_limited_bucket() -> Result<(), String> {
+        let per_minute = NonZeroU32::new(2).ok_or("zero")?;
+        let limits = RateLimits::new(per_minute, per_minute, TrustedProxies::default());
+        let client = limits.client_key(None, Some("203.0.113.1"));
+        assert_eq!(client, NO_PEER);
+        assert!(limits.check_client(&client).is_ok());
+        assert!(limits.check_client(&client).is_ok());
+        assert!(
+            limits.check_client(&client).is_err(),
+            "a third request passed"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn failed_authentications_refuse_the_client_before_its_credentials_are_read()
+    -> Result<(), String> {
+        let limits = RateLimits::new(
+            NonZeroU32::new(100).ok_or("zero")?,
+            NonZeroU32::new(100).ok_or("zero")?,
+            TrustedProxies::default(),
+        )
+        .with_failed_authentication(NonZeroU32::new(3).ok_or("zero")?);
+        let client = limits.client_key(Some(ip("203.0.113.9")), None);
+        for _ in 0..3 {
+            assert!(limits.check_unauthenticated(&client).is_ok());
+            limits.failed_authentication(&client);
+        }
+        // The failure that emptied the bucket refused the client.
+        let refused = limits
+            .check_unauthenticated(&client)
+            .err()
+            .ok_or("an over-limit client was let through")?;
+        assert_eq!(refused.code(), ProblemCode::RateLimited);
+        let other = limits.client_key(Some(ip("203.0.113.10")), None);
+        assert!(limits.check_unauthenticated(&other).is_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn a_mapped_proxy_network_is_its_ipv4_network() -> Result<(), String> {
+        let trusted = TrustedProxies::parse("::ffff:10.0.0.0/104")?;
+        assert_eq!(
+            key("10.1.2.3", Some("198.51.100.7"), &trusted),
+            "198.51.100.7"
+        );
+        assert_eq!(
+            key("::ffff:10.1.2.3", Some("198.51.100.7"), &trusted),
+            "198.51.100.7"
+        );
+        assert_eq!(key("11.0.0.1", Some("198.51.100.7"), &trusted), "11.0.0.1");
+        Ok(())
+    }
+
+    #[test]
+    fn tidying_drops_refusals_whose_time_is_up() {
+        let refused = Refused::default();
+        refused.refuse("a".to_owned(), Duration::ZERO);
+        refused.refuse("b".to_owned(), Duration::from_secs(60));
+        refused.tidy();
+        assert_eq!(refused.len(), 1);
+        assert!(refused.until("b").is_some() && refused.until("a").is_none());
     }
 }

@@ -69,6 +69,8 @@ pub struct AppState {
     pub limits: crate::RateLimits,
     /// Readiness checks.
     pub health: std::sync::Arc<dyn kg_application::HealthProbe>,
+    /// Their last results, answered again for a second.
+    pub readiness: std::sync::Arc<crate::ReadinessCache>,
     /// HTTP limits.
     pub settings: HttpSettings,
 }

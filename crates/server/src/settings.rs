@@ -94,6 +94,8 @@ pub struct Settings {
     pub rate_limit_auth_per_minute: std::num::NonZeroU32,
     /// `KG_RATE_LIMIT_PER_MINUTE`.
     pub rate_limit_per_minute: std::num::NonZeroU32,
+    /// `KG_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE`.
+    pub rate_limit_unauthenticated_per_minute: std::num::NonZeroU32,
     /// `KG_TRUSTED_PROXIES`.
     pub trusted_proxies: kg_http::TrustedProxies,
     /// `KG_METRICS_ADDR`: serve `/metrics` on this separate listener (and
@@ -350,6 +352,8 @@ impl Settings {
             cookie_auth: r.flag("KG_COOKIE_AUTH", false),
             rate_limit_auth_per_minute: r.per_minute("KG_RATE_LIMIT_AUTH_PER_MINUTE", 30),
             rate_limit_per_minute: r.per_minute("KG_RATE_LIMIT_PER_MINUTE", 600),
+            rate_limit_unauthenticated_per_minute: r
+                .per_minute("KG_RATE_LIMIT_UNAUTHENTICATED_PER_MINUTE", 60),
             trusted_proxies: match r
                 .raw("KG_TRUSTED_PROXIES")
                 .map(|v| kg_http::TrustedProxies::parse(&v))

@@ -226,6 +226,8 @@ pub struct Application {
     /// The PostgreSQL database whose principal channel drives the cache;
     /// `None` on SQLite, which has none.
     principal_channel: Option<String>,
+    /// The rate limiters, whose housekeeping runs beside the server.
+    limits: RateLimits,
 }
 
 impl std::fmt::Debug for Application {
@@ -274,12 +276,14 @@ impl Application {
                 statements,
             )),
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
+            readiness: Arc::default(),
             // Built here, once: every worker shares these limiters.
             limits: RateLimits::new(
                 settings.rate_limit_auth_per_minute,
                 settings.rate_limit_per_minute,
                 settings.trusted_proxies.clone(),
-            ),
+            )
+            .with_failed_authentication(settings.rate_limit_unauthenticated_per_minute),
             settings: HttpSettings {
                 max_body_bytes: settings.max_body_bytes,
                 max_batch_body_bytes: settings.max_batch_body_bytes,
@@ -307,6 +311,7 @@ impl Application {
             }
             None => None,
         };
+        let limits = state.limits.clone();
         let server = HttpServer::new(move || kg_http::app(state.clone()))
             .workers(settings.workers)
             .shutdown_timeout(settings.shutdown_timeout)
@@ -325,6 +330,7 @@ impl Application {
             principal_channel: (db.get_database_backend()
                 == kg_persistence::DatabaseBackend::Postgres)
                 .then(|| settings.database_url.clone()),
+            limits,
         })
     }
 
@@ -381,6 +387,7 @@ impl Application {
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let purger = tokio::spawn(purge_idempotency_keys(self.services.idempotency.clone()));
+        let tidier = tokio::spawn(self.limits.keep_tidy());
         let principals = self.principal_channel.map(|url| {
             tokio::spawn(kg_persistence::follow_principal_changes(
                 url,
@@ -393,6 +400,7 @@ impl Application {
         });
         let result = self.server.await;
         purger.abort();
+        tidier.abort();
         if let Some(principals) = principals {
             principals.abort();
         }

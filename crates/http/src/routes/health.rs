@@ -34,6 +34,32 @@ pub(crate) async fn metrics_response(state: &AppState) -> HttpResponse {
         .body(state.metrics.render(&pool))
 }
 
+/// How long a readiness check's result is answered again.
+const READINESS_FRESH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The last readiness checks, answered again for [`READINESS_FRESH`]: the
+/// route needs no credentials, so whoever calls it, and however often, the
+/// database sees at most one round of checks per second per instance.
+/// Callers that arrive during a check wait for its result.
+#[derive(Debug, Default)]
+pub struct ReadinessCache(tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>);
+
+impl ReadinessCache {
+    /// Whether the database answers, and whether its schema is current.
+    pub(crate) async fn checks(&self, probe: &dyn kg_application::HealthProbe) -> (bool, bool) {
+        let mut last = self.0.lock().await;
+        if let Some((at, database, schema)) = *last
+            && at.elapsed() < READINESS_FRESH
+        {
+            return (database, schema);
+        }
+        let database = probe.database_reachable().await;
+        let schema = database && probe.schema_current().await;
+        *last = Some((std::time::Instant::now(), database, schema));
+        (database, schema)
+    }
+}
+
 /// The liveness answer.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct Live {
@@ -97,8 +123,7 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
             "Not ready: shutting down.",
         ));
     }
-    let database = state.health.database_reachable().await;
-    let schema = database && state.health.schema_current().await;
+    let (database, schema) = state.readiness.checks(&*state.health).await;
     let status = |ok: bool| if ok { "ok" } else { "failing" };
     if database && schema {
         // An instance in read-only or maintenance mode is still ready: it
@@ -127,4 +152,41 @@ pub(crate) async fn ready(state: web::Data<AppState>) -> Result<HttpResponse, Ap
         ProblemCode::NotReady,
         format!("Not ready: {} failing.", failing.join(", ")),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::ReadinessCache;
+
+    #[derive(Default)]
+    struct Counting(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl kg_application::HealthProbe for Counting {
+        async fn database_reachable(&self) -> bool {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            true
+        }
+        async fn schema_current(&self) -> bool {
+            true
+        }
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_readiness_checks_costs_one_round_of_checks() {
+        let cache = Arc::new(ReadinessCache::default());
+        let probe = Arc::new(Counting::default());
+        let calls = (0..200).map(|_| {
+            let (cache, probe) = (cache.clone(), probe.clone());
+            tokio::spawn(async move { cache.checks(&*probe).await })
+        });
+        for call in calls {
+            assert_eq!(call.await.ok(), Some((true, true)));
+        }
+        assert_eq!(probe.0.load(Ordering::Relaxed), 1);
+    }
 }

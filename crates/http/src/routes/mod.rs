@@ -88,6 +88,7 @@ routes! {
     "/v1/api-keys/{id}" => { DELETE => api_keys::revoke::handle },
 }
 
+pub use health::ReadinessCache;
 pub(crate) use health::metrics_response;
 
 pub(crate) async fn not_found() -> Result<HttpResponse, ApiError> {
