@@ -20,6 +20,7 @@ mod state;
 pub use error::{ApiError, ProblemCode};
 pub use limits::{RateLimits, TrustedProxies, client_ip, client_key};
 pub use metrics::Metrics;
+pub use middleware::quiet_contained_panics;
 pub use routes::{ROUTES, ReadinessCache};
 pub use state::{AppState, HttpSettings};
 

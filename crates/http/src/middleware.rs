@@ -299,6 +299,69 @@ fn keep_cors(
     rendered
 }
 
+std::thread_local! {
+    /// Set while a handler is being polled under [`contain_panics`], whose
+    /// panics are logged as the request's 500.
+    static CONTAINED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes the process's panic hook quiet for panics that [`contain_panics`]
+/// catches: each is logged once, as the request's 500 with its request id,
+/// rather than also as a bare line on standard error. Other panics go to
+/// the hook that was installed before. Installs itself once per process.
+pub fn quiet_contained_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !CONTAINED.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// A panic in a handler answers 500 problem+json (logged once with the
+/// request id, by [`problems`]); the worker goes on serving. Wraps each
+/// route, innermost: it keeps a handle on the request, which the router
+/// and the resource must not see shared.
+pub(crate) async fn contain_panics(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let http_req = req.request().clone();
+    let mut handling = Box::pin(next.call(req));
+    let outcome = std::future::poll_fn(|cx| {
+        CONTAINED.with(|c| c.set(true));
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handling.as_mut().poll(cx)));
+        CONTAINED.with(|c| c.set(false));
+        match polled {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(done)) => std::task::Poll::Ready(Ok(done)),
+            Err(payload) => std::task::Poll::Ready(Err(payload)),
+        }
+    })
+    .await;
+    match outcome {
+        Ok(done) => done.map(ServiceResponse::map_into_boxed_body),
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|m| (*m).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_owned());
+            let err = ApiError::from(kg_application::AppError::Internal(
+                format!("the handler panicked: {message}").into(),
+            ));
+            Ok(ServiceResponse::new(
+                http_req,
+                actix_web::HttpResponse::from_error(err),
+            ))
+        }
+    }
+}
+
 /// The bucket of the client that sent a request (see
 /// [`crate::limits::client_key`]).
 #[derive(Debug, Clone)]
@@ -367,6 +430,66 @@ pub(crate) async fn guards(
 #[cfg(test)]
 mod tests {
     use super::valid_inbound;
+
+    #[actix_web::test]
+    #[allow(clippy::panic)]
+    async fn a_panicking_handler_answers_500_and_the_service_goes_on() {
+        use actix_web::middleware::from_fn;
+        use actix_web::{App, HttpResponse, test, web};
+
+        let app = test::init_service(
+            App::new()
+                .route(
+                    "/boom",
+                    web::get()
+                        .to(|| async {
+                            if std::hint::black_box(true) {
+                                panic!("boom");
+                            }
+                            HttpResponse::Ok().finish()
+                        })
+                        .wrap(from_fn(super::contain_panics)),
+                )
+                .route(
+                    "/fine/{x}",
+                    web::get()
+                        .to(|x: web::Path<String>| async move {
+                            HttpResponse::Ok().body(x.into_inner())
+                        })
+                        .wrap(from_fn(super::contain_panics)),
+                )
+                .wrap(from_fn(super::problems))
+                .wrap(from_fn(super::root_span)),
+        )
+        .await;
+        super::quiet_contained_panics();
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/boom").to_request()).await;
+        assert_eq!(
+            res.status(),
+            actix_web::http::StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            res.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/problem+json")
+        );
+        let body: serde_json::Value = test::read_body_json(res).await;
+        assert_eq!(body["code"], "internal_error");
+        assert!(body["request_id"].as_str().is_some_and(|r| !r.is_empty()));
+        assert!(
+            !body.to_string().contains("boom"),
+            "the panic's message stays in the log"
+        );
+        for _ in 0..3 {
+            let res =
+                test::call_service(&app, test::TestRequest::get().uri("/fine/ok").to_request())
+                    .await;
+            assert_eq!(res.status(), actix_web::http::StatusCode::OK);
+            assert_eq!(test::read_body(res).await, "ok");
+        }
+    }
 
     #[test]
     fn only_plain_inbound_request_ids_are_kept() {

@@ -312,6 +312,8 @@ impl Application {
             None => None,
         };
         let limits = state.limits.clone();
+        // A handler's panic is logged once, as its request's 500.
+        kg_http::quiet_contained_panics();
         let server = HttpServer::new(move || kg_http::app(state.clone()))
             .workers(settings.workers)
             .shutdown_timeout(settings.shutdown_timeout)

@@ -39,7 +39,12 @@ macro_rules! routes {
                         .wrap(actix_web::middleware::from_fn(|req, next| {
                             crate::middleware::record_route($path, req, next)
                         }))
-                        $( .route(web::method(Method::$method).to($handler)) )+
+                        // Each handler's panic becomes its request's 500.
+                        $( .route(
+                            web::method(Method::$method)
+                                .to($handler)
+                                .wrap(actix_web::middleware::from_fn(crate::middleware::contain_panics)),
+                        ) )+
                         .default_service(web::to(move || {
                             let allow = allow.clone();
                             async move { Err::<HttpResponse, _>(ApiError::method_not_allowed(&allow)) }
