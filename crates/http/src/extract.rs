@@ -12,7 +12,7 @@ use kg_application::{Actor, AppError, RequestContext};
 use kg_domain::Version;
 use serde::de::DeserializeOwned;
 
-use crate::middleware::{ClientKey, RequestId};
+use crate::middleware::RequestId;
 use crate::{ApiError, AppState, HttpSettings, ProblemCode};
 
 /// The authenticated caller and the request id, for use cases.
@@ -111,34 +111,33 @@ impl FromRequest for Authenticated {
 
 /// A credential's lookup, counted as a failed authentication of its
 /// client unless it ends in a principal (or in an error that is not the
-/// credential's fault).
+/// credential's fault). The client's key is worked out only when needed:
+/// while some client is refused, and on a failure.
 struct Lookup {
     limits: crate::RateLimits,
-    client: Option<String>,
+    req: Option<HttpRequest>,
 }
 
 impl Lookup {
     /// Refuses a client that failed too often; otherwise starts counting.
     fn start(limits: &crate::RateLimits, req: &HttpRequest) -> Result<Self, ApiError> {
-        let client = req.extensions().get::<ClientKey>().map(|c| c.0.clone());
-        if let Some(client) = &client {
-            limits.check_unauthenticated(client)?;
-        }
+        limits.check_unauthenticated(|| crate::middleware::client_key(limits, req))?;
         Ok(Self {
             limits: limits.clone(),
-            client,
+            req: Some(req.clone()),
         })
     }
 
     fn succeeded(&mut self) {
-        self.client = None;
+        self.req = None;
     }
 }
 
 impl Drop for Lookup {
     fn drop(&mut self) {
-        if let Some(client) = &self.client {
-            self.limits.failed_authentication(client);
+        if let Some(req) = &self.req {
+            let client = crate::middleware::client_key(&self.limits, req);
+            self.limits.failed_authentication(&client);
         }
     }
 }

@@ -218,10 +218,11 @@ impl Refused {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    fn is_empty(&self) -> bool {
+        self.listed.load(Ordering::Relaxed) == 0
+    }
+
     fn until(&self, key: &str) -> Option<Duration> {
-        if self.listed.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
         let now = Instant::now();
         self.lock()
             .get(key)
@@ -350,8 +351,16 @@ impl RateLimits {
 
     /// Refuses `client` while it has failed to authenticate too often. No
     /// database work is done before this check.
-    pub(crate) fn check_unauthenticated(&self, client: &str) -> Result<(), ApiError> {
-        match self.refused.until(client) {
+    /// `client` gives the client's key, asked for only while some client
+    /// is refused.
+    pub(crate) fn check_unauthenticated(
+        &self,
+        client: impl FnOnce() -> String,
+    ) -> Result<(), ApiError> {
+        if self.refused.is_empty() {
+            return Ok(());
+        }
+        match self.refused.until(&client()) {
             Some(wait) => Err(ApiError::rate_limited(
                 "unauthenticated",
                 self.failures.per_minute,
@@ -587,17 +596,17 @@ mod tests {
         .with_failed_authentication(NonZeroU32::new(3).ok_or("zero")?);
         let client = limits.client_key(Some(ip("203.0.113.9")), None);
         for _ in 0..3 {
-            assert!(limits.check_unauthenticated(&client).is_ok());
+            assert!(limits.check_unauthenticated(|| client.clone()).is_ok());
             limits.failed_authentication(&client);
         }
         // The failure that emptied the bucket refused the client.
         let refused = limits
-            .check_unauthenticated(&client)
+            .check_unauthenticated(|| client.clone())
             .err()
             .ok_or("an over-limit client was let through")?;
         assert_eq!(refused.code(), ProblemCode::RateLimited);
         let other = limits.client_key(Some(ip("203.0.113.10")), None);
-        assert!(limits.check_unauthenticated(&other).is_ok());
+        assert!(limits.check_unauthenticated(|| other.clone()).is_ok());
         Ok(())
     }
 

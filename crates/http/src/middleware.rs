@@ -362,10 +362,19 @@ pub(crate) async fn contain_panics(
     }
 }
 
-/// The bucket of the client that sent a request (see
-/// [`crate::limits::client_key`]).
-#[derive(Debug, Clone)]
-pub(crate) struct ClientKey(pub String);
+/// The bucket of the client that sent `req` (see
+/// [`crate::limits::client_key`]), from its peer and every
+/// `X-Forwarded-For` line, in order: a proxy may add its own line rather
+/// than append to the client's.
+pub(crate) fn client_key(limits: &crate::RateLimits, req: &actix_web::HttpRequest) -> String {
+    let lines: Vec<&str> = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let forwarded = (!lines.is_empty()).then(|| lines.join(","));
+    limits.client_key(req.peer_addr().map(|a| a.ip()), forwarded.as_deref())
+}
 
 /// Refuses a request before any work: the per-client limit on the
 /// authentication routes, then the maintenance switch.
@@ -382,24 +391,14 @@ pub(crate) async fn guards(
     // The path as the router sees it (percent-decoded), so `/v1/%61uth/…`
     // cannot route to the auth handlers while escaping their limits.
     let path = req.match_info().as_str().to_owned();
-    // Every X-Forwarded-For line, in order: a proxy may add its own line
-    // rather than append to the client's.
-    let lines: Vec<&str> = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let forwarded = (!lines.is_empty()).then(|| lines.join(","));
-    let client = state
-        .limits
-        .client_key(req.peer_addr().map(|a| a.ip()), forwarded.as_deref());
     let limited = if path.starts_with("/v1/auth/") {
-        state.limits.check_client(&client).err()
+        state
+            .limits
+            .check_client(&client_key(&state.limits, req.request()))
+            .err()
     } else {
         None
     };
-    // For the failed-authentication limit, which the extractor applies.
-    req.extensions_mut().insert(ClientKey(client));
     // The maintenance switch, checked after the auth limit (cheap, cached),
     // then the query's text, which no handler or database could use.
     let refused = match limited {
