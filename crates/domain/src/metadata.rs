@@ -3,8 +3,12 @@
 use serde_json::{Map, Value};
 
 /// A JSON object of free-form metadata: at most 10 KiB serialised, nested at
-/// most 8 levels deep, at most 100 keys per object, and no NUL in any key or
-/// string.
+/// most 8 levels deep, at most 100 keys per object, at most 1,000 values in
+/// all, and no NUL in any key or string.
+///
+/// The value count bounds what the object costs in memory once parsed,
+/// whatever its shape: 10 KiB of `{"b":0}` objects would otherwise take
+/// about 90 times their size.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Metadata(Map<String, Value>);
 
@@ -32,6 +36,12 @@ pub enum MetadataError {
         /// The most keys one object may have.
         max: usize,
     },
+    /// More than [`Metadata::MAX_VALUES`] values below the top-level object.
+    #[error("must hold at most {max} values in all")]
+    TooManyValues {
+        /// The most values allowed.
+        max: usize,
+    },
     /// A key or string containing NUL.
     #[error("keys and strings must not contain NUL characters")]
     NulCharacter,
@@ -44,16 +54,38 @@ impl Metadata {
     pub const MAX_DEPTH: usize = 8;
     /// The most keys in any one object.
     pub const MAX_KEYS: usize = 100;
+    /// The most values below the top-level object, at any depth: every
+    /// member's value and every array item, containers included. No array
+    /// can hold more.
+    pub const MAX_VALUES: usize = 1000;
 
     /// Checks `value` against every rule.
     ///
     /// # Errors
     /// The first [`MetadataError`] found.
     pub fn new(value: Value) -> Result<Self, MetadataError> {
+        Self::checked(value, Some(Self::MAX_VALUES))
+    }
+
+    /// Metadata as it was stored: every rule but the value count, which
+    /// stored rows written before it existed may exceed. Their size,
+    /// depth and keys were bounded when they were written, and reading
+    /// them back must not fail.
+    ///
+    /// # Errors
+    /// The first [`MetadataError`] found.
+    pub fn stored(value: Value) -> Result<Self, MetadataError> {
+        Self::checked(value, None)
+    }
+
+    fn checked(value: Value, max_values: Option<usize>) -> Result<Self, MetadataError> {
         let Value::Object(map) = value else {
             return Err(MetadataError::NotAnObject);
         };
-        check_object(&map, 1)?;
+        let mut values = Values {
+            left: max_values.unwrap_or(usize::MAX),
+        };
+        check_object(&map, 1, &mut values)?;
         let size = serialized_len(&map);
         if size > Self::MAX_BYTES {
             return Err(MetadataError::TooLarge {
@@ -88,7 +120,28 @@ impl Metadata {
     }
 }
 
-fn check_object(map: &Map<String, Value>, depth: usize) -> Result<(), MetadataError> {
+/// The values still allowed.
+struct Values {
+    left: usize,
+}
+
+impl Values {
+    fn take(&mut self) -> Result<(), MetadataError> {
+        self.left = self
+            .left
+            .checked_sub(1)
+            .ok_or(MetadataError::TooManyValues {
+                max: Metadata::MAX_VALUES,
+            })?;
+        Ok(())
+    }
+}
+
+fn check_object(
+    map: &Map<String, Value>,
+    depth: usize,
+    values: &mut Values,
+) -> Result<(), MetadataError> {
     if map.len() > Metadata::MAX_KEYS {
         return Err(MetadataError::TooManyKeys {
             max: Metadata::MAX_KEYS,
@@ -98,22 +151,25 @@ fn check_object(map: &Map<String, Value>, depth: usize) -> Result<(), MetadataEr
         if key.contains('\0') {
             return Err(MetadataError::NulCharacter);
         }
-        check_value(value, depth)?;
+        check_value(value, depth, values)?;
     }
     Ok(())
 }
 
 /// `depth` is the level of the container holding `value`.
-fn check_value(value: &Value, depth: usize) -> Result<(), MetadataError> {
+fn check_value(value: &Value, depth: usize, values: &mut Values) -> Result<(), MetadataError> {
+    values.take()?;
     match value {
         Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
         Value::String(s) if s.contains('\0') => Err(MetadataError::NulCharacter),
         Value::String(_) => Ok(()),
         Value::Array(items) => {
             let depth = nested(depth)?;
-            items.iter().try_for_each(|item| check_value(item, depth))
+            items
+                .iter()
+                .try_for_each(|item| check_value(item, depth, values))
         }
-        Value::Object(map) => check_object(map, nested(depth)?),
+        Value::Object(map) => check_object(map, nested(depth)?, values),
     }
 }
 
@@ -215,6 +271,39 @@ mod tests {
         );
         assert_eq!(
             Metadata::new(json!({ "a": [{ "b": "x\u{0}y" }] })),
+            Err(MetadataError::NulCharacter)
+        );
+    }
+
+    #[test]
+    fn a_thousand_values_are_accepted_at_any_depth_and_one_more_rejected() {
+        // 1 member + 499 objects of one member each = 999 values, then one more.
+        let records: Vec<Value> = (0..499).map(|i| json!({ "b": i })).collect();
+        assert!(Metadata::new(json!({ "a": records.clone() })).is_ok());
+        let mut more = records.clone();
+        more.push(json!(0));
+        assert!(Metadata::new(json!({ "a": more.clone() })).is_ok());
+        more.push(json!(0));
+        assert_eq!(
+            Metadata::new(json!({ "a": more })),
+            Err(MetadataError::TooManyValues { max: 1000 })
+        );
+        // 1,001 small numbers fit in 10 KiB, but not in the value count.
+        let flat: Vec<u16> = vec![0; 1001];
+        assert_eq!(
+            Metadata::new(json!({ "a": flat })),
+            Err(MetadataError::TooManyValues { max: 1000 })
+        );
+    }
+
+    #[test]
+    fn stored_metadata_is_read_back_whatever_its_value_count() {
+        let flat: Vec<u16> = vec![0; 3000];
+        let v = json!({ "a": flat });
+        assert!(Metadata::new(v.clone()).is_err());
+        assert_eq!(Metadata::stored(v.clone()).map(Metadata::into_value), Ok(v));
+        assert_eq!(
+            Metadata::stored(json!({ "a\u{0}": 1 })),
             Err(MetadataError::NulCharacter)
         );
     }

@@ -27,7 +27,7 @@ enum Ids {
 ///
 /// # Errors
 /// The [`Violations`] of all items, and of the batch's size.
-pub fn parse(entities: &[Value], relationships: &[Value]) -> Result<Batch, Violations> {
+pub fn parse(entities: Vec<Value>, relationships: Vec<Value>) -> Result<Batch, Violations> {
     parse_with(entities, relationships, Ids::Assigned)
 }
 
@@ -36,11 +36,17 @@ pub fn parse(entities: &[Value], relationships: &[Value]) -> Result<Batch, Viola
 ///
 /// # Errors
 /// As [`parse`], and a malformed `id`.
-pub fn parse_export(entities: &[Value], relationships: &[Value]) -> Result<Batch, Violations> {
+pub fn parse_export(entities: Vec<Value>, relationships: Vec<Value>) -> Result<Batch, Violations> {
     parse_with(entities, relationships, Ids::Kept)
 }
 
-fn parse_with(entities: &[Value], relationships: &[Value], ids: Ids) -> Result<Batch, Violations> {
+/// Each item is consumed as it is read, so the JSON of a batch and its
+/// typed form are not both held whole.
+fn parse_with(
+    entities: Vec<Value>,
+    relationships: Vec<Value>,
+    ids: Ids,
+) -> Result<Batch, Violations> {
     Batch::check_size(entities.len(), relationships.len())?;
     let mut v = Violations::new();
     let mut seen = ExternalIds::default();
@@ -75,15 +81,15 @@ fn parse_with(entities: &[Value], relationships: &[Value], ids: Ids) -> Result<B
 fn items<T>(
     v: &mut Violations,
     list: &str,
-    values: &[Value],
+    values: Vec<Value>,
     ids: Ids,
-    read: fn(&Value) -> Result<T, Violations>,
+    read: fn(Value) -> Result<T, Violations>,
     mut check: impl FnMut(usize, &T, &mut Violations),
 ) -> (Vec<T>, Vec<Option<uuid::Uuid>>) {
     let mut items = Vec::with_capacity(values.len());
     let mut kept = Vec::with_capacity(values.len());
-    for (i, value) in values.iter().enumerate() {
-        match take_id(value, ids).and_then(|(item, id)| Ok((read(&item)?, id))) {
+    for (i, value) in values.into_iter().enumerate() {
+        match take_id(value, ids).and_then(|(item, id)| Ok((read(item)?, id))) {
             Ok((item, id)) => {
                 check(i, &item, v);
                 items.push(item);
@@ -101,8 +107,7 @@ fn is_entity_field(key: &str) -> bool {
 }
 
 /// Splits off the `id` an exported item carries.
-fn take_id(item: &Value, ids: Ids) -> Result<(Value, Option<uuid::Uuid>), Violations> {
-    let mut item = item.clone();
+fn take_id(mut item: Value, ids: Ids) -> Result<(Value, Option<uuid::Uuid>), Violations> {
     let id = match (ids, item.as_object_mut()) {
         (Ids::Kept, Some(map)) => map.remove("id"),
         _ => None,
@@ -125,16 +130,19 @@ fn take_id(item: &Value, ids: Ids) -> Result<(Value, Option<uuid::Uuid>), Violat
     }
 }
 
-fn object(item: &Value) -> Result<&Map<String, Value>, Violations> {
-    item.as_object().ok_or_else(|| {
-        let mut v = Violations::new();
-        v.push("item", "must be a JSON object");
-        v
-    })
+fn object(item: Value) -> Result<Map<String, Value>, Violations> {
+    match item {
+        Value::Object(map) => Ok(map),
+        _ => {
+            let mut v = Violations::new();
+            v.push("item", "must be a JSON object");
+            Err(v)
+        }
+    }
 }
 
-fn entity(item: &Value) -> Result<EntityData, Violations> {
-    let map = object(item)?;
+fn entity(item: Value) -> Result<EntityData, Violations> {
+    let mut map = object(item)?;
     let mut v = Violations::new();
     for key in map.keys() {
         if !is_entity_field(key) {
@@ -142,10 +150,10 @@ fn entity(item: &Value) -> Result<EntityData, Violations> {
         }
     }
     let draft = EntityDraft {
-        kind: string_member(map, "type", &mut v),
-        name: string_member(map, "name", &mut v),
-        external_id: string_member(map, "external_id", &mut v),
-        attribution: attribution_draft(map, &mut v),
+        kind: string_member(&map, "type", &mut v),
+        name: string_member(&map, "name", &mut v),
+        external_id: string_member(&map, "external_id", &mut v),
+        attribution: attribution_draft(&mut map, &mut v),
     };
     match draft.parse() {
         Ok(data) if v.is_empty() => Ok(data),
@@ -205,24 +213,24 @@ fn is_relationship_field(key: &str) -> bool {
         || AttributionDraft::FIELDS.contains(&key)
 }
 
-fn relationship(item: &Value) -> Result<BatchRelationship, Violations> {
-    let map = object(item)?;
+fn relationship(item: Value) -> Result<BatchRelationship, Violations> {
+    let mut map = object(item)?;
     let mut v = Violations::new();
     for key in map.keys() {
         if !is_relationship_field(key) {
             v.push(key.as_str(), "is not a relationship field");
         }
     }
-    let source = parse_end(map, "source", &mut v);
-    let target = parse_end(map, "target", &mut v);
-    let kind = match string_member(map, "type", &mut v) {
+    let source = parse_end(&map, "source", &mut v);
+    let target = parse_end(&map, "target", &mut v);
+    let kind = match string_member(&map, "type", &mut v) {
         Some(k) => v.check("type", TypeName::parse(k)),
         None => {
             v.push("type", "is required");
             None
         }
     };
-    let attribution = attribution(map, &mut v);
+    let attribution = attribution(&mut map, &mut v);
     match (source, target, kind, attribution) {
         (Some(source), Some(target), Some(kind), Some(attribution)) if v.is_empty() => {
             Ok(BatchRelationship {
@@ -237,20 +245,20 @@ fn relationship(item: &Value) -> Result<BatchRelationship, Violations> {
 }
 
 /// Reads the attribution members of an item, reporting members of the
-/// wrong JSON type; `null` is absent.
-fn attribution_draft(map: &Map<String, Value>, v: &mut Violations) -> AttributionDraft {
+/// wrong JSON type; `null` is absent. The metadata is moved out of the item.
+fn attribution_draft(map: &mut Map<String, Value>, v: &mut Violations) -> AttributionDraft {
     AttributionDraft {
         confidence: number_member(map, "confidence", v),
         source: string_member(map, "source", v),
         source_type: string_member(map, "source_type", v),
-        metadata: map.get("metadata").filter(|m| !m.is_null()).cloned(),
+        metadata: map.remove("metadata").filter(|m| !m.is_null()),
     }
 }
 
 /// Reads and parses the attribution members of an item, member by member:
 /// each one's JSON type, then its rule, so the report lists the members'
-/// problems in member order.
-fn attribution(map: &Map<String, Value>, v: &mut Violations) -> Option<Attribution> {
+/// problems in member order. The metadata is moved out of the item.
+fn attribution(map: &mut Map<String, Value>, v: &mut Violations) -> Option<Attribution> {
     let only = |draft: AttributionDraft, v: &mut Violations| draft.parse(v);
     let confidence = only(
         AttributionDraft {
@@ -275,7 +283,7 @@ fn attribution(map: &Map<String, Value>, v: &mut Violations) -> Option<Attributi
     );
     let metadata = only(
         AttributionDraft {
-            metadata: map.get("metadata").filter(|m| !m.is_null()).cloned(),
+            metadata: map.remove("metadata").filter(|m| !m.is_null()),
             ..AttributionDraft::default()
         },
         v,
@@ -324,20 +332,21 @@ mod tests {
         let mut document = Map::new();
         attribution_document(&a, &mut document);
         let mut v = Violations::new();
-        assert_eq!(attribution(&document, &mut v).as_ref(), Some(&a), "{v:?}");
-        let read = attribution_draft(&document, &mut v).parse(&mut v);
+        let mut copy = document.clone();
+        assert_eq!(attribution(&mut copy, &mut v).as_ref(), Some(&a), "{v:?}");
+        let read = attribution_draft(&mut document, &mut v).parse(&mut v);
         assert_eq!(read.as_ref(), Some(&a), "{v:?}");
         Ok(())
     }
 
     #[test]
     fn members_parsed_one_by_one_report_problems_in_member_order() {
-        let item = json!({"confidence": 1.5, "source_type": 7})
+        let mut item = json!({"confidence": 1.5, "source_type": 7})
             .as_object()
             .cloned()
             .unwrap_or_default();
         let mut v = Violations::new();
-        assert_eq!(attribution(&item, &mut v), None);
+        assert_eq!(attribution(&mut item, &mut v), None);
         let fields: Vec<_> = v.as_slice().iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["confidence", "source_type"]);
     }
@@ -346,14 +355,14 @@ mod tests {
     fn every_item_is_read_and_ids_are_kept_only_from_an_export() {
         let id = uuid::Uuid::now_v7();
         let item = json!({"id": id.to_string(), "type": "Doc", "name": "d"});
-        let err = parse(std::slice::from_ref(&item), &[json!(7)]).err();
+        let err = parse(vec![item.clone()], vec![json!(7)]).err();
         let fields: Vec<_> = err
             .iter()
             .flat_map(|v| v.as_slice())
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(fields, ["entities[0].id", "relationships[0].item"]);
-        let batch = parse_export(&[item], &[]).ok();
+        let batch = parse_export(vec![item], vec![]).ok();
         assert_eq!(batch.as_ref().map(|b| b.entities().len()), Some(1));
     }
 }

@@ -12,6 +12,7 @@ use kg_application::{Actor, AppError, RequestContext};
 use kg_domain::Version;
 use serde::de::DeserializeOwned;
 
+use crate::json_shape;
 use crate::middleware::RequestId;
 use crate::{ApiError, AppState, HttpSettings, ProblemCode};
 
@@ -148,11 +149,17 @@ impl Drop for Lookup {
 /// tell an unauthorized caller what a valid body looks like).
 ///
 /// [`parse`](Self::parse) then applies the rules: `Content-Type` must be
-/// JSON (415), the size is capped (413), syntax errors are 400, and shape
-/// errors (wrong type, unknown, missing or duplicate field, not an object)
-/// are 422 naming the field's path.
+/// JSON (415), the size is capped (413), and so is the memory its parsed
+/// form would take, before it is built (413, see [`crate::json_shape`]);
+/// syntax errors are 400, and shape errors (wrong type, unknown, missing or
+/// duplicate field, an array too long, not an object) are 422 naming the
+/// field's path.
 #[derive(Debug)]
-pub(crate) struct JsonBody(Result<web::Bytes, ApiError>);
+pub(crate) struct JsonBody {
+    body: Result<web::Bytes, ApiError>,
+    /// The route's byte limit.
+    limit: usize,
+}
 
 /// The one route whose bodies may be larger than the general limit.
 const BATCH_ROUTE: &str = "/v1/batch";
@@ -199,51 +206,61 @@ impl FromRequest for JsonBody {
             .and_then(|v| v.parse::<usize>().ok());
         let mut payload = payload.take();
         Box::pin(async move {
-            if !json {
-                return Ok(Self(Err(ApiError::new(
-                    ProblemCode::UnsupportedMediaType,
-                    "Send the body as JSON with 'Content-Type: application/json'.",
-                ))));
-            }
-            let too_large = || {
-                ApiError::new(
-                    ProblemCode::PayloadTooLarge,
-                    format!("The body must be at most {limit} bytes."),
-                )
-            };
-            if declared.is_some_and(|n| n > limit) {
-                return Ok(Self(Err(too_large())));
-            }
-            let mut body = web::BytesMut::new();
-            while let Some(chunk) = payload.next().await {
-                let chunk = match chunk {
-                    Ok(chunk) => chunk,
-                    Err(e) => {
-                        return Ok(Self(Err(ApiError::new(
-                            ProblemCode::MalformedJson,
-                            format!("The body could not be read: {e}"),
-                        ))));
-                    }
-                };
-                if body.len() + chunk.len() > limit {
-                    return Ok(Self(Err(too_large())));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Self(Ok(body.freeze())))
+            let body = read_body(&mut payload, json, declared, limit).await;
+            Ok(Self { body, limit })
         })
     }
+}
+
+/// The body's bytes, within `limit`: the declared length is refused before
+/// anything is read, and reserved when it is within the limit, so the
+/// buffer is not grown (and copied) by doubling.
+async fn read_body(
+    payload: &mut Payload,
+    json: bool,
+    declared: Option<usize>,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    if !json {
+        return Err(ApiError::new(
+            ProblemCode::UnsupportedMediaType,
+            "Send the body as JSON with 'Content-Type: application/json'.",
+        ));
+    }
+    let too_large = || {
+        ApiError::new(
+            ProblemCode::PayloadTooLarge,
+            format!("The body must be at most {limit} bytes."),
+        )
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or_default());
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ProblemCode::MalformedJson,
+                format!("The body could not be read: {e}"),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
 }
 
 impl JsonBody {
     /// The raw bytes, when the body was read (for fingerprinting).
     pub(crate) fn raw(&self) -> Option<web::Bytes> {
-        self.0.as_ref().ok().cloned()
+        self.body.as_ref().ok().cloned()
     }
 
     /// Parses the body as `T`.
     pub(crate) fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
-        let body = self.0?;
+        let body = self.body?;
         // Every body is an object; serde would otherwise accept a struct as an array.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(
@@ -256,18 +273,37 @@ impl JsonBody {
                 },
             );
         }
+        let budget = self
+            .limit
+            .saturating_mul(json_shape::PARSED_BYTES_PER_BODY_BYTE);
+        json_shape::check(&body, budget).map_err(|refusal| {
+            // A refusal stops reading where it is found; a body that is
+            // not valid JSON further on is malformed first of all. Reading
+            // on to find out builds nothing.
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+                return body_error(".", e);
+            }
+            refusal_error(refusal)
+        })?;
         let mut de = serde_json::Deserializer::from_slice(&body);
-        let value = match serde_path_to_error::deserialize::<_, T>(&mut de) {
-            Ok(value) => de.end().map(|()| value).map_err(|e| body_error(".", e))?,
-            Err(err) => return Err(body_error(&err.path().to_string(), err.into_inner())),
-        };
-        // serde keeps the last of two members of one name in a map, and a
-        // client may mean the first: a body that repeats a key is refused.
-        // The body is valid JSON by now, so a repeat is all this can find.
-        let mut de = serde_json::Deserializer::from_slice(&body);
-        serde_path_to_error::deserialize::<_, UniqueKeys>(&mut de)
-            .map_err(|err| body_error(&err.path().to_string(), err.into_inner()))?;
-        Ok(value)
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Ok(value) => de.end().map(|()| value).map_err(|e| body_error(".", e)),
+            Err(err) => Err(body_error(&err.path().to_string(), err.into_inner())),
+        }
+    }
+}
+
+/// The problem a body refused by its shape answers.
+fn refusal_error(refusal: json_shape::Refusal) -> ApiError {
+    match refusal {
+        json_shape::Refusal::TooCostly { budget } => ApiError::new(
+            ProblemCode::PayloadTooLarge,
+            format!(
+                "The body would take more than {budget} bytes of memory once parsed: \
+                     send fewer or smaller values."
+            ),
+        ),
+        json_shape::Refusal::Json { path, error } => body_error(&path, error),
     }
 }
 
@@ -302,70 +338,6 @@ fn body_error(path: &str, inner: serde_json::Error) -> ApiError {
             ProblemCode::MalformedJson,
             format!("The body is not valid JSON: {inner}"),
         ),
-    }
-}
-
-/// Any JSON value, read only to find an object that names a member twice
-/// (reported as serde reports a struct's repeated field, so the answer
-/// names the member and its path).
-struct UniqueKeys;
-
-impl<'de> serde::Deserialize<'de> for UniqueKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UniqueKeysVisitor)
-    }
-}
-
-struct UniqueKeysVisitor;
-
-impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
-    type Value = UniqueKeys;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
-        Ok(UniqueKeys)
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
-        while seq.next_element::<UniqueKeys>()?.is_some() {}
-        Ok(UniqueKeys)
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
-            if seen.contains(&key) {
-                return Err(serde::de::Error::custom(format_args!(
-                    "duplicate field `{key}`"
-                )));
-            }
-            map.next_value::<UniqueKeys>()?;
-            seen.insert(key);
-        }
-        Ok(UniqueKeys)
     }
 }
 

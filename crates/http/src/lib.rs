@@ -10,6 +10,7 @@ mod cookies;
 mod error;
 mod extract;
 mod idempotency;
+mod json_shape;
 mod limits;
 mod merge_patch;
 mod metrics;

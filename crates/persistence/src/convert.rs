@@ -91,7 +91,7 @@ impl Parser {
             source_type: source_type
                 .map(|v| self.field("source_type", TypeName::parse(v)))
                 .transpose()?,
-            metadata: self.field("metadata", Metadata::new(metadata))?,
+            metadata: self.field("metadata", Metadata::stored(metadata))?,
         })
     }
 }

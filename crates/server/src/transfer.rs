@@ -182,8 +182,8 @@ async fn apply_chunk(
         let values =
             |items: &[(u64, Value)]| items.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>();
         let parsed = kg_http::batch_json::parse_export(
-            &values(&chunk.entities),
-            &values(&chunk.relationships),
+            values(&chunk.entities),
+            values(&chunk.relationships),
         );
         let violations = match parsed {
             Ok(batch) => match services.batch.apply(ctx, batch, false).await {

@@ -113,7 +113,7 @@ pub(crate) async fn handle(
     };
     let raw = body.raw().unwrap_or_default();
     let body: BatchRequest = body.parse()?;
-    let batch = batch_json::parse(&body.entities, &body.relationships)
+    let batch = batch_json::parse(body.entities, body.relationships)
         .map_err(|v| ApiError::validation(&v))?;
     if dry_run {
         // A dry run has no effect to protect: its key, if any, is not used.
