@@ -292,3 +292,83 @@ async fn a_hub_in_the_frontier_gives_its_share_and_not_its_degree() -> anyhow::R
     assert!(first.is_subset(&returned), "the lowest ids are followed");
     Ok(())
 }
+
+#[tokio::test]
+async fn depth_three_from_a_hub_of_200_000_relationships_answers_within_its_budgets()
+-> anyhow::Result<()> {
+    const LEAVES: i64 = 200_000;
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let hub = app
+        .create_entity(&token, json!({ "type": "Hub", "name": "hub" }))
+        .await?;
+    // 200,000 leaves, each the target of one relationship from the hub,
+    // none with a confidence; authored as the hub was.
+    app.execute(&format!(
+        "INSERT INTO entities (id, kind, name, metadata, created_at, created_by, updated_at, updated_by, version) \
+         WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < {last}) \
+         SELECT {new_id}, 'Leaf', 'l' || i, '{{}}', h.created_at, h.created_by, h.created_at, h.created_by, 1 \
+         FROM n, (SELECT created_at, created_by FROM entities WHERE kind = 'Hub') h",
+        last = LEAVES - 1,
+        new_id = new_id(&app),
+    ))
+    .await?;
+    let linked = app
+        .execute(&format!(
+            "INSERT INTO relationships (id, source_id, target_id, kind, metadata, created_at, created_by, updated_at, updated_by, version) \
+             SELECT {new_id}, h.id, e.id, 'LINKS', '{{}}', e.created_at, e.created_by, e.created_at, e.created_by, 1 \
+             FROM entities e, (SELECT id FROM entities WHERE kind = 'Hub') h WHERE e.kind = 'Leaf'",
+            new_id = new_id(&app),
+        ))
+        .await?;
+    assert_eq!(i64::try_from(linked)?, LEAVES);
+    let base = format!("/v1/entities/{}/neighbors?depth=3", id(&hub));
+    let get = |q: &'static str| {
+        let url = format!("{base}{q}");
+        let app = &app;
+        let token = &token;
+        async move {
+            let res = app.get(&url, token).await?;
+            anyhow::ensure!(res.status() == StatusCode::OK, "{url}: {}", res.status());
+            anyhow::Ok(res.json::<Value>().await?)
+        }
+    };
+    let reasons = |v: &Value| -> Vec<String> {
+        v["truncated_by"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect()
+    };
+
+    // Unfiltered: the hub gives its share, the node budget fills, and the
+    // answer is within its edge budget.
+    let all = get("").await?;
+    assert_eq!(ids(&all, "nodes").len(), 1000);
+    let edges = all["edges"].as_array().map_or(0, Vec::len);
+    assert!((999..=2000).contains(&edges), "{edges} edges");
+    assert_eq!(all["truncated"], true);
+    assert_eq!(reasons(&all), ["nodes", "rows"]);
+
+    // Filters that no relationship of the hub passes: the level examines
+    // its budget of the hub's relationships, not all 200,000, finds none,
+    // and says the rest went unread.
+    for filter in [
+        "&relationship_type=ABSENT",
+        "&type=Absent",
+        "&min_confidence=0.5",
+        "&direction=out&relationship_type=ABSENT&max_nodes=10",
+    ] {
+        let none = get(filter).await?;
+        assert_eq!(ids(&none, "nodes"), [id(&hub)], "{filter}");
+        assert_eq!(ids(&none, "edges"), Vec::<String>::new(), "{filter}");
+        assert_eq!(none["truncated"], true, "{filter}");
+        assert_eq!(reasons(&none), ["rows"], "{filter}");
+    }
+    // A filter that the hub's relationships pass finds them as before.
+    let links = get("&relationship_type=LINKS&type=Leaf&max_nodes=20").await?;
+    assert_eq!(ids(&links, "nodes").len(), 20);
+    assert_eq!(reasons(&links), ["nodes", "rows"]);
+    Ok(())
+}

@@ -51,6 +51,7 @@ def test_neighbors_history_and_audit(server: KgServer, admin: Client, pipeline: 
     a = next(pipeline.entities(type=tag, name="a"))
     two = pipeline.neighbors(a.id, depth=2)
     assert sorted(n.name for n in two.nodes) == ["a", "b", "c"] and not two.truncated
+    assert two.truncated_by == []
     graph = two.to_networkx()
     assert isinstance(graph, networkx.MultiDiGraph)
     assert graph.number_of_nodes() == 3 and graph.number_of_edges() == 2

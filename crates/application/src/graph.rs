@@ -1,7 +1,8 @@
 //! Traversal: the neighborhood of an entity, breadth-first, within a budget.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use kg_domain::{Confidence, Entity, EntityId, Relationship, TypeName};
 
@@ -89,6 +90,42 @@ pub struct Step {
     pub far_type: Option<TypeName>,
 }
 
+impl Step {
+    /// Whether anything beyond liveness decides which relationships are
+    /// followed: then a node's first relationships may not match, and a
+    /// level must read past them, within its budget.
+    #[must_use]
+    pub const fn is_filtered(&self) -> bool {
+        self.relationship_type.is_some() || self.min_confidence.is_some() || self.far_type.is_some()
+    }
+}
+
+/// How much of each frontier node's relationships one level reads, in each
+/// direction followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scan {
+    /// The most hops per node: the first that match the step's filters,
+    /// lowest relationship ids first.
+    pub take: u32,
+    /// The most live relationships read per node, lowest ids first, before
+    /// the filters are applied: the work a node may cost. At least `take`.
+    pub examine: u32,
+}
+
+/// What one level read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expansion {
+    /// The hops found, each once for every (frontier node, direction) that
+    /// reached it, in no set order.
+    pub hops: Vec<Hop>,
+    /// Whether some frontier node, in some direction followed, has live
+    /// relationships past the `examine` read while fewer than `take` of
+    /// those read matched: relationships that were never looked at. Only a
+    /// filtered step can leave any (a relationship's ends are live while it
+    /// is: deletes cascade).
+    pub unexamined: bool,
+}
+
 /// A live relationship followed from one node of a frontier, with its
 /// (live) far end. The near end is the frontier node, which the traversal
 /// already holds.
@@ -111,13 +148,59 @@ pub struct Neighborhood {
     pub nodes: Vec<Entity>,
     /// The relationships followed between those nodes.
     pub edges: Vec<Relationship>,
-    /// Whether the budget cut the traversal short.
-    pub truncated: bool,
+    /// The budgets that cut the traversal short, if any.
+    pub truncated_by: BTreeSet<Truncation>,
+}
+
+impl Neighborhood {
+    /// Whether any budget cut the traversal short.
+    #[must_use]
+    pub fn truncated(&self) -> bool {
+        !self.truncated_by.is_empty()
+    }
+}
+
+/// A budget that cut a traversal short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Truncation {
+    /// The node budget filled while there was more to reach.
+    Nodes,
+    /// The edge budget ([`EDGES_PER_NODE`] × the node budget) filled.
+    Edges,
+    /// A level's row budget left relationships unread: a node had more than
+    /// its share, or (with filters) more than the level could examine.
+    Rows,
+    /// The time budget ran out before the traversal reached its depth.
+    Time,
+}
+
+impl Truncation {
+    /// The name the API gives it.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Nodes => "nodes",
+            Self::Edges => "edges",
+            Self::Rows => "rows",
+            Self::Time => "time",
+        }
+    }
 }
 
 /// Rows a single level may read per node of budget: enough for the budget
 /// to fill on a well-connected graph, while bounding the work of a level.
 const ROWS_PER_NODE: u32 = 4;
+
+/// Relationships a filtered level may examine per node of budget, spread
+/// over its frontier: the filters may reject most of a node's first
+/// relationships, and a hub's are never all read.
+const EXAMINED_PER_NODE: u32 = 16;
+
+/// Edges an answer may carry per node of budget.
+pub const EDGES_PER_NODE: usize = 2;
+
+/// How long a traversal may take, unless set otherwise.
+pub const DEFAULT_TIME_BUDGET: Duration = Duration::from_secs(2);
 
 /// How many relationships a level follows from each node of its frontier,
 /// in each direction: an equal share of the level's rows, at least one, and
@@ -129,11 +212,34 @@ fn share_per_node(budget: u16, level_rows: u32, frontier: usize) -> u32 {
     level_rows.div_ceil(nodes).clamp(1, u32::from(budget))
 }
 
+/// How many relationships a level reads from each node of its frontier in
+/// each direction: with filters, an equal share of the level's examined
+/// rows; never fewer than it takes.
+fn scan_per_node(step: &Step, budget: u16, take: u32, frontier: usize) -> Scan {
+    if !step.is_filtered() {
+        return Scan {
+            take,
+            examine: take,
+        };
+    }
+    let ways = u32::try_from(step.direction.ways().len()).unwrap_or(1);
+    let scans = u32::try_from(frontier)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(ways)
+        .max(1);
+    let examined = u32::from(budget) * EXAMINED_PER_NODE;
+    Scan {
+        take,
+        examine: examined.div_ceil(scans).max(take),
+    }
+}
+
 /// Reading the graph around an entity.
 #[derive(Clone)]
 pub struct GraphService {
     entities: Arc<dyn EntityRepository>,
     relationships: Arc<dyn RelationshipRepository>,
+    time_budget: Duration,
 }
 
 impl std::fmt::Debug for GraphService {
@@ -143,7 +249,7 @@ impl std::fmt::Debug for GraphService {
 }
 
 impl GraphService {
-    /// A service over the given ports.
+    /// A service over the given ports, with [`DEFAULT_TIME_BUDGET`].
     #[must_use]
     pub fn new(
         entities: Arc<dyn EntityRepository>,
@@ -152,18 +258,32 @@ impl GraphService {
         Self {
             entities,
             relationships,
+            time_budget: DEFAULT_TIME_BUDGET,
         }
     }
 
+    /// The same service, with traversals bounded by `budget` in time.
+    #[must_use]
+    pub const fn with_time_budget(mut self, budget: Duration) -> Self {
+        self.time_budget = budget;
+        self
+    }
+
     /// Breadth-first from `start` to `query.depth` levels, one repository
-    /// query per level, stopping at the node budget with `truncated`.
+    /// query per level, within budgets; each budget that cuts it short is
+    /// named in `truncated_by`.
     ///
-    /// Each level follows, from every node of its frontier and in each
-    /// direction, at most its share of relationships (lowest ids first; see
-    /// [`share_per_node`]), and at most `4 × max_nodes` in all (lowest ids
-    /// first). A node that had more to follow sets `truncated`, as does the
-    /// budget. Once the budget is full no further level is read: it could
-    /// add no node, only relationships among the nodes already found.
+    /// - Nodes: at most `max_nodes`. Once they are all found no further
+    ///   level is read: it could add no node, only relationships among the
+    ///   nodes already found.
+    /// - Rows: each level follows, from every node of its frontier and in
+    ///   each direction, at most its share of relationships (lowest ids
+    ///   first; see [`share_per_node`]), and at most `4 × max_nodes` in
+    ///   all. With filters, it examines at most `16 × max_nodes`
+    ///   relationships, shared over its frontier, to find them.
+    /// - Edges: at most [`EDGES_PER_NODE`] `× max_nodes` in the answer.
+    /// - Time: a level that has not answered when the time budget runs out
+    ///   is given up, and no further level starts.
     ///
     /// # Errors
     /// `NotFound` unless `start` is a live entity; `DatabaseUnavailable`; `Internal`.
@@ -180,6 +300,7 @@ impl GraphService {
             .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?
             .ok_or(AppError::NotFound(ResourceKind::Entity))?;
         let budget = usize::from(query.max_nodes.get());
+        let max_edges = budget * EDGES_PER_NODE;
         let level_rows = u32::from(query.max_nodes.get()) * ROWS_PER_NODE;
         let step = Step {
             direction: query.direction,
@@ -187,27 +308,39 @@ impl GraphService {
             min_confidence: query.min_confidence,
             far_type: query.entity_type.clone(),
         };
+        let deadline = tokio::time::Instant::now() + self.time_budget;
         let mut included: HashSet<EntityId> = HashSet::from([origin.id]);
         let mut nodes = vec![origin];
         let mut edges = Vec::new();
         let mut seen_edges = HashSet::new();
         let mut frontier = vec![start];
-        let mut truncated = false;
+        let mut truncated_by = BTreeSet::new();
         for _ in 0..query.depth.get() {
             if frontier.is_empty() {
                 break;
             }
             if nodes.len() >= budget {
-                truncated = true;
+                truncated_by.insert(Truncation::Nodes);
                 break;
             }
             let share = share_per_node(query.max_nodes.get(), level_rows, frontier.len());
             // One more than the share, to know whether a node had more.
-            let mut hops = self
-                .relationships
-                .expand(&frontier, &step, share + 1)
-                .await
-                .map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))?;
+            let scan = scan_per_node(&step, query.max_nodes.get(), share + 1, frontier.len());
+            let level = tokio::time::timeout_at(
+                deadline,
+                self.relationships.expand(&frontier, &step, scan),
+            );
+            let Ok(expansion) = level.await else {
+                truncated_by.insert(Truncation::Time);
+                break;
+            };
+            let Expansion {
+                mut hops,
+                unexamined,
+            } = expansion.map_err(|e| AppError::from_repo(e, ResourceKind::Relationship))?;
+            if unexamined {
+                truncated_by.insert(Truncation::Rows);
+            }
             hops.sort_by_key(|h| h.relationship.id.as_uuid());
             let mut taken: HashMap<(EntityId, bool), u32> = HashMap::new();
             let mut level_seen = HashSet::new();
@@ -222,13 +355,13 @@ impl GraphService {
                 let count = taken.entry((near, hop.outgoing)).or_default();
                 *count += 1;
                 if *count > share {
-                    truncated = true;
+                    truncated_by.insert(Truncation::Rows);
                 } else if level_seen.insert(hop.relationship.id) {
                     followed.push(hop);
                 }
             }
             if followed.len() > level_rows as usize {
-                truncated = true;
+                truncated_by.insert(Truncation::Rows);
                 followed.truncate(level_rows as usize);
             }
             let mut next = Vec::new();
@@ -236,7 +369,7 @@ impl GraphService {
                 let far = hop.far;
                 if !included.contains(&far.id) {
                     if nodes.len() >= budget {
-                        truncated = true;
+                        truncated_by.insert(Truncation::Nodes);
                     } else {
                         included.insert(far.id);
                         next.push(far.id);
@@ -246,8 +379,13 @@ impl GraphService {
                 let r = hop.relationship;
                 let inside = included.contains(&r.data.ends.source())
                     && included.contains(&r.data.ends.target());
-                if inside && seen_edges.insert(r.id) {
-                    edges.push(r);
+                if inside && !seen_edges.contains(&r.id) {
+                    if edges.len() >= max_edges {
+                        truncated_by.insert(Truncation::Edges);
+                    } else {
+                        seen_edges.insert(r.id);
+                        edges.push(r);
+                    }
                 }
             }
             frontier = next;
@@ -255,7 +393,7 @@ impl GraphService {
         Ok(Neighborhood {
             nodes,
             edges,
-            truncated,
+            truncated_by,
         })
     }
 }

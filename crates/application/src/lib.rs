@@ -58,7 +58,10 @@ pub use document::{
 pub use draft::{AttributionDraft, EntityDraft, RelationshipDraft, attribution_document};
 pub use entities::{EntityFilter, EntityService, MetadataKey, fold};
 pub use error::{AppError, Conflict, RepoError, ResourceKind, RestoreBlocker};
-pub use graph::{Depth, GraphService, Hop, NeighborQuery, Neighborhood, NodeBudget, Step};
+pub use graph::{
+    DEFAULT_TIME_BUDGET, Depth, EDGES_PER_NODE, Expansion, GraphService, Hop, NeighborQuery,
+    Neighborhood, NodeBudget, Scan, Step, Truncation,
+};
 pub use history::{AuditPage, HistoryService};
 pub use idempotency::{
     Claim, Completion, IDEMPOTENCY_LEASE, IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyService,

@@ -15,9 +15,9 @@ use kg_domain::{
 };
 
 use crate::{
-    AuditEntry, AuditFilter, AuditRecord, ChangePage, Completion, EntityFilter, FeedRequest, Hop,
-    IssuedToken, Limit, Page, PageRequest, Position, RelationshipFilter, RepoError, Step,
-    ThrottleKey, ThrottlePolicy, TokenError,
+    AuditEntry, AuditFilter, AuditRecord, ChangePage, Completion, EntityFilter, Expansion,
+    FeedRequest, IssuedToken, Limit, Page, PageRequest, Position, RelationshipFilter, RepoError,
+    Scan, Step, ThrottleKey, ThrottlePolicy, TokenError,
 };
 
 /// The time now. A port so tests can control it.
@@ -164,10 +164,13 @@ pub trait RelationshipRepository: Send + Sync {
 
     /// Live relationships with one end in `frontier`, followed in
     /// `step.direction` and matching its filters, both ends live, each with
-    /// its far end: from each frontier node and in each direction followed, the
-    /// `per_node` with the lowest relationship ids. A relationship comes once
-    /// for each (frontier node, direction) that reached it, in no set order.
-    /// One query, whatever the degree of the frontier's nodes.
+    /// its far end: from each frontier node and in each direction followed,
+    /// of its `scan.examine` live relationships with the lowest ids, the
+    /// `scan.take` lowest that match. A relationship comes once for each
+    /// (frontier node, direction) that reached it, in no set order; and
+    /// [`Expansion::unexamined`] says whether any were left unread. One
+    /// query, whatever the degree of the frontier's nodes (and one more,
+    /// index-only, for a filtered step).
     ///
     /// # Errors
     /// `DatabaseUnavailable` or `Other`.
@@ -175,8 +178,8 @@ pub trait RelationshipRepository: Send + Sync {
         &self,
         frontier: &[EntityId],
         step: &Step,
-        per_node: u32,
-    ) -> Result<Vec<Hop>, RepoError>;
+        scan: Scan,
+    ) -> Result<Expansion, RepoError>;
 }
 
 /// Reading the change feed.

@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use kg_application::{
-    AuditAction, AuditEntry, AuditTarget, Completion, Conflict, Direction, Hop, NewChange, Page,
-    PageRequest, RelationshipFilter, RelationshipRepository, RepoError, Step,
+    AuditAction, AuditEntry, AuditTarget, Completion, Conflict, Direction, Expansion, Hop,
+    NewChange, Page, PageRequest, RelationshipFilter, RelationshipRepository, RepoError, Scan,
+    Step,
 };
 use kg_domain::{EntityId, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
@@ -237,15 +238,19 @@ where
         &self,
         frontier: &[EntityId],
         step: &Step,
-        per_node: u32,
-    ) -> Result<Vec<Hop>, RepoError> {
-        if frontier.is_empty() || per_node == 0 {
-            return Ok(Vec::new());
+        scan: Scan,
+    ) -> Result<Expansion, RepoError> {
+        if frontier.is_empty() || scan.take == 0 {
+            return Ok(Expansion {
+                hops: Vec::new(),
+                unexamined: false,
+            });
         }
         let backend = self.db.get_database_backend();
-        let statement = expand_statement(backend, frontier, step, per_node);
+        let statement = expand_statement(backend, frontier, step, scan);
         let rows = self.db.query_all_raw(statement).await.map_err(db)?;
-        rows.iter()
+        let hops = rows
+            .iter()
             .map(|row| {
                 let outgoing: i32 = row.try_get("", "outgoing").map_err(db)?;
                 let r = relationship::Model::from_query_result(row, "r_").map_err(db)?;
@@ -256,15 +261,113 @@ where
                     far: entity_from_row(far)?,
                 })
             })
-            .collect()
+            .collect::<Result<Vec<_>, RepoError>>()?;
+        // Unfiltered, every relationship read is followed (its ends are
+        // live while it is), so a node with more gave `take`.
+        let unexamined = if step.is_filtered() {
+            self.unexamined(frontier, step, scan, &hops).await?
+        } else {
+            false
+        };
+        Ok(Expansion { hops, unexamined })
+    }
+}
+
+impl<C: Executor> SeaOrmRelationshipRepository<C> {
+    /// Whether a (frontier node, direction) that gave fewer than
+    /// `scan.take` hops has live relationships past the `scan.examine` it
+    /// read: an index-only probe of one entry per such node.
+    async fn unexamined(
+        &self,
+        frontier: &[EntityId],
+        step: &Step,
+        scan: Scan,
+        hops: &[Hop],
+    ) -> Result<bool, RepoError> {
+        let mut gave: std::collections::HashMap<(EntityId, bool), u32> =
+            std::collections::HashMap::new();
+        for hop in hops {
+            let ends = &hop.relationship.data.ends;
+            let near = if hop.outgoing {
+                ends.source()
+            } else {
+                ends.target()
+            };
+            *gave.entry((near, hop.outgoing)).or_default() += 1;
+        }
+        let short: Vec<(&str, Vec<EntityId>)> = step
+            .direction
+            .ways()
+            .iter()
+            .map(|&outgoing| {
+                let near = if outgoing { "source_id" } else { "target_id" };
+                let ids = frontier
+                    .iter()
+                    .copied()
+                    .filter(|&id| {
+                        gave.get(&(id, outgoing)).copied().unwrap_or_default() < scan.take
+                    })
+                    .collect();
+                (near, ids)
+            })
+            .filter(|(_, ids): &(&str, Vec<EntityId>)| !ids.is_empty())
+            .collect();
+        if short.is_empty() {
+            return Ok(false);
+        }
+        let mut binds = Binds::new(self.db.get_database_backend());
+        // The lists first, then the conditions: binds go in text order.
+        let lists = short
+            .iter()
+            .enumerate()
+            .map(|(i, (_, ids))| {
+                let rows = ids
+                    .iter()
+                    .map(|id| format!("({})", binds.push(id.as_uuid())))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("s{i}(id) AS (VALUES {rows})")
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let conditions = short
+            .iter()
+            .enumerate()
+            .map(|(i, (near, _))| {
+                let skip = binds.push(i64::from(scan.examine));
+                format!(
+                    "EXISTS (SELECT 1 FROM s{i} WHERE EXISTS (SELECT 1 FROM relationships y \
+                     WHERE y.{near} = s{i}.id AND y.deleted_at IS NULL \
+                     ORDER BY y.id LIMIT 1 OFFSET {skip}))"
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let sql = format!("WITH {lists} SELECT ({conditions}) AS unexamined");
+        let row = self
+            .db
+            .query_one_raw(binds.statement(sql))
+            .await
+            .map_err(db)?;
+        let found = row
+            .map(|r| {
+                r.try_get::<bool>("", "unexamined")
+                    .or_else(|_| r.try_get::<i32>("", "unexamined").map(|v| v != 0))
+            })
+            .transpose()
+            .map_err(db)?;
+        Ok(found.unwrap_or(false))
     }
 }
 
 /// The one statement of a traversal level: for each frontier node and
 /// each direction, a scan of that node's live relationships in id order
 /// (`(source_id, id)` or `(target_id, id)`, partial indexes over live rows)
-/// that stops after `per_node` whose ends are live and match, each with
-/// its far end's columns (the near end is the frontier node).
+/// that stops after `scan.take` whose ends are live and match, each with
+/// its far end's columns (the near end is the frontier node). With
+/// filters, the scan reads at most `scan.examine` index entries before
+/// they apply, so a filter that rejects most of a hub's relationships does
+/// not read them all.
 ///
 /// The per-node work sits inside a `LATERAL` subquery on PostgreSQL (a
 /// correlated `IN (… LIMIT n)` on SQLite, which has no `LATERAL`), so the
@@ -275,7 +378,7 @@ fn expand_statement(
     backend: DatabaseBackend,
     frontier: &[EntityId],
     step: &Step,
-    per_node: u32,
+    scan: Scan,
 ) -> Statement {
     let mut binds = Binds::new(backend);
     let rows = frontier
@@ -298,6 +401,16 @@ fn expand_statement(
             } else {
                 ("target_id", "source_id")
             };
+            // Binds go in text order: the examined rows come first.
+            let source = if step.is_filtered() {
+                let examine = binds.push(i64::from(scan.examine));
+                format!(
+                    "(SELECT x0.* FROM relationships x0 WHERE x0.{near} = f.id \
+                     AND x0.deleted_at IS NULL ORDER BY x0.id LIMIT {examine}) x"
+                )
+            } else {
+                "relationships x".to_owned()
+            };
             let mut filter = String::new();
             if let Some(kind) = &step.relationship_type {
                 filter += &format!(" AND x.kind = {}", binds.push(kind.as_str()));
@@ -308,25 +421,25 @@ fn expand_statement(
             if let Some(t) = &step.far_type {
                 filter += &format!(" AND e.kind = {}", binds.push(t.as_str()));
             }
-            let limit = binds.push(i64::from(per_node));
+            let limit = binds.push(i64::from(scan.take));
             let flag = i32::from(outgoing);
             let ends = format!(
                 "JOIN entities n ON n.id = x.{near} AND n.deleted_at IS NULL \
                  JOIN entities e ON e.id = x.{far} AND e.deleted_at IS NULL"
             );
-            let scan = format!(
-                "FROM relationships x {ends} \
+            let read = format!(
+                "FROM {source} {ends} \
                  WHERE x.{near} = f.id AND x.deleted_at IS NULL{filter} \
                  ORDER BY x.id LIMIT {limit}"
             );
             match backend {
                 DatabaseBackend::Postgres => format!(
                     "SELECT o.* FROM f CROSS JOIN LATERAL \
-                     (SELECT {flag} AS outgoing, {columns} {scan}) o"
+                     (SELECT {flag} AS outgoing, {columns} {read}) o"
                 ),
                 _ => format!(
                     "SELECT {flag} AS outgoing, {columns} FROM f \
-                     JOIN relationships x ON x.id IN (SELECT x.id {scan}) \
+                     JOIN relationships x ON x.id IN (SELECT x.id {read}) \
                      JOIN entities e ON e.id = x.{far}"
                 ),
             }

@@ -1011,7 +1011,7 @@ async fn entities_by_external_id(
 #[tokio::test]
 async fn a_traversal_step_reads_at_most_its_share_from_each_node_and_direction()
 -> anyhow::Result<()> {
-    use kg_application::{Direction, Step};
+    use kg_application::{Direction, Scan, Step};
     let f = fixture().await?;
     let entities = SeaOrmEntityRepository::new(f.db.clone());
     let relationships = SeaOrmRelationshipRepository::new(f.db.clone());
@@ -1070,9 +1070,15 @@ async fn a_traversal_step_reads_at_most_its_share_from_each_node_and_direction()
         far_type: None,
     };
 
-    let hops = relationships
-        .expand(&[hub, other], &step(Direction::Both), 5)
+    let just = |take| Scan {
+        take,
+        examine: take,
+    };
+    let expansion = relationships
+        .expand(&[hub, other], &step(Direction::Both), just(5))
         .await?;
+    assert!(!expansion.unexamined, "unfiltered, all read is followed");
+    let hops = expansion.hops;
     let mut from_hub_out: Vec<_> = hops
         .iter()
         .filter(|h| h.outgoing && h.relationship.data.ends.source() == hub)
@@ -1100,8 +1106,59 @@ async fn a_traversal_step_reads_at_most_its_share_from_each_node_and_direction()
         assert_eq!(h.far.id, far, "each hop carries its far end");
     }
     let out_only = relationships
-        .expand(&[hub], &step(Direction::Outgoing), 100)
+        .expand(&[hub], &step(Direction::Outgoing), just(100))
         .await?;
-    assert_eq!(out_only.len(), 12);
+    assert_eq!(out_only.hops.len(), 12);
+
+    // Filtered, a scan reads at most `examine` relationships: the hub's
+    // twelve are `LINKS`, none `OTHER`, so a scan of five finds nothing and
+    // says so, and one of all twelve finds nothing and has read them all.
+    let other_kind = Step {
+        relationship_type: Some(TypeName::parse("OTHER")?),
+        ..step(Direction::Outgoing)
+    };
+    let capped = relationships
+        .expand(
+            &[hub, other],
+            &other_kind,
+            Scan {
+                take: 2,
+                examine: 5,
+            },
+        )
+        .await?;
+    assert!(capped.hops.is_empty());
+    assert!(capped.unexamined, "seven of the hub's were never read");
+    let whole = relationships
+        .expand(
+            &[hub, other],
+            &other_kind,
+            Scan {
+                take: 2,
+                examine: 12,
+            },
+        )
+        .await?;
+    assert!(whole.hops.is_empty());
+    assert!(!whole.unexamined, "all twelve were read");
+    // The first five by id, filtered by confidence (none has one): the
+    // same answer; by the far end's type, the five lowest are followed.
+    let typed = relationships
+        .expand(
+            &[hub],
+            &Step {
+                far_type: Some(made[2].data.kind.clone()),
+                ..step(Direction::Outgoing)
+            },
+            Scan {
+                take: 3,
+                examine: 5,
+            },
+        )
+        .await?;
+    let mut followed: Vec<_> = typed.hops.iter().map(|h| h.relationship.id).collect();
+    followed.sort_by_key(|id| id.as_uuid());
+    assert_eq!(followed, lowest[..3]);
+    assert!(!typed.unexamined, "it took all it could");
     f.done().await
 }

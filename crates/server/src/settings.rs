@@ -70,6 +70,9 @@ pub struct Settings {
     pub db_statement_timeout: Duration,
     /// `KG_DB_BUSY_TIMEOUT_SECS` (SQLite): how long a writer waits for the lock.
     pub db_busy_timeout: Duration,
+    /// `KG_TRAVERSAL_TIME_BUDGET_MS`: how long one neighbors traversal may
+    /// take before it answers what it has, truncated.
+    pub traversal_time_budget: Duration,
     /// `KG_JWT_SECRET` / `KG_JWT_SECRET_FILE`.
     pub jwt_secret: SecretSource,
     /// `KG_ACCESS_TOKEN_TTL_SECS`.
@@ -318,6 +321,12 @@ impl Settings {
                 3600,
             )),
             db_busy_timeout: Duration::from_secs(r.bounded("KG_DB_BUSY_TIMEOUT_SECS", 5, 1, 60)),
+            traversal_time_budget: Duration::from_millis(r.bounded(
+                "KG_TRAVERSAL_TIME_BUDGET_MS",
+                2000,
+                10,
+                60_000,
+            )),
             shutdown_drain: Duration::from_secs(r.bounded("KG_SHUTDOWN_DRAIN_SECS", 0, 0, 120)),
             shutdown_timeout: r.bounded("KG_SHUTDOWN_TIMEOUT_SECS", 25, 1, 600),
             jwt_secret,

@@ -173,7 +173,8 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
     Ok(Services {
         entities: EntityService::new(entities.clone(), clock.clone()),
         relationships: RelationshipService::new(relationships.clone(), clock.clone()),
-        graph: GraphService::new(entities, relationships),
+        graph: GraphService::new(entities, relationships)
+            .with_time_budget(settings.traversal_time_budget),
         batch: BatchService::new(
             Arc::new(SeaOrmBatchRepository::new(db.clone())),
             clock.clone(),

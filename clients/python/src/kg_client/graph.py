@@ -11,17 +11,19 @@ __all__ = ["Neighborhood"]
 
 class Neighborhood:
     """The answer of ``neighbors()``: ``nodes`` (entities), ``edges``
-    (relationships among them) and ``truncated`` (kg's node budget, or a
-    node's share of edges, cut the traversal short)."""
+    (relationships among them), ``truncated`` (a budget of kg's cut the
+    traversal short) and ``truncated_by`` (which: ``nodes``, ``edges``,
+    ``rows``, ``time``)."""
 
     def __init__(self, response: models.NeighborhoodResponse) -> None:
         self.response = response
         self.nodes = response.nodes
         self.edges = response.edges
         self.truncated = response.truncated
+        self.truncated_by = response.truncated_by
 
     def __repr__(self) -> str:
-        return f"Neighborhood({len(self.nodes)} nodes, {len(self.edges)} edges, truncated={self.truncated})"
+        return f"Neighborhood({len(self.nodes)} nodes, {len(self.edges)} edges, truncated_by={self.truncated_by})"
 
     def to_networkx(self) -> Any:
         """A ``networkx.MultiDiGraph``: a node per entity id with the entity's

@@ -736,6 +736,17 @@ class NeighborhoodResponse(BaseModel):
     nodes: list[EntityResponse]
     edges: list[RelationshipResponse]
     truncated: bool
+    """
+    Whether any budget cut the traversal short.
+    """
+    truncated_by: list[str]
+    """
+    The budgets that did, in this order: `nodes` (the node budget
+    filled), `edges` (2 × `max_nodes` edges), `rows` (a level left a
+    node's relationships unread: more than its share, or more than a
+    filtered level examines), `time` (the traversal's time budget ran
+    out). Empty when `truncated` is false.
+    """
 
 
 class Ready(BaseModel):

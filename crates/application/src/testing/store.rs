@@ -290,8 +290,8 @@ impl RelationshipRepository for InMemoryStore {
         &self,
         frontier: &[EntityId],
         step: &Step,
-        per_node: u32,
-    ) -> Result<Vec<Hop>, RepoError> {
+        scan: Scan,
+    ) -> Result<Expansion, RepoError> {
         Ok(self.with(|s| {
             s.expansions += 1;
             let live = |id: EntityId| {
@@ -300,51 +300,60 @@ impl RelationshipRepository for InMemoryStore {
                     .filter(|e| e.lifecycle.is_live())
                     .cloned()
             };
-            let far_ok = |e: &Entity| step.far_type.as_ref().is_none_or(|t| &e.data.kind == t);
-            let mut matching: Vec<&Relationship> = s
+            let matches = |r: &Relationship, far: &Entity| {
+                step.relationship_type
+                    .as_ref()
+                    .is_none_or(|t| &r.data.kind == t)
+                    && step
+                        .min_confidence
+                        .is_none_or(|m| r.data.attribution.confidence.is_some_and(|c| c >= m))
+                    && step.far_type.as_ref().is_none_or(|t| &far.data.kind == t)
+            };
+            let mut all: Vec<&Relationship> = s
                 .relationships
                 .values()
                 .filter(|r| r.lifecycle.is_live())
-                .filter(|r| {
-                    step.relationship_type
-                        .as_ref()
-                        .is_none_or(|t| &r.data.kind == t)
-                })
-                .filter(|r| {
-                    step.min_confidence
-                        .is_none_or(|m| r.data.attribution.confidence.is_some_and(|c| c >= m))
-                })
                 .collect();
-            matching.sort_by_key(|r| r.id.as_uuid());
-            let mut taken: HashMap<(EntityId, bool), u32> = HashMap::new();
+            all.sort_by_key(|r| r.id.as_uuid());
             let mut hops = Vec::new();
-            for r in matching {
-                let (Some(source), Some(target)) =
-                    (live(r.data.ends.source()), live(r.data.ends.target()))
-                else {
-                    continue;
-                };
+            let mut unexamined = false;
+            for &near in frontier {
                 for &outgoing in step.direction.ways() {
-                    let (near, far) = if outgoing {
-                        (&source, &target)
-                    } else {
-                        (&target, &source)
-                    };
-                    if !frontier.contains(&near.id) || !far_ok(far) {
-                        continue;
+                    let from_near: Vec<&Relationship> = all
+                        .iter()
+                        .copied()
+                        .filter(|r| {
+                            let ends = &r.data.ends;
+                            near == if outgoing {
+                                ends.source()
+                            } else {
+                                ends.target()
+                            }
+                        })
+                        .collect();
+                    let mut taken = 0;
+                    for r in from_near.iter().take(scan.examine as usize) {
+                        let (Some(source), Some(target)) =
+                            (live(r.data.ends.source()), live(r.data.ends.target()))
+                        else {
+                            continue;
+                        };
+                        let far = if outgoing { target } else { source };
+                        if taken < scan.take && matches(r, &far) {
+                            taken += 1;
+                            hops.push(Hop {
+                                outgoing,
+                                relationship: (*r).clone(),
+                                far,
+                            });
+                        }
                     }
-                    let count = taken.entry((near.id, outgoing)).or_default();
-                    if *count < per_node {
-                        *count += 1;
-                        hops.push(Hop {
-                            outgoing,
-                            relationship: r.clone(),
-                            far: far.clone(),
-                        });
+                    if from_near.len() > scan.examine as usize && taken < scan.take {
+                        unexamined = true;
                     }
                 }
             }
-            hops
+            Expansion { hops, unexamined }
         }))
     }
 

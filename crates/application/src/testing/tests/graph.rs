@@ -64,7 +64,7 @@ async fn neighbors_go_breadth_first_one_query_per_level_within_the_budget() {
         .expect("depth 1");
     assert_eq!(one.nodes.len(), 31);
     assert_eq!(one.edges.len(), 30);
-    assert!(!one.truncated);
+    assert!(!one.truncated());
     assert_eq!(one.nodes[0].id, hub.id, "the start comes first");
 
     h.store.with(|s| s.expansions = 0);
@@ -74,7 +74,7 @@ async fn neighbors_go_breadth_first_one_query_per_level_within_the_budget() {
         .expect("depth 3");
     assert_eq!(three.nodes.len(), 91);
     assert_eq!(three.edges.len(), 90);
-    assert!(!three.truncated);
+    assert!(!three.truncated());
     // The third level finds nothing new and still costs one query; no more.
     assert_eq!(h.store.with(|s| s.expansions), 3);
 
@@ -83,7 +83,7 @@ async fn neighbors_go_breadth_first_one_query_per_level_within_the_budget() {
         .await
         .expect("budget");
     assert_eq!(cut.nodes.len(), 40);
-    assert!(cut.truncated);
+    assert_eq!(cut.truncated_by, [Truncation::Nodes].into());
     let ids: std::collections::HashSet<EntityId> = cut.nodes.iter().map(|n| n.id).collect();
     assert!(
         cut.edges
@@ -138,7 +138,11 @@ async fn a_level_follows_a_share_of_each_nodes_relationships() {
         .expect("neighbors");
     // 100 nodes share the second level's 4,000 rows: 40 each.
     assert_eq!(found.nodes.len(), 1 + 100 + 40);
-    assert!(found.truncated, "the spoke had more than its share");
+    assert_eq!(
+        found.truncated_by,
+        [Truncation::Rows].into(),
+        "the spoke had more than its share"
+    );
     assert_eq!(found.edges.len(), 140);
 }
 
@@ -168,6 +172,159 @@ async fn a_full_budget_ends_the_traversal_without_another_query() {
     // next could add no node, so it is not read.
     assert_eq!(found.nodes.len(), 31);
     assert_eq!(found.edges.len(), 30);
-    assert!(found.truncated);
+    assert_eq!(found.truncated_by, [Truncation::Nodes].into());
     assert_eq!(h.store.with(|s| s.expansions), 1);
+}
+
+fn everything(depth: i64, max: i64) -> NeighborQuery {
+    NeighborQuery {
+        depth: Depth::new(depth).expect("depth"),
+        direction: Direction::Both,
+        entity_type: None,
+        relationship_type: None,
+        min_confidence: None,
+        max_nodes: NodeBudget::new(max).expect("budget"),
+    }
+}
+
+#[tokio::test]
+async fn an_answer_holds_at_most_two_edges_per_node_of_budget() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    // Four entities, each pair linked by two types of relationship each
+    // way: 24 relationships, 12 at each entity.
+    let mut made = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        made.push(h.entities.create(&c, person(name)).await.expect("entity"));
+    }
+    for (i, x) in made.iter().enumerate() {
+        for y in &made[i + 1..] {
+            for kind in ["K1", "K2"] {
+                for (from, to) in [(x.id, y.id), (y.id, x.id)] {
+                    let mut link = knows(from, to);
+                    link.kind = TypeName::parse(kind).expect("type");
+                    h.relationships.create(&c, link).await.expect("link");
+                }
+            }
+        }
+    }
+    let graph = GraphService::new(Arc::new(h.store.clone()), Arc::new(h.store.clone()));
+    let all = graph
+        .neighbors(&c, made[0].id, &everything(2, 20))
+        .await
+        .expect("all");
+    assert_eq!((all.nodes.len(), all.edges.len()), (4, 24));
+    assert!(!all.truncated());
+    // A budget of 10 nodes allows 20 edges: the nodes are all found, and
+    // the second level's edges are cut.
+    let cut = graph
+        .neighbors(&c, made[0].id, &everything(2, 10))
+        .await
+        .expect("cut");
+    assert_eq!((cut.nodes.len(), cut.edges.len()), (4, 20));
+    assert_eq!(cut.truncated_by, [Truncation::Edges].into());
+}
+
+#[tokio::test]
+async fn a_filtered_level_examines_a_bounded_share_of_a_hubs_relationships() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    // A hub with 40 `KNOWS` and, after them (higher ids), one `LIKES`.
+    let (hub, _) = star(&h, &c, 40, |_| 0).await;
+    let liked = h.entities.create(&c, person("liked")).await.expect("liked");
+    let mut likes = knows(hub.id, liked.id);
+    likes.kind = TypeName::parse("LIKES").expect("type");
+    h.relationships.create(&c, likes).await.expect("likes");
+    let graph = GraphService::new(Arc::new(h.store.clone()), Arc::new(h.store.clone()));
+    let only_likes = |max| NeighborQuery {
+        relationship_type: Some(TypeName::parse("LIKES").expect("type")),
+        ..everything(1, max)
+    };
+    // A budget of 2 examines 16 × 2 = 32 relationships over two
+    // directions: 16 outgoing, none of them `LIKES`.
+    let small = graph
+        .neighbors(&c, hub.id, &only_likes(2))
+        .await
+        .expect("small");
+    assert_eq!(small.nodes.len(), 1);
+    assert_eq!(small.truncated_by, [Truncation::Rows].into());
+    // A budget of 6 examines 48 each way: all 41, and it is found.
+    let large = graph
+        .neighbors(&c, hub.id, &only_likes(6))
+        .await
+        .expect("large");
+    assert_eq!(
+        large.nodes.iter().map(|n| n.id).collect::<Vec<_>>(),
+        [hub.id, liked.id]
+    );
+    assert!(!large.truncated());
+}
+
+/// Relationships that take their time to be read.
+struct Slow(crate::testing::InMemoryStore);
+
+#[async_trait::async_trait]
+impl RelationshipRepository for Slow {
+    async fn create(
+        &self,
+        r: &Relationship,
+        audit: &AuditEntry,
+        completion: Option<&Completion>,
+    ) -> Result<(), RepoError> {
+        RelationshipRepository::create(&self.0, r, audit, completion).await
+    }
+    async fn get(&self, id: RelationshipId) -> Result<Option<Relationship>, RepoError> {
+        RelationshipRepository::get(&self.0, id).await
+    }
+    async fn list(
+        &self,
+        filter: &RelationshipFilter,
+        page: PageRequest,
+    ) -> Result<Page<Relationship>, RepoError> {
+        RelationshipRepository::list(&self.0, filter, page).await
+    }
+    async fn soft_delete(&self, id: RelationshipId, audit: &AuditEntry) -> Result<(), RepoError> {
+        RelationshipRepository::soft_delete(&self.0, id, audit).await
+    }
+    async fn update(
+        &self,
+        r: &Relationship,
+        expected: Version,
+        audit: &AuditEntry,
+    ) -> Result<(), RepoError> {
+        RelationshipRepository::update(&self.0, r, expected, audit).await
+    }
+    async fn expand(
+        &self,
+        frontier: &[EntityId],
+        step: &Step,
+        scan: Scan,
+    ) -> Result<Expansion, RepoError> {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        RelationshipRepository::expand(&self.0, frontier, step, scan).await
+    }
+}
+
+#[tokio::test]
+async fn a_level_that_outlasts_the_time_budget_is_given_up() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    let (hub, _) = star(&h, &c, 3, |_| 1).await;
+    let slow = GraphService::new(Arc::new(h.store.clone()), Arc::new(Slow(h.store.clone())));
+    let within = slow
+        .clone()
+        .with_time_budget(std::time::Duration::from_secs(30))
+        .neighbors(&c, hub.id, &everything(2, 100))
+        .await
+        .expect("within");
+    assert_eq!(within.nodes.len(), 7);
+    assert!(!within.truncated());
+    let cut = slow
+        .with_time_budget(std::time::Duration::from_millis(300))
+        .neighbors(&c, hub.id, &everything(2, 100))
+        .await
+        .expect("cut");
+    // The first level (200 ms) is in; the second would end at 400 ms.
+    assert_eq!(cut.nodes.len(), 4);
+    assert_eq!(cut.truncated_by, [Truncation::Time].into());
 }

@@ -28,7 +28,15 @@ pub(crate) struct Query {
 struct NeighborhoodResponse {
     nodes: Vec<EntityResponse>,
     edges: Vec<RelationshipResponse>,
+    /// Whether any budget cut the traversal short.
     truncated: bool,
+    /// The budgets that did, in this order: `nodes` (the node budget
+    /// filled), `edges` (2 × `max_nodes` edges), `rows` (a level left a
+    /// node's relationships unread: more than its share, or more than a
+    /// filtered level examines), `time` (the traversal's time budget ran
+    /// out). Empty when `truncated` is false.
+    #[schema(value_type = Vec<String>)]
+    truncated_by: Vec<&'static str>,
 }
 
 fn integer(text: String) -> Result<i64, &'static str> {
@@ -42,7 +50,7 @@ fn integer(text: String) -> Result<i64, &'static str> {
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("depth" = Option<u8>, Query, minimum = 1, maximum = 3, description = "How many hops (1 when absent)."), ("direction" = Option<String>, Query, description = "`out`, `in` or `both` (the default)."), ("type" = Option<String>, Query, description = "Only reach entities of this type."), ("relationship_type" = Option<String>, Query, description = "Only follow relationships of this type."), ("min_confidence" = Option<f64>, Query, minimum = 0, maximum = 1, description = "Only follow relationships with at least this confidence."), ("max_nodes" = Option<u16>, Query, minimum = 1, maximum = 1000, description = "The node budget (1000 when absent).")),
     responses(
-        (status = 200, description = "The neighbourhood, breadth-first. Each level follows, from each node and direction, at most its share of relationships (`ceil(4 × max_nodes / nodes in the level)`, at most `max_nodes`), lowest ids first. A full budget ends the traversal. `truncated` when the budget filled before the traversal reached its depth, or a node had more than its share.", body = NeighborhoodResponse),
+        (status = 200, description = "The neighbourhood, breadth-first. Each level follows, from each node and direction, at most its share of relationships (`ceil(4 × max_nodes / nodes in the level)`, at most `max_nodes`), lowest ids first. With filters, a level examines at most `16 × max_nodes` relationships, shared over its nodes, to find them. The answer holds at most `2 × max_nodes` edges, and a traversal stops when its time budget runs out. A full node budget ends the traversal. `truncated` when any budget cut the traversal short, and `truncated_by` names each.", body = NeighborhoodResponse),
         (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]
@@ -95,9 +103,11 @@ pub(crate) async fn handle(
         max_nodes: max_nodes.unwrap_or(NodeBudget::MAX),
     };
     let found = state.graph.neighbors(&ctx, id, &query).await?;
+    let truncated_by: Vec<&'static str> = found.truncated_by.iter().map(|t| t.as_str()).collect();
     Ok(HttpResponse::Ok().json(NeighborhoodResponse {
+        truncated: !truncated_by.is_empty(),
+        truncated_by,
         nodes: found.nodes.into_iter().map(Into::into).collect(),
         edges: found.edges.into_iter().map(Into::into).collect(),
-        truncated: found.truncated,
     }))
 }
