@@ -27,6 +27,7 @@ mod m20260101_000014_live_edge_indexes;
 mod m20260101_000015_opaque_responses;
 mod m20260101_000016_principal_changes;
 mod m20260101_000017_live_ends;
+mod m20260101_000018_refresh_tokens;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000015_opaque_responses::Migration),
             Box::new(m20260101_000016_principal_changes::Migration),
             Box::new(m20260101_000017_live_ends::Migration),
+            Box::new(m20260101_000018_refresh_tokens::Migration),
         ]
     }
 }

@@ -67,6 +67,10 @@ pub struct SessionPolicy {
     pub idle: Duration,
     /// No session lives longer than this after login.
     pub absolute: Duration,
+    /// A refresh token spent this recently may be presented once more, and
+    /// answers new tokens instead of revoking the session: a client that
+    /// refreshed twice at once, or lost the first answer, stays signed in.
+    pub reuse_grace: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -74,6 +78,7 @@ impl Default for SessionPolicy {
         Self {
             idle: Duration::days(7),
             absolute: Duration::days(30),
+            reuse_grace: Duration::seconds(30),
         }
     }
 }
@@ -276,7 +281,10 @@ impl AuthService {
 
     /// Rotates a refresh token: the presented one is spent, a new pair is
     /// returned. Presenting a spent token revokes the whole session, so a
-    /// stolen token and its legitimate successor both stop working.
+    /// stolen token and its legitimate successor both stop working, except
+    /// once within [`SessionPolicy::reuse_grace`] of its spending (a double
+    /// refresh). A token the session never issued is refused and changes
+    /// nothing, so knowing a session's id is not enough to end it.
     ///
     /// # Errors
     /// `InvalidRefreshToken`; `SessionExpired`; `Unavailable`; `Internal`.
@@ -305,11 +313,14 @@ impl AuthService {
         let (next_token, next) = self.refresh.mint(id);
         match self
             .sessions
-            .rotate(id, &presented, &next, now)
+            .rotate(id, &presented, &next, now, now - self.policy.reuse_grace)
             .await
             .map_err(user_err)?
         {
-            Rotation::Rotated => {
+            outcome @ (Rotation::Rotated | Rotation::Graced) => {
+                if outcome == Rotation::Graced {
+                    tracing::info!(session_id = %id, "a spent refresh token presented again within its grace");
+                }
                 let mut rotated = session;
                 rotated.refresh_digest = next;
                 rotated.last_used_at = now;
@@ -318,6 +329,10 @@ impl AuthService {
             Rotation::ReuseDetected => {
                 self.principals.invalidate();
                 tracing::warn!(session_id = %id, user_id = %session.user_id, "refresh token reuse detected; session revoked");
+                Err(AppError::InvalidRefreshToken)
+            }
+            Rotation::NotIssued => {
+                tracing::warn!(session_id = %id, "a refresh token this session never issued was presented");
                 Err(AppError::InvalidRefreshToken)
             }
             Rotation::NoSession => Err(AppError::InvalidRefreshToken),

@@ -284,11 +284,18 @@ pub trait UserRepository: Send + Sync {
 /// What happened when a refresh token was presented for rotation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rotation {
-    /// The token was current; the session now expects the new one.
+    /// The token was unspent: it is spent now, and the new one issued.
     Rotated,
-    /// The token was not current for a live session: a spent (or forged)
-    /// token. The whole session has been revoked.
+    /// The token was spent within the grace and had not been presented
+    /// again since: a client's double refresh. The new one is issued too,
+    /// and the token may not be presented again.
+    Graced,
+    /// The token was issued by the session and is spent (outside the grace,
+    /// or presented again within it): the whole session has been revoked.
     ReuseDetected,
+    /// The session never issued this token (a forgery, or another
+    /// session's): refused, and nothing changed.
+    NotIssued,
     /// No live session has this id.
     NoSession,
 }
@@ -296,7 +303,7 @@ pub enum Rotation {
 /// Storage of sign-in sessions.
 #[async_trait]
 pub trait SessionRepository: Send + Sync {
-    /// Stores a new session.
+    /// Stores a new session, and its refresh digest as an unspent token.
     ///
     /// # Errors
     /// `DatabaseUnavailable` or `Other`.
@@ -309,10 +316,13 @@ pub trait SessionRepository: Send + Sync {
     /// `DatabaseUnavailable` or `Other`.
     async fn get_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError>;
 
-    /// Replaces the session's refresh digest with `next` if, and only if, it
-    /// is still `presented` and the session is not revoked: a compare-and-set,
-    /// so of two concurrent rotations with the same token exactly one wins.
-    /// When a live session does not hold `presented`, the adapter revokes it.
+    /// Spends `presented` and issues `next` if, and only if, `presented`
+    /// is an unspent token of the live session `id` (a compare-and-set, so
+    /// of two concurrent rotations with one token exactly one spends it),
+    /// or a token it spent at `grace_since` or later that has not been
+    /// presented again since. When the session issued `presented` and it
+    /// is spent otherwise, the adapter revokes the session; a token it never
+    /// issued changes nothing.
     ///
     /// # Errors
     /// `DatabaseUnavailable` or `Other`.
@@ -322,6 +332,7 @@ pub trait SessionRepository: Send + Sync {
         presented: &TokenDigest,
         next: &TokenDigest,
         now: DateTime<Utc>,
+        grace_since: DateTime<Utc>,
     ) -> Result<Rotation, RepoError>;
 
     /// Revokes one session (logout). Revoking a revoked session is no error.

@@ -132,6 +132,26 @@ pub(crate) mod session {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub(crate) mod refresh_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "refresh_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub digest: Vec<u8>,
+        pub session_id: Uuid,
+        pub issued_at: DateTimeUtc,
+        pub spent_at: Option<DateTimeUtc>,
+        pub graced_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub(crate) mod login_throttle {
     use sea_orm::entity::prelude::*;
 

@@ -6,12 +6,13 @@ use kg_application::{RepoError, Rotation, SessionRepository};
 use kg_domain::{Session, SessionId, TokenDigest, User, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QuerySelect, Set,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QuerySelect,
+    Set,
 };
 
 use crate::convert::user_from_row;
 use crate::error::{CorruptRow, db};
-use crate::models::{session, user};
+use crate::models::{refresh_token, session, user};
 use crate::sql::begin_write;
 
 /// Sessions in the `sessions` table.
@@ -26,6 +27,27 @@ impl SeaOrmSessionRepository {
     pub const fn new(db: DatabaseConnection) -> Self {
         Self { db }
     }
+}
+
+/// Records `digest` as an unspent token of session `id`.
+async fn issue(
+    txn: &sea_orm::DatabaseTransaction,
+    id: SessionId,
+    digest: &TokenDigest,
+    at: DateTime<Utc>,
+) -> Result<(), RepoError> {
+    let row = refresh_token::ActiveModel {
+        digest: Set(digest.as_bytes().to_vec()),
+        session_id: Set(id.as_uuid()),
+        issued_at: Set(at),
+        spent_at: Set(None),
+        graced_at: Set(None),
+    };
+    refresh_token::Entity::insert(row)
+        .exec_without_returning(txn)
+        .await
+        .map(drop)
+        .map_err(db)
 }
 
 fn from_row(m: session::Model) -> Result<Session, CorruptRow> {
@@ -61,11 +83,13 @@ impl SessionRepository for SeaOrmSessionRepository {
             expires_at: Set(s.expires_at),
             revoked_at: Set(s.revoked_at),
         };
+        let txn = begin_write(&self.db).await?;
         session::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await
-            .map(drop)
-            .map_err(db)
+            .map_err(db)?;
+        issue(&txn, s.id, &s.refresh_digest, s.created_at).await?;
+        txn.commit().await.map_err(db)
     }
 
     async fn get_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError> {
@@ -93,36 +117,86 @@ impl SessionRepository for SeaOrmSessionRepository {
         presented: &TokenDigest,
         next: &TokenDigest,
         now: DateTime<Utc>,
+        grace_since: DateTime<Utc>,
     ) -> Result<Rotation, RepoError> {
+        use refresh_token::Column as T;
         use session::Column as C;
         let txn = begin_write(&self.db).await?;
-        // Compare-and-set: only the holder of the current token advances it.
-        let swapped = session::Entity::update_many()
-            .col_expr(C::RefreshDigest, Expr::value(next.as_bytes().to_vec()))
-            .col_expr(C::LastUsedAt, Expr::value(now))
-            .filter(C::Id.eq(id.as_uuid()))
-            .filter(C::RefreshDigest.eq(presented.as_bytes().to_vec()))
+        let live = session::Entity::find_by_id(id.as_uuid())
+            .select_only()
+            .column(C::Id)
             .filter(C::RevokedAt.is_null())
+            .into_tuple::<uuid::Uuid>()
+            .one(&txn)
+            .await
+            .map_err(db)?
+            .is_some();
+        if !live {
+            return Ok(Rotation::NoSession);
+        }
+        let presented_bytes = presented.as_bytes().to_vec();
+        let of_this_token = || {
+            Condition::all()
+                .add(T::Digest.eq(presented_bytes.clone()))
+                .add(T::SessionId.eq(id.as_uuid()))
+        };
+        // Compare-and-set: of two rotations of one unspent token, one spends it.
+        let spent = refresh_token::Entity::update_many()
+            .col_expr(T::SpentAt, Expr::value(now))
+            .filter(of_this_token())
+            .filter(T::SpentAt.is_null())
             .exec(&txn)
             .await
             .map_err(db)?;
-        let outcome = if swapped.rows_affected == 1 {
+        let outcome = if spent.rows_affected == 1 {
             Rotation::Rotated
         } else {
-            // Not the current token of a live session: revoke the family, if live.
-            let revoked = session::Entity::update_many()
-                .col_expr(C::RevokedAt, Expr::value(now))
-                .filter(C::Id.eq(id.as_uuid()))
-                .filter(C::RevokedAt.is_null())
+            // Spent within the grace and never graced: once more, the same way.
+            let graced = refresh_token::Entity::update_many()
+                .col_expr(T::GracedAt, Expr::value(now))
+                .filter(of_this_token())
+                .filter(T::SpentAt.gte(grace_since))
+                .filter(T::GracedAt.is_null())
                 .exec(&txn)
                 .await
                 .map_err(db)?;
-            if revoked.rows_affected == 1 {
-                Rotation::ReuseDetected
+            if graced.rows_affected == 1 {
+                Rotation::Graced
             } else {
-                Rotation::NoSession
+                let issued = refresh_token::Entity::find()
+                    .select_only()
+                    .column(T::SessionId)
+                    .filter(of_this_token())
+                    .into_tuple::<uuid::Uuid>()
+                    .one(&txn)
+                    .await
+                    .map_err(db)?
+                    .is_some();
+                if !issued {
+                    // Never issued by this session (a forgery, or another
+                    // session's): refused, and nothing else happens.
+                    txn.rollback().await.map_err(db)?;
+                    return Ok(Rotation::NotIssued);
+                }
+                session::Entity::update_many()
+                    .col_expr(C::RevokedAt, Expr::value(now))
+                    .filter(C::Id.eq(id.as_uuid()))
+                    .filter(C::RevokedAt.is_null())
+                    .exec(&txn)
+                    .await
+                    .map_err(db)?;
+                txn.commit().await.map_err(db)?;
+                return Ok(Rotation::ReuseDetected);
             }
         };
+        issue(&txn, id, next, now).await?;
+        session::Entity::update_many()
+            .col_expr(C::RefreshDigest, Expr::value(next.as_bytes().to_vec()))
+            .col_expr(C::LastUsedAt, Expr::value(now))
+            .filter(C::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await
+            .map_err(db)?;
         txn.commit().await.map_err(db)?;
         Ok(outcome)
     }

@@ -81,6 +81,9 @@ pub struct Settings {
     pub session_idle: Duration,
     /// `KG_SESSION_ABSOLUTE_SECS`.
     pub session_absolute: Duration,
+    /// `KG_REFRESH_REUSE_GRACE_SECS`: how recently spent a refresh token
+    /// may be presented once more without revoking its session.
+    pub refresh_reuse_grace: Duration,
     /// `KG_AUTO_MIGRATE`.
     pub auto_migrate: bool,
     /// `KG_MAX_BODY_BYTES`.
@@ -347,6 +350,12 @@ impl Settings {
                 30 * 86_400,
                 300,
                 365 * 86_400,
+            )),
+            refresh_reuse_grace: Duration::from_secs(r.bounded(
+                "KG_REFRESH_REUSE_GRACE_SECS",
+                30,
+                0,
+                300,
             )),
             auto_migrate: r.flag("KG_AUTO_MIGRATE", !production),
             max_body_bytes: r.bounded("KG_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),

@@ -112,6 +112,7 @@ fn session_policy(settings: &Settings) -> anyhow::Result<SessionPolicy> {
     Ok(SessionPolicy {
         idle: duration(settings.session_idle)?,
         absolute: duration(settings.session_absolute)?,
+        reuse_grace: duration(settings.refresh_reuse_grace)?,
     })
 }
 

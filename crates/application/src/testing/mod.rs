@@ -12,7 +12,7 @@ mod store;
 
 pub use clock::FixedClock;
 pub use secrets::{FakeHasher, FakeKeySecrets, FakeRefresh, FakeTokens};
-pub use store::{FailureRecord, InMemoryState, InMemoryStore};
+pub use store::{FailureRecord, InMemoryState, InMemoryStore, RefreshTokenRecord};
 
 /// An attribution with every field set. A field added to
 /// [`kg_domain::Attribution`] must be set here, and the round-trip tests

@@ -12,6 +12,27 @@ use crate::*;
 /// Failures, the last failure, and the lock-out's end.
 pub type FailureRecord = (u32, DateTime<Utc>, Option<DateTime<Utc>>);
 
+/// A refresh token a session issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRecord {
+    /// The session that issued it.
+    pub session: SessionId,
+    /// When it was spent, if it was.
+    pub spent_at: Option<DateTime<Utc>>,
+    /// When it was presented again within its grace, if it was.
+    pub graced_at: Option<DateTime<Utc>>,
+}
+
+impl RefreshTokenRecord {
+    const fn issued(session: SessionId) -> Self {
+        Self {
+            session,
+            spent_at: None,
+            graced_at: None,
+        }
+    }
+}
+
 /// What an [`InMemoryStore`] holds. Its fields are public so that a test
 /// can arrange a state and inspect what a use case left behind.
 #[derive(Debug, Default, Clone)]
@@ -24,6 +45,8 @@ pub struct InMemoryState {
     pub users: HashMap<UserId, User>,
     /// Sessions by id.
     pub sessions: HashMap<SessionId, Session>,
+    /// Every refresh token sessions issued, by digest.
+    pub refresh_tokens: HashMap<TokenDigest, RefreshTokenRecord>,
     /// Failed logins by throttle key.
     pub throttle: HashMap<ThrottleKey, FailureRecord>,
     /// API keys by id.
@@ -480,7 +503,13 @@ impl UserRepository for InMemoryStore {
 #[async_trait]
 impl SessionRepository for InMemoryStore {
     async fn create(&self, session: &Session) -> Result<(), RepoError> {
-        self.with(|s| s.sessions.insert(session.id, session.clone()));
+        self.with(|s| {
+            s.refresh_tokens.insert(
+                session.refresh_digest,
+                RefreshTokenRecord::issued(session.id),
+            );
+            s.sessions.insert(session.id, session.clone())
+        });
         Ok(())
     }
 
@@ -498,18 +527,35 @@ impl SessionRepository for InMemoryStore {
         presented: &TokenDigest,
         next: &TokenDigest,
         now: DateTime<Utc>,
+        grace_since: DateTime<Utc>,
     ) -> Result<Rotation, RepoError> {
-        Ok(self.with(|s| match s.sessions.get_mut(&id) {
-            Some(x) if x.revoked_at.is_none() && x.refresh_digest == *presented => {
-                x.refresh_digest = *next;
-                x.last_used_at = now;
-                Rotation::Rotated
-            }
-            Some(x) if x.revoked_at.is_none() => {
-                x.revoked_at = Some(now);
-                Rotation::ReuseDetected
-            }
-            Some(_) | None => Rotation::NoSession,
+        Ok(self.with(|s| {
+            let Some(session) = s.sessions.get_mut(&id).filter(|x| x.revoked_at.is_none()) else {
+                return Rotation::NoSession;
+            };
+            let outcome = match s.refresh_tokens.get_mut(presented) {
+                Some(t) if t.session != id => return Rotation::NotIssued,
+                None => return Rotation::NotIssued,
+                Some(t) => match t.spent_at {
+                    None => {
+                        t.spent_at = Some(now);
+                        Rotation::Rotated
+                    }
+                    Some(at) if at >= grace_since && t.graced_at.is_none() => {
+                        t.graced_at = Some(now);
+                        Rotation::Graced
+                    }
+                    Some(_) => {
+                        session.revoked_at = Some(now);
+                        return Rotation::ReuseDetected;
+                    }
+                },
+            };
+            session.refresh_digest = *next;
+            session.last_used_at = now;
+            s.refresh_tokens
+                .insert(*next, RefreshTokenRecord::issued(id));
+            outcome
         }))
     }
 

@@ -83,7 +83,9 @@ async fn a_refresh_rotates_and_reusing_a_spent_token_revokes_the_family() {
             .await
             .is_ok()
     );
-    // The spent token is presented again: the whole session ends.
+    // The spent token is presented again after its grace: the whole
+    // session ends.
+    h.clock.advance(chrono::Duration::seconds(31));
     assert!(matches!(
         h.auth.refresh(&first.refresh_token).await,
         Err(AppError::InvalidRefreshToken)
@@ -96,6 +98,59 @@ async fn a_refresh_rotates_and_reusing_a_spent_token_revokes_the_family() {
         h.auth.authenticate(&second.access.access_token).await,
         Err(AppError::Unauthenticated)
     ));
+}
+
+#[tokio::test]
+async fn a_double_refresh_within_the_grace_leaves_both_answers_working() {
+    let h = harness();
+    let first = signed_in(&h).await;
+    let winner = h.auth.refresh(&first.refresh_token).await.expect("rotated");
+    h.clock.advance(chrono::Duration::seconds(29));
+    let second = h.auth.refresh(&first.refresh_token).await.expect("graced");
+    assert_ne!(second.refresh_token, winner.refresh_token);
+    for tokens in [&winner, &second] {
+        assert!(
+            h.auth
+                .authenticate(&tokens.access.access_token)
+                .await
+                .is_ok()
+        );
+    }
+    let next = h.auth.refresh(&winner.refresh_token).await.expect("winner");
+    let other = h.auth.refresh(&second.refresh_token).await.expect("second");
+    // A third presentation of the first token is reuse, grace or not.
+    assert!(matches!(
+        h.auth.refresh(&first.refresh_token).await,
+        Err(AppError::InvalidRefreshToken)
+    ));
+    for tokens in [&next, &other] {
+        assert!(matches!(
+            h.auth.authenticate(&tokens.access.access_token).await,
+            Err(AppError::Unauthenticated)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_the_session_never_issued_changes_nothing() {
+    let h = harness();
+    let tokens = signed_in(&h).await;
+    // The session id is readable from a token; its secret is not.
+    let mut forged = tokens.refresh_token.clone();
+    forged.truncate(forged.len() - 8);
+    forged.push_str("AAAAAAAA");
+    assert_ne!(forged, tokens.refresh_token);
+    assert!(matches!(
+        h.auth.refresh(&forged).await,
+        Err(AppError::InvalidRefreshToken)
+    ));
+    assert!(
+        h.auth
+            .authenticate(&tokens.access.access_token)
+            .await
+            .is_ok()
+    );
+    assert!(h.auth.refresh(&tokens.refresh_token).await.is_ok());
 }
 
 #[tokio::test]
