@@ -280,3 +280,55 @@ async fn an_idle_session_expires_and_a_deactivated_user_cannot_refresh() -> anyh
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn dead_sessions_are_purged_on_schedule_and_counted() -> anyhow::Result<()> {
+    let app = spawn_app_with(&[("KG_PURGE_INTERVAL_SECS", "1")]).await?;
+    let email = app.user("viewer").await?;
+    let kept = app.session(&email, PASSWORD).await?;
+    let ended = app.session(&email, PASSWORD).await?;
+    let res = app
+        .request(Method::POST, "/v1/auth/logout", access(&ended))
+        .send()
+        .await?;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let before = app.count("sessions").await?;
+    let purged = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("kg_purged_rows_total{table=\"sessions\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or_default()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let text = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        if app.count("sessions").await? < before && purged(&text) >= 1 {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the revoked session was not purged: {before} sessions, metrics say {}",
+            purged(&text)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The live session is untouched, and the ended one stays ended.
+    assert_eq!(
+        app.get("/v1/auth/me", access(&kept)).await?.status(),
+        StatusCode::OK
+    );
+    problem(
+        app.refresh(&ended["refresh_token"]).await?,
+        StatusCode::UNAUTHORIZED,
+        "invalid_refresh_token",
+    )
+    .await?;
+    Ok(())
+}

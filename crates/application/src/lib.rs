@@ -26,6 +26,7 @@ mod entities;
 mod error;
 mod graph;
 mod history;
+mod housekeeping;
 mod idempotency;
 mod maintenance;
 mod page;
@@ -63,6 +64,7 @@ pub use graph::{
     Neighborhood, NodeBudget, Scan, Step, Truncation,
 };
 pub use history::{AuditPage, HistoryService};
+pub use housekeeping::{Housekeeping, HousekeepingService, PurgeRules, Purged};
 pub use idempotency::{
     Claim, Completion, IDEMPOTENCY_LEASE, IDEMPOTENCY_WINDOW, IdempotencyKey, IdempotencyService,
     IdempotencyStore, Idempotent, IdempotentRequest, Keyed, Respond, StoredResponse,

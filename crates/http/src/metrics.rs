@@ -26,6 +26,7 @@ struct Counters {
     latency: BTreeMap<(String, String), Histogram>,
     problems: BTreeMap<&'static str, u64>,
     batch_items: BTreeMap<&'static str, u64>,
+    purged: BTreeMap<&'static str, u64>,
 }
 
 /// The service's metrics. Cheap to share; one per process.
@@ -94,6 +95,12 @@ impl Metrics {
     /// Records batch items by outcome.
     pub(crate) fn batch_items(&self, outcome: &'static str, n: usize) {
         *self.counters().batch_items.entry(outcome).or_default() += n as u64;
+    }
+
+    /// Records rows purged from `table` (a purge that removed none still
+    /// shows the table, at its count so far).
+    pub fn purged(&self, table: &'static str, n: u64) {
+        *self.counters().purged.entry(table).or_default() += n;
     }
 
     /// The text exposition, with the pool's state.
@@ -165,6 +172,14 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE kg_batch_items_total counter");
         for (outcome, n) in &c.batch_items {
             let _ = writeln!(out, "kg_batch_items_total{{outcome=\"{outcome}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP kg_purged_rows_total Rows past their use deleted by the periodic purge, by table."
+        );
+        let _ = writeln!(out, "# TYPE kg_purged_rows_total counter");
+        for (table, n) in &c.purged {
+            let _ = writeln!(out, "kg_purged_rows_total{{table=\"{table}\"}} {n}");
         }
         let _ = writeln!(
             out,

@@ -20,6 +20,7 @@ mod connect;
 mod convert;
 mod entities;
 mod error;
+mod housekeeping;
 mod idempotency;
 mod models;
 mod principals;
@@ -44,6 +45,7 @@ pub use connect::{
     connect_for_migrations, durability_report,
 };
 pub use entities::SeaOrmEntityRepository;
+pub use housekeeping::SeaOrmHousekeeping;
 pub use idempotency::SeaOrmIdempotencyStore;
 pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};
 pub use principals::{

@@ -1162,3 +1162,125 @@ async fn a_traversal_step_reads_at_most_its_share_from_each_node_and_direction()
     assert!(!typed.unexamined, "it took all it could");
     f.done().await
 }
+
+#[tokio::test]
+async fn a_purge_removes_dead_sessions_long_spent_tokens_and_stale_throttle_rows()
+-> anyhow::Result<()> {
+    use chrono::Duration;
+    use kg_application::{
+        Housekeeping, LoginThrottle, PurgeRules, Purged, Rotation, SessionRepository, ThrottleKey,
+        ThrottlePolicy,
+    };
+    use kg_domain::{Session, SessionId, TokenDigest};
+    use kg_persistence::{SeaOrmHousekeeping, SeaOrmLoginThrottle, SeaOrmSessionRepository};
+    let f = fixture().await?;
+    let sessions = SeaOrmSessionRepository::new(f.db.clone());
+    let now = Utc::now();
+    let digest = |b: u8| TokenDigest::from_bytes([b; 32]);
+    let session = |b: u8, last_used: Duration, expires: Duration, revoked: bool| Session {
+        id: SessionId::generate(),
+        user_id: f.actor,
+        refresh_digest: digest(b),
+        created_at: now - Duration::days(20),
+        last_used_at: now - last_used,
+        expires_at: now + expires,
+        revoked_at: revoked.then_some(now - Duration::hours(1)),
+    };
+    // Live, refreshed twice: its first token spent 10 days ago, its second
+    // an hour ago, its third unspent. Then an expired, an idle and a
+    // revoked session, one token each.
+    let live = session(1, Duration::hours(1), Duration::days(5), false);
+    let dead = [
+        session(4, Duration::hours(1), Duration::hours(-1), false),
+        session(5, Duration::days(8), Duration::days(5), false),
+        session(6, Duration::hours(1), Duration::days(5), true),
+    ];
+    sessions.create(&live).await?;
+    for s in &dead {
+        sessions.create(s).await?;
+    }
+    let long_ago = now - Duration::days(10);
+    let grace = |at: chrono::DateTime<Utc>| at - Duration::seconds(30);
+    assert_eq!(
+        sessions
+            .rotate(live.id, &digest(1), &digest(2), long_ago, grace(long_ago))
+            .await?,
+        Rotation::Rotated
+    );
+    let recently = now - Duration::hours(1);
+    assert_eq!(
+        sessions
+            .rotate(live.id, &digest(2), &digest(3), recently, grace(recently))
+            .await?,
+        Rotation::Rotated
+    );
+    // A throttle row that stopped counting, one that still counts, and one
+    // past its window that still locks.
+    let throttle = SeaOrmLoginThrottle::new(f.db.clone());
+    let policy = ThrottlePolicy::default();
+    let stale = ThrottleKey::for_email("stale@example.org");
+    let counting = ThrottleKey::for_email("counting@example.org");
+    let locking = ThrottleKey::for_email("locking@example.org");
+    throttle
+        .begin_attempt(&stale, now - Duration::hours(2), &policy)
+        .await?;
+    throttle
+        .begin_attempt(&counting, now - Duration::minutes(5), &policy)
+        .await?;
+    let long_lock = ThrottlePolicy {
+        free_failures: 0,
+        base_lockout: Duration::hours(3),
+        max_lockout: Duration::hours(3),
+        ..policy
+    };
+    throttle
+        .begin_attempt(&locking, now - Duration::hours(2), &long_lock)
+        .await?;
+    throttle
+        .begin_attempt(&locking, now - Duration::hours(2), &long_lock)
+        .await?;
+
+    let rules = PurgeRules {
+        now,
+        idle_before: now - Duration::days(7),
+        spent_before: now - Duration::days(7),
+        failure_before: now - Duration::minutes(15),
+    };
+    let purger = SeaOrmHousekeeping::new(f.db.clone());
+    assert_eq!(
+        purger.purge(&rules).await?,
+        Purged {
+            sessions: 3,
+            refresh_tokens: 4,
+            throttle_rows: 1,
+        }
+    );
+    assert_eq!(count(&f.db, "sessions").await?, 1);
+    assert_eq!(count(&f.db, "refresh_tokens").await?, 2);
+    assert_eq!(count(&f.db, "login_throttle").await?, 2);
+    // The live session still refreshes, and its recently spent token is
+    // still known as spent: reuse, not a stranger.
+    assert_eq!(
+        sessions
+            .rotate(live.id, &digest(3), &digest(7), now, grace(now))
+            .await?,
+        Rotation::Rotated
+    );
+    assert_eq!(
+        sessions
+            .rotate(live.id, &digest(2), &digest(8), now, grace(now))
+            .await?,
+        Rotation::ReuseDetected
+    );
+    // Nothing left to purge but what the reuse just revoked, with its
+    // three tokens (two spent, one unspent).
+    assert_eq!(
+        purger.purge(&rules).await?,
+        Purged {
+            sessions: 1,
+            refresh_tokens: 3,
+            throttle_rows: 0,
+        }
+    );
+    f.done().await
+}

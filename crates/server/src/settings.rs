@@ -81,6 +81,9 @@ pub struct Settings {
     pub session_idle: Duration,
     /// `KG_SESSION_ABSOLUTE_SECS`.
     pub session_absolute: Duration,
+    /// `KG_PURGE_INTERVAL_SECS`: how often rows past their use (sessions,
+    /// refresh tokens, throttle rows, idempotency keys) are deleted.
+    pub purge_interval: Duration,
     /// `KG_REFRESH_REUSE_GRACE_SECS`: how recently spent a refresh token
     /// may be presented once more without revoking its session.
     pub refresh_reuse_grace: Duration,
@@ -350,6 +353,12 @@ impl Settings {
                 30 * 86_400,
                 300,
                 365 * 86_400,
+            )),
+            purge_interval: Duration::from_secs(r.bounded(
+                "KG_PURGE_INTERVAL_SECS",
+                3600,
+                1,
+                86_400,
             )),
             refresh_reuse_grace: Duration::from_secs(r.bounded(
                 "KG_REFRESH_REUSE_GRACE_SECS",

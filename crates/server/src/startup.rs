@@ -8,8 +8,8 @@ use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
     ApiKeyService, AuthPorts, AuthService, BatchService, Clock, EntityService, GraphService,
-    HistoryService, IdempotencyService, MODE_REFRESH, MaintenanceService, PrincipalCache,
-    RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
+    HistoryService, HousekeepingService, IdempotencyService, MODE_REFRESH, MaintenanceService,
+    PrincipalCache, RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
 };
 use kg_auth::{
     Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
@@ -17,9 +17,10 @@ use kg_auth::{
 use kg_http::{AppState, HttpSettings, RateLimits};
 use kg_persistence::{
     DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository, SeaOrmAuditLog,
-    SeaOrmBatchRepository, SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmIdempotencyStore,
-    SeaOrmLoginThrottle, SeaOrmModeStore, SeaOrmRelationshipRepository, SeaOrmSessionRepository,
-    SeaOrmUserRepository, connect, connect_for_migrations, durability_report, migrate,
+    SeaOrmBatchRepository, SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmHousekeeping,
+    SeaOrmIdempotencyStore, SeaOrmLoginThrottle, SeaOrmModeStore, SeaOrmRelationshipRepository,
+    SeaOrmSessionRepository, SeaOrmUserRepository, connect, connect_for_migrations,
+    durability_report, migrate,
 };
 
 use crate::{Settings, load_secret};
@@ -139,6 +140,8 @@ pub struct Services {
     pub idempotency: IdempotencyService,
     /// The maintenance switch.
     pub maintenance: MaintenanceService,
+    /// Purging rows past their use.
+    pub housekeeping: HousekeepingService,
     /// The principals authentication keeps while a change channel vouches
     /// for them, shared by `auth`, `users` and `api_keys`.
     pub principals: Arc<PrincipalCache>,
@@ -189,6 +192,12 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
             clock.clone(),
             MODE_REFRESH,
         ),
+        housekeeping: HousekeepingService::new(
+            Arc::new(SeaOrmHousekeeping::new(db.clone())),
+            clock.clone(),
+            session_policy(settings)?,
+            ThrottlePolicy::default(),
+        ),
         users: UserService::new(users.clone(), hasher.clone(), clock.clone())
             .with_principals(principals.clone()),
         auth: AuthService::new(
@@ -230,6 +239,10 @@ pub struct Application {
     principal_channel: Option<String>,
     /// The rate limiters, whose housekeeping runs beside the server.
     limits: RateLimits,
+    /// The metrics the routes and the periodic purge count into.
+    metrics_registry: Arc<kg_http::Metrics>,
+    /// How often rows past their use are purged.
+    purge_interval: std::time::Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -259,6 +272,7 @@ impl Application {
             .context("reading the bound address")?
             .port();
         let shutting_down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let metrics_registry = Arc::new(kg_http::Metrics::default());
         let state = AppState {
             entities: services.entities.clone(),
             relationships: services.relationships.clone(),
@@ -270,7 +284,7 @@ impl Application {
             batch: services.batch.clone(),
             idempotency: services.idempotency.clone(),
             maintenance: services.maintenance.clone(),
-            metrics: Arc::new(kg_http::Metrics::default()),
+            metrics: metrics_registry.clone(),
             shutting_down: shutting_down.clone(),
             pool: Arc::new(kg_persistence::SeaOrmPoolMonitor::new(
                 db.clone(),
@@ -335,6 +349,8 @@ impl Application {
                 == kg_persistence::DatabaseBackend::Postgres)
                 .then(|| settings.database_url.clone()),
             limits,
+            metrics_registry: metrics_registry.clone(),
+            purge_interval: settings.purge_interval,
         })
     }
 
@@ -390,7 +406,12 @@ impl Application {
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let purger = tokio::spawn(purge_idempotency_keys(self.services.idempotency.clone()));
+        let purger = tokio::spawn(purge_periodically(
+            self.services.idempotency.clone(),
+            self.services.housekeeping.clone(),
+            self.metrics_registry.clone(),
+            self.purge_interval,
+        ));
         let tidier = tokio::spawn(self.limits.keep_tidy());
         let principals = self.principal_channel.map(|url| {
             tokio::spawn(kg_persistence::follow_principal_changes(
@@ -420,16 +441,40 @@ impl Application {
     }
 }
 
-/// Removes idempotency keys past their 24-hour window, hourly. Each
-/// instance runs it; the delete is idempotent.
-async fn purge_idempotency_keys(idempotency: IdempotencyService) {
-    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+/// Every `interval`, removes rows past their use: idempotency keys past
+/// their 24-hour window, dead sessions and their refresh tokens, long-spent
+/// refresh tokens and stale login-throttle rows; counts them in
+/// `kg_purged_rows_total`. Each instance runs it; the deletes are
+/// idempotent.
+async fn purge_periodically(
+    idempotency: IdempotencyService,
+    housekeeping: HousekeepingService,
+    metrics: Arc<kg_http::Metrics>,
+    interval: std::time::Duration,
+) {
+    let mut every = tokio::time::interval(interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        every_hour.tick().await;
+        every.tick().await;
         match idempotency.purge_expired().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "purged expired idempotency keys"),
+            Ok(n) => metrics.purged("idempotency_keys", n),
             Err(e) => tracing::warn!(error = %e, "could not purge idempotency keys"),
+        }
+        match housekeeping.purge().await {
+            Ok(purged) => {
+                metrics.purged("sessions", purged.sessions);
+                metrics.purged("refresh_tokens", purged.refresh_tokens);
+                metrics.purged("login_throttle", purged.throttle_rows);
+                if purged != kg_application::Purged::default() {
+                    tracing::info!(
+                        sessions = purged.sessions,
+                        refresh_tokens = purged.refresh_tokens,
+                        login_throttle = purged.throttle_rows,
+                        "purged rows past their use"
+                    );
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not purge sessions and throttle rows"),
         }
     }
 }
