@@ -15,13 +15,20 @@ fn is_transient(err: &DbErr) -> bool {
         | sea_orm::sqlx::Error::PoolClosed
         | sea_orm::sqlx::Error::WorkerCrashed => true,
         sea_orm::sqlx::Error::Database(db) => {
-            // SQLite: 5 BUSY, 6 LOCKED (with extended codes 261, 262, 517…).
-            // PostgreSQL: class 08 connection exceptions, 57P0x shutdowns, 40001/40P01 retryable.
+            // SQLite: 5 BUSY, 6 LOCKED (with extended codes 261, 262, 517…),
+            // 13 FULL (the disk or the file system is full: it passes when
+            // space returns).
+            // PostgreSQL: class 08 connection exceptions, 57P0x shutdowns,
+            // 40001/40P01 retryable, class 53 insufficient resources (53100
+            // disk full, 53200 out of memory, 53300 too many connections).
             let code = db.code().unwrap_or_default();
-            let sqlite_busy = code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6));
+            let sqlite_passing = code
+                .parse::<i32>()
+                .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 13));
             // 57014: a statement cancelled by statement_timeout.
-            sqlite_busy
+            sqlite_passing
                 || code.starts_with("08")
+                || code.starts_with("53")
                 || code.starts_with("57P0")
                 || code == "57014"
                 || code == "40001"
