@@ -7,7 +7,9 @@
 //! token that was never issued is refused without effect, and only a token
 //! really issued and already spent counts as reuse. A spent token may be
 //! presented once more within a short grace (a client's double refresh),
-//! and `graced_at` records that it was. The current digests of live
+//! and `graced_at` records that it was. `parent` is the token a token was
+//! issued for: the two answers of a double refresh share it, and the first
+//! of them to be used spends the other. The current digests of live
 //! sessions are carried over as unspent tokens; a token's row goes with its
 //! session.
 
@@ -24,6 +26,7 @@ enum RefreshTokens {
     IssuedAt,
     SpentAt,
     GracedAt,
+    Parent,
 }
 
 #[derive(DeriveIden)]
@@ -62,6 +65,7 @@ impl MigrationTrait for Migration {
                             .timestamp_with_time_zone()
                             .null(),
                     )
+                    .col(ColumnDef::new(RefreshTokens::Parent).binary_len(32).null())
                     .foreign_key(
                         ForeignKey::create()
                             .name("fk_refresh_tokens_session")

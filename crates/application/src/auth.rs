@@ -70,6 +70,7 @@ pub struct SessionPolicy {
     /// A refresh token spent this recently may be presented once more, and
     /// answers new tokens instead of revoking the session: a client that
     /// refreshed twice at once, or lost the first answer, stays signed in.
+    /// The first of the two answers used spends the other. Zero: no grace.
     pub reuse_grace: Duration,
 }
 
@@ -311,9 +312,11 @@ impl AuthService {
             return Err(AppError::InvalidRefreshToken);
         }
         let (next_token, next) = self.refresh.mint(id);
+        let grace_since =
+            (self.policy.reuse_grace > Duration::zero()).then(|| now - self.policy.reuse_grace);
         match self
             .sessions
-            .rotate(id, &presented, &next, now, now - self.policy.reuse_grace)
+            .rotate(id, &presented, &next, now, grace_since)
             .await
             .map_err(user_err)?
         {

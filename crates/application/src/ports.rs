@@ -316,13 +316,15 @@ pub trait SessionRepository: Send + Sync {
     /// `DatabaseUnavailable` or `Other`.
     async fn get_with_user(&self, id: SessionId) -> Result<Option<(Session, User)>, RepoError>;
 
-    /// Spends `presented` and issues `next` if, and only if, `presented`
-    /// is an unspent token of the live session `id` (a compare-and-set, so
-    /// of two concurrent rotations with one token exactly one spends it),
-    /// or a token it spent at `grace_since` or later that has not been
-    /// presented again since. When the session issued `presented` and it
-    /// is spent otherwise, the adapter revokes the session; a token it never
-    /// issued changes nothing.
+    /// Spends `presented` and issues `next` (issued for `presented`) if, and
+    /// only if, `presented` is an unspent token of the live session `id`,
+    /// or one it spent at `grace_since` or later that has not been presented
+    /// again since (no grace when `None`). Rotations of one session go one
+    /// at a time. Spending a token also spends, without grace, the other
+    /// tokens issued for the same one (the two answers of a double refresh):
+    /// only one chain of tokens stays alive. When the session issued
+    /// `presented` and it is spent otherwise, the adapter revokes the
+    /// session; a token it never issued changes nothing.
     ///
     /// # Errors
     /// `DatabaseUnavailable` or `Other`.
@@ -332,7 +334,7 @@ pub trait SessionRepository: Send + Sync {
         presented: &TokenDigest,
         next: &TokenDigest,
         now: DateTime<Utc>,
-        grace_since: DateTime<Utc>,
+        grace_since: Option<DateTime<Utc>>,
     ) -> Result<Rotation, RepoError>;
 
     /// Revokes one session (logout). Revoking a revoked session is no error.

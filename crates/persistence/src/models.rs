@@ -144,6 +144,7 @@ pub(crate) mod refresh_token {
         pub issued_at: DateTimeUtc,
         pub spent_at: Option<DateTimeUtc>,
         pub graced_at: Option<DateTimeUtc>,
+        pub parent: Option<Vec<u8>>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,8 +6,7 @@ use kg_application::{RepoError, Rotation, SessionRepository};
 use kg_domain::{Session, SessionId, TokenDigest, User, UserId};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QuerySelect,
-    Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, JoinType, QueryFilter, QuerySelect, Set,
 };
 
 use crate::convert::user_from_row;
@@ -29,19 +28,23 @@ impl SeaOrmSessionRepository {
     }
 }
 
-/// Records `digest` as an unspent token of session `id`.
-async fn issue(
+/// Records `digest` as a token of session `id`, issued at `at`: spent at
+/// `spent_at` if given, and issued for `parent` (the token it replaced).
+async fn record(
     txn: &sea_orm::DatabaseTransaction,
     id: SessionId,
     digest: &TokenDigest,
     at: DateTime<Utc>,
+    spent_at: Option<DateTime<Utc>>,
+    parent: Option<Vec<u8>>,
 ) -> Result<(), RepoError> {
     let row = refresh_token::ActiveModel {
         digest: Set(digest.as_bytes().to_vec()),
         session_id: Set(id.as_uuid()),
         issued_at: Set(at),
-        spent_at: Set(None),
+        spent_at: Set(spent_at),
         graced_at: Set(None),
+        parent: Set(parent),
     };
     refresh_token::Entity::insert(row)
         .exec_without_returning(txn)
@@ -88,7 +91,7 @@ impl SessionRepository for SeaOrmSessionRepository {
             .exec_without_returning(&txn)
             .await
             .map_err(db)?;
-        issue(&txn, s.id, &s.refresh_digest, s.created_at).await?;
+        record(&txn, s.id, &s.refresh_digest, s.created_at, None, None).await?;
         txn.commit().await.map_err(db)
     }
 
@@ -117,71 +120,85 @@ impl SessionRepository for SeaOrmSessionRepository {
         presented: &TokenDigest,
         next: &TokenDigest,
         now: DateTime<Utc>,
-        grace_since: DateTime<Utc>,
+        grace_since: Option<DateTime<Utc>>,
     ) -> Result<Rotation, RepoError> {
         use refresh_token::Column as T;
         use session::Column as C;
         let txn = begin_write(&self.db).await?;
-        let live = session::Entity::find_by_id(id.as_uuid())
+        // The session's row is locked (PostgreSQL; SQLite has one writer):
+        // rotations of one session, and its revocation, go one at a time.
+        let current = session::Entity::find_by_id(id.as_uuid())
             .select_only()
-            .column(C::Id)
+            .column(C::RefreshDigest)
             .filter(C::RevokedAt.is_null())
-            .into_tuple::<uuid::Uuid>()
+            .lock_exclusive()
+            .into_tuple::<Vec<u8>>()
             .one(&txn)
             .await
-            .map_err(db)?
-            .is_some();
-        if !live {
+            .map_err(db)?;
+        let Some(current) = current else {
+            txn.rollback().await.map_err(db)?;
             return Ok(Rotation::NoSession);
-        }
-        let presented_bytes = presented.as_bytes().to_vec();
-        let of_this_token = || {
-            Condition::all()
-                .add(T::Digest.eq(presented_bytes.clone()))
-                .add(T::SessionId.eq(id.as_uuid()))
         };
-        // Compare-and-set: of two rotations of one unspent token, one spends it.
-        let spent = refresh_token::Entity::update_many()
-            .col_expr(T::SpentAt, Expr::value(now))
-            .filter(of_this_token())
-            .filter(T::SpentAt.is_null())
-            .exec(&txn)
+        let presented_bytes = presented.as_bytes().to_vec();
+        let token = refresh_token::Entity::find_by_id(presented_bytes.clone())
+            .filter(T::SessionId.eq(id.as_uuid()))
+            .one(&txn)
             .await
             .map_err(db)?;
-        let outcome = if spent.rows_affected == 1 {
-            Rotation::Rotated
-        } else {
-            // Spent within the grace and never graced: once more, the same way.
-            let graced = refresh_token::Entity::update_many()
-                .col_expr(T::GracedAt, Expr::value(now))
-                .filter(of_this_token())
-                .filter(T::SpentAt.gte(grace_since))
-                .filter(T::GracedAt.is_null())
-                .exec(&txn)
-                .await
-                .map_err(db)?;
-            if graced.rows_affected == 1 {
-                Rotation::Graced
-            } else {
-                let issued = refresh_token::Entity::find()
-                    .select_only()
-                    .column(T::SessionId)
-                    .filter(of_this_token())
-                    .into_tuple::<uuid::Uuid>()
-                    .one(&txn)
+        let (outcome, parent) = match token {
+            // The session's current digest with no row: a token rotated by
+            // an instance that predates the record. It is current, so it
+            // rotates, and is recorded as spent.
+            None if current == presented_bytes => {
+                record(&txn, id, presented, now, Some(now), None).await?;
+                (Rotation::Rotated, presented_bytes)
+            }
+            None => {
+                txn.rollback().await.map_err(db)?;
+                return Ok(Rotation::NotIssued);
+            }
+            Some(t) if t.spent_at.is_none() => {
+                refresh_token::Entity::update_many()
+                    .col_expr(T::SpentAt, Expr::value(now))
+                    .filter(T::Digest.eq(presented_bytes.clone()))
+                    .exec(&txn)
                     .await
-                    .map_err(db)?
-                    .is_some();
-                if !issued {
-                    // Never issued by this session (a forgery, or another
-                    // session's): refused, and nothing else happens.
-                    txn.rollback().await.map_err(db)?;
-                    return Ok(Rotation::NotIssued);
+                    .map_err(db)?;
+                // The other answer of a double refresh is spent with it,
+                // and may not be graced: presented, it is reuse.
+                if let Some(parent) = &t.parent {
+                    refresh_token::Entity::update_many()
+                        .col_expr(T::SpentAt, Expr::value(now))
+                        .col_expr(T::GracedAt, Expr::value(now))
+                        .filter(T::SessionId.eq(id.as_uuid()))
+                        .filter(T::Parent.eq(parent.clone()))
+                        .filter(T::Digest.ne(presented_bytes.clone()))
+                        .filter(T::SpentAt.is_null())
+                        .exec(&txn)
+                        .await
+                        .map_err(db)?;
                 }
+                (Rotation::Rotated, presented_bytes)
+            }
+            Some(t)
+                if t.graced_at.is_none()
+                    && grace_since
+                        .is_some_and(|since| t.spent_at.is_some_and(|at| at >= since)) =>
+            {
+                refresh_token::Entity::update_many()
+                    .col_expr(T::GracedAt, Expr::value(now))
+                    .filter(T::Digest.eq(presented_bytes.clone()))
+                    .exec(&txn)
+                    .await
+                    .map_err(db)?;
+                // A sibling of the answer the first presentation got.
+                (Rotation::Graced, presented_bytes)
+            }
+            Some(_) => {
                 session::Entity::update_many()
                     .col_expr(C::RevokedAt, Expr::value(now))
                     .filter(C::Id.eq(id.as_uuid()))
-                    .filter(C::RevokedAt.is_null())
                     .exec(&txn)
                     .await
                     .map_err(db)?;
@@ -189,7 +206,7 @@ impl SessionRepository for SeaOrmSessionRepository {
                 return Ok(Rotation::ReuseDetected);
             }
         };
-        issue(&txn, id, next, now).await?;
+        record(&txn, id, next, now, None, Some(parent)).await?;
         session::Entity::update_many()
             .col_expr(C::RefreshDigest, Expr::value(next.as_bytes().to_vec()))
             .col_expr(C::LastUsedAt, Expr::value(now))

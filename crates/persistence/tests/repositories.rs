@@ -1200,7 +1200,7 @@ async fn a_purge_removes_dead_sessions_long_spent_tokens_and_stale_throttle_rows
         sessions.create(s).await?;
     }
     let long_ago = now - Duration::days(10);
-    let grace = |at: chrono::DateTime<Utc>| at - Duration::seconds(30);
+    let grace = |at: chrono::DateTime<Utc>| Some(at - Duration::seconds(30));
     assert_eq!(
         sessions
             .rotate(live.id, &digest(1), &digest(2), long_ago, grace(long_ago))

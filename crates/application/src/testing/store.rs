@@ -19,8 +19,11 @@ pub struct RefreshTokenRecord {
     pub session: SessionId,
     /// When it was spent, if it was.
     pub spent_at: Option<DateTime<Utc>>,
-    /// When it was presented again within its grace, if it was.
+    /// When it was presented again within its grace, or spent with the
+    /// other answer of a double refresh, if it was.
     pub graced_at: Option<DateTime<Utc>>,
+    /// The token it was issued for.
+    pub parent: Option<TokenDigest>,
 }
 
 impl RefreshTokenRecord {
@@ -29,6 +32,7 @@ impl RefreshTokenRecord {
             session,
             spent_at: None,
             graced_at: None,
+            parent: None,
         }
     }
 }
@@ -527,34 +531,58 @@ impl SessionRepository for InMemoryStore {
         presented: &TokenDigest,
         next: &TokenDigest,
         now: DateTime<Utc>,
-        grace_since: DateTime<Utc>,
+        grace_since: Option<DateTime<Utc>>,
     ) -> Result<Rotation, RepoError> {
         Ok(self.with(|s| {
             let Some(session) = s.sessions.get_mut(&id).filter(|x| x.revoked_at.is_none()) else {
                 return Rotation::NoSession;
             };
-            let outcome = match s.refresh_tokens.get_mut(presented) {
-                Some(t) if t.session != id => return Rotation::NotIssued,
-                None => return Rotation::NotIssued,
-                Some(t) => match t.spent_at {
-                    None => {
-                        t.spent_at = Some(now);
-                        Rotation::Rotated
+            let Some(t) = s
+                .refresh_tokens
+                .get(presented)
+                .filter(|t| t.session == id)
+                .cloned()
+            else {
+                return Rotation::NotIssued;
+            };
+            let outcome = match t.spent_at {
+                None => {
+                    for (digest, other) in &mut s.refresh_tokens {
+                        if digest == presented {
+                            other.spent_at = Some(now);
+                        } else if t.parent.is_some()
+                            && other.parent == t.parent
+                            && other.session == id
+                            && other.spent_at.is_none()
+                        {
+                            other.spent_at = Some(now);
+                            other.graced_at = Some(now);
+                        }
                     }
-                    Some(at) if at >= grace_since && t.graced_at.is_none() => {
+                    Rotation::Rotated
+                }
+                Some(at)
+                    if t.graced_at.is_none() && grace_since.is_some_and(|since| at >= since) =>
+                {
+                    if let Some(t) = s.refresh_tokens.get_mut(presented) {
                         t.graced_at = Some(now);
-                        Rotation::Graced
                     }
-                    Some(_) => {
-                        session.revoked_at = Some(now);
-                        return Rotation::ReuseDetected;
-                    }
-                },
+                    Rotation::Graced
+                }
+                Some(_) => {
+                    session.revoked_at = Some(now);
+                    return Rotation::ReuseDetected;
+                }
             };
             session.refresh_digest = *next;
             session.last_used_at = now;
-            s.refresh_tokens
-                .insert(*next, RefreshTokenRecord::issued(id));
+            s.refresh_tokens.insert(
+                *next,
+                RefreshTokenRecord {
+                    parent: Some(*presented),
+                    ..RefreshTokenRecord::issued(id)
+                },
+            );
             outcome
         }))
     }
