@@ -281,7 +281,9 @@ impl GraphService {
     ///   first; see [`share_per_node`]), and at most `4 × max_nodes` in
     ///   all. With filters, it examines at most `16 × max_nodes`
     ///   relationships, shared over its frontier, to find them.
-    /// - Edges: at most [`EDGES_PER_NODE`] `× max_nodes` in the answer.
+    /// - Edges: at most [`EDGES_PER_NODE`] `× max_nodes` in the answer. A
+    ///   full edge budget ends the traversal, so that every node comes with
+    ///   the edge that reached it.
     /// - Time: a level that has not answered when the time budget runs out
     ///   is given up, and no further level starts.
     ///
@@ -366,6 +368,13 @@ impl GraphService {
             }
             let mut next = Vec::new();
             for hop in followed {
+                // A full edge budget ends the traversal: any further hop
+                // would add an edge, or a node without the edge that
+                // reached it.
+                if edges.len() >= max_edges {
+                    truncated_by.insert(Truncation::Edges);
+                    break;
+                }
                 let far = hop.far;
                 if !included.contains(&far.id) {
                     if nodes.len() >= budget {
@@ -379,14 +388,12 @@ impl GraphService {
                 let r = hop.relationship;
                 let inside = included.contains(&r.data.ends.source())
                     && included.contains(&r.data.ends.target());
-                if inside && !seen_edges.contains(&r.id) {
-                    if edges.len() >= max_edges {
-                        truncated_by.insert(Truncation::Edges);
-                    } else {
-                        seen_edges.insert(r.id);
-                        edges.push(r);
-                    }
+                if inside && seen_edges.insert(r.id) {
+                    edges.push(r);
                 }
+            }
+            if truncated_by.contains(&Truncation::Edges) {
+                break;
             }
             frontier = next;
         }

@@ -276,7 +276,8 @@ where
 impl<C: Executor> SeaOrmRelationshipRepository<C> {
     /// Whether a (frontier node, direction) that gave fewer than
     /// `scan.take` hops has live relationships past the `scan.examine` it
-    /// read: an index-only probe of one entry per such node.
+    /// read: an index probe per such node, which walks its first
+    /// `scan.examine + 1` entries.
     async fn unexamined(
         &self,
         frontier: &[EntityId],

@@ -305,7 +305,9 @@ impl RelationshipRepository for Slow {
     }
 }
 
-#[tokio::test]
+// Time is paused: the sleeps and the budget run on tokio's clock, which
+// advances only when every task waits.
+#[tokio::test(start_paused = true)]
 async fn a_level_that_outlasts_the_time_budget_is_given_up() {
     let h = harness();
     let c = ctx(Role::Editor);
@@ -327,4 +329,63 @@ async fn a_level_that_outlasts_the_time_budget_is_given_up() {
     // The first level (200 ms) is in; the second would end at 400 ms.
     assert_eq!(cut.nodes.len(), 4);
     assert_eq!(cut.truncated_by, [Truncation::Time].into());
+}
+
+#[tokio::test]
+async fn a_full_edge_budget_ends_the_traversal_without_nodes_left_unconnected() {
+    let h = harness();
+    let c = ctx(Role::Editor);
+    // S → A0..A4, then every A to every other A (20), then A4 → B0..B3.
+    let s = h.entities.create(&c, person("s")).await.expect("s");
+    let mut a = Vec::new();
+    for i in 0..5 {
+        let x = h
+            .entities
+            .create(&c, person(&format!("a{i}")))
+            .await
+            .expect("a");
+        h.relationships
+            .create(&c, knows(s.id, x.id))
+            .await
+            .expect("link");
+        a.push(x);
+    }
+    for x in &a {
+        for y in &a {
+            if x.id != y.id {
+                h.relationships
+                    .create(&c, knows(x.id, y.id))
+                    .await
+                    .expect("link");
+            }
+        }
+    }
+    for i in 0..4 {
+        let b = h
+            .entities
+            .create(&c, person(&format!("b{i}")))
+            .await
+            .expect("b");
+        h.relationships
+            .create(&c, knows(a[4].id, b.id))
+            .await
+            .expect("link");
+    }
+    let graph = GraphService::new(Arc::new(h.store.clone()), Arc::new(h.store.clone()));
+    let found = graph
+        .neighbors(&c, s.id, &everything(2, 10))
+        .await
+        .expect("neighbors");
+    assert_eq!(found.edges.len(), 20);
+    assert_eq!(found.truncated_by, [Truncation::Edges].into());
+    for node in &found.nodes[1..] {
+        assert!(
+            found
+                .edges
+                .iter()
+                .any(|e| e.data.ends.source() == node.id || e.data.ends.target() == node.id),
+            "{} came without an edge",
+            node.data.name.as_str()
+        );
+    }
 }
