@@ -11,7 +11,7 @@ use kg_application::{
     AttributionDraft, Batch, BatchRelationship, EndRef, EntityDraft, ExternalIds,
 };
 use kg_domain::{
-    Attribution, EntityData, EntityId, ExternalId, RelationshipId, TypeName, Violations,
+    Attribution, EntityData, EntityId, ExternalId, Metadata, RelationshipId, TypeName, Violations,
 };
 use serde_json::{Map, Value};
 
@@ -50,15 +50,20 @@ fn parse_with(
     Batch::check_size(entities.len(), relationships.len())?;
     let mut v = Violations::new();
     let mut seen = ExternalIds::default();
-    let (entities, entity_ids) = items(&mut v, "entities", entities, ids, entity, |i, e, v| {
-        seen.check(i, e, v);
-    });
+    let (entities, entity_ids) = items(
+        &mut v,
+        "entities",
+        entities,
+        ids,
+        |item| entity(item, ids),
+        |i, e, v| seen.check(i, e, v),
+    );
     let (relationships, relationship_ids) = items(
         &mut v,
         "relationships",
         relationships,
         ids,
-        relationship,
+        |item| relationship(item, ids),
         |_, _, _| {},
     );
     if !v.is_empty() {
@@ -83,7 +88,7 @@ fn items<T>(
     list: &str,
     values: Vec<Value>,
     ids: Ids,
-    read: fn(Value) -> Result<T, Violations>,
+    read: impl Fn(Value) -> Result<T, Violations>,
     mut check: impl FnMut(usize, &T, &mut Violations),
 ) -> (Vec<T>, Vec<Option<uuid::Uuid>>) {
     let mut items = Vec::with_capacity(values.len());
@@ -141,8 +146,28 @@ fn object(item: Value) -> Result<Map<String, Value>, Violations> {
     }
 }
 
-fn entity(item: Value) -> Result<EntityData, Violations> {
+/// An export's metadata was stored under the rules of its day, so it is
+/// read as stored (every rule but the value count), not as a new write:
+/// taken out of the item before the item is read, put back after.
+fn stored_metadata(map: &mut Map<String, Value>, ids: Ids) -> Option<Value> {
+    match ids {
+        Ids::Kept => map.remove("metadata").filter(|m| !m.is_null()),
+        Ids::Assigned => None,
+    }
+}
+
+fn put_stored(attribution: &mut Attribution, stored: Option<Value>, v: &mut Violations) {
+    if let Some(value) = stored {
+        match Metadata::stored(value) {
+            Ok(m) => attribution.metadata = m,
+            Err(e) => v.push("metadata", e.to_string()),
+        }
+    }
+}
+
+fn entity(item: Value, ids: Ids) -> Result<EntityData, Violations> {
     let mut map = object(item)?;
+    let stored = stored_metadata(&mut map, ids);
     let mut v = Violations::new();
     for key in map.keys() {
         if !is_entity_field(key) {
@@ -156,8 +181,10 @@ fn entity(item: Value) -> Result<EntityData, Violations> {
         attribution: attribution_draft(&mut map, &mut v),
     };
     match draft.parse() {
-        Ok(data) if v.is_empty() => Ok(data),
-        Ok(_) => Err(v),
+        Ok(mut data) => {
+            put_stored(&mut data.attribution, stored, &mut v);
+            if v.is_empty() { Ok(data) } else { Err(v) }
+        }
         Err(more) => {
             v.extend(more);
             Err(v)
@@ -213,8 +240,9 @@ fn is_relationship_field(key: &str) -> bool {
         || AttributionDraft::FIELDS.contains(&key)
 }
 
-fn relationship(item: Value) -> Result<BatchRelationship, Violations> {
+fn relationship(item: Value, ids: Ids) -> Result<BatchRelationship, Violations> {
     let mut map = object(item)?;
+    let stored = stored_metadata(&mut map, ids);
     let mut v = Violations::new();
     for key in map.keys() {
         if !is_relationship_field(key) {
@@ -230,7 +258,10 @@ fn relationship(item: Value) -> Result<BatchRelationship, Violations> {
             None
         }
     };
-    let attribution = attribution(&mut map, &mut v);
+    let mut attribution = attribution(&mut map, &mut v);
+    if let Some(a) = &mut attribution {
+        put_stored(a, stored, &mut v);
+    }
     match (source, target, kind, attribution) {
         (Some(source), Some(target), Some(kind), Some(attribution)) if v.is_empty() => {
             Ok(BatchRelationship {
@@ -364,5 +395,21 @@ mod tests {
         assert_eq!(fields, ["entities[0].id", "relationships[0].item"]);
         let batch = parse_export(vec![item], vec![]).ok();
         assert_eq!(batch.as_ref().map(|b| b.entities().len()), Some(1));
+    }
+
+    #[test]
+    fn an_export_keeps_metadata_stored_before_the_value_count() {
+        // 3,000 values: stored once, refused as a new write.
+        let many = json!({ "a": vec![0; 3000] });
+        let item = json!({"type": "Doc", "name": "d", "metadata": many});
+        assert!(parse(vec![item.clone()], vec![]).is_err());
+        let batch = parse_export(vec![item], vec![]).ok();
+        assert_eq!(
+            batch
+                .as_ref()
+                .and_then(|b| b.entities().first())
+                .map(|e| e.attribution.metadata.to_value()),
+            Some(many)
+        );
     }
 }

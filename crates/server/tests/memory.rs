@@ -82,6 +82,13 @@ async fn bodies_that_parse_into_many_times_their_size_are_refused_within_bounded
         .join(",");
     let costly_entity = format!("{{\"type\":\"Doc\",\"name\":\"o\",\"metadata\":{{{members}}}}}");
 
+    // Just under 1 MiB of one object's short keys: about 90,000 members.
+    let keys = (0..90_000)
+        .map(|k| format!("\"{k:x}\":0"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let key_heavy = format!("{{\"type\":\"Doc\",\"name\":\"k\",\"metadata\":{{{keys}}}}}");
+
     let cases = [
         ("/v1/batch", flood, 422, "validation_failed", "entities"),
         ("/v1/batch", costly_batch, 413, "payload_too_large", ""),
@@ -93,6 +100,7 @@ async fn bodies_that_parse_into_many_times_their_size_are_refused_within_bounded
             "metadata",
         ),
         ("/v1/entities", costly_entity, 413, "payload_too_large", ""),
+        ("/v1/entities", key_heavy, 413, "payload_too_large", ""),
     ];
     for (path, body, status, code, field) in cases {
         let size = body.len();
