@@ -68,31 +68,8 @@ async fn kill_nine_under_writes_loses_no_acknowledged_write() -> anyhow::Result<
         .timeout(Duration::from_secs(10))
         .build()?;
 
-    // Four writers until the server is gone; each keeps what was
-    // acknowledged.
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let (client, base, token) = (client.clone(), server.base.clone(), token.clone());
-            tokio::spawn(async move {
-                let mut acknowledged = Vec::new();
-                for i in 0.. {
-                    let name = format!("w{w}-{i}");
-                    let res = client
-                        .post(format!("{base}/v1/entities"))
-                        .bearer_auth(&token)
-                        .json(&serde_json::json!({ "type": "Doc", "name": name }))
-                        .send()
-                        .await;
-                    match res {
-                        Ok(r) if r.status().is_success() => acknowledged.push(name),
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                }
-                acknowledged
-            })
-        })
-        .collect();
+    // Four writers until the server goes away; each keeps the names acknowledged.
+    let writers = common::writers(&client, &server.base, &token);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // SIGKILL: no shutdown, no flush, nothing the process can do.
     server.child.kill()?;

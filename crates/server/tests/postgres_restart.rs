@@ -6,6 +6,8 @@
 //! test suite and run on its own by `.ci/run` (with `--ignored`), after every
 //! other test.
 
+// Shared with the signal and fault tests; this file needs only part of it.
+#[allow(dead_code)]
 mod common;
 
 use std::process::Command;

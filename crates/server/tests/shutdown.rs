@@ -25,29 +25,7 @@ async fn sigterm_fails_readiness_finishes_in_flight_writes_and_exits_zero() -> a
     let base = server.base.clone();
 
     // Four writers until the server goes away; each keeps the names acknowledged.
-    let writers: Vec<_> = (0..4)
-        .map(|w| {
-            let (client, base, token) = (client.clone(), base.clone(), token.clone());
-            tokio::spawn(async move {
-                let mut acknowledged = Vec::new();
-                for i in 0.. {
-                    let name = format!("w{w}-{i}");
-                    let res = client
-                        .post(format!("{base}/v1/entities"))
-                        .bearer_auth(&token)
-                        .json(&serde_json::json!({ "type": "Doc", "name": name }))
-                        .send()
-                        .await;
-                    match res {
-                        Ok(r) if r.status().is_success() => acknowledged.push(name),
-                        Ok(_) => {}
-                        Err(_) => break,
-                    }
-                }
-                acknowledged
-            })
-        })
-        .collect();
+    let writers = common::writers(&client, &base, &token);
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.signal_term()?;
 

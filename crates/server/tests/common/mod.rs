@@ -122,3 +122,35 @@ impl Server {
         }
     }
 }
+
+/// Four writers creating `Doc` entities on `base` until the server goes
+/// away; each answers the names that were acknowledged with a 2xx.
+pub fn writers(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> Vec<tokio::task::JoinHandle<Vec<String>>> {
+    (0..4)
+        .map(|w| {
+            let (client, base, token) = (client.clone(), base.to_owned(), token.to_owned());
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    let name = format!("w{w}-{i}");
+                    let res = client
+                        .post(format!("{base}/v1/entities"))
+                        .bearer_auth(&token)
+                        .json(&serde_json::json!({ "type": "Doc", "name": name }))
+                        .send()
+                        .await;
+                    match res {
+                        Ok(r) if r.status().is_success() => acknowledged.push(name),
+                        Ok(_) => {}
+                        Err(_) => break,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect()
+}
