@@ -141,6 +141,19 @@ pub struct Hop {
     pub far: Entity,
 }
 
+impl Hop {
+    /// The frontier node it was followed from.
+    #[must_use]
+    pub fn near(&self) -> EntityId {
+        let ends = &self.relationship.data.ends;
+        if self.outgoing {
+            ends.source()
+        } else {
+            ends.target()
+        }
+    }
+}
+
 /// What a traversal found.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Neighborhood {
@@ -348,13 +361,7 @@ impl GraphService {
             let mut level_seen = HashSet::new();
             let mut followed = Vec::new();
             for hop in hops {
-                let ends = &hop.relationship.data.ends;
-                let near = if hop.outgoing {
-                    ends.source()
-                } else {
-                    ends.target()
-                };
-                let count = taken.entry((near, hop.outgoing)).or_default();
+                let count = taken.entry((hop.near(), hop.outgoing)).or_default();
                 *count += 1;
                 if *count > share {
                     truncated_by.insert(Truncation::Rows);

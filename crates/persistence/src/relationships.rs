@@ -288,13 +288,7 @@ impl<C: Executor> SeaOrmRelationshipRepository<C> {
         let mut gave: std::collections::HashMap<(EntityId, bool), u32> =
             std::collections::HashMap::new();
         for hop in hops {
-            let ends = &hop.relationship.data.ends;
-            let near = if hop.outgoing {
-                ends.source()
-            } else {
-                ends.target()
-            };
-            *gave.entry((near, hop.outgoing)).or_default() += 1;
+            *gave.entry((hop.near(), hop.outgoing)).or_default() += 1;
         }
         let short: Vec<(&str, Vec<EntityId>)> = step
             .direction
