@@ -29,6 +29,8 @@ const MATRIX: &[(&str, &str, Rule)] = &[
     ("GET", "/openapi.json", Rule::Public),
     ("GET", "/docs", Rule::Public),
     ("GET", "/docs/{file}", Rule::Public),
+    ("GET", "/explore", Rule::Public),
+    ("GET", "/explore/{file}", Rule::Public),
     ("POST", "/v1/auth/token", Rule::Public),
     ("POST", "/v1/auth/refresh", Rule::Public),
     ("POST", "/v1/auth/logout", Rule::Person),

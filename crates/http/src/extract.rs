@@ -409,7 +409,7 @@ pub(crate) fn etag(version: Version) -> String {
 /// entity tags one of which matches, compared weakly (RFC 9110 §13.1.2:
 /// `W/"3"` matches `"3"`). Empty list elements are skipped (§5.6.1.2); a
 /// malformed list matches nothing.
-fn none_match_names(value: &str, etag: &str) -> bool {
+pub(crate) fn none_match_names(value: &str, etag: &str) -> bool {
     let mut rest = value.trim();
     if rest == "*" {
         return true;

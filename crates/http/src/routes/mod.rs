@@ -7,6 +7,7 @@ mod auth;
 mod batch;
 mod changes;
 mod entities;
+mod explore;
 mod health;
 pub(crate) mod openapi;
 mod relationships;
@@ -62,6 +63,8 @@ routes! {
     "/openapi.json" => { GET => openapi::document },
     "/docs" => { GET => openapi::docs::docs_index },
     "/docs/{file}" => { GET => openapi::docs::docs_file },
+    "/explore" => { GET => explore::page },
+    "/explore/{file}" => { GET => explore::file },
     "/v1/auth/token" => { POST => auth::token::handle },
     "/v1/auth/refresh" => { POST => auth::refresh::handle },
     "/v1/auth/logout" => { POST => auth::logout::handle },
