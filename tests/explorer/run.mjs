@@ -365,6 +365,30 @@ async function bearerRun(browser, kg, work, readme) {
       return text;
     });
 
+    await check("a few hundred nodes stay readable", page, seen, async () => {
+      const spokes = 300;
+      const batch = await call("POST", "/v1/batch", {
+        entities: [
+          { external_id: "hub", type: "place", name: "Hub" },
+          ...Array.from({ length: spokes }, (_, i) => ({ external_id: `spoke-${i}`, type: ["person", "work", "place"][i % 3], name: `Spoke ${i}` })),
+        ],
+        relationships: Array.from({ length: spokes }, (_, i) => ({
+          source_external_id: "hub", target_external_id: `spoke-${i}`, type: "NEAR", confidence: (i % 10) / 10,
+        })),
+      });
+      expect(batch.status === 200, `the batch answered ${batch.status}: ${JSON.stringify(batch.body).slice(0, 300)}`);
+      const hub = (await call("GET", "/v1/entities?name=Hub&limit=1")).body.items[0];
+      await page.evaluate((id) => { location.hash = `entity=${id}&max_nodes=400`; }, hub.id);
+      await page.waitForFunction((n) => window.kgExplorerLastLayout?.nodes === n, spokes + 1, { timeout: 60_000 });
+      const { overlaps, ms } = await page.evaluate(() => window.kgExplorerLastLayout);
+      await shot(page, "6-three-hundred-nodes");
+      expect(overlaps <= spokes / 50, `${overlaps} pairs of nodes drawn on top of each other`);
+      await page.evaluate((id) => { location.hash = `entity=${id}`; }, g.ada.id);
+      await page.waitForFunction(() => /^14 nodes/.test(document.querySelector("#graph-summary").innerText));
+      await page.locator("#edit").waitFor();
+      return `${spokes + 1} nodes laid out in ${ms} ms, ${overlaps} overlapping pairs`;
+    });
+
     await check("edit a name with its ETag", page, seen, async () => {
       await page.getByRole("button", { name: "Edit" }).click();
       await page.getByLabel("Name", { exact: true }).fill("Augusta Ada King");

@@ -449,17 +449,80 @@ function merge(answer) {
   return fresh.length;
 }
 
+/** Pairs of nodes drawn on top of each other, for checking the layout. */
+function overlaps() {
+  const points = cy.nodes().map((node) => node.position());
+  let count = 0;
+  for (let i = 0; i < points.length; i++) {
+    for (let j = i + 1; j < points.length; j++) {
+      if (Math.hypot(points[i].x - points[j].x, points[i].y - points[j].y) < 22) count++;
+    }
+  }
+  return count;
+}
+
+/** The ring of a level's `i`th node: rings of 41, 48, 55… nodes. */
+function ringOf(i) {
+  let ring = 0;
+  for (let left = i, size = 41; left >= size; left -= size, size += 7) ring++;
+  return ring;
+}
+
+/** Hops from the drawn entity to each node, over the drawn edges. */
+function distances() {
+  const hops = new Map();
+  const root = graphData.root && cy.getElementById(graphData.root);
+  if (!root || root.empty()) return hops;
+  hops.set(root.id(), 0);
+  let level = root;
+  for (let d = 1; level.nonempty(); d++) {
+    const next = level.neighborhood("node").filter((node) => !hops.has(node.id()));
+    next.forEach((node) => hops.set(node.id(), d));
+    level = next;
+  }
+  return hops;
+}
+
 function layout(animate) {
   const n = cy.nodes().length;
+  const started = performance.now();
+  cy.one("layoutstop", () => {
+    window.kgExplorerLastLayout = { nodes: n, overlaps: overlaps(), ms: Math.round(performance.now() - started) };
+  });
+  if (n > 60) {
+    // Many nodes: rings by hops from the drawn entity; a crowded level
+    // takes several rings, each outer one holding 7 more (so that no two
+    // rings line their nodes up along the same spokes), none on another.
+    const hops = distances();
+    const far = Math.max(0, ...hops.values()) + 1;
+    const seen = new Map();
+    const ring = new Map();
+    cy.nodes().forEach((node) => {
+      const h = hops.get(node.id()) ?? far;
+      const i = seen.get(h) ?? 0;
+      seen.set(h, i + 1);
+      ring.set(node.id(), (far - h) * 1000 + (999 - ringOf(i)));
+    });
+    cy.layout({
+      name: "concentric",
+      animate: false,
+      fit: true,
+      padding: 30,
+      avoidOverlap: true,
+      minNodeSpacing: 12,
+      concentric: (node) => ring.get(node.id()),
+      levelWidth: () => 1,
+    }).run();
+    return;
+  }
   cy.layout({
     name: n > 1 ? "cose" : "grid",
-    animate: animate && n < 150,
+    animate,
     randomize: false,
     fit: true,
     padding: 30,
     nodeRepulsion: () => 9000,
-    idealEdgeLength: () => (n > 150 ? 60 : 90),
-    numIter: n > 300 ? 600 : 1000,
+    idealEdgeLength: () => 90,
   }).run();
 }
 
@@ -533,6 +596,15 @@ async function openEntity(id) {
   const stale = () => ticket !== openTicket;
   $("edit-form").hidden = true;
   $("conflict").hidden = true;
+  // Nothing of the entity shown before acts on the one being opened.
+  opened.entity = null;
+  opened.id = id;
+  for (const b of ["edit", "restore", "centre", "expand", "history-more"]) $(b).hidden = true;
+  $("entity-relationships").replaceChildren(el("p", { className: "hint" }, "Loading…"));
+  $("entity-history").replaceChildren();
+  $("entity-fields").replaceChildren();
+  $("entity-metadata").textContent = "";
+  $("entity-title").textContent = "Loading…";
   if (!id) {
     $("entity-body").hidden = true;
     $("entity-empty").hidden = false;
@@ -541,29 +613,29 @@ async function openEntity(id) {
   }
   const got = await api("GET", `/v1/entities/${encodeURIComponent(id)}`, { accept: [404] });
   if (stale()) return;
-  opened.deleted = got.status === 404;
-  opened.entity = opened.deleted ? null : got.body;
-  opened.id = id;
+  const deleted = got.status === 404;
   $("entity-empty").hidden = true;
   $("entity-body").hidden = false;
-  $("entity-deleted").hidden = !opened.deleted;
-  $("restore").hidden = !(opened.deleted && session.me.role === "admin");
-  $("edit").hidden = opened.deleted || !canEdit();
-  $("centre").hidden = $("expand").hidden = opened.deleted;
+  $("entity-deleted").hidden = !deleted;
   await loadHistory(id, false, stale);
   if (stale()) return;
-  if (opened.deleted) {
+  opened.deleted = deleted;
+  if (deleted) {
     $("entity-title").textContent = "Deleted entity";
     $("entity-fields").replaceChildren(...fields({ id }));
     $("entity-metadata").textContent = "";
     $("entity-relationships").replaceChildren();
   } else {
-    await people([opened.entity.created_by, opened.entity.updated_by]);
+    await people([got.body.created_by, got.body.updated_by]);
     if (stale()) return;
-    showEntity(opened.entity);
+    showEntity(got.body);
     await loadRelationships(id, stale);
     if (stale()) return;
+    opened.entity = got.body;
   }
+  $("restore").hidden = !(deleted && session.me.role === "admin");
+  $("edit").hidden = deleted || !canEdit();
+  $("centre").hidden = $("expand").hidden = deleted;
   for (const b of $("results").querySelectorAll("button")) b.setAttribute("aria-current", String(b.dataset.id === id));
   if (cy) {
     cy.nodes().unselect();
