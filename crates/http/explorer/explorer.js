@@ -26,6 +26,7 @@ const session = {
   cookie: false, // a cookie session: the browser holds the tokens
   csrf: null,
   me: null, // the caller's account: id, email, role
+  gen: 0, // bumped at every sign-out: answers for an earlier session are dropped
 };
 
 function signedIn() {
@@ -44,6 +45,7 @@ function adoptTokens(body) {
 }
 
 function forget() {
+  session.gen++;
   session.token = session.refresh = session.apiKey = session.csrf = session.me = null;
   session.cookie = false;
   session.expiresAt = 0;
@@ -53,6 +55,7 @@ function forget() {
 let renewing = null;
 function renew() {
   if (!session.refresh && !session.cookie) return Promise.resolve(false);
+  const gen = session.gen;
   renewing ??= (async () => {
     try {
       const headers = { "Content-Type": "application/json", Accept: "application/json" };
@@ -64,7 +67,9 @@ function renew() {
         body: JSON.stringify(session.cookie ? {} : { refresh_token: session.refresh }),
       });
       if (!res.ok) return false;
-      adoptTokens(await res.json());
+      const body = await res.json();
+      if (gen !== session.gen) return false; // signed out meanwhile
+      adoptTokens(body);
       return true;
     } catch {
       return false;
@@ -74,6 +79,9 @@ function renew() {
   })();
   return renewing;
 }
+
+/** An answer that arrived for a session that has ended: dropped quietly. */
+class Superseded extends Error {}
 
 class ApiError extends Error {
   constructor(status, problem) {
@@ -98,6 +106,7 @@ function query(params) {
  * Answers `{status, body, headers}`; a problem becomes an `ApiError`.
  */
 async function api(method, path, { body, headers = {}, accept = [] } = {}) {
+  const gen = session.gen;
   const send = () => {
     const h = { Accept: "application/json", ...headers };
     if (body !== undefined && !h["Content-Type"]) h["Content-Type"] = "application/json";
@@ -119,6 +128,7 @@ async function api(method, path, { body, headers = {}, accept = [] } = {}) {
     res = await send();
   }
   const text = await res.text();
+  if (gen !== session.gen) throw new Superseded();
   let parsed = null;
   if (text) {
     try {
@@ -130,8 +140,9 @@ async function api(method, path, { body, headers = {}, accept = [] } = {}) {
   if (res.ok || accept.includes(res.status)) {
     return { status: res.status, body: parsed, headers: res.headers };
   }
-  if (res.status === 401 && !path.startsWith("/v1/auth/token")) {
+  if (res.status === 401 && !path.startsWith("/v1/auth/")) {
     forget();
+    say("Your session has ended: sign in again.");
     show();
   }
   throw new ApiError(res.status, parsed);
@@ -167,7 +178,7 @@ async function attempt(action) {
   try {
     return await action();
   } catch (e) {
-    fail(e);
+    if (!(e instanceof Superseded)) fail(e);
     return undefined;
   }
 }
@@ -225,25 +236,59 @@ function writeView(changes, { replace = false } = {}) {
 // What is on screen, to redraw only what changed.
 const shown = { search: null, graph: null, open: null };
 
-async function render() {
-  if (!signedIn()) return;
+/**
+ * Brings the screen in line with the URL. One render runs at a time; a
+ * change of URL during one makes it run again with the URL as it is then,
+ * so an older view never lands after a newer one.
+ */
+let rendering = null;
+let renderAgain = false;
+function render() {
+  if (rendering) {
+    renderAgain = true;
+    return rendering;
+  }
+  rendering = (async () => {
+    do {
+      renderAgain = false;
+      await renderOnce();
+    } while (renderAgain);
+  })().finally(() => {
+    rendering = null;
+  });
+  return rendering;
+}
+
+/** Runs one part of a render; a part that failed is tried again next time. */
+async function part(key, value, load) {
+  if (shown[key] === value) return;
+  shown[key] = value;
+  const done = await attempt(async () => {
+    await load();
+    return true;
+  });
+  if (!done && shown[key] === value) shown[key] = null;
+}
+
+async function renderOnce() {
+  if (!signedIn() || !session.me) return;
   const v = readView();
   fillForms(v);
-  const search = JSON.stringify([v.name, v.q, v.type, v.source_type, v.min_confidence, v.cursor]);
-  if (search !== shown.search) {
-    shown.search = search;
-    await attempt(() => loadResults(v));
-  }
-  const graph = JSON.stringify([v.entity, v.depth, v.ntype, v.rtype, v.nmin, v.max_nodes]);
-  if (graph !== shown.graph) {
-    shown.graph = graph;
-    await attempt(() => drawGraph(v));
-  }
-  const open = v.open ?? v.entity ?? null;
-  if (open !== shown.open) {
-    shown.open = open;
-    await attempt(() => openEntity(open));
-  }
+  await part("search", JSON.stringify([v.name, v.q, v.type, v.source_type, v.min_confidence, v.cursor]),
+    () => loadResults(v));
+  if (renderAgain) return;
+  await part("graph", JSON.stringify([v.entity, v.depth, v.ntype, v.rtype, v.nmin, v.max_nodes]),
+    () => drawGraph(v));
+  if (renderAgain) return;
+  await part("open", v.open ?? v.entity ?? null, async () => {
+    try {
+      await openEntity(v.open ?? v.entity ?? null);
+    } catch (e) {
+      $("entity-title").textContent = "Not loaded";
+      $("entity-relationships").replaceChildren();
+      throw e;
+    }
+  });
 }
 
 function fillForms(v) {
@@ -294,10 +339,16 @@ async function signIn(form) {
 
 async function signOut() {
   if (session.token || session.cookie) {
-    await api("POST", "/v1/auth/logout", { body: {}, accept: [401] }).catch(() => undefined);
+    // A session that has already ended (401) is as good as ended; any
+    // other failure keeps it, and says so, rather than pretend.
+    await api("POST", "/v1/auth/logout", { body: {}, accept: [401] });
   }
   forget();
   emails.clear();
+  resultPages.length = 0;
+  deletedCursor = null;
+  $("deleted-list").replaceChildren();
+  $("deleted").open = false;
   resetShown();
   say("Signed out.");
   show();
@@ -576,7 +627,9 @@ async function drawGraph(v) {
 async function expand(id) {
   ensureCy();
   const v = readView();
+  const ticket = graphTicket;
   const { body } = await api("GET", neighboursPath(id, v, 1));
+  if (ticket !== graphTicket) return; // the drawing was replaced meanwhile
   const added = merge(body);
   if (body.truncated) lastCut = [...new Set([...lastCut, ...body.truncated_by])];
   layout(true);
@@ -665,20 +718,24 @@ function showEntity(e) {
   $("entity-metadata").textContent = JSON.stringify(e.metadata, null, 2);
 }
 
-async function names(ids) {
+/**
+ * The names of an entity's relationship ends: from the drawing, else from
+ * one call for its direct neighbours; an end neither knows shows its id.
+ */
+async function names(id, ends) {
   const known = new Map();
-  const missing = [];
-  for (const id of ids) {
-    const n = graphData.nodes.get(id);
-    if (n) known.set(id, n.name);
-    else missing.push(id);
+  for (const end of ends) {
+    const n = graphData.nodes.get(end);
+    if (n) known.set(end, n.name);
   }
-  // Ends the drawing does not hold, a few at a time and at most 50.
-  for (let i = 0; i < Math.min(missing.length, 50); i += 5) {
-    const chunk = missing.slice(i, i + 5);
-    const answers = await Promise.all(chunk.map((id) =>
-      api("GET", `/v1/entities/${encodeURIComponent(id)}`, { accept: [404] })));
-    answers.forEach((a, j) => known.set(chunk[j], a.status === 200 ? a.body.name : "(deleted)"));
+  if (ends.some((end) => !known.has(end))) {
+    try {
+      const { body } = await api("GET", `/v1/entities/${encodeURIComponent(id)}/neighbors${query({ depth: 1, max_nodes: 250 })}`);
+      for (const n of body.nodes) known.set(n.id, n.name);
+    } catch (e) {
+      if (e instanceof Superseded) throw e;
+      // The ids stand in for the names.
+    }
   }
   return known;
 }
@@ -688,7 +745,7 @@ async function loadRelationships(id, stale) {
   const [out, inc] = await Promise.all(["out", "in"].map((direction) =>
     api("GET", `/v1/entities/${encodeURIComponent(id)}/relationships${query({ direction, limit: 100 })}`)));
   const all = [...out.body.items, ...inc.body.items];
-  const ends = await names(all.map((r) => (r.source_id === id ? r.target_id : r.source_id)));
+  const ends = await names(id, all.map((r) => (r.source_id === id ? r.target_id : r.source_id)));
   if (stale()) return;
   const groups = [];
   for (const [label, page, arrow, far] of [
@@ -750,9 +807,12 @@ function changeList(changes) {
 const emails = new Map();
 async function people(ids) {
   if (session.me?.role === "admin") {
-    const missing = [...new Set(ids)].filter((id) => !emails.has(id)).slice(0, 20);
+    const missing = [...new Set(ids)].filter((id) => !emails.has(id)).slice(0, 10);
     const answers = await Promise.all(missing.map((id) =>
-      api("GET", `/v1/users/${encodeURIComponent(id)}`, { accept: [404] }).catch(() => null)));
+      api("GET", `/v1/users/${encodeURIComponent(id)}`, { accept: [404] }).catch((e) => {
+        if (e instanceof Superseded) throw e;
+        return null; // the id stands in for the email
+      })));
     answers.forEach((a, i) => emails.set(missing[i], a?.status === 200 ? a.body.email : missing[i]));
   }
   return emails;
@@ -760,20 +820,39 @@ async function people(ids) {
 
 // ------------------------------------------------------------------ edit
 
-/** The RFC 7396 merge patch that turns `from` into `to`. */
-function mergePatch(from, to) {
-  const patch = {};
-  for (const k of Object.keys(from)) if (!(k in to)) patch[k] = null;
+const isObject = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
+
+/** Where `value` holds a null as an object's member, which a merge patch cannot set. */
+function nullMember(value, path) {
+  if (!isObject(value)) return null;
+  for (const [k, v] of Object.entries(value)) {
+    if (v === null) return `${path}.${k}`;
+    const inner = nullMember(v, `${path}.${k}`);
+    if (inner) return inner;
+  }
+  return null;
+}
+
+/**
+ * The RFC 7396 merge patch that turns `from` into `to`: removed keys as
+ * null, changed values as they are, objects patched member by member.
+ * Keys are own properties only (`constructor` or `__proto__` are keys
+ * like any other), and a null that would have to be sent as a value is
+ * refused, since the patch would remove the key instead.
+ */
+function mergePatch(from, to, path = "metadata") {
+  const patch = Object.create(null);
+  const set = (k, v) => Object.defineProperty(patch, k, { value: v, enumerable: true, writable: true });
+  for (const k of Object.keys(from)) if (!Object.hasOwn(to, k)) set(k, null);
   for (const [k, v] of Object.entries(to)) {
-    const old = from[k];
-    const objects = (x) => x !== null && typeof x === "object" && !Array.isArray(x);
-    if (objects(old) && objects(v)) {
-      const inner = mergePatch(old, v);
-      if (Object.keys(inner).length) patch[k] = inner;
+    const old = Object.hasOwn(from, k) ? from[k] : undefined;
+    if (isObject(old) && isObject(v)) {
+      const inner = mergePatch(old, v, `${path}.${k}`);
+      if (Object.keys(inner).length) set(k, inner);
     } else if (JSON.stringify(old) !== JSON.stringify(v)) {
-      // A null inside an object cannot be set by a merge patch; the API
-      // refuses null metadata values anyway.
-      patch[k] = v;
+      const at = v === null ? `${path}.${k}` : nullMember(v, `${path}.${k}`);
+      if (at) throw new Error(`${at} cannot be set to null: remove the key instead.`);
+      set(k, v);
     }
   }
   return patch;
@@ -810,26 +889,33 @@ async function saveEdit(form) {
     say("Nothing changed.");
     return;
   }
+  const ticket = openTicket;
   const res = await api("PATCH", `/v1/entities/${encodeURIComponent(base.id)}`, {
     body: patch,
     headers: { "Content-Type": "application/merge-patch+json", "If-Match": `"${base.version}"` },
     accept: [412],
   });
+  if (ticket !== openTicket) {
+    // Another entity was opened meanwhile: report, repaint nothing.
+    say(res.status === 412 ? `Not saved: ${base.name} changed meanwhile.` : `Saved ${res.body.name}.`);
+    return;
+  }
   if (res.status === 412) {
-    await showConflict(base.id, name, metadata);
+    await showConflict(base.id, name, metadata, ticket);
     return;
   }
   opened.entity = res.body;
   form.hidden = true;
   showEntity(res.body);
-  await loadHistory(base.id, false);
+  await loadHistory(base.id, false, () => ticket !== openTicket);
   updateNode(res.body);
   say(`Saved ${res.body.name} (version ${res.body.version}).`);
 }
 
-async function showConflict(id, name, metadata) {
+async function showConflict(id, name, metadata, ticket) {
   const { body: current } = await api("GET", `/v1/entities/${encodeURIComponent(id)}`);
   await people([current.updated_by]);
+  if (ticket !== openTicket) return;
   opened.entity = current;
   showEntity(current);
   updateNode(current);
@@ -837,7 +923,8 @@ async function showConflict(id, name, metadata) {
   box.replaceChildren(
     el("strong", {}, "Someone else changed this entity since you opened it. "),
     `It is now version ${current.version}, changed ${when(current.updated_at)} by ${emails.get(current.updated_by) ?? current.updated_by}. Your edit was not saved.`,
-    el("pre", {}, `Their name: ${current.name}\nYour name:  ${name}`),
+    el("pre", {}, `Their name: ${current.name}\nYour name:  ${name}\n\n`
+      + `Their metadata: ${JSON.stringify(current.metadata)}\nYour metadata:  ${JSON.stringify(metadata)}`),
     el("div", { className: "row" },
       el("button", { type: "button", on: { click: () => {
         opened.base = current; // re-apply yours over theirs, knowingly
@@ -852,7 +939,7 @@ async function showConflict(id, name, metadata) {
   box.hidden = false;
   $("edit-form").elements.name.value = name;
   $("edit-form").elements.metadata.value = JSON.stringify(metadata, null, 2);
-  await loadHistory(id, false);
+  await loadHistory(id, false, () => ticket !== openTicket);
   say("Not saved: the entity changed meanwhile.");
 }
 
@@ -925,7 +1012,15 @@ function wire() {
     attempt(() => saveEdit(ev.target));
   });
   $("restore").addEventListener("click", () => attempt(restore));
-  $("history-more").addEventListener("click", () => attempt(() => loadHistory(opened.id, true)));
+  $("history-more").addEventListener("click", () => attempt(() => {
+    const ticket = openTicket;
+    return loadHistory(opened.id, true, () => ticket !== openTicket);
+  }));
+  // The skip link moves focus; following it as a link would empty the view.
+  document.querySelector(".skip").addEventListener("click", (ev) => {
+    ev.preventDefault();
+    $("main").focus();
+  });
   window.addEventListener("hashchange", () => render());
   document.addEventListener("keydown", (ev) => {
     const typing = ["INPUT", "TEXTAREA", "SELECT"].includes(document.activeElement?.tagName);

@@ -16,21 +16,25 @@ use super::openapi::PROBLEM_JSON;
 
 /// Everything from this host, nothing from anywhere else, and nothing
 /// inline: the page has no inline script or style, and the graph library
-/// is told its one rule is already in the stylesheet.
+/// is told its one rule is already in the stylesheet. No form is ever
+/// submitted by the browser (the script handles each), so a page whose
+/// script did not run cannot send a password in a URL.
 const EXPLORE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-    img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; \
+    img-src 'self'; connect-src 'self'; form-action 'none'; base-uri 'none'; \
     frame-ancestors 'none'";
 
 /// Where the page says whether logins may ask for a cookie session.
 const COOKIE_META: &str = r#"<meta name="kg-cookie-auth" content="false">"#;
 
-/// A file of the page as sent: its bytes, their gzip form, its entity tag.
+/// A file of the page as sent: its bytes, their gzip form, and the entity
+/// tag of each (two representations, two strong tags).
 struct Asset {
     name: &'static str,
     content_type: &'static str,
     bytes: Vec<u8>,
     gzip: Vec<u8>,
     etag: String,
+    gzip_etag: String,
 }
 
 /// The files, as `(name, content type, bytes)`; the page is the first.
@@ -70,11 +74,11 @@ const LICENCE: (&str, &str, &[u8]) = (
 );
 
 /// FNV-1a: a tag that changes with the bytes, for revalidation only.
-fn fingerprint(bytes: &[u8]) -> String {
+fn fingerprint(bytes: &[u8], suffix: &str) -> String {
     let hash = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
     });
-    format!("\"{hash:016x}\"")
+    format!("\"{hash:016x}{suffix}\"")
 }
 
 fn prepare(name: &'static str, content_type: &'static str, bytes: Vec<u8>) -> Asset {
@@ -87,7 +91,8 @@ fn prepare(name: &'static str, content_type: &'static str, bytes: Vec<u8>) -> As
     Asset {
         name,
         content_type,
-        etag: fingerprint(&bytes),
+        etag: fingerprint(&bytes, ""),
+        gzip_etag: fingerprint(&bytes, "-gzip"),
         bytes,
         gzip,
     }
@@ -119,36 +124,49 @@ fn assets(cookie_auth: bool) -> &'static [Asset] {
     })
 }
 
-/// Whether `Accept-Encoding` takes gzip (a `q=0` refuses it).
+/// Whether `Accept-Encoding` takes gzip (RFC 9110 §12.5.3): its own entry
+/// decides when there is one, `*` otherwise; `q=0` refuses.
 fn takes_gzip(req: &HttpRequest) -> bool {
-    req.headers()
+    let mut gzip = None;
+    let mut any = None;
+    for coding in req
+        .headers()
         .get_all(header::ACCEPT_ENCODING)
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';').map(str::trim);
-            let name = parts.next().unwrap_or_default();
-            let refused = parts.any(|p| {
-                p.strip_prefix("q=")
-                    .is_some_and(|q| q.parse::<f32>().is_ok_and(|q| q <= 0.0))
-            });
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
-        })
+    {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let accepted = !parts.any(|p| {
+            p.split_once('=').is_some_and(|(k, q)| {
+                k.trim().eq_ignore_ascii_case("q")
+                    && q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+            })
+        });
+        if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
+            gzip = Some(gzip.unwrap_or(false) || accepted);
+        } else if name == "*" {
+            any = Some(any.unwrap_or(false) || accepted);
+        }
+    }
+    gzip.or(any).unwrap_or(false)
 }
 
 fn send(req: &HttpRequest, asset: &'static Asset) -> HttpResponse {
+    let gzip = takes_gzip(req);
+    let etag = if gzip { &asset.gzip_etag } else { &asset.etag };
     let fresh = req
         .headers()
         .get_all(header::IF_NONE_MATCH)
         .filter_map(|v| v.to_str().ok())
-        .any(|list| none_match_names(list, &asset.etag));
+        .any(|list| none_match_names(list, etag));
     let mut res = if fresh {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
     };
     res.insert_header((header::CONTENT_SECURITY_POLICY, EXPLORE_CSP))
-        .insert_header((header::ETAG, asset.etag.as_str()))
+        .insert_header((header::ETAG, etag.as_str()))
         // Revalidated on every load, which the tag makes a 304.
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .insert_header((header::VARY, "Accept-Encoding"));
@@ -156,7 +174,7 @@ fn send(req: &HttpRequest, asset: &'static Asset) -> HttpResponse {
         return res.finish();
     }
     res.content_type(asset.content_type);
-    if takes_gzip(req) {
+    if gzip {
         res.insert_header((header::CONTENT_ENCODING, "gzip"))
             .body(web::Bytes::from_static(&asset.gzip))
     } else {
@@ -227,8 +245,9 @@ mod tests {
                 .unwrap();
             assert_eq!(out, a.bytes, "{}", a.name);
         }
-        let tags: std::collections::BTreeSet<_> = files.iter().map(|a| &a.etag).collect();
-        assert_eq!(tags.len(), files.len());
+        let tags: std::collections::BTreeSet<_> =
+            files.iter().flat_map(|a| [&a.etag, &a.gzip_etag]).collect();
+        assert_eq!(tags.len(), 2 * files.len());
     }
 
     #[test]
@@ -248,6 +267,11 @@ mod tests {
             ("*", true),
             ("gzip;q=0", false),
             ("gzip; q=0.0", false),
+            ("gzip;Q=0", false),
+            ("gzip;q=0, *", false),
+            ("*;q=0", false),
+            ("br, *;q=0.1", true),
+            ("x-gzip", true),
             ("br", false),
             ("identity", false),
         ] {
