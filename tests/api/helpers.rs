@@ -111,12 +111,19 @@ impl TestApp {
     /// load balancer (its own process state, the shared database and
     /// signing secret).
     pub async fn another_instance(&self) -> anyhow::Result<Self> {
+        self.another_instance_with(&[]).await
+    }
+
+    /// [`Self::another_instance`] with some settings overridden.
+    pub async fn another_instance_with(&self, overrides: &[(&str, &str)]) -> anyhow::Result<Self> {
         let url = self
             .database
             .as_ref()
             .map(|d| d.url.clone())
             .context("only the first instance knows its database")?;
-        start(url, None, &[("KG_JWT_SECRET", self.jwt_secret.as_str())]).await
+        let mut all = vec![("KG_JWT_SECRET", self.jwt_secret.as_str())];
+        all.extend_from_slice(overrides);
+        start(url, None, &all).await
     }
 }
 

@@ -325,3 +325,135 @@ async fn a_lookup_cut_short_by_another_extractor_still_counts() -> anyhow::Resul
     assert_eq!(next, StatusCode::TOO_MANY_REQUESTS);
     Ok(())
 }
+
+/// The Redis the shared-budget tests use: `KG_TEST_REDIS_URL` (CI starts
+/// one and sets it); without it those tests say so and pass nothing off as
+/// checked.
+fn test_redis() -> Option<String> {
+    let url = std::env::var("KG_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("KG_TEST_REDIS_URL is not set: the shared-budget test did not run");
+    }
+    url
+}
+
+/// Alternates `n` requests between two instances; answers the statuses.
+async fn alternate(
+    a: &TestApp,
+    b: &TestApp,
+    n: usize,
+    send: impl Fn(&TestApp) -> reqwest::RequestBuilder,
+) -> anyhow::Result<Vec<StatusCode>> {
+    let mut statuses = Vec::with_capacity(n);
+    for i in 0..n {
+        statuses.push(send(if i % 2 == 0 { a } else { b }).send().await?.status());
+    }
+    Ok(statuses)
+}
+
+fn count(statuses: &[StatusCode], status: StatusCode) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_enforce_one_budget() -> anyhow::Result<()> {
+    let Some(redis) = test_redis() else {
+        return Ok(());
+    };
+    // A namespace of this test's own in a Redis other tests share.
+    let prefix = format!("kg-test-{}:", uuid::Uuid::now_v7());
+    let limits = [
+        ("KG_REDIS_URL", redis.as_str()),
+        ("KG_REDIS_KEY_PREFIX", prefix.as_str()),
+        ("KG_RATE_LIMIT_PER_MINUTE", "10"),
+        ("KG_RATE_LIMIT_AUTH_PER_MINUTE", "4"),
+    ];
+    let a = spawn_app_with(&limits).await?;
+    let b = a.another_instance_with(&limits).await?;
+    let token = a.token("viewer").await?;
+
+    // One principal: 12 requests over two instances, one budget of 10.
+    let statuses = alternate(&a, &b, 12, |app| {
+        app.request(Method::GET, "/v1/entities", &token)
+    })
+    .await?;
+    assert_eq!(count(&statuses, StatusCode::OK), 10, "{statuses:?}");
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        2,
+        "{statuses:?}"
+    );
+    let res = b.get("/v1/entities", &token).await?;
+    assert_eq!(
+        header(&res, "ratelimit-policy").as_deref(),
+        Some("\"default\";q=10;w=60")
+    );
+    problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await?;
+
+    // One client on the auth routes, a budget of 4: the login above took
+    // one, so of 6 refreshes over two instances 3 are answered.
+    let statuses = alternate(&a, &b, 6, |app| {
+        app.client
+            .post(app.url("/v1/auth/refresh"))
+            .json(&json!({ "refresh_token": "not-a-token" }))
+    })
+    .await?;
+    assert_eq!(
+        count(&statuses, StatusCode::UNAUTHORIZED),
+        3,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(&statuses, StatusCode::TOO_MANY_REQUESTS),
+        3,
+        "{statuses:?}"
+    );
+
+    // The control: the same requests without Redis, each instance its own
+    // budget, so 12 fit.
+    let local = [("KG_RATE_LIMIT_PER_MINUTE", "10")];
+    let c = spawn_app_with(&local).await?;
+    let d = c.another_instance_with(&local).await?;
+    let token = c.token("viewer").await?;
+    let statuses = alternate(&c, &d, 12, |app| {
+        app.request(Method::GET, "/v1/entities", &token)
+    })
+    .await?;
+    assert_eq!(count(&statuses, StatusCode::OK), 12, "{statuses:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_redis_answering_each_instance_enforces_its_own_limits() -> anyhow::Result<()> {
+    // Nothing listens there: every attempt fails at once.
+    let app = spawn_app_with(&[
+        ("KG_REDIS_URL", "redis://127.0.0.1:1"),
+        ("KG_RATE_LIMIT_PER_MINUTE", "3"),
+    ])
+    .await?;
+    let token = app.token("viewer").await?;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(app.get("/v1/entities", &token).await?.status());
+    }
+    // Fail open to this instance's limits: neither an error nor no limit.
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let warned = crate::helpers::logs().lines_with("the shared rate-limit budget does not answer");
+    assert!(!warned.is_empty(), "the outage was not logged");
+    assert!(
+        warned.iter().all(|l| !l.contains("redis://")),
+        "a log line names the Redis URL: {warned:?}"
+    );
+    Ok(())
+}

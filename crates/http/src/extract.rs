@@ -101,7 +101,7 @@ impl FromRequest for Authenticated {
                 None => format!("user:{}", actor.user_id),
             };
             crate::middleware::record_principal(&principal);
-            state.limits.check_principal(principal)?;
+            state.limits.check_principal(principal).await?;
             req.extensions_mut()
                 .insert(AuthenticatedUser(actor.user_id));
             let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone());

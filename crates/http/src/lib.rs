@@ -19,7 +19,7 @@ mod routes;
 mod state;
 
 pub use error::{ApiError, ProblemCode};
-pub use limits::{RateLimits, TrustedProxies, client_ip, client_key};
+pub use limits::{RateLimits, SharedBudget, SharedDecision, TrustedProxies, client_ip, client_key};
 pub use metrics::Metrics;
 pub use middleware::quiet_contained_panics;
 pub use routes::{ROUTES, ReadinessCache};

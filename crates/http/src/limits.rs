@@ -2,16 +2,19 @@
 //! failed authentication everywhere (checked before any database work), and
 //! per authenticated principal elsewhere. The limiters are built once and
 //! shared by every worker, so the limits do not multiply with the worker
-//! count; with several instances each enforces its own share (see the ADR).
-//! Their housekeeping runs off the request path ([`RateLimits::keep_tidy`]).
+//! count. Several instances share the auth and per-principal budgets
+//! through a [`SharedBudget`] (Redis, ADR 41); without one, or while it
+//! cannot answer, each instance enforces its own. Their housekeeping runs
+//! off the request path ([`RateLimits::keep_tidy`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::future::BoxFuture;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota};
@@ -28,6 +31,90 @@ const DEFAULT_FAILURES_PER_MINUTE: NonZeroU32 = NonZeroU32::MIN.saturating_add(5
 /// The one bucket of the requests whose client has no address (a peer
 /// that is not an IP socket): limited together rather than not at all.
 const NO_PEER: &str = "no-peer";
+
+/// How long a request waits for the shared budget before it is counted by
+/// this instance's own limiter instead.
+const SHARED_TIMEOUT: Duration = Duration::from_millis(250);
+/// While the shared budget is unavailable, how often a request tries it
+/// again (the others go straight to this instance's limiter).
+const SHARED_RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// What a shared budget answered for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedDecision {
+    /// Counted; the request may go on.
+    Allowed,
+    /// The bucket is empty; one more request fits after this long.
+    Refused(Duration),
+}
+
+/// A budget that several instances share: one bucket per key, whichever
+/// instance the request reaches (ADR 41). A GCRA bucket that holds
+/// `per_minute` requests and refills evenly, as this instance's own.
+pub trait SharedBudget: Send + Sync + std::fmt::Debug {
+    /// Counts one request of `key` in the bucket named `bucket`.
+    ///
+    /// # Errors
+    /// The budget could not be reached or answered nonsense: the caller
+    /// then counts the request by itself.
+    fn take<'a>(
+        &'a self,
+        bucket: &'static str,
+        key: &'a str,
+        per_minute: u32,
+    ) -> BoxFuture<'a, Result<SharedDecision, String>>;
+}
+
+/// The shared budget, and whether it is answering.
+#[derive(Debug)]
+struct Shared {
+    budget: Arc<dyn SharedBudget>,
+    /// When it failed last, in milliseconds since `epoch`; 0 while it works.
+    failed_at: AtomicU64,
+    epoch: Instant,
+}
+
+impl Shared {
+    fn millis(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// Whether to ask the budget now: always while it works, once per
+    /// [`SHARED_RETRY_EVERY`] while it does not.
+    fn worth_asking(&self) -> bool {
+        let failed_at = self.failed_at.load(Ordering::Relaxed);
+        if failed_at == 0 {
+            return true;
+        }
+        let now = self.millis();
+        let retry = u64::try_from(SHARED_RETRY_EVERY.as_millis()).unwrap_or(u64::MAX);
+        now.saturating_sub(failed_at) >= retry
+            && self
+                .failed_at
+                .compare_exchange(failed_at, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    fn answered(&self) {
+        if self.failed_at.swap(0, Ordering::Relaxed) != 0 {
+            tracing::info!(
+                "the shared rate-limit budget answers again: limits are shared across instances"
+            );
+        }
+    }
+
+    fn failed(&self, error: &str) {
+        if self.failed_at.swap(self.millis(), Ordering::Relaxed) == 0 {
+            // Once per outage, not once per request.
+            tracing::warn!(
+                error,
+                "the shared rate-limit budget does not answer: each instance enforces its own limits until it does"
+            );
+        }
+    }
+}
 
 /// Networks whose `X-Forwarded-For` is believed: exact addresses or CIDRs.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -302,6 +389,7 @@ pub struct RateLimits {
     refused: Arc<Refused>,
     trusted: Arc<TrustedProxies>,
     untidy: Arc<(AtomicBool, tokio::sync::Notify)>,
+    shared: Option<Arc<Shared>>,
 }
 
 impl RateLimits {
@@ -325,7 +413,46 @@ impl RateLimits {
             refused: Arc::new(Refused::default()),
             trusted: Arc::new(trusted),
             untidy: Arc::new((AtomicBool::new(false), tokio::sync::Notify::new())),
+            shared: None,
         }
+    }
+
+    /// Counts the auth and per-principal limits in `budget`, shared with
+    /// every instance that uses it. While it does not answer (within
+    /// 250 ms), requests are counted by this instance's own limiters: the
+    /// limits fail open to what one instance enforces, never to none.
+    #[must_use]
+    pub fn with_shared_budget(mut self, budget: Arc<dyn SharedBudget>) -> Self {
+        self.shared = Some(Arc::new(Shared {
+            budget,
+            failed_at: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }));
+        self
+    }
+
+    /// Counts a request of `key` in the shared budget when there is one
+    /// and it answers, else in `limiter`.
+    async fn count(&self, limiter: &Limiter, key: &String) -> Result<(), ApiError> {
+        if let Some(shared) = self.shared.as_ref().filter(|s| s.worth_asking()) {
+            let asked = shared.budget.take(limiter.name, key, limiter.per_minute);
+            match tokio::time::timeout(SHARED_TIMEOUT, asked).await {
+                Ok(Ok(decision)) => {
+                    shared.answered();
+                    return match decision {
+                        SharedDecision::Allowed => Ok(()),
+                        SharedDecision::Refused(wait) => Err(ApiError::rate_limited(
+                            limiter.name,
+                            limiter.per_minute,
+                            whole_seconds(wait),
+                        )),
+                    };
+                }
+                Ok(Err(error)) => shared.failed(&error),
+                Err(_) => shared.failed("no answer within 250 ms"),
+            }
+        }
+        limiter.check(key)
     }
 
     /// Allows `per_minute` failed authentications per client address; past
@@ -343,8 +470,8 @@ impl RateLimits {
     }
 
     /// Counts a request to `/v1/auth/*` from `client`.
-    pub(crate) fn check_client(&self, client: &String) -> Result<(), ApiError> {
-        let checked = self.auth.check(client);
+    pub(crate) async fn check_client(&self, client: &String) -> Result<(), ApiError> {
+        let checked = self.count(&self.auth, client).await;
         self.wake_if_untidy(self.auth.inner.len());
         checked
     }
@@ -380,8 +507,8 @@ impl RateLimits {
         self.wake_if_untidy(self.failures.inner.len());
     }
 
-    pub(crate) fn check_principal(&self, key: String) -> Result<(), ApiError> {
-        let checked = self.principal.check(&key);
+    pub(crate) async fn check_principal(&self, key: String) -> Result<(), ApiError> {
+        let checked = self.count(&self.principal, &key).await;
         self.wake_if_untidy(self.principal.inner.len());
         checked
     }
@@ -519,25 +646,88 @@ mod tests {
         client_key(Some(ip(peer)), forwarded, trusted)
     }
 
-    #[test]
-    fn the_limit_is_exact_per_client() -> Result<(), String> {
+    #[tokio::test]
+    async fn the_limit_is_exact_per_client() -> Result<(), String> {
         let per_minute = NonZeroU32::new(3).ok_or("zero")?;
         let limits = RateLimits::new(per_minute, per_minute, TrustedProxies::default());
         let client = limits.client_key(Some(ip("203.0.113.9")), None);
         for _ in 0..3 {
-            assert!(limits.check_client(&client).is_ok());
+            assert!(limits.check_client(&client).await.is_ok());
         }
         let err = limits
             .check_client(&client)
+            .await
             .err()
             .ok_or("the 4th request passed")?;
         assert_eq!(err.code(), ProblemCode::RateLimited);
         let other = limits.client_key(Some(ip("203.0.113.10")), None);
         assert!(
-            limits.check_client(&other).is_ok(),
+            limits.check_client(&other).await.is_ok(),
             "another client has its own bucket"
         );
         Ok(())
+    }
+
+    /// A shared budget that answers as told and counts its calls.
+    #[derive(Debug)]
+    struct Scripted {
+        answer: Result<SharedDecision, String>,
+        calls: AtomicUsize,
+    }
+
+    impl SharedBudget for Scripted {
+        fn take<'a>(
+            &'a self,
+            _bucket: &'static str,
+            _key: &'a str,
+            _per_minute: u32,
+        ) -> BoxFuture<'a, Result<SharedDecision, String>> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            Box::pin(std::future::ready(self.answer.clone()))
+        }
+    }
+
+    fn shared(answer: Result<SharedDecision, String>) -> (RateLimits, Arc<Scripted>) {
+        let budget = Arc::new(Scripted {
+            answer,
+            calls: AtomicUsize::new(0),
+        });
+        let two = NonZeroU32::MIN.saturating_add(1);
+        let limits =
+            RateLimits::new(two, two, TrustedProxies::default()).with_shared_budget(budget.clone());
+        (limits, budget)
+    }
+
+    #[tokio::test]
+    async fn the_shared_budget_decides_while_it_answers() {
+        let (limits, budget) = shared(Ok(SharedDecision::Allowed));
+        // More than the local quota of 2: the shared budget alone decides.
+        for _ in 0..5 {
+            assert!(limits.check_principal("user:a".to_owned()).await.is_ok());
+        }
+        assert_eq!(budget.calls.load(Ordering::Relaxed), 5);
+
+        let (limits, _) = shared(Ok(SharedDecision::Refused(Duration::from_millis(1500))));
+        let err = limits
+            .check_client(&"203.0.113.9".to_owned())
+            .await
+            .expect_err("refused by the shared budget");
+        assert_eq!(err.code(), ProblemCode::RateLimited);
+        assert!(err.to_string().ends_with("retry in 2 s."), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_unanswering_shared_budget_falls_back_to_local_limits_and_is_retried_sparingly() {
+        let (limits, budget) = shared(Err("down".to_owned()));
+        let key = || "user:a".to_owned();
+        assert!(limits.check_principal(key()).await.is_ok());
+        assert!(limits.check_principal(key()).await.is_ok());
+        assert!(
+            limits.check_principal(key()).await.is_err(),
+            "the local quota of 2 holds while the shared budget is down"
+        );
+        // Only the first request asked it; the next try waits a second.
+        assert_eq!(budget.calls.load(Ordering::Relaxed), 1);
     }
 
     #[test]
@@ -570,16 +760,16 @@ mod tests {
         assert_eq!(key("10.0.0.1", Some("garbage:port"), &trusted), "10.0.0.1");
     }
 
-    #[test]
-    fn requests_without_a_peer_share_one_limited_bucket() -> Result<(), String> {
+    #[tokio::test]
+    async fn requests_without_a_peer_share_one_limited_bucket() -> Result<(), String> {
         let per_minute = NonZeroU32::new(2).ok_or("zero")?;
         let limits = RateLimits::new(per_minute, per_minute, TrustedProxies::default());
         let client = limits.client_key(None, Some("203.0.113.1"));
         assert_eq!(client, NO_PEER);
-        assert!(limits.check_client(&client).is_ok());
-        assert!(limits.check_client(&client).is_ok());
+        assert!(limits.check_client(&client).await.is_ok());
+        assert!(limits.check_client(&client).await.is_ok());
         assert!(
-            limits.check_client(&client).is_err(),
+            limits.check_client(&client).await.is_err(),
             "a third request passed"
         );
         Ok(())

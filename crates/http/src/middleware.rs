@@ -395,6 +395,7 @@ pub(crate) async fn guards(
         state
             .limits
             .check_client(&client_key(&state.limits, req.request()))
+            .await
             .err()
     } else {
         None

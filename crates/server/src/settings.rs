@@ -107,6 +107,9 @@ pub struct Settings {
     pub rate_limit_unauthenticated_per_minute: std::num::NonZeroU32,
     /// `KG_TRUSTED_PROXIES`.
     pub trusted_proxies: kg_http::TrustedProxies,
+    /// `KG_REDIS_URL` and `KG_REDIS_KEY_PREFIX`: the rate-limit budget
+    /// several instances share; each instance its own when unset.
+    pub redis: Option<crate::shared_limits::RedisSettings>,
     /// `KG_METRICS_ADDR`: serve `/metrics` on this separate listener (and
     /// not on the API's) when set.
     pub metrics_addr: Option<SocketAddr>,
@@ -392,6 +395,17 @@ impl Settings {
                     kg_http::TrustedProxies::default()
                 }
             },
+            redis: r.raw("KG_REDIS_URL").map(|url| {
+                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                    r.problems.push(
+                        "KG_REDIS_URL must be a redis:// or rediss:// URL".to_owned(),
+                    );
+                }
+                crate::shared_limits::RedisSettings {
+                    url: secrecy::SecretString::from(url),
+                    prefix: r.raw("KG_REDIS_KEY_PREFIX").unwrap_or_else(|| "kg:".to_owned()),
+                }
+            }),
             metrics_addr: r.raw("KG_METRICS_ADDR").and_then(|v| {
                 v.parse().map_or_else(
                     |_| {
@@ -528,6 +542,19 @@ mod tests {
         ])
         .expect_err("invalid");
         assert_eq!(err.0.len(), 2, "{err}");
+    }
+
+    #[test]
+    fn a_redis_url_is_checked_and_never_printed() {
+        let s =
+            load(&[("KG_REDIS_URL", "redis://:hunter2-secret@10.0.0.5:6379/0")]).expect("valid");
+        let redis = s.redis.as_ref().expect("set");
+        assert_eq!(redis.prefix, "kg:");
+        assert!(!format!("{s:?}").contains("hunter2-secret"));
+        assert!(load(&[]).expect("valid").redis.is_none());
+        let err = load(&[("KG_REDIS_URL", "http://10.0.0.5:6379")]).expect_err("invalid");
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(!err.to_string().contains("10.0.0.5"), "{err}");
     }
 
     #[test]

@@ -106,6 +106,22 @@ pub async fn open_database(settings: &Settings) -> anyhow::Result<DatabaseConnec
     Ok(db)
 }
 
+/// The limiters every worker shares, counting in Redis when it is set.
+fn rate_limits(settings: &Settings) -> anyhow::Result<RateLimits> {
+    let limits = RateLimits::new(
+        settings.rate_limit_auth_per_minute,
+        settings.rate_limit_per_minute,
+        settings.trusted_proxies.clone(),
+    )
+    .with_failed_authentication(settings.rate_limit_unauthenticated_per_minute);
+    Ok(match &settings.redis {
+        Some(redis) => limits.with_shared_budget(
+            crate::shared_limits::RedisBudget::new(redis).map_err(anyhow::Error::msg)?,
+        ),
+        None => limits,
+    })
+}
+
 fn session_policy(settings: &Settings) -> anyhow::Result<SessionPolicy> {
     let duration = |d: std::time::Duration| {
         chrono::Duration::from_std(d).context("session duration out of range")
@@ -294,12 +310,7 @@ impl Application {
             health: Arc::new(kg_persistence::SeaOrmHealthProbe::new(db.clone())),
             readiness: Arc::default(),
             // Built here, once: every worker shares these limiters.
-            limits: RateLimits::new(
-                settings.rate_limit_auth_per_minute,
-                settings.rate_limit_per_minute,
-                settings.trusted_proxies.clone(),
-            )
-            .with_failed_authentication(settings.rate_limit_unauthenticated_per_minute),
+            limits: rate_limits(&settings)?,
             settings: HttpSettings {
                 max_body_bytes: settings.max_body_bytes,
                 max_batch_body_bytes: settings.max_batch_body_bytes,
