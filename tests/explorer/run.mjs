@@ -152,6 +152,10 @@ async function seed(call) {
       await link(e, o, "MENTIONS", 0.6);
     }
   }
+  const web = await call("POST", "/v1/entities", {
+    type: "work", name: "A Web Page", confidence: 0.5, source: "https://example.org/page", source_type: "web",
+  });
+  if (web.status !== 201) throw new Error(`seeding the web page: ${web.status}`);
   const doomed = await make("Doomed Draft", "work", 0.4);
   await link(doomed, ada, "CITES", 0.5);
   return { ada, ring, outer, doomed };
@@ -306,6 +310,17 @@ async function bearerRun(browser, kg, work, readme) {
       await page.waitForFunction(() => document.querySelectorAll("#results button").length === 1);
       expect((await page.locator("#results button").innerText()).startsWith("Ada Lovelace"), "Ada was not found");
       await page.getByRole("button", { name: "Clear" }).click();
+      await page.getByLabel("Name contains").fill("LOVEL");
+      await page.getByRole("button", { name: "Search", exact: true }).click();
+      await page.waitForFunction(() => location.hash.includes("q=LOVEL"));
+      await page.waitForFunction(() => document.querySelectorAll("#results button").length === 1
+        && document.querySelector("#results button").innerText.startsWith("Ada Lovelace"));
+      await page.getByRole("button", { name: "Clear" }).click();
+      await page.getByLabel("Source type").fill("web");
+      await page.getByRole("button", { name: "Search", exact: true }).click();
+      await page.waitForFunction(() => document.querySelectorAll("#results button").length === 1
+        && document.querySelector("#results button").innerText.startsWith("A Web Page"));
+      await page.getByRole("button", { name: "Clear" }).click();
       await page.getByLabel("Type", { exact: true }).fill("work");
       await page.getByLabel("Minimum confidence").fill("0.8");
       await page.getByRole("button", { name: "Search", exact: true }).click();
@@ -345,6 +360,28 @@ async function bearerRun(browser, kg, work, readme) {
       const c = await counts(page);
       expect(c.nodes === 14 && c.edges === 13, `drew ${JSON.stringify(c)}`);
       await shot(page, "1-entity-and-neighbourhood");
+    });
+
+    await check("click a node to open it, double-click to expand it", page, seen, async () => {
+      const at = async (name) => {
+        const box = await page.locator("#graph").boundingBox();
+        const p = await page.evaluate((n) => {
+          const node = window.kgExplorer.cy.nodes().filter((x) => x.data("label") === n);
+          return node.renderedPosition();
+        }, name);
+        return { x: box.x + p.x, y: box.y + p.y };
+      };
+      const mary = await at("Mary 1");
+      await page.mouse.click(mary.x, mary.y);
+      await page.locator("#entity-title", { hasText: "Mary 1" }).waitFor();
+      const note = await at("Note 9");
+      await page.mouse.dblclick(note.x, note.y);
+      await page.waitForFunction(() => /^16 nodes/.test(document.querySelector("#graph-summary").innerText));
+      // Draw starts the drawing afresh, for the checks that follow.
+      await page.evaluate((id) => { location.hash = `entity=${id}`; }, g.ada.id);
+      await page.locator("#entity-title", { hasText: "Ada Lovelace" }).waitFor();
+      await page.getByRole("button", { name: "Draw" }).click();
+      await page.waitForFunction(() => /^14 nodes/.test(document.querySelector("#graph-summary").innerText));
     });
 
     await check("expand a neighbour's neighbours", page, seen, async () => {

@@ -460,6 +460,8 @@ function ensureCy() {
   });
   cy.on("tap", "node", (ev) => writeView({ open: ev.target.id() }));
   cy.on("dbltap", "node", (ev) => attempt(() => expand(ev.target.id())));
+  // The drawing, for the browser's console and the browser test.
+  window.kgExplorer = { cy };
   return cy;
 }
 
@@ -985,6 +987,8 @@ function wire() {
   $("deleted-more").addEventListener("click", () => attempt(() => loadDeleted(true)));
   $("graph-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
+    // Draw starts afresh, also with the same filters (expansions go).
+    shown.graph = null;
     const f = ev.target.elements;
     writeView({
       depth: f.depth.value, ntype: f.ntype.value.trim(), rtype: f.rtype.value.trim(),

@@ -395,17 +395,39 @@ impl Settings {
                     kg_http::TrustedProxies::default()
                 }
             },
-            redis: r.raw("KG_REDIS_URL").map(|url| {
-                if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            redis: {
+                let prefix = r.raw("KG_REDIS_KEY_PREFIX");
+                if prefix.as_ref().is_some_and(|p| {
+                    p.len() > 64 || p.chars().any(|c| c.is_whitespace() || c.is_control())
+                }) {
                     r.problems.push(
-                        "KG_REDIS_URL must be a redis:// or rediss:// URL".to_owned(),
+                        "KG_REDIS_KEY_PREFIX must be at most 64 characters without spaces"
+                            .to_owned(),
                     );
                 }
-                crate::shared_limits::RedisSettings {
-                    url: secrecy::SecretString::from(url),
-                    prefix: r.raw("KG_REDIS_KEY_PREFIX").unwrap_or_else(|| "kg:".to_owned()),
+                match r.raw("KG_REDIS_URL") {
+                    Some(url) => {
+                        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                            // The value itself may hold a password: not repeated.
+                            r.problems.push(
+                                "KG_REDIS_URL must be a redis:// or rediss:// URL".to_owned(),
+                            );
+                        }
+                        Some(crate::shared_limits::RedisSettings {
+                            url: secrecy::SecretString::from(url),
+                            prefix: prefix.unwrap_or_else(|| "kg:".to_owned()),
+                        })
+                    }
+                    None => {
+                        if prefix.is_some() {
+                            r.problems.push(
+                                "KG_REDIS_KEY_PREFIX is set but KG_REDIS_URL is not".to_owned(),
+                            );
+                        }
+                        None
+                    }
                 }
-            }),
+            },
             metrics_addr: r.raw("KG_METRICS_ADDR").and_then(|v| {
                 v.parse().map_or_else(
                     |_| {
@@ -555,6 +577,14 @@ mod tests {
         let err = load(&[("KG_REDIS_URL", "http://10.0.0.5:6379")]).expect_err("invalid");
         assert_eq!(err.0.len(), 1, "{err}");
         assert!(!err.to_string().contains("10.0.0.5"), "{err}");
+        let err = load(&[("KG_REDIS_KEY_PREFIX", "kg:")]).expect_err("a prefix alone");
+        assert_eq!(err.0.len(), 1, "{err}");
+        let s = load(&[
+            ("KG_REDIS_URL", "redis://127.0.0.1"),
+            ("KG_REDIS_KEY_PREFIX", "blue:"),
+        ])
+        .expect("valid");
+        assert_eq!(s.redis.map(|r| r.prefix).as_deref(), Some("blue:"));
     }
 
     #[test]
