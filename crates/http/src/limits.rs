@@ -32,9 +32,6 @@ const DEFAULT_FAILURES_PER_MINUTE: NonZeroU32 = NonZeroU32::MIN.saturating_add(5
 /// that is not an IP socket): limited together rather than not at all.
 const NO_PEER: &str = "no-peer";
 
-/// How long a request waits for the shared budget before it is counted by
-/// this instance's own limiter instead.
-const SHARED_TIMEOUT: Duration = Duration::from_millis(250);
 /// While the shared budget is unavailable, how often a request tries it
 /// again (the others go straight to this instance's limiter).
 const SHARED_RETRY_EVERY: Duration = Duration::from_secs(1);
@@ -69,9 +66,11 @@ pub trait SharedBudget: Send + Sync + std::fmt::Debug {
 #[derive(Debug)]
 struct Shared {
     budget: Arc<dyn SharedBudget>,
+    /// How long a request waits for it before it is counted locally.
+    timeout: Duration,
     /// When it failed last, in milliseconds since `epoch`; 0 while it works.
     failed_at: AtomicU64,
-    epoch: Instant,
+    epoch: tokio::time::Instant,
 }
 
 impl Shared {
@@ -97,8 +96,19 @@ impl Shared {
                 .is_ok()
     }
 
-    fn answered(&self) {
-        if self.failed_at.swap(0, Ordering::Relaxed) != 0 {
+    /// The budget answered a request asked at `asked_at`. Only an answer
+    /// to a request asked after the last failure (the retry's own) ends an
+    /// outage: a late answer to an earlier one says nothing of now, and a
+    /// Redis that answers only some of the time stays out of the path.
+    fn answered(&self, asked_at: u64) {
+        let failed_at = self.failed_at.load(Ordering::Relaxed);
+        if failed_at != 0
+            && asked_at >= failed_at
+            && self
+                .failed_at
+                .compare_exchange(failed_at, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             tracing::info!(
                 "the shared rate-limit budget answers again: limits are shared across instances"
             );
@@ -418,15 +428,16 @@ impl RateLimits {
     }
 
     /// Counts the auth and per-principal limits in `budget`, shared with
-    /// every instance that uses it. While it does not answer (within
-    /// 250 ms), requests are counted by this instance's own limiters: the
+    /// every instance that uses it. While it does not answer within
+    /// `timeout`, requests are counted by this instance's own limiters: the
     /// limits fail open to what one instance enforces, never to none.
     #[must_use]
-    pub fn with_shared_budget(mut self, budget: Arc<dyn SharedBudget>) -> Self {
+    pub fn with_shared_budget(mut self, budget: Arc<dyn SharedBudget>, timeout: Duration) -> Self {
         self.shared = Some(Arc::new(Shared {
             budget,
+            timeout,
             failed_at: AtomicU64::new(0),
-            epoch: Instant::now(),
+            epoch: tokio::time::Instant::now(),
         }));
         self
     }
@@ -435,10 +446,11 @@ impl RateLimits {
     /// and it answers, else in `limiter`.
     async fn count(&self, limiter: &Limiter, key: &String) -> Result<(), ApiError> {
         if let Some(shared) = self.shared.as_ref().filter(|s| s.worth_asking()) {
+            let asked_at = shared.millis();
             let asked = shared.budget.take(limiter.name, key, limiter.per_minute);
-            match tokio::time::timeout(SHARED_TIMEOUT, asked).await {
+            match tokio::time::timeout(shared.timeout, asked).await {
                 Ok(Ok(decision)) => {
-                    shared.answered();
+                    shared.answered(asked_at);
                     return match decision {
                         SharedDecision::Allowed => Ok(()),
                         SharedDecision::Refused(wait) => Err(ApiError::rate_limited(
@@ -449,7 +461,7 @@ impl RateLimits {
                     };
                 }
                 Ok(Err(error)) => shared.failed(&error),
-                Err(_) => shared.failed("no answer within 250 ms"),
+                Err(_) => shared.failed("no answer in time"),
             }
         }
         limiter.check(key)
@@ -671,7 +683,7 @@ mod tests {
     /// A shared budget that answers as told and counts its calls.
     #[derive(Debug)]
     struct Scripted {
-        answer: Result<SharedDecision, String>,
+        answer: Mutex<Result<SharedDecision, String>>,
         calls: AtomicUsize,
     }
 
@@ -683,18 +695,22 @@ mod tests {
             _per_minute: u32,
         ) -> BoxFuture<'a, Result<SharedDecision, String>> {
             self.calls.fetch_add(1, Ordering::Relaxed);
-            Box::pin(std::future::ready(self.answer.clone()))
+            let answer = self
+                .answer
+                .lock()
+                .map_or_else(|_| Err("poisoned".to_owned()), |a| a.clone());
+            Box::pin(std::future::ready(answer))
         }
     }
 
     fn shared(answer: Result<SharedDecision, String>) -> (RateLimits, Arc<Scripted>) {
         let budget = Arc::new(Scripted {
-            answer,
+            answer: Mutex::new(answer),
             calls: AtomicUsize::new(0),
         });
         let two = NonZeroU32::MIN.saturating_add(1);
-        let limits =
-            RateLimits::new(two, two, TrustedProxies::default()).with_shared_budget(budget.clone());
+        let limits = RateLimits::new(two, two, TrustedProxies::default())
+            .with_shared_budget(budget.clone(), Duration::from_millis(250));
         (limits, budget)
     }
 
@@ -716,9 +732,10 @@ mod tests {
         assert!(err.to_string().ends_with("retry in 2 s."), "{err}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_unanswering_shared_budget_falls_back_to_local_limits_and_is_retried_sparingly() {
         let (limits, budget) = shared(Err("down".to_owned()));
+        let calls = || budget.calls.load(Ordering::Relaxed);
         let key = || "user:a".to_owned();
         assert!(limits.check_principal(key()).await.is_ok());
         assert!(limits.check_principal(key()).await.is_ok());
@@ -727,7 +744,21 @@ mod tests {
             "the local quota of 2 holds while the shared budget is down"
         );
         // Only the first request asked it; the next try waits a second.
-        assert_eq!(budget.calls.load(Ordering::Relaxed), 1);
+        assert_eq!(calls(), 1);
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        let _ = limits.check_principal("user:b".to_owned()).await;
+        let _ = limits.check_principal("user:b".to_owned()).await;
+        assert_eq!(calls(), 2, "one retry after a second, still down");
+
+        // Back: the next retry's answer puts it in the path again.
+        if let Ok(mut answer) = budget.answer.lock() {
+            *answer = Ok(SharedDecision::Allowed);
+        }
+        tokio::time::advance(Duration::from_millis(1100)).await;
+        for _ in 0..4 {
+            assert!(limits.check_principal("user:c".to_owned()).await.is_ok());
+        }
+        assert_eq!(calls(), 6, "every request asks it again");
     }
 
     #[test]

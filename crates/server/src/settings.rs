@@ -405,16 +405,20 @@ impl Settings {
                             .to_owned(),
                     );
                 }
+                let timeout = Duration::from_millis(r.bounded("KG_REDIS_TIMEOUT_MS", 250, 10, 5000));
                 match r.raw("KG_REDIS_URL") {
                     Some(url) => {
-                        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
-                            // The value itself may hold a password: not repeated.
+                        // The value itself may hold a password: never repeated.
+                        if url.starts_with("rediss://") {
                             r.problems.push(
-                                "KG_REDIS_URL must be a redis:// or rediss:// URL".to_owned(),
+                                "KG_REDIS_URL: TLS to Redis (rediss://) is not built in; reach Redis over a private network or a TLS tunnel with redis://".to_owned(),
                             );
+                        } else if !url.starts_with("redis://") {
+                            r.problems.push("KG_REDIS_URL must be a redis:// URL".to_owned());
                         }
                         Some(crate::shared_limits::RedisSettings {
                             url: secrecy::SecretString::from(url),
+                            timeout,
                             prefix: prefix.unwrap_or_else(|| "kg:".to_owned()),
                         })
                     }
@@ -577,6 +581,11 @@ mod tests {
         let err = load(&[("KG_REDIS_URL", "http://10.0.0.5:6379")]).expect_err("invalid");
         assert_eq!(err.0.len(), 1, "{err}");
         assert!(!err.to_string().contains("10.0.0.5"), "{err}");
+        let err = load(&[("KG_REDIS_URL", "rediss://:pw@10.0.0.5")]).expect_err("no TLS");
+        assert!(
+            err.to_string().contains("TLS") && !err.to_string().contains("pw@"),
+            "{err}"
+        );
         let err = load(&[("KG_REDIS_KEY_PREFIX", "kg:")]).expect_err("a prefix alone");
         assert_eq!(err.0.len(), 1, "{err}");
         let s = load(&[

@@ -12,11 +12,11 @@ use futures_util::future::BoxFuture;
 use kg_http::{SharedBudget, SharedDecision};
 use redis::aio::ConnectionManager;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::OnceCell;
 
 /// Counts one request: answers 0 when it fits, else the microseconds until
 /// one more would. `ARGV[1]` is the emission interval (µs per request),
-/// `ARGV[2]` the burst (requests the bucket holds).
+/// `ARGV[2]` the burst (requests the bucket holds). Writing after `TIME`
+/// needs Redis 5 or later (effects replication).
 const GCRA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -36,6 +36,9 @@ return 0
 pub struct RedisSettings {
     /// `KG_REDIS_URL`: may carry a password, so it is never printed.
     pub url: SecretString,
+    /// `KG_REDIS_TIMEOUT_MS`: how long a request waits for Redis before
+    /// it is counted by its instance alone.
+    pub timeout: Duration,
     /// `KG_REDIS_KEY_PREFIX`: lets several deployments share one Redis.
     pub prefix: String,
 }
@@ -44,18 +47,24 @@ impl std::fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSettings")
             .field("url", &"<redacted>")
+            .field("timeout", &self.timeout)
             .field("prefix", &self.prefix)
             .finish()
     }
 }
 
-/// The budget in Redis, connected on first use and reconnected by the
-/// connection manager after a failure.
+/// The budget in Redis. Its connection is opened lazily, and its tasks run
+/// on the runtime that built it (the main one), not on whichever HTTP
+/// worker asked first; a connection that failed or stopped answering is
+/// replaced by a new one, so a Redis that vanished without closing its
+/// sockets, or a demoted primary, is left behind.
 pub struct RedisBudget {
     client: redis::Client,
-    connection: OnceCell<ConnectionManager>,
+    timeout: Duration,
+    runtime: tokio::runtime::Handle,
+    connection: std::sync::Mutex<ConnectionManager>,
     prefix: String,
-    script: redis::Script,
+    script: Arc<redis::Script>,
 }
 
 impl std::fmt::Debug for RedisBudget {
@@ -67,33 +76,56 @@ impl std::fmt::Debug for RedisBudget {
 }
 
 impl RedisBudget {
-    /// A budget at `settings.url`; nothing is connected yet.
+    /// A budget at `settings.url`, answering within `settings.timeout`;
+    /// nothing is connected yet. Call it on the runtime its tasks should
+    /// run on.
     ///
     /// # Errors
-    /// The URL is not a Redis URL.
+    /// The URL is not a Redis URL kg can use.
     pub fn new(settings: &RedisSettings) -> Result<Arc<Self>, String> {
+        let timeout = settings.timeout;
         let client = redis::Client::open(settings.url.expose_secret())
-            .map_err(|e| format!("KG_REDIS_URL is not a Redis URL ({:?})", e.kind()))?;
+            .map_err(|e| format!("KG_REDIS_URL cannot be used ({:?})", e.kind()))?;
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| "the shared rate-limit budget needs a Tokio runtime".to_owned())?;
+        let connection = Self::lazy(&client, timeout)?;
         Ok(Arc::new(Self {
             client,
-            connection: OnceCell::new(),
+            timeout,
+            runtime,
+            connection: std::sync::Mutex::new(connection),
             prefix: settings.prefix.clone(),
-            script: redis::Script::new(GCRA),
+            script: Arc::new(redis::Script::new(GCRA)),
         }))
     }
 
-    async fn connection(&self) -> Result<ConnectionManager, String> {
+    /// A connection manager that connects on first use, on the current
+    /// runtime, and leaves reconnecting to [`Self::replace`].
+    fn lazy(client: &redis::Client, timeout: Duration) -> Result<ConnectionManager, String> {
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(0);
+        ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| format!("cannot set up a Redis connection ({:?})", e.kind()))
+    }
+
+    fn current(&self) -> ConnectionManager {
         self.connection
-            .get_or_try_init(|| async {
-                let config = redis::aio::ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(Duration::from_millis(500)))
-                    .set_response_timeout(Some(Duration::from_millis(250)))
-                    .set_number_of_retries(1);
-                ConnectionManager::new_with_config(self.client.clone(), config).await
-            })
-            .await
-            .cloned()
-            .map_err(|e| format!("cannot connect to Redis: {e}"))
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops the connection for a new one, made on the budget's runtime.
+    fn replace(&self) {
+        let _on_its_runtime = self.runtime.enter();
+        if let Ok(fresh) = Self::lazy(&self.client, self.timeout) {
+            *self
+                .connection
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        }
     }
 }
 
@@ -104,17 +136,30 @@ impl SharedBudget for RedisBudget {
         key: &'a str,
         per_minute: u32,
     ) -> BoxFuture<'a, Result<SharedDecision, String>> {
+        let mut connection = self.current();
+        let interval = 60_000_000 / u64::from(per_minute.max(1));
+        let key = format!("{}rl:{bucket}:{key}", self.prefix);
+        let script = self.script.clone();
         Box::pin(async move {
-            let mut connection = self.connection().await?;
-            let interval = 60_000_000 / u64::from(per_minute.max(1));
-            let wait: i64 = self
-                .script
-                .key(format!("{}rl:{bucket}:{key}", self.prefix))
-                .arg(interval)
-                .arg(per_minute)
-                .invoke_async(&mut connection)
-                .await
-                .map_err(|e| format!("Redis refused the rate-limit script: {e}"))?;
+            // On the budget's runtime: no HTTP worker drives Redis's I/O.
+            let asked = self.runtime.spawn(async move {
+                script
+                    .key(key)
+                    .arg(interval)
+                    .arg(per_minute)
+                    .invoke_async::<i64>(&mut connection)
+                    .await
+            });
+            let answer = match tokio::time::timeout(self.timeout, asked).await {
+                Ok(Ok(Ok(wait))) => Ok(wait),
+                Ok(Ok(Err(e))) => Err(format!("Redis refused the rate-limit script: {e}")),
+                Ok(Err(e)) => Err(format!("the rate-limit call to Redis did not finish: {e}")),
+                Err(_) => Err(format!(
+                    "Redis gave no answer within {} ms",
+                    self.timeout.as_millis()
+                )),
+            };
+            let wait = answer.inspect_err(|_| self.replace())?;
             Ok(match u64::try_from(wait) {
                 Ok(0) => SharedDecision::Allowed,
                 Ok(micros) => SharedDecision::Refused(Duration::from_micros(micros)),

@@ -117,6 +117,7 @@ fn rate_limits(settings: &Settings) -> anyhow::Result<RateLimits> {
     Ok(match &settings.redis {
         Some(redis) => limits.with_shared_budget(
             crate::shared_limits::RedisBudget::new(redis).map_err(anyhow::Error::msg)?,
+            redis.timeout,
         ),
         None => limits,
     })
