@@ -846,6 +846,45 @@ mod tests {
         Ok(())
     }
 
+    /// SECURITY-MATRIX D2: a flood of distinct client keys (IPv6 /64s, as
+    /// spoofing or a large address block gives) is held only until the
+    /// buckets refill, then dropped by the housekeeping.
+    #[tokio::test]
+    async fn a_hundred_thousand_client_keys_are_dropped_once_their_buckets_refill() {
+        // 60,000 a minute: a bucket refills in one millisecond.
+        let quick = NonZeroU32::new(60_000).unwrap_or(NonZeroU32::MIN);
+        let limits = RateLimits::new(quick, quick, TrustedProxies::default())
+            .with_failed_authentication(quick);
+        for i in 0..100_000_u32 {
+            let [a, b, c, d] = i.to_be_bytes();
+            let peer = IpAddr::from([
+                0x2001,
+                0x0db8,
+                u16::from_be_bytes([a, b]),
+                u16::from_be_bytes([c, d]),
+                0,
+                0,
+                0,
+                1,
+            ]);
+            let client = limits.client_key(Some(peer), None);
+            assert!(limits.check_client(&client).await.is_ok());
+            limits.failed_authentication(&client);
+        }
+        assert_eq!(
+            limits.tracked_clients(),
+            200_000,
+            "every key is tracked while in use"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        limits.tidy();
+        assert_eq!(
+            limits.tracked_clients(),
+            0,
+            "tidying kept keys whose buckets had refilled"
+        );
+    }
+
     #[test]
     fn tidying_drops_refusals_whose_time_is_up() {
         let refused = Refused::default();
