@@ -409,7 +409,7 @@ pub(crate) fn etag(version: Version) -> String {
 /// entity tags one of which matches, compared weakly (RFC 9110 §13.1.2:
 /// `W/"3"` matches `"3"`). Empty list elements are skipped (§5.6.1.2); a
 /// malformed list matches nothing.
-pub(crate) fn none_match_names(value: &str, etag: &str) -> bool {
+fn none_match_names(value: &str, etag: &str) -> bool {
     let mut rest = value.trim();
     if rest == "*" {
         return true;
@@ -436,19 +436,23 @@ pub(crate) fn none_match_names(value: &str, etag: &str) -> bool {
     }
 }
 
+/// Whether any `If-None-Match` line of `req` names `etag`.
+pub(crate) fn none_match(req: &HttpRequest, etag: &str) -> bool {
+    req.headers()
+        .get_all(header::IF_NONE_MATCH)
+        .filter_map(|v| v.to_str().ok())
+        .any(|list| none_match_names(list, etag))
+}
+
 /// The `304 Not Modified` a conditional GET gets when its `If-None-Match`
 /// names the current ETag of what it asks for: no body, the same ETag.
 pub(crate) fn not_modified(req: &HttpRequest, version: Version) -> Option<actix_web::HttpResponse> {
     let etag = etag(version);
-    req.headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .any(|list| none_match_names(list, &etag))
-        .then(|| {
-            actix_web::HttpResponse::NotModified()
-                .insert_header((header::ETAG, etag))
-                .finish()
-        })
+    none_match(req, &etag).then(|| {
+        actix_web::HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag))
+            .finish()
+    })
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::error::Problem;
-use crate::extract::none_match_names;
+use crate::extract::none_match;
 use crate::{ApiError, AppState, ProblemCode};
 
 use super::openapi::PROBLEM_JSON;
@@ -155,11 +155,7 @@ fn takes_gzip(req: &HttpRequest) -> bool {
 fn send(req: &HttpRequest, asset: &'static Asset) -> HttpResponse {
     let gzip = takes_gzip(req);
     let etag = if gzip { &asset.gzip_etag } else { &asset.etag };
-    let fresh = req
-        .headers()
-        .get_all(header::IF_NONE_MATCH)
-        .filter_map(|v| v.to_str().ok())
-        .any(|list| none_match_names(list, etag));
+    let fresh = none_match(req, etag);
     let mut res = if fresh {
         HttpResponse::NotModified()
     } else {
