@@ -114,7 +114,7 @@ pub struct AuditRecord {
     /// When.
     pub at: DateTime<Utc>,
     /// What changed.
-    pub changes: serde_json::Value,
+    pub changes: crate::StoredJson,
 }
 
 /// Which audit rows a read returns; every filter is optional.

@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use kg_domain::{Entity, Relationship, Version};
+use serde::{Serialize, Serializer};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::{AuditAction, AuditTarget, Limit, entity_document, relationship_document};
 
@@ -52,6 +54,47 @@ impl std::fmt::Display for Position {
     }
 }
 
+/// JSON as the store kept it (a feed row's document, an audit row's
+/// changes), held as its text and written out as it is: a page of them
+/// costs what their text does, not the tree it would parse into.
+#[derive(Debug, Clone)]
+pub struct StoredJson(Box<RawValue>);
+
+impl StoredJson {
+    /// The JSON whose text is `text`.
+    #[must_use]
+    pub const fn new(text: Box<RawValue>) -> Self {
+        Self(text)
+    }
+
+    /// Its JSON text.
+    #[must_use]
+    pub fn as_json(&self) -> &RawValue {
+        &self.0
+    }
+
+    /// Its text parsed into a value.
+    ///
+    /// # Errors
+    /// When the text holds a number too large for a JSON value here.
+    pub fn to_value(&self) -> Result<Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+/// Two are equal when their texts are.
+impl PartialEq for StoredJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl Serialize for StoredJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 /// One row of the change feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
@@ -66,7 +109,7 @@ pub struct Change {
     /// The resource's version after the change.
     pub version: Version,
     /// The resource as it is after the change; `None` after a delete.
-    pub data: Option<Value>,
+    pub data: Option<StoredJson>,
 }
 
 /// A change about to be written; the store assigns its `seq`.

@@ -6,7 +6,9 @@
 //! OpenAPI schemas, so the contract is derived from the same definition.
 
 use chrono::{DateTime, Utc};
-use kg_domain::{Attribution, Confidence, Entity, Lifecycle, Relationship, SourceRef, TypeName};
+use kg_domain::{
+    Attribution, Confidence, Entity, Lifecycle, Metadata, Relationship, SourceRef, TypeName,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -25,7 +27,8 @@ pub struct AttributionDocument {
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub source_type: Option<String>,
     /// Free-form JSON metadata.
-    pub metadata: Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+    pub metadata: Metadata,
 }
 
 impl From<Attribution> for AttributionDocument {
@@ -40,7 +43,7 @@ impl From<Attribution> for AttributionDocument {
             confidence: confidence.map(Confidence::get),
             source: source_ref.map(SourceRef::into_inner),
             source_type: source_type.map(TypeName::into_inner),
-            metadata: metadata.into_value(),
+            metadata,
         }
     }
 }

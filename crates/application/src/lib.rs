@@ -51,7 +51,9 @@ pub use batch::{
     BatchWrites, EndRef, ExternalIds, ItemResult, MAX_BATCH_ITEMS, Outcome, StoredEntities,
 };
 pub use cascade::{CascadeWrites, RestoreState, other_ends, plan_delete, plan_restore};
-pub use changes::{Change, ChangePage, FeedRequest, NewChange, Position, PositionError};
+pub use changes::{
+    Change, ChangePage, FeedRequest, NewChange, Position, PositionError, StoredJson,
+};
 pub use document::{
     AttributionDocument, EntityDocument, RelationshipDocument, entity_document,
     relationship_document,

@@ -32,6 +32,6 @@ mod tests {
             (a.confidence, a.source_ref, a.source_type),
             (None, None, None)
         );
-        assert!(a.metadata.as_map().is_empty());
+        assert!(a.metadata.is_empty());
     }
 }

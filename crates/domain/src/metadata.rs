@@ -1,16 +1,29 @@
 //! Free-form JSON metadata with bounded size and shape.
+//!
+//! Metadata is held as its JSON text, not as a tree of values: a tree costs
+//! many times its text (10 KiB of `{"b":0}` objects take about 90 times
+//! their size once parsed), and answers carrying hundreds of rows would
+//! otherwise pay that for every one. It is parsed into a tree only where a
+//! value is needed: a merge patch, a comparison of two texts that differ.
 
+use std::fmt;
+
+use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// A JSON object of free-form metadata: at most 10 KiB serialised, nested at
-/// most 8 levels deep, at most 100 keys per object, at most 1,000 values in
-/// all, and no NUL in any key or string.
+/// A JSON object of free-form metadata: at most 10 KiB serialised (with its
+/// numbers written in full, as PostgreSQL gives them back: `1e300` counts
+/// as 301 bytes), nested at most 8 levels deep, at most 100 keys per
+/// object, at most 1,000 values in all, and no NUL in any key or string.
 ///
 /// The value count bounds what the object costs in memory once parsed,
-/// whatever its shape: 10 KiB of `{"b":0}` objects would otherwise take
-/// about 90 times their size.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Metadata(Map<String, Value>);
+/// whatever its shape, and the size counted in full bounds its text as
+/// either database stores it. It is held as text; two are equal when they hold
+/// the same JSON, however the text is spaced or ordered.
+#[derive(Debug, Clone)]
+pub struct Metadata(Box<RawValue>);
 
 /// Why a JSON value is not valid [`Metadata`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,7 +32,7 @@ pub enum MetadataError {
     #[error("must be a JSON object")]
     NotAnObject,
     /// Larger than [`Metadata::MAX_BYTES`] once serialised.
-    #[error("must be at most {max} bytes when serialised")]
+    #[error("must be at most {max} bytes when serialised, numbers written in full")]
     TooLarge {
         /// The largest serialised size allowed.
         max: usize,
@@ -78,21 +91,45 @@ impl Metadata {
         Self::checked(value, None)
     }
 
+    /// Metadata as it was stored, from its text, which is checked without
+    /// being parsed into a tree: what reading it costs is its text. Every
+    /// rule but the value count (as [`Metadata::stored`]) and the size: a
+    /// database may give the text back spaced out or with its numbers
+    /// written in full, so only its shape is checked.
+    ///
+    /// # Errors
+    /// The first [`MetadataError`] found.
+    pub fn stored_text(text: Box<RawValue>) -> Result<Self, MetadataError> {
+        let mut de = serde_json::Deserializer::from_str(text.get());
+        let mut found = None;
+        let seed = Check {
+            depth: 0,
+            found: &mut found,
+        };
+        match seed.deserialize(&mut de) {
+            Ok(()) => Ok(Self(text)),
+            // Only a rule stops the check: the text is valid JSON.
+            Err(_) => Err(found.unwrap_or(MetadataError::NotAnObject)),
+        }
+    }
+
     fn checked(value: Value, max_values: Option<usize>) -> Result<Self, MetadataError> {
         let Value::Object(map) = value else {
             return Err(MetadataError::NotAnObject);
         };
         let mut values = Values {
             left: max_values.unwrap_or(usize::MAX),
+            in_full: max_values.is_some(),
+            longer_in_full: 0,
         };
         check_object(&map, 1, &mut values)?;
-        let size = serialized_len(&map);
-        if size > Self::MAX_BYTES {
+        let text = text_of(&map);
+        if text.get().len() + values.longer_in_full > Self::MAX_BYTES {
             return Err(MetadataError::TooLarge {
                 max: Self::MAX_BYTES,
             });
         }
-        Ok(Self(map))
+        Ok(Self(text))
     }
 
     /// The empty object.
@@ -101,28 +138,225 @@ impl Metadata {
         Self::default()
     }
 
-    /// The metadata as a JSON object.
+    /// Whether it has no member.
     #[must_use]
-    pub const fn as_map(&self) -> &Map<String, Value> {
+    pub fn is_empty(&self) -> bool {
+        self.to_value().as_object().is_none_or(Map::is_empty)
+    }
+
+    /// The metadata as JSON text, as it was built or stored.
+    #[must_use]
+    pub fn as_json(&self) -> &RawValue {
         &self.0
     }
 
-    /// The metadata as a JSON value (always an object).
+    /// The metadata parsed into a JSON value (always an object).
     #[must_use]
+    #[expect(
+        clippy::expect_used,
+        reason = "the text was checked as metadata when it was built: valid JSON, at most 8 levels deep"
+    )]
     pub fn to_value(&self) -> Value {
-        Value::Object(self.0.clone())
+        serde_json::from_str(self.0.get()).expect("metadata text is valid JSON")
     }
 
-    /// The metadata as a JSON value, consuming it.
+    /// The metadata parsed into a JSON value, consuming it.
     #[must_use]
     pub fn into_value(self) -> Value {
-        Value::Object(self.0)
+        self.to_value()
     }
 }
 
-/// The values still allowed.
+impl Default for Metadata {
+    fn default() -> Self {
+        Self(text_of(&Map::new()))
+    }
+}
+
+impl PartialEq for Metadata {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get() || self.to_value() == other.to_value()
+    }
+}
+
+impl Serialize for Metadata {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+/// `map` as compact JSON text.
+#[expect(
+    clippy::expect_used,
+    reason = "a map of JSON values always serialises: its keys are strings and no value is a non-finite number"
+)]
+fn text_of(map: &Map<String, Value>) -> Box<RawValue> {
+    serde_json::value::to_raw_value(map).expect("a JSON map serialises")
+}
+
+/// The streaming check of stored text: the shape rules of [`Metadata`],
+/// without building anything. `depth` is the level of the container
+/// holding the value checked (0 for the top level); the rule broken is
+/// left in `found`.
+struct Check<'a> {
+    depth: usize,
+    found: &'a mut Option<MetadataError>,
+}
+
+impl Check<'_> {
+    fn fail<E: serde::de::Error>(self, error: MetadataError) -> E {
+        let message = error.to_string();
+        *self.found = Some(error);
+        E::custom(message)
+    }
+
+    fn nested<E: serde::de::Error>(self) -> Result<Self, E> {
+        let depth = self.depth + 1;
+        if depth > Metadata::MAX_DEPTH {
+            return Err(self.fail(MetadataError::TooDeep {
+                max: Metadata::MAX_DEPTH,
+            }));
+        }
+        Ok(Self {
+            depth,
+            found: self.found,
+        })
+    }
+
+    fn text<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        if s.contains('\0') {
+            Err(self.fail(MetadataError::NulCharacter))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn scalar<E: serde::de::Error>(self) -> Result<(), E> {
+        if self.depth == 0 {
+            Err(self.fail(MetadataError::NotAnObject))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Check<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Check<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("metadata")
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.scalar()
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        if self.depth == 0 {
+            return self.scalar();
+        }
+        self.text(s)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.depth == 0 {
+            return self.scalar();
+        }
+        let item = self.nested()?;
+        while seq
+            .next_element_seed(Check {
+                depth: item.depth,
+                found: &mut *item.found,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let member = self.nested()?;
+        let mut keys = 0;
+        while map
+            .next_key_seed(Key {
+                found: &mut *member.found,
+            })?
+            .is_some()
+        {
+            keys += 1;
+            if keys > Metadata::MAX_KEYS {
+                return Err(member.fail(MetadataError::TooManyKeys {
+                    max: Metadata::MAX_KEYS,
+                }));
+            }
+            map.next_value_seed(Check {
+                depth: member.depth,
+                found: &mut *member.found,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// A member's key in the streaming check: no NUL.
+struct Key<'a> {
+    found: &'a mut Option<MetadataError>,
+}
+
+impl<'de> DeserializeSeed<'de> for Key<'_> {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Key<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
+        Check {
+            depth: 1,
+            found: self.found,
+        }
+        .text(s)
+    }
+}
+
+/// The values still allowed, and how many bytes longer the numbers are
+/// when written in full than as serialised.
 struct Values {
     left: usize,
+    /// Whether numbers count by their length in full.
+    in_full: bool,
+    longer_in_full: usize,
 }
 
 impl Values {
@@ -160,7 +394,13 @@ fn check_object(
 fn check_value(value: &Value, depth: usize, values: &mut Values) -> Result<(), MetadataError> {
     values.take()?;
     match value {
-        Value::Null | Value::Bool(_) | Value::Number(_) => Ok(()),
+        Value::Number(n) => {
+            if values.in_full {
+                values.longer_in_full += longer_in_full(n);
+            }
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) => Ok(()),
         Value::String(s) if s.contains('\0') => Err(MetadataError::NulCharacter),
         Value::String(_) => Ok(()),
         Value::Array(items) => {
@@ -173,6 +413,28 @@ fn check_value(value: &Value, depth: usize, values: &mut Values) -> Result<(), M
     }
 }
 
+/// How many bytes longer `n` is written in full (as PostgreSQL's `jsonb`
+/// gives it back: `1e300` as 301 digits) than as serialised. Integers are
+/// always written in full; a float's `Display` is its shortest exact digits
+/// without an exponent.
+fn longer_in_full(n: &serde_json::Number) -> usize {
+    struct Count(usize);
+    impl fmt::Write for Count {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            self.0 += s.len();
+            Ok(())
+        }
+    }
+    let Some(f) = n.as_f64().filter(|_| n.is_f64()) else {
+        return 0;
+    };
+    let (mut full, mut serialised) = (Count(0), Count(0));
+    // Writing into a counter cannot fail.
+    let _ = fmt::write(&mut full, format_args!("{f}"));
+    let _ = fmt::write(&mut serialised, format_args!("{n}"));
+    full.0.saturating_sub(serialised.0)
+}
+
 fn nested(depth: usize) -> Result<usize, MetadataError> {
     let depth = depth + 1;
     if depth > Metadata::MAX_DEPTH {
@@ -181,25 +443,6 @@ fn nested(depth: usize) -> Result<usize, MetadataError> {
         })
     } else {
         Ok(depth)
-    }
-}
-
-fn serialized_len(map: &Map<String, Value>) -> usize {
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    // Writing into a counter cannot fail, and a map of JSON values always serialises.
-    match serde_json::to_writer(&mut counter, map) {
-        Ok(()) => counter.0,
-        Err(_) => usize::MAX,
     }
 }
 
@@ -264,6 +507,23 @@ mod tests {
     }
 
     #[test]
+    fn numbers_count_by_their_length_written_in_full() {
+        // 40 × 1e300: 287 bytes as serialised, over 12,000 written in full.
+        let big = json!({ "a": vec![1e300; 40] });
+        assert_eq!(
+            Metadata::new(big.clone()),
+            Err(MetadataError::TooLarge { max: 10 * 1024 })
+        );
+        let small = json!({ "a": vec![1e-300; 40] });
+        assert!(Metadata::new(small).is_err());
+        // Written in full already: integers, and floats without an exponent.
+        assert!(Metadata::new(json!({ "a": vec![u64::MAX; 300], "b": vec![0.25; 400] })).is_ok());
+        assert!(Metadata::new(json!({ "a": vec![1e300; 10] })).is_ok());
+        // A stored row keeps what it was given.
+        assert!(Metadata::stored(big).is_ok());
+    }
+
+    #[test]
     fn nul_is_rejected_in_keys_and_nested_strings() {
         assert_eq!(
             Metadata::new(json!({ "a\u{0}": 1 })),
@@ -308,7 +568,88 @@ mod tests {
         );
     }
 
+    fn text(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn stored_text_is_kept_as_it_is_and_equals_its_compact_form() {
+        // As PostgreSQL gives jsonb back: spaced, keys by length.
+        let spaced = Metadata::stored_text(text(r#"{"b": [1, 2], "aa": {"c": null}}"#));
+        let compact = Metadata::new(json!({"aa": {"c": null}, "b": [1, 2]}));
+        assert_eq!(spaced, compact);
+        let spaced = spaced.unwrap_or_default();
+        assert_eq!(
+            spaced.as_json().get(),
+            r#"{"b": [1, 2], "aa": {"c": null}}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&spaced).ok().as_deref(),
+            Some(r#"{"b": [1, 2], "aa": {"c": null}}"#)
+        );
+        assert_ne!(spaced, Metadata::empty());
+        assert!(Metadata::empty().is_empty() && !spaced.is_empty());
+    }
+
+    #[test]
+    fn stored_text_is_checked_for_every_shape_rule_but_the_value_count() {
+        let cases = [
+            ("[]", Some(MetadataError::NotAnObject)),
+            ("\"x\"", Some(MetadataError::NotAnObject)),
+            ("1", Some(MetadataError::NotAnObject)),
+            ("null", Some(MetadataError::NotAnObject)),
+            (r#"{"a\u0000": 1}"#, Some(MetadataError::NulCharacter)),
+            (
+                r#"{"a": [{"b": "x\u0000y"}]}"#,
+                Some(MetadataError::NulCharacter),
+            ),
+        ];
+        for (stored, expected) in cases {
+            assert_eq!(
+                Metadata::stored_text(text(stored)).err(),
+                expected,
+                "{stored}"
+            );
+        }
+        let deep = nest(9).to_string();
+        assert_eq!(
+            Metadata::stored_text(text(&deep)).err(),
+            Some(MetadataError::TooDeep { max: 8 })
+        );
+        assert!(Metadata::stored_text(text(&nest(8).to_string())).is_ok());
+        let mut arrays = json!(1);
+        for _ in 0..7 {
+            arrays = json!([arrays]);
+        }
+        assert!(Metadata::stored_text(text(&json!({ "a": arrays.clone() }).to_string())).is_ok());
+        assert_eq!(
+            Metadata::stored_text(text(&json!({ "a": [arrays] }).to_string())).err(),
+            Some(MetadataError::TooDeep { max: 8 })
+        );
+        let keys: Map<String, Value> = (0..101).map(|i| (format!("k{i}"), json!(i))).collect();
+        assert_eq!(
+            Metadata::stored_text(text(&Value::Object(keys).to_string())).err(),
+            Some(MetadataError::TooManyKeys { max: 100 })
+        );
+        let many = json!({ "a": vec![0; 3000] });
+        assert_eq!(
+            Metadata::stored_text(text(&many.to_string())).map(Metadata::into_value),
+            Ok(many)
+        );
+    }
+
     proptest! {
+        #[test]
+        fn stored_text_accepts_what_new_accepts(key in "[a-c\\x{0}]{0,3}", val in "[a-c\\x{0}\"]{0,3}", n in 0u8..3) {
+            let v = json!({ key.clone(): [val.clone(), { "n": n }] });
+            let built = Metadata::new(v.clone());
+            let stored = Metadata::stored_text(text(&v.to_string()));
+            prop_assert_eq!(built.is_ok(), stored.is_ok());
+            if let (Ok(b), Ok(s)) = (built, stored) {
+                prop_assert_eq!(b, s);
+            }
+        }
+
         #[test]
         fn up_to_100_keys_are_accepted(n in 0usize..=100) {
             let map: Map<String, Value> = (0..n).map(|i| (format!("k{i}"), json!(i))).collect();

@@ -2,15 +2,18 @@
 //! back with filters.
 
 use async_trait::async_trait;
-use kg_application::{AuditEntry, AuditFilter, AuditLog, AuditRecord, Limit, Position, RepoError};
+use kg_application::{
+    AuditEntry, AuditFilter, AuditLog, AuditRecord, Limit, Position, RepoError, StoredJson,
+};
 use kg_domain::UserId;
 use sea_orm::sea_query::InsertStatement;
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait as _, Set,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _, Set,
 };
 
 use crate::error::db;
+use crate::json_text::JsonText;
 use crate::models::audit_log;
 
 fn row(entry: &AuditEntry) -> audit_log::ActiveModel {
@@ -44,6 +47,19 @@ pub(crate) async fn append(
         conn.execute(&statement).await.map_err(db)?;
     }
     Ok(())
+}
+
+/// An audit row as it is read: its changes kept as text.
+#[derive(Debug, FromQueryResult)]
+struct AuditRow {
+    id: i64,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    actor_id: uuid::Uuid,
+    action: String,
+    target_type: String,
+    target_id: uuid::Uuid,
+    request_id: Option<String>,
+    changes: JsonText,
 }
 
 /// The audit log in the `audit_log` table. It only reads: the table refuses
@@ -93,6 +109,7 @@ impl AuditLog for SeaOrmAuditLog {
             .filter(cond)
             .order_by_asc(C::Id)
             .limit(u64::from(limit.get()) + 1)
+            .into_model::<AuditRow>()
             .all(&self.db)
             .await
             .map_err(db)?;
@@ -111,7 +128,7 @@ impl AuditLog for SeaOrmAuditLog {
                 target_id: r.target_id,
                 request_id: r.request_id,
                 at: r.occurred_at,
-                changes: r.changes,
+                changes: StoredJson::new(r.changes.0),
             })
             .collect();
         Ok((items, next))

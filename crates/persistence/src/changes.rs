@@ -4,17 +4,18 @@
 use async_trait::async_trait;
 use kg_application::{
     AuditAction, AuditEntry, AuditTarget, Change, ChangeFeed, ChangePage, Completion, Conflict,
-    FeedRequest, NewChange, Position, RepoError,
+    FeedRequest, NewChange, Position, RepoError, StoredJson,
 };
 use kg_domain::{EntityId, RelationshipId, Version};
 use sea_orm::sea_query::{Alias, CommonTableExpression, InsertStatement, WithClause};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, DbErr, EntityTrait, IsolationLevel, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait as _, Set, Statement, TransactionOptions, TransactionTrait,
+    DatabaseTransaction, DbErr, EntityTrait, FromQueryResult, IsolationLevel, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait as _, Set, Statement, TransactionOptions, TransactionTrait,
 };
 
 use crate::error::{CorruptRow, db, unique_as};
+use crate::json_text::JsonText;
 use crate::models::change;
 use crate::sql::{Executor, begin_write};
 use crate::{audit, idempotency};
@@ -299,7 +300,20 @@ pub(crate) async fn write_one<C: Executor>(
     commit_write(txn, deferred, ending).await
 }
 
-fn from_row(m: change::Model) -> Result<Change, CorruptRow> {
+/// A feed row as it is read: its document kept as text.
+#[derive(Debug, FromQueryResult)]
+struct ChangeRow {
+    seq: i64,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    resource_type: String,
+    resource_id: uuid::Uuid,
+    action: String,
+    version: i64,
+    data: Option<JsonText>,
+    position: Option<i64>,
+}
+
+fn from_row(m: ChangeRow) -> Result<Change, CorruptRow> {
     let corrupt = |reason: &str| CorruptRow {
         table: "changes",
         id: m.resource_id,
@@ -320,7 +334,7 @@ fn from_row(m: change::Model) -> Result<Change, CorruptRow> {
         resource,
         action,
         version,
-        data: m.data,
+        data: m.data.map(|d| StoredJson::new(d.0)),
     })
 }
 
@@ -423,11 +437,12 @@ impl SeaOrmChangeFeed {
     }
 
     /// The positioned changes after `after`, at most `limit`.
-    async fn positioned(&self, after: i64, limit: u64) -> Result<Vec<change::Model>, RepoError> {
+    async fn positioned(&self, after: i64, limit: u64) -> Result<Vec<ChangeRow>, RepoError> {
         change::Entity::find()
             .filter(change::Column::Position.gt(after))
             .order_by_asc(change::Column::Position)
             .limit(limit)
+            .into_model::<ChangeRow>()
             .all(&self.db)
             .await
             .map_err(db)
@@ -456,11 +471,12 @@ impl ChangeFeed for SeaOrmChangeFeed {
                 .filter(change::Column::Seq.gt(request.after.get()))
                 .order_by_asc(change::Column::Seq)
                 .limit(limit)
+                .into_model::<ChangeRow>()
                 .all(&self.db)
                 .await
-                .map(|rows: Vec<change::Model>| {
+                .map(|rows: Vec<ChangeRow>| {
                     rows.into_iter()
-                        .map(|row| change::Model {
+                        .map(|row| ChangeRow {
                             position: Some(row.seq),
                             ..row
                         })

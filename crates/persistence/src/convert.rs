@@ -10,6 +10,7 @@ use kg_domain::{
 use sea_orm::Set;
 
 use crate::error::CorruptRow;
+use crate::json_text::JsonText;
 use crate::models::{entity, relationship, user};
 
 struct Parser {
@@ -53,7 +54,7 @@ pub(crate) struct AttributionRow {
     pub(crate) confidence: Option<f64>,
     pub(crate) source: Option<String>,
     pub(crate) source_type: Option<String>,
-    pub(crate) metadata: serde_json::Value,
+    pub(crate) metadata: JsonText,
 }
 
 impl AttributionRow {
@@ -68,7 +69,7 @@ impl AttributionRow {
             confidence: confidence.map(Confidence::get),
             source: source_ref.as_ref().map(ToString::to_string),
             source_type: source_type.as_ref().map(ToString::to_string),
-            metadata: metadata.to_value(),
+            metadata: JsonText(metadata.as_json().to_owned()),
         }
     }
 }
@@ -91,7 +92,7 @@ impl Parser {
             source_type: source_type
                 .map(|v| self.field("source_type", TypeName::parse(v)))
                 .transpose()?,
-            metadata: self.field("metadata", Metadata::stored(metadata))?,
+            metadata: self.field("metadata", Metadata::stored_text(metadata.0))?,
         })
     }
 }

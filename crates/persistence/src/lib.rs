@@ -22,6 +22,7 @@ mod entities;
 mod error;
 mod housekeeping;
 mod idempotency;
+mod json_text;
 mod models;
 mod principals;
 mod relationships;

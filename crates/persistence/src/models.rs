@@ -4,6 +4,8 @@
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
 
+    use crate::json_text::JsonText;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "entities")]
     pub struct Model {
@@ -17,7 +19,8 @@ pub(crate) mod entity {
         pub confidence: Option<f64>,
         pub source: Option<String>,
         pub source_type: Option<String>,
-        pub metadata: Json,
+        #[sea_orm(column_type = "Json")]
+        pub metadata: JsonText,
         pub created_at: DateTimeUtc,
         pub created_by: Uuid,
         pub updated_at: DateTimeUtc,
@@ -36,6 +39,8 @@ pub(crate) mod entity {
 pub(crate) mod relationship {
     use sea_orm::entity::prelude::*;
 
+    use crate::json_text::JsonText;
+
     #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
     #[sea_orm(table_name = "relationships")]
     pub struct Model {
@@ -47,7 +52,8 @@ pub(crate) mod relationship {
         pub confidence: Option<f64>,
         pub source: Option<String>,
         pub source_type: Option<String>,
-        pub metadata: Json,
+        #[sea_orm(column_type = "Json")]
+        pub metadata: JsonText,
         pub cascade_of: Option<Uuid>,
         pub created_at: DateTimeUtc,
         pub created_by: Uuid,

@@ -1,15 +1,22 @@
-//! What a body costs in memory, whatever its JSON's shape: bodies within
-//! their byte limits, shaped to parse into many times their size, are
-//! refused, and the real server's peak resident memory (`VmHWM` of its
-//! `/proc/<pid>/status`, reset through `clear_refs` before they are sent)
-//! grows by less than 100 MiB while they are.
+//! What a request costs in memory, whatever its JSON's shape, measured on
+//! the real server as the growth of its peak resident memory (`VmHWM` of
+//! its `/proc/<pid>/status`, reset through `clear_refs` before each
+//! request):
+//!
+//! - bodies within their byte limits, shaped to parse into many times
+//!   their size, are refused, and the peak grows by less than 100 MiB
+//!   while they are;
+//! - answers that carry stored metadata of that shape cost about its bytes,
+//!   not the tree it would parse into. This one runs on the database of
+//!   `KG_TEST_DATABASE` (embedded SQLite by default).
 
 // Shared with the signal and fault tests; this file needs only part of it.
 #[allow(dead_code)]
 mod common;
 
-use common::{Server, create_editor};
-use serde_json::Value;
+use common::{Server, create_editor, create_user};
+use kg_persistence::testing::TestDatabase;
+use serde_json::{Value, json};
 
 /// The most the server's peak resident memory may grow by.
 const GROWTH_MIB: u64 = 100;
@@ -22,6 +29,13 @@ fn status_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .ok_or_else(|| anyhow::anyhow!("no {field} in status"))?;
     Ok(line.trim().trim_end_matches("kB").trim().parse()?)
+}
+
+/// Resets the peak resident memory of `pid` to its current size, and
+/// answers that size.
+fn reset_peak(pid: u32) -> anyhow::Result<u64> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")?;
+    status_kib(pid, "VmHWM")
 }
 
 /// `n` copies of `item`, comma-separated.
@@ -150,5 +164,135 @@ async fn bodies_that_parse_into_many_times_their_size_are_refused_within_bounded
         .filter_map(|e| e["name"].as_str())
         .collect();
     assert_eq!(names, ["warm"]);
+    Ok(())
+}
+
+/// The settings that point `kg` at `database`: none for SQLite, whose file
+/// lives in the server's data directory.
+fn database_env(database: &TestDatabase) -> Vec<(&'static str, String)> {
+    if database.url.starts_with("postgres") {
+        vec![("KG_DATABASE_URL", database.url.clone())]
+    } else {
+        Vec::new()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carrying_costly_stored_metadata_cost_its_bytes_not_its_tree() -> anyhow::Result<()>
+{
+    const LEAVES: usize = 1000;
+    const PER_BATCH: usize = 50;
+    let database = TestDatabase::create().await?;
+    let dir = tempfile::tempdir()?;
+    let env = database_env(&database);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // An admin, who may also read the audit log.
+    create_user(dir.path(), &env, "r@example.org", "admin")?;
+    let server = Server::start(dir.path(), &env).await?;
+    let token = server.token("r@example.org").await?;
+    let client = reqwest::Client::new();
+    let pid = server.child.id();
+
+    // Metadata of 499 one-member objects: 999 values, within every rule,
+    // about 4 KiB as text and about 350 KiB as a `serde_json::Value`.
+    let records: Vec<Value> = (0..499).map(|_| json!({ "b": 0 })).collect();
+    let metadata = json!({ "a": records });
+    let res = client
+        .post(format!("{}/v1/entities", server.base))
+        .bearer_auth(&token)
+        .json(&json!({ "type": "Hub", "name": "hub" }))
+        .send()
+        .await?;
+    anyhow::ensure!(res.status() == 201, "hub: {}", res.status());
+    let hub: Value = res.json().await?;
+    let hub_id = hub["id"].as_str().unwrap_or_default().to_owned();
+    // A thousand leaves around the hub, each leaf and each edge carrying
+    // that metadata, in batches small enough for the batch's parse budget.
+    for first in (0..LEAVES).step_by(PER_BATCH) {
+        let leaves = first..first + PER_BATCH;
+        let entities: Vec<Value> = leaves
+            .clone()
+            .map(|i| json!({ "type": "Leaf", "name": format!("leaf {i}"), "external_id": format!("leaf:{i}"), "metadata": metadata }))
+            .collect();
+        let relationships: Vec<Value> = leaves
+            .map(|i| json!({ "source_id": hub_id, "target_external_id": format!("leaf:{i}"), "type": "HAS", "metadata": metadata }))
+            .collect();
+        let res = client
+            .post(format!("{}/v1/batch", server.base))
+            .bearer_auth(&token)
+            .json(&json!({ "entities": entities, "relationships": relationships }))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status() == 200, "batch at {first}: {}", res.status());
+    }
+
+    // Each answer: its path, how many items it must hold (the hub is one of
+    // the neighbourhood's 1,000 nodes), and the most the peak may grow by
+    // while it is served. Parsed, the neighbourhood's
+    // metadata alone would take about 700 MiB, and a page of 100 about
+    // 35 MiB.
+    let answers = [
+        (
+            format!("/v1/entities/{hub_id}/neighbors?max_nodes=1000"),
+            "edges",
+            LEAVES - 1,
+            64,
+        ),
+        (
+            "/v1/entities?type=Leaf&limit=100".to_owned(),
+            "items",
+            100,
+            16,
+        ),
+        (
+            format!("/v1/relationships?source_id={hub_id}&limit=100"),
+            "items",
+            100,
+            16,
+        ),
+        ("/v1/changes?limit=100".to_owned(), "items", 100, 16),
+        (
+            "/v1/audit?target_type=entity&limit=100".to_owned(),
+            "items",
+            100,
+            16,
+        ),
+    ];
+    for (path, list, count, limit_mib) in answers {
+        let before = reset_peak(pid)?;
+        let res = client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        anyhow::ensure!(res.status() == 200, "{path}: {}", res.status());
+        let body = res.bytes().await?;
+        let grown_mib = status_kib(pid, "VmHWM")?.saturating_sub(before) / 1024;
+        eprintln!(
+            "{path}: {} KiB answered, peak memory grew by {grown_mib} MiB",
+            body.len() / 1024
+        );
+        let answer: Value = serde_json::from_slice(&body)?;
+        let items = answer[list]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        assert_eq!(items.len(), count, "{path}");
+        // A change carries the resource as its `data`, and an audit row
+        // each created field's value as its `after`.
+        let carried = |item: &Value| {
+            item["metadata"] == metadata
+                || item["data"]["metadata"] == metadata
+                || item["changes"]["metadata"]["after"] == metadata
+        };
+        assert!(
+            items.iter().any(carried),
+            "{path}: no item carries the metadata"
+        );
+        assert!(
+            grown_mib < limit_mib,
+            "{path}: peak memory grew by {grown_mib} MiB"
+        );
+    }
     Ok(())
 }

@@ -25,6 +25,16 @@ pub fn create_editor(
     extra: &[(&str, &str)],
     email: &str,
 ) -> anyhow::Result<()> {
+    create_user(dir, extra, email, "editor")
+}
+
+/// Creates a user `email` with `role` and the shared password.
+pub fn create_user(
+    dir: &std::path::Path,
+    extra: &[(&str, &str)],
+    email: &str,
+    role: &str,
+) -> anyhow::Result<()> {
     let mut create = kg(dir, extra)
         .args([
             "user",
@@ -32,7 +42,7 @@ pub fn create_editor(
             "--email",
             email,
             "--role",
-            "editor",
+            role,
             "--password-stdin",
         ])
         .stdin(Stdio::piped())

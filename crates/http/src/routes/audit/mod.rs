@@ -3,10 +3,9 @@
 pub(crate) mod list;
 
 use chrono::{DateTime, Utc};
-use kg_application::{AuditPage, AuditRecord, Limit, Position};
+use kg_application::{AuditPage, AuditRecord, Limit, Position, StoredJson};
 use kg_domain::Violations;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::ApiError;
 
@@ -21,7 +20,8 @@ pub(crate) struct AuditResponse {
     target_id: String,
     #[schema(required = true)]
     request_id: Option<String>,
-    changes: Value,
+    #[schema(value_type = serde_json::Value)]
+    changes: StoredJson,
 }
 
 impl From<AuditRecord> for AuditResponse {

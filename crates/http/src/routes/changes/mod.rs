@@ -2,9 +2,8 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
-use kg_application::{Change, ChangePage, FeedRequest};
+use kg_application::{Change, ChangePage, FeedRequest, StoredJson};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::extract::Authenticated;
 use crate::routes::audit::log_page;
@@ -25,8 +24,8 @@ struct ChangeResponse {
     resource_id: String,
     action: &'static str,
     version: i64,
-    #[schema(required = true)]
-    data: Option<Value>,
+    #[schema(required = true, value_type = serde_json::Value)]
+    data: Option<StoredJson>,
 }
 
 impl From<Change> for ChangeResponse {
