@@ -83,6 +83,11 @@ async fn metrics_count_requests_by_route_template_problems_batches_and_the_pool(
         Some(5.0)
     );
     assert!(line_value(&text, "kg_db_pool_acquire_seconds").is_some_and(|s| s >= 0.0));
+    assert_eq!(
+        line_value(&text, "kg_rate_limit_clients"),
+        Some(1.0),
+        "the sign-in's client, counted by the auth limit"
+    );
     Ok(())
 }
 

@@ -103,8 +103,9 @@ impl Metrics {
         *self.counters().purged.entry(table).or_default() += n;
     }
 
-    /// The text exposition, with the pool's state.
-    pub(crate) fn render(&self, pool: &kg_application::PoolSnapshot) -> String {
+    /// The text exposition, with the pool's state and how many clients the
+    /// rate limits track.
+    pub(crate) fn render(&self, pool: &kg_application::PoolSnapshot, clients: usize) -> String {
         let c = self.counters();
         let mut out = String::new();
         let _ = writeln!(
@@ -213,6 +214,12 @@ impl Metrics {
             "kg_db_pool_acquire_seconds {}",
             pool.acquire_seconds.unwrap_or(-1.0)
         );
+        let _ = writeln!(
+            out,
+            "# HELP kg_rate_limit_clients Client addresses the per-client rate limits track now (dropped once their buckets refill)."
+        );
+        let _ = writeln!(out, "# TYPE kg_rate_limit_clients gauge");
+        let _ = writeln!(out, "kg_rate_limit_clients {clients}");
         out
     }
 }

@@ -296,3 +296,132 @@ async fn answers_carrying_costly_stored_metadata_cost_its_bytes_not_its_tree() -
     }
     Ok(())
 }
+
+/// `kg_rate_limit_clients` from the server's `/metrics`.
+async fn tracked_clients(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("kg_rate_limit_clients "))
+        .ok_or_else(|| anyhow::anyhow!("no kg_rate_limit_clients in /metrics"))?
+        .trim()
+        .parse()
+        .map_err(Into::into)
+}
+
+/// SECURITY-MATRIX D2 on the real binary: 100,000 distinct clients (IPv6
+/// /64s, through a trusted proxy's `X-Forwarded-For`), each counted on its
+/// own, grow the peak by a bounded amount; once their buckets refill the
+/// server drops them, and its resident memory stays near where it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_distinct_clients_costs_bounded_memory_and_is_forgotten() -> anyhow::Result<()> {
+    const CLIENTS: u32 = 100_000;
+    const CONNECTIONS: u32 = 16;
+    let dir = tempfile::tempdir()?;
+    let env = [
+        ("KG_TRUSTED_PROXIES", "127.0.0.1"),
+        // One request refills in a second.
+        ("KG_RATE_LIMIT_AUTH_PER_MINUTE", "60"),
+    ];
+    let server = Server::start(dir.path(), &env).await?;
+    let pid = server.child.id();
+    let client = reqwest::Client::new();
+    let before = reset_peak(pid)?;
+    let rss_before = status_kib(pid, "VmRSS")?;
+
+    // Each connection sends its share: half to an auth route, half
+    // unauthenticated reads with a made-up key (a failed authentication),
+    // so both per-client limits see every client.
+    let mut senders = tokio::task::JoinSet::new();
+    for c in 0..CONNECTIONS {
+        let (client, base) = (client.clone(), server.base.clone());
+        senders.spawn(async move {
+            let mut refused = 0u32;
+            for i in (c..CLIENTS).step_by(CONNECTIONS as usize) {
+                let address = format!("2001:db8:{:x}:{:x}::1", i >> 16, i & 0xffff);
+                let request = if i % 2 == 0 {
+                    client
+                        .post(format!("{base}/v1/auth/refresh"))
+                        .json(&json!({}))
+                } else {
+                    client
+                        .get(format!("{base}/v1/entities"))
+                        .bearer_auth("kg_made-up")
+                };
+                let res = request.header("x-forwarded-for", &address).send().await?;
+                if res.status() == 429 {
+                    refused += 1;
+                }
+            }
+            anyhow::Ok(refused)
+        });
+    }
+    let mut refused = 0;
+    while let Some(done) = senders.join_next().await {
+        refused += done??;
+    }
+    // Each client sent one request, within its quotas; one client sending
+    // more than its quota is refused, so each was counted on its own.
+    assert_eq!(refused, 0, "clients were limited together");
+    let mut limited = false;
+    for _ in 0..70 {
+        let res = client
+            .post(format!("{}/v1/auth/refresh", server.base))
+            .header("x-forwarded-for", "2001:db8:ffff:ffff::1")
+            .json(&json!({}))
+            .send()
+            .await?;
+        if res.status() == 429 {
+            limited = true;
+            break;
+        }
+    }
+    assert!(
+        limited,
+        "one client's 61st request in a minute was answered"
+    );
+    let grown_mib = status_kib(pid, "VmHWM")?.saturating_sub(before) / 1024;
+    let tracked = tracked_clients(&client, &server.base).await?;
+    eprintln!("{CLIENTS} clients: peak memory grew by {grown_mib} MiB, {tracked} tracked after");
+    assert!(grown_mib < 100, "peak memory grew by {grown_mib} MiB");
+    assert!(tracked > 0, "the last clients are still tracked");
+
+    // Their buckets refill within a second. The housekeeping runs every
+    // 30 s, and sooner (at most once a second) when a request finds more
+    // than 10,000 clients tracked: one client asking once a second wakes
+    // it, and then only the last few seconds' clients are left.
+    let mut tracked = tracked;
+    for _ in 0..60 {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        client
+            .post(format!("{}/v1/auth/refresh", server.base))
+            .header("x-forwarded-for", "2001:db8:ffff:fffe::1")
+            .json(&json!({}))
+            .send()
+            .await?;
+        tracked = tracked_clients(&client, &server.base).await?;
+        if tracked < 10 {
+            break;
+        }
+    }
+    let rss = status_kib(pid, "VmRSS")?;
+    eprintln!(
+        "resident memory: {} MiB before, {} MiB at the peak, {} MiB after",
+        rss_before / 1024,
+        status_kib(pid, "VmHWM")? / 1024,
+        rss / 1024
+    );
+    assert!(tracked < 10, "{tracked} clients still tracked");
+    // The allocator may keep what was freed for reuse, but not more than
+    // the flood's peak.
+    assert!(
+        rss.saturating_sub(rss_before) < 16 * 1024,
+        "resident memory stayed {} MiB above where it was",
+        rss.saturating_sub(rss_before) / 1024
+    );
+    Ok(())
+}

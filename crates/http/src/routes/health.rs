@@ -31,7 +31,7 @@ pub(crate) async fn metrics_response(state: &AppState) -> HttpResponse {
     let pool = state.pool.snapshot().await;
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render(&pool))
+        .body(state.metrics.render(&pool, state.limits.tracked_clients()))
 }
 
 /// How long a readiness check's result is answered again.
