@@ -4,7 +4,8 @@
 //! many times its text (10 KiB of `{"b":0}` objects take about 90 times
 //! their size once parsed), and answers carrying hundreds of rows would
 //! otherwise pay that for every one. It is parsed into a tree only where a
-//! value is needed: a merge patch, a comparison of two texts that differ.
+//! value is needed: a merge patch, a comparison of two texts that differ,
+//! and the writes that build a resource's document as a value.
 
 use std::fmt;
 
@@ -13,10 +14,12 @@ use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// A JSON object of free-form metadata: at most 10 KiB serialised (with its
-/// numbers written in full, as PostgreSQL gives them back: `1e300` counts
-/// as 301 bytes), nested at most 8 levels deep, at most 100 keys per
-/// object, at most 1,000 values in all, and no NUL in any key or string.
+/// A JSON object of free-form metadata. Written now, it is at most 10 KiB
+/// serialised (with its numbers written in full, as PostgreSQL gives them
+/// back: `1e300` counts as 301 bytes), nested at most 8 levels deep, at
+/// most 100 keys per object, at most 1,000 values in all, and no NUL in
+/// any key or string; stored before the value count and the size in full
+/// were rules, it may exceed those two ([`Metadata::stored`]).
 ///
 /// The value count bounds what the object costs in memory once parsed,
 /// whatever its shape, and the size counted in full bounds its text as
@@ -58,6 +61,13 @@ pub enum MetadataError {
     /// A key or string containing NUL.
     #[error("keys and strings must not contain NUL characters")]
     NulCharacter,
+    /// Stored text that does not read as JSON values (a number out of
+    /// range, a lone surrogate).
+    #[error("must be readable JSON: {reason}")]
+    Unreadable {
+        /// What the parser reported.
+        reason: String,
+    },
 }
 
 impl Metadata {
@@ -80,10 +90,10 @@ impl Metadata {
         Self::checked(value, Some(Self::MAX_VALUES))
     }
 
-    /// Metadata as it was stored: every rule but the value count, which
-    /// stored rows written before it existed may exceed. Their size,
-    /// depth and keys were bounded when they were written, and reading
-    /// them back must not fail.
+    /// Metadata as it was stored: every rule but the value count and the
+    /// size of numbers in full, which stored rows written before those
+    /// rules existed may exceed. Their size, depth and keys were bounded
+    /// when they were written, and reading them back must not fail.
     ///
     /// # Errors
     /// The first [`MetadataError`] found.
@@ -108,8 +118,11 @@ impl Metadata {
         };
         match seed.deserialize(&mut de) {
             Ok(()) => Ok(Self(text)),
-            // Only a rule stops the check: the text is valid JSON.
-            Err(_) => Err(found.unwrap_or(MetadataError::NotAnObject)),
+            // A rule broken, or text whose syntax is valid JSON but whose
+            // values are not (the driver checks only the syntax).
+            Err(e) => Err(found.unwrap_or_else(|| MetadataError::Unreadable {
+                reason: e.to_string(),
+            })),
         }
     }
 
@@ -141,7 +154,11 @@ impl Metadata {
     /// Whether it has no member.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.to_value().as_object().is_none_or(Map::is_empty)
+        // An object's text, however spaced: `{`, whitespace, `}`.
+        self.0
+            .get()
+            .strip_prefix('{')
+            .is_some_and(|rest| rest.trim_start().starts_with('}'))
     }
 
     /// The metadata as JSON text, as it was built or stored.
@@ -175,7 +192,46 @@ impl Default for Metadata {
 
 impl PartialEq for Metadata {
     fn eq(&self, other: &Self) -> bool {
-        self.0.get() == other.0.get() || self.to_value() == other.to_value()
+        self.0.get() == other.0.get() || same_json(&self.to_value(), &other.to_value())
+    }
+}
+
+/// Whether a float and an integer are the same number, exactly.
+fn same_number(x: &serde_json::Number, y: &serde_json::Number) -> bool {
+    let integer = |n: &serde_json::Number| {
+        n.as_u64()
+            .map(i128::from)
+            .or_else(|| n.as_i64().map(i128::from))
+    };
+    let (float, int) = match (x.as_f64().filter(|_| x.is_f64()), integer(y)) {
+        (Some(f), Some(i)) => (f, i),
+        _ => match (y.as_f64().filter(|_| y.is_f64()), integer(x)) {
+            (Some(f), Some(i)) => (f, i),
+            _ => return false,
+        },
+    };
+    // Within ±2^127, an integral float converts to i128 exactly.
+    if float.fract() != 0.0 || float.abs() >= 1.7e38 {
+        return false;
+    }
+    float as i128 == int
+}
+
+/// Whether `a` and `b` are the same JSON, numbers compared by value:
+/// PostgreSQL gives a float written `1e+16` back as the integer
+/// `10000000000000000`, which is the same number.
+fn same_json(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || same_number(x, y),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same_json(x, y))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, x)| y.get(k).is_some_and(|y| same_json(x, y)))
+        }
+        _ => a == b,
     }
 }
 
@@ -589,6 +645,33 @@ mod tests {
         );
         assert_ne!(spaced, Metadata::empty());
         assert!(Metadata::empty().is_empty() && !spaced.is_empty());
+    }
+
+    #[test]
+    fn floats_given_back_in_full_read_back_as_the_same_numbers() {
+        // As PostgreSQL gives back 1e16 (an integer now), f64::MAX (309
+        // digits) and a float of 17 significant digits.
+        let written =
+            Metadata::new(json!({"a": 1e16, "b": f64::MAX, "c": 1.234_567_890_123_456_7e25}));
+        let max = format!("17976931348623157{}", "0".repeat(292));
+        let given_back = Metadata::stored_text(text(&format!(
+            r#"{{"a": 10000000000000000, "b": {max}, "c": 12345678901234567000000000}}"#
+        )));
+        assert!(given_back.is_ok(), "{given_back:?}");
+        assert_eq!(written, given_back);
+        assert_ne!(
+            Metadata::new(json!({"a": 1e16})),
+            Metadata::new(json!({"a": 10_000_000_000_000_001_u64}))
+        );
+    }
+
+    #[test]
+    fn stored_text_that_is_json_but_not_readable_is_reported_as_such() {
+        let huge = format!(r#"{{"a": 1{}}}"#, "0".repeat(400));
+        assert!(matches!(
+            Metadata::stored_text(text(&huge)),
+            Err(MetadataError::Unreadable { .. })
+        ));
     }
 
     #[test]

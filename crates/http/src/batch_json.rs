@@ -147,8 +147,9 @@ fn object(item: Value) -> Result<Map<String, Value>, Violations> {
 }
 
 /// An export's metadata was stored under the rules of its day, so it is
-/// read as stored (every rule but the value count), not as a new write:
-/// taken out of the item before the item is read, put back after.
+/// read as stored (every rule but the value count and the size in full),
+/// not as a new write: taken out of the item before the item is read, put
+/// back after.
 fn stored_metadata(map: &mut Map<String, Value>, ids: Ids) -> Option<Value> {
     match ids {
         Ids::Kept => map.remove("metadata").filter(|m| !m.is_null()),

@@ -216,7 +216,7 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP kg_rate_limit_clients Client addresses the per-client rate limits track now (dropped once their buckets refill)."
+            "# HELP kg_rate_limit_clients Client keys the per-client rate limits hold now, summed over the limits (an address in two limits counts twice); each is dropped once its bucket refills."
         );
         let _ = writeln!(out, "# TYPE kg_rate_limit_clients gauge");
         let _ = writeln!(out, "kg_rate_limit_clients {clients}");

@@ -64,7 +64,7 @@ impl TryGetable for JsonText {
 impl From<JsonText> for Value {
     #[expect(
         clippy::expect_used,
-        reason = "the text was checked as JSON when it was read or serialised, and its numbers were parsed as the driver parses them"
+        reason = "the text written is a Metadata's, checked to parse into a value when it was built; text read from a row becomes a domain value and is never written back"
     )]
     fn from(text: JsonText) -> Self {
         Self::Json(Some(Box::new(

@@ -133,6 +133,17 @@ impl Server {
     }
 }
 
+/// A server still running when its test ends, passing or failing, is
+/// stopped with it.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Four writers creating `Doc` entities on `base` until the server goes
 /// away; each answers the names that were acknowledged with a 2xx.
 pub fn writers(
