@@ -356,8 +356,10 @@ impl<'de> Visitor<'de> for Check<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let member = self.nested()?;
         let mut keys = 0;
+        // A key reads as a string, so the same check finds NUL in it.
         while map
-            .next_key_seed(Key {
+            .next_key_seed(Check {
+                depth: member.depth,
                 found: &mut *member.found,
             })?
             .is_some()
@@ -374,35 +376,6 @@ impl<'de> Visitor<'de> for Check<'_> {
             })?;
         }
         Ok(())
-    }
-}
-
-/// A member's key in the streaming check: no NUL.
-struct Key<'a> {
-    found: &'a mut Option<MetadataError>,
-}
-
-impl<'de> DeserializeSeed<'de> for Key<'_> {
-    type Value = ();
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Key<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a key")
-    }
-
-    fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<(), E> {
-        Check {
-            depth: 1,
-            found: self.found,
-        }
-        .text(s)
     }
 }
 

@@ -10,19 +10,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{Server, create_editor, kg};
+use common::{Server, create_editor, database_env, kg};
 use kg_persistence::testing::TestDatabase;
 use sea_orm::ConnectionTrait as _;
-
-/// The settings that point `kg` at `database`: none for SQLite, whose file
-/// lives in the server's data directory.
-fn database_env(database: &TestDatabase) -> Vec<(&'static str, String)> {
-    if database.url.starts_with("postgres") {
-        vec![("KG_DATABASE_URL", database.url.clone())]
-    } else {
-        Vec::new()
-    }
-}
 
 /// Every `Doc` name stored, read page by page.
 async fn stored_names(server: &Server, token: &str) -> anyhow::Result<HashSet<String>> {

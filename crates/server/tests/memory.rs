@@ -14,7 +14,7 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{Server, create_editor, create_user};
+use common::{Server, create_editor, create_user, database_env};
 use kg_persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 
@@ -165,16 +165,6 @@ async fn bodies_that_parse_into_many_times_their_size_are_refused_within_bounded
         .collect();
     assert_eq!(names, ["warm"]);
     Ok(())
-}
-
-/// The settings that point `kg` at `database`: none for SQLite, whose file
-/// lives in the server's data directory.
-fn database_env(database: &TestDatabase) -> Vec<(&'static str, String)> {
-    if database.url.starts_with("postgres") {
-        vec![("KG_DATABASE_URL", database.url.clone())]
-    } else {
-        Vec::new()
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,8 @@
 //! first, in-flight requests finish, every acknowledged write is stored, and
 //! the process exits 0.
 
+// Shared with the fault and memory tests; this file needs only part of it.
+#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};

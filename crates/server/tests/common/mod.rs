@@ -6,6 +6,18 @@ use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "a-long-and-unusual-passphrase";
 
+/// The settings that point `kg` at `database`: none for SQLite, whose file
+/// lives in the server's data directory.
+pub fn database_env(
+    database: &kg_persistence::testing::TestDatabase,
+) -> Vec<(&'static str, String)> {
+    if database.url.starts_with("postgres") {
+        vec![("KG_DATABASE_URL", database.url.clone())]
+    } else {
+        Vec::new()
+    }
+}
+
 /// `kg` in `dir`, with nothing from this environment but `extra`.
 pub fn kg(dir: &std::path::Path, extra: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kg"));
