@@ -28,6 +28,7 @@ mod m20260101_000015_opaque_responses;
 mod m20260101_000016_principal_changes;
 mod m20260101_000017_live_ends;
 mod m20260101_000018_refresh_tokens;
+mod m20260101_000019_evidence;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000016_principal_changes::Migration),
             Box::new(m20260101_000017_live_ends::Migration),
             Box::new(m20260101_000018_refresh_tokens::Migration),
+            Box::new(m20260101_000019_evidence::Migration),
         ]
     }
 }

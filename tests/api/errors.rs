@@ -420,6 +420,8 @@ async fn the_audit_log_is_append_only_in_the_database_itself() -> anyhow::Result
 async fn a_server_error_is_a_generic_problem_that_leaks_nothing() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let token = app.token("viewer").await?;
+    // Evidence refers to relationships: it goes first.
+    app.execute("DROP TABLE evidence").await?;
     app.execute("DROP TABLE relationships").await?;
     let res = app.get("/v1/relationships", &token).await?;
     let body = problem(res, StatusCode::INTERNAL_SERVER_ERROR, "internal_error").await?;
@@ -465,6 +467,8 @@ async fn concurrent_writers_all_succeed() -> anyhow::Result<()> {
 async fn a_server_error_is_logged_once_with_its_cause_and_request_id() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let token = app.token("viewer").await?;
+    // Evidence refers to relationships: it goes first.
+    app.execute("DROP TABLE evidence").await?;
     app.execute("DROP TABLE relationships").await?;
     let request_id = format!("log-check-{}", uuid::Uuid::new_v4().simple());
     let res = app
@@ -498,6 +502,8 @@ async fn every_log_line_of_a_request_carries_its_id_route_principal_and_status()
 -> anyhow::Result<()> {
     let app = spawn_app().await?;
     let token = app.token("viewer").await?;
+    // Evidence refers to relationships: it goes first.
+    app.execute("DROP TABLE evidence").await?;
     app.execute("DROP TABLE relationships").await?;
     let request_id = format!("span-check-{}", uuid::Uuid::new_v4().simple());
     let res = app

@@ -19,6 +19,7 @@ mod contract;
 mod cookies;
 mod entities;
 mod errors;
+mod evidence;
 mod explore;
 mod faults;
 mod history;

@@ -1,7 +1,7 @@
 //! Audit entries: one per change, written in the same transaction as it.
 
 use chrono::{DateTime, Utc};
-use kg_domain::{ApiKeyId, EntityId, RelationshipId, UserId};
+use kg_domain::{ApiKeyId, EntityId, EvidenceId, RelationshipId, UserId};
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub enum AuditTarget {
     Entity(EntityId),
     /// A relationship.
     Relationship(RelationshipId),
+    /// An evidence record.
+    Evidence(EvidenceId),
     /// A user account.
     User(UserId),
     /// An API key.
@@ -59,6 +61,7 @@ impl AuditTarget {
         match self {
             Self::Entity(_) => "entity",
             Self::Relationship(_) => "relationship",
+            Self::Evidence(_) => "evidence",
             Self::User(_) => "user",
             Self::ApiKey(_) => "api_key",
             Self::Setting => "setting",
@@ -71,6 +74,7 @@ impl AuditTarget {
         match self {
             Self::Entity(id) => id.as_uuid(),
             Self::Relationship(id) => id.as_uuid(),
+            Self::Evidence(id) => id.as_uuid(),
             Self::User(id) => id.as_uuid(),
             Self::ApiKey(id) => id.as_uuid(),
             Self::Setting => uuid::Uuid::nil(),

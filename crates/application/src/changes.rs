@@ -2,7 +2,7 @@
 //! relationships, in commit order, resumable from any position.
 
 use chrono::{DateTime, Utc};
-use kg_domain::{Entity, Relationship, Version};
+use kg_domain::{Entity, Evidence, Relationship, Version};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -149,6 +149,18 @@ impl NewChange {
             action,
             version: relationship.lifecycle.version,
             data: Some(relationship_document(relationship)),
+        }
+    }
+
+    /// The change recording that `evidence` is, since `at`, as it is.
+    #[must_use]
+    pub fn evidence(action: AuditAction, evidence: &Evidence, at: DateTime<Utc>) -> Self {
+        Self {
+            at,
+            resource: AuditTarget::Evidence(evidence.id),
+            action,
+            version: evidence.version,
+            data: Some(crate::evidence_document(evidence)),
         }
     }
 

@@ -17,9 +17,14 @@ use serde_json::{Value, json};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[cfg_attr(feature = "openapi", schema(as = AttributionResponse))]
 pub struct AttributionDocument {
-    /// From 0 to 1.
+    /// From 0 to 1: how sure kg is of the fact, its writer's confidence
+    /// combined with that of the evidence added for it (noisy-OR).
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub confidence: Option<f64>,
+    /// The confidence its writer gave, which `confidence` equals while no
+    /// evidence has been added.
+    #[cfg_attr(feature = "openapi", schema(required = true))]
+    pub stated_confidence: Option<f64>,
     /// Where the fact came from.
     #[cfg_attr(feature = "openapi", schema(required = true))]
     pub source: Option<String>,
@@ -41,6 +46,7 @@ impl From<Attribution> for AttributionDocument {
         } = a;
         Self {
             confidence: confidence.map(Confidence::get),
+            stated_confidence: confidence.map(Confidence::get),
             source: source_ref.map(SourceRef::into_inner),
             source_type: source_type.map(TypeName::into_inner),
             metadata,
@@ -102,13 +108,17 @@ pub struct EntityDocument {
 
 impl From<Entity> for EntityDocument {
     fn from(e: Entity) -> Self {
+        let confidence = e.confidence().map(Confidence::get);
         let (d, s) = (e.data, Stamps::from(e.lifecycle));
         Self {
             id: e.id.to_string(),
             kind: d.kind.into_inner(),
             name: d.name.into_inner(),
             external_id: d.external_id.map(kg_domain::ExternalId::into_inner),
-            attribution: d.attribution.into(),
+            attribution: AttributionDocument {
+                confidence,
+                ..d.attribution.into()
+            },
             created_at: s.created_at,
             created_by: s.created_by,
             updated_at: s.updated_at,
@@ -149,13 +159,17 @@ pub struct RelationshipDocument {
 
 impl From<Relationship> for RelationshipDocument {
     fn from(r: Relationship) -> Self {
+        let confidence = r.confidence().map(Confidence::get);
         let (d, s) = (r.data, Stamps::from(r.lifecycle));
         Self {
             id: r.id.to_string(),
             source_id: d.ends.source().to_string(),
             target_id: d.ends.target().to_string(),
             kind: d.kind.into_inner(),
-            attribution: d.attribution.into(),
+            attribution: AttributionDocument {
+                confidence,
+                ..d.attribution.into()
+            },
             created_at: s.created_at,
             created_by: s.created_by,
             updated_at: s.updated_at,

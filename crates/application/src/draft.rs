@@ -67,11 +67,15 @@ impl AttributionDraft {
     }
 }
 
-/// Writes an attribution's members into a resource's document, as
-/// [`AttributionDocument`] shows them.
+/// Writes an attribution's members ([`AttributionDraft::FIELDS`]) into a
+/// resource's document, as [`AttributionDocument`] shows them.
 pub fn attribution_document(a: &Attribution, document: &mut Map<String, Value>) {
     if let Value::Object(members) = json!(AttributionDocument::from(a.clone())) {
-        document.extend(members);
+        document.extend(
+            members
+                .into_iter()
+                .filter(|(k, _)| AttributionDraft::FIELDS.contains(&k.as_str())),
+        );
     }
 }
 

@@ -9,6 +9,8 @@ pub enum ResourceKind {
     Entity,
     /// A relationship.
     Relationship,
+    /// An evidence record.
+    Evidence,
     /// A user.
     User,
     /// An API key.
@@ -42,6 +44,15 @@ pub enum Conflict {
     /// Only a deleted resource can be restored.
     #[error("the resource is not deleted")]
     NotDeleted,
+    /// Only retracted evidence can be restored.
+    #[error("the evidence is not retracted")]
+    NotRetracted,
+    /// The evidence is of a deleted fact.
+    #[error("the evidence's fact is deleted; restore the fact first")]
+    FactNotLive,
+    /// A fact's stated evidence changes with the fact only.
+    #[error("stated evidence is the fact's own confidence and source: change the fact instead")]
+    EvidenceStated,
 }
 
 /// One reason a deleted entity cannot be restored as it was.

@@ -24,6 +24,7 @@ mod document;
 mod draft;
 mod entities;
 mod error;
+mod evidence;
 mod graph;
 mod history;
 mod housekeeping;
@@ -61,6 +62,11 @@ pub use document::{
 pub use draft::{AttributionDraft, EntityDraft, RelationshipDraft, attribution_document};
 pub use entities::{EntityFilter, EntityService, MetadataKey, fold};
 pub use error::{AppError, Conflict, RepoError, ResourceKind, RestoreBlocker};
+pub use evidence::{
+    EvidenceChange, EvidenceDocument, EvidenceDraft, EvidenceFilter, EvidenceRepository,
+    EvidenceService, EvidenceWrites, FactState, Statement, StoredEvidence, evidence_document,
+    plan_evidence,
+};
 pub use graph::{
     DEFAULT_TIME_BUDGET, Depth, EDGES_PER_NODE, Expansion, GraphService, Hop, NeighborQuery,
     Neighborhood, NodeBudget, Scan, Step, Truncation,

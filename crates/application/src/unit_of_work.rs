@@ -1,6 +1,6 @@
 //! One atomic change across several repositories.
 
-use crate::{EntityRepository, RelationshipRepository, RepoError};
+use crate::{EntityRepository, EvidenceRepository, RelationshipRepository, RepoError};
 
 /// Starts units of work: changes that several repositories make together,
 /// stored all at once or not at all. A use case that must, say, re-point
@@ -33,6 +33,9 @@ pub trait Work: Send + Sync {
 
     /// The relationships, as this work sees and changes them.
     fn relationships(&self) -> Box<dyn RelationshipRepository + '_>;
+
+    /// The evidence, as this work sees and changes it.
+    fn evidence(&self) -> Box<dyn EvidenceRepository + '_>;
 
     /// Stores every change made through this work, at once.
     ///

@@ -29,6 +29,27 @@ impl Confidence {
     pub const fn get(self) -> f64 {
         self.0
     }
+
+    /// The confidence that at least one of independent sources is right,
+    /// each as sure as its score (noisy-OR): `1 - Π(1 - c)`; `None` for
+    /// none. One score is itself, exactly. Several are multiplied in
+    /// ascending order and the result is rounded to 12 decimal places, so
+    /// the same scores combine to the same number in any order, on any
+    /// database, and 0.6 with 0.5 is 0.8, not 0.7999999999999999.
+    #[must_use]
+    pub fn combine(scores: impl IntoIterator<Item = Self>) -> Option<Self> {
+        let mut scores: Vec<f64> = scores.into_iter().map(Self::get).collect();
+        match scores.len() {
+            0 => None,
+            1 => Some(Self(scores[0])),
+            _ => {
+                scores.sort_by(f64::total_cmp);
+                let doubt: f64 = scores.iter().map(|c| 1.0 - c).product();
+                let combined = ((1.0 - doubt) * 1e12).round() / 1e12;
+                Some(Self(combined.clamp(0.0, 1.0) + 0.0))
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -51,6 +72,45 @@ mod tests {
         #[test]
         fn every_negative_value_is_rejected(v in f64::MIN..0.0f64) {
             prop_assert!(Confidence::new(v).is_err());
+        }
+    }
+
+    #[test]
+    fn independent_scores_combine_by_noisy_or() -> Result<(), ConfidenceError> {
+        let c = |v| Confidence::new(v);
+        let combined = |scores: &[f64]| {
+            Confidence::combine(scores.iter().map(|v| Confidence(*v))).map(Confidence::get)
+        };
+        assert_eq!(combined(&[]), None);
+        // One score is itself, to the last bit.
+        assert_eq!(combined(&[0.1]), Some(0.1));
+        assert_eq!(
+            combined(&[0.123_456_789_012_345]),
+            Some(0.123_456_789_012_345)
+        );
+        assert_eq!(combined(&[0.6, 0.5]), Some(0.8));
+        assert_eq!(combined(&[0.5, 0.6]), Some(0.8));
+        assert_eq!(combined(&[0.3, 0.3]), Some(0.51));
+        assert_eq!(combined(&[0.0, 0.0]), Some(0.0));
+        assert_eq!(combined(&[1.0, 0.2]), Some(1.0));
+        assert_eq!(c(0.5)?.get(), 0.5);
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn a_combination_is_a_score_no_lower_than_its_highest_and_ignores_order(
+            mut scores in proptest::collection::vec(0.0f64..=1.0, 1..20)
+        ) {
+            let of = |s: &[f64]| {
+                Confidence::combine(s.iter().map(|v| Confidence(*v))).map(Confidence::get)
+            };
+            let combined = of(&scores);
+            let highest = scores.iter().copied().fold(0.0, f64::max);
+            prop_assert!(combined.is_some_and(|c| (0.0..=1.0).contains(&c)));
+            prop_assert!(combined.is_some_and(|c| c >= highest - 1e-12));
+            scores.reverse();
+            prop_assert_eq!(of(&scores), combined);
         }
     }
 

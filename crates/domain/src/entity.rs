@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Attribution, EntityId, EntityName, ExternalId, TypeName, UserId};
+use crate::{Attribution, Confidence, EntityId, EntityName, ExternalId, TypeName, UserId};
 
 /// The attributes of an entity that a client chooses. Every field is already a
 /// valid value, so any combination is a valid entity.
@@ -130,6 +130,9 @@ pub struct Entity {
     pub data: EntityData,
     /// Who made and changed it, and when.
     pub lifecycle: Lifecycle,
+    /// The combined confidence of the evidence added for it, besides its
+    /// stated attribution; `None` while there is none with a confidence.
+    pub corroboration: Option<Confidence>,
 }
 
 impl Entity {
@@ -140,14 +143,25 @@ impl Entity {
             id: EntityId::generate(),
             data,
             lifecycle: Lifecycle::created(actor, now),
+            corroboration: None,
         }
+    }
+
+    /// How sure kg is of it: its writer's confidence combined with its
+    /// added evidence's ([`Confidence::combine`]).
+    #[must_use]
+    pub fn confidence(&self) -> Option<Confidence> {
+        Confidence::combine(
+            [self.data.attribution.confidence, self.corroboration]
+                .into_iter()
+                .flatten(),
+        )
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Confidence;
 
     #[test]
     fn a_created_entity_is_live_at_version_one() -> Result<(), Box<dyn std::error::Error>> {

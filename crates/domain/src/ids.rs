@@ -58,6 +58,11 @@ typed_id!(
     RelationshipId
 );
 typed_id!(
+    /// Identifies an [`Evidence`](crate::Evidence) record. A fact's stated
+    /// evidence has the fact's own id.
+    EvidenceId
+);
+typed_id!(
     /// Identifies a [`User`](crate::User).
     UserId
 );

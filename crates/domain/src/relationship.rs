@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Attribution, EntityId, Lifecycle, RelationshipId, TypeName, UserId};
+use crate::{Attribution, Confidence, EntityId, Lifecycle, RelationshipId, TypeName, UserId};
 
 /// The two ends of a relationship, which are never the same entity. Its
 /// *source end* is where the edge starts; where the fact came from is its
@@ -65,6 +65,9 @@ pub struct Relationship {
     pub data: RelationshipData,
     /// Who made and changed it, and when.
     pub lifecycle: Lifecycle,
+    /// The combined confidence of the evidence added for it, besides its
+    /// stated attribution; `None` while there is none with a confidence.
+    pub corroboration: Option<Confidence>,
 }
 
 impl Relationship {
@@ -75,7 +78,19 @@ impl Relationship {
             id: RelationshipId::generate(),
             data,
             lifecycle: Lifecycle::created(actor, now),
+            corroboration: None,
         }
+    }
+
+    /// How sure kg is of it: its writer's confidence combined with its
+    /// added evidence's ([`Confidence::combine`]).
+    #[must_use]
+    pub fn confidence(&self) -> Option<Confidence> {
+        Confidence::combine(
+            [self.data.attribution.confidence, self.corroboration]
+                .into_iter()
+                .flatten(),
+        )
     }
 }
 

@@ -57,6 +57,8 @@ problem_codes! {
     EntityNotFound => ("entity_not_found", NOT_FOUND, "Entity not found"),
     /// 404: no such relationship.
     RelationshipNotFound => ("relationship_not_found", NOT_FOUND, "Relationship not found"),
+    /// 404: no evidence record has the id (or, retracting, no live one).
+    EvidenceNotFound => ("evidence_not_found", NOT_FOUND, "Evidence not found"),
     /// 404: no such user.
     UserNotFound => ("user_not_found", NOT_FOUND, "User not found"),
     /// 404: no such API key (or it is already revoked).
@@ -75,6 +77,12 @@ problem_codes! {
     CannotModifySelf => ("cannot_modify_self", CONFLICT, "Cannot modify own account"),
     /// 409: only a deleted resource can be restored.
     NotDeleted => ("not_deleted", CONFLICT, "Not deleted"),
+    /// 409: only retracted evidence can be restored.
+    NotRetracted => ("not_retracted", CONFLICT, "Not retracted"),
+    /// 409: the evidence's fact is deleted.
+    FactNotLive => ("fact_not_live", CONFLICT, "Fact is deleted"),
+    /// 409: stated evidence changes with its fact, not on its own.
+    EvidenceStated => ("evidence_stated", CONFLICT, "Evidence is the fact's own"),
     /// 409: a restore would break a rule; `errors` names each conflict.
     RestoreConflict => ("restore_conflict", CONFLICT, "Restore would conflict"),
     /// 409: the first request with this `Idempotency-Key` is still running.
@@ -370,6 +378,9 @@ impl From<AppError> for ApiError {
                 ProblemCode::ApiKeyNotFound,
                 "No unrevoked API key has this id.",
             ),
+            AppError::NotFound(ResourceKind::Evidence) => {
+                Self::new(ProblemCode::EvidenceNotFound, "No such evidence record.")
+            }
             AppError::NotFound(ResourceKind::User) => {
                 Self::new(ProblemCode::UserNotFound, "No user has this id.")
             }
@@ -466,6 +477,9 @@ fn conflict(c: Conflict) -> ApiError {
         Conflict::LastActiveAdmin => ApiError::new(ProblemCode::LastActiveAdmin, c.to_string()),
         Conflict::CannotModifySelf => ApiError::new(ProblemCode::CannotModifySelf, c.to_string()),
         Conflict::NotDeleted => ApiError::new(ProblemCode::NotDeleted, c.to_string()),
+        Conflict::NotRetracted => ApiError::new(ProblemCode::NotRetracted, c.to_string()),
+        Conflict::FactNotLive => ApiError::new(ProblemCode::FactNotLive, c.to_string()),
+        Conflict::EvidenceStated => ApiError::new(ProblemCode::EvidenceStated, c.to_string()),
         Conflict::SourceNotLive | Conflict::TargetNotLive => {
             let field = if c == Conflict::SourceNotLive {
                 "source_id"

@@ -1,8 +1,8 @@
 //! What handlers share: the use cases and the HTTP settings.
 
 use kg_application::{
-    ApiKeyService, AuthService, BatchService, EntityService, GraphService, HistoryService,
-    IdempotencyService, MaintenanceService, RelationshipService, UserService,
+    ApiKeyService, AuthService, BatchService, EntityService, EvidenceService, GraphService,
+    HistoryService, IdempotencyService, MaintenanceService, RelationshipService, UserService,
 };
 
 /// Limits and switches of the HTTP layer.
@@ -43,6 +43,8 @@ pub struct AppState {
     pub entities: EntityService,
     /// Relationships.
     pub relationships: RelationshipService,
+    /// Evidence for entities and relationships.
+    pub evidence: EvidenceService,
     /// User accounts.
     pub users: UserService,
     /// Login and authentication.

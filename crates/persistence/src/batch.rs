@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use kg_application::{BatchPlanner, BatchReport, BatchRepository, RepoError, StoredEntities};
 use std::collections::HashSet;
 
-use kg_domain::{EntityId, ExternalId, Relationship, TypeName};
+use kg_domain::{Entity, EntityId, Evidence, ExternalId, Fact, Relationship, TypeName};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter,
@@ -13,6 +13,7 @@ use sea_orm::{
 use crate::changes;
 use crate::convert::{entity_from_row, relationship_from_row};
 use crate::error::db;
+use crate::evidence::{restate, stated_rows};
 use crate::models::{entity, relationship};
 use crate::rows::{insert_entities, insert_relationships, revise_entities, revise_relationships};
 use crate::sql::{Binds, Executor, begin_write};
@@ -207,12 +208,30 @@ where
         revise_entities(&txn, &writes.changed_entities).await?;
         insert_relationships(&txn, &writes.new_relationships).await?;
         revise_relationships(&txn, &writes.changed_relationships, None).await?;
+        let entity_stated =
+            |e: &Entity| Evidence::stated(Fact::Entity(e.id), &e.data.attribution, &e.lifecycle);
+        let relationship_stated = |r: &Relationship| {
+            Evidence::stated(Fact::Relationship(r.id), &r.data.attribution, &r.lifecycle)
+        };
+        for statement in stated_rows(
+            (writes.new_entities.iter().map(entity_stated))
+                .chain(writes.new_relationships.iter().map(relationship_stated)),
+        ) {
+            txn.execute(&statement).await.map_err(db)?;
+        }
+        restate(
+            &txn,
+            (writes.changed_entities.iter().map(entity_stated))
+                .chain(writes.changed_relationships.iter().map(relationship_stated)),
+        )
+        .await?;
         let completion = planner.completion(&writes.report);
         changes::commit_write(
             txn,
             None,
             changes::Ending {
                 effect: None,
+                with: Vec::new(),
                 completion: completion.as_ref().map(|c| (c, chrono::Utc::now())),
                 entries: &writes.audit,
                 changes: &writes.changes,

@@ -6,7 +6,7 @@ use kg_application::{
     AuditAction, AuditEntry, AuditTarget, Change, ChangeFeed, ChangePage, Completion, Conflict,
     FeedRequest, NewChange, Position, RepoError, StoredJson,
 };
-use kg_domain::{EntityId, RelationshipId, Version};
+use kg_domain::{EntityId, EvidenceId, RelationshipId, Version};
 use sea_orm::sea_query::{Alias, CommonTableExpression, InsertStatement, WithClause};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -67,6 +67,9 @@ const PARAMETERS_PER_STATEMENT: usize = 60_000;
 pub(crate) struct Ending<'a> {
     /// The write's own row statement, when it has one to run here.
     pub effect: Option<(InsertStatement, Conflict)>,
+    /// Rows that go with the effect, inserted after it (a new fact's stated
+    /// evidence).
+    pub with: Vec<InsertStatement>,
     /// The keyed request's response, stored as of the given time.
     pub completion: Option<(&'a Completion, chrono::DateTime<chrono::Utc>)>,
     /// The audit rows.
@@ -144,6 +147,7 @@ impl<'a> Ending<'a> {
     pub(crate) const fn logs(entries: &'a [AuditEntry], changes: &'a [NewChange]) -> Self {
         Self {
             effect: None,
+            with: Vec::new(),
             completion: None,
             entries,
             changes,
@@ -156,6 +160,7 @@ impl<'a> Ending<'a> {
         let conflict = self.effect.as_ref().map(|(_, c)| *c);
         let mut list: Vec<InsertStatement> = Vec::new();
         list.extend(self.effect.map(|(s, _)| s));
+        list.extend(self.with);
         list.extend(
             self.completion
                 .map(|(c, at)| idempotency::completion_statement(c, at)),
@@ -322,6 +327,7 @@ fn from_row(m: ChangeRow) -> Result<Change, CorruptRow> {
     let resource = match m.resource_type.as_str() {
         "entity" => AuditTarget::Entity(EntityId::from_uuid(m.resource_id)),
         "relationship" => AuditTarget::Relationship(RelationshipId::from_uuid(m.resource_id)),
+        "evidence" => AuditTarget::Evidence(EvidenceId::from_uuid(m.resource_id)),
         _ => return Err(corrupt("resource_type is unknown")),
     };
     let action = AuditAction::parse(&m.action).ok_or_else(|| corrupt("action is unknown"))?;

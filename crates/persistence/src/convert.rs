@@ -3,15 +3,15 @@
 //! error instead of an invalid value.
 
 use kg_domain::{
-    Attribution, Confidence, Email, Endpoints, Entity, EntityData, EntityId, EntityName,
-    ExternalId, Lifecycle, Metadata, PasswordHash, Relationship, RelationshipData, RelationshipId,
-    Role, SourceRef, TypeName, User, UserId, Version,
+    Attribution, Confidence, Email, Endpoints, Entity, EntityData, EntityId, EntityName, Evidence,
+    EvidenceId, ExternalId, Fact, Lifecycle, Metadata, PasswordHash, Relationship,
+    RelationshipData, RelationshipId, Role, SourceRef, TypeName, User, UserId, Version,
 };
 use sea_orm::Set;
 
 use crate::error::CorruptRow;
 use crate::json_text::JsonText;
-use crate::models::{entity, relationship, user};
+use crate::models::{entity, evidence, relationship, user};
 
 struct Parser {
     table: &'static str,
@@ -75,6 +75,12 @@ impl AttributionRow {
 }
 
 impl Parser {
+    fn confidence(&self, name: &str, value: Option<f64>) -> Result<Option<Confidence>, CorruptRow> {
+        value
+            .map(|v| self.field(name, Confidence::new(v)))
+            .transpose()
+    }
+
     fn attribution(&self, row: AttributionRow) -> Result<Attribution, CorruptRow> {
         let AttributionRow {
             confidence,
@@ -83,9 +89,7 @@ impl Parser {
             metadata,
         } = row;
         Ok(Attribution {
-            confidence: confidence
-                .map(|v| self.field("confidence", Confidence::new(v)))
-                .transpose()?,
+            confidence: self.confidence("stated_confidence", confidence)?,
             source_ref: source
                 .map(|v| self.field("source", SourceRef::parse(v)))
                 .transpose()?,
@@ -112,7 +116,7 @@ struct LifecycleRow {
 macro_rules! attribution_columns {
     ($m:ident) => {
         AttributionRow {
-            confidence: $m.confidence,
+            confidence: $m.stated_confidence,
             source: $m.source,
             source_type: $m.source_type,
             metadata: $m.metadata,
@@ -154,6 +158,7 @@ pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
         id: EntityId::from_uuid(m.id),
         data,
         lifecycle,
+        corroboration: p.confidence("corroboration", m.corroboration)?,
     })
 }
 
@@ -166,7 +171,9 @@ pub(crate) fn entity_to_row(e: &Entity) -> entity::ActiveModel {
         name: Set(d.name.to_string()),
         name_folded: Set(kg_application::fold(d.name.as_str())),
         external_id: Set(d.external_id.as_ref().map(ToString::to_string)),
-        confidence: Set(a.confidence),
+        confidence: Set(e.confidence().map(Confidence::get)),
+        stated_confidence: Set(a.confidence),
+        corroboration: Set(e.corroboration.map(Confidence::get)),
         source: Set(a.source),
         source_type: Set(a.source_type),
         metadata: Set(a.metadata),
@@ -201,6 +208,7 @@ pub(crate) fn relationship_from_row(m: relationship::Model) -> Result<Relationsh
         id: RelationshipId::from_uuid(m.id),
         data,
         lifecycle,
+        corroboration: p.confidence("corroboration", m.corroboration)?,
     })
 }
 
@@ -212,7 +220,9 @@ pub(crate) fn relationship_to_row(r: &Relationship) -> relationship::ActiveModel
         source_id: Set(d.ends.source().as_uuid()),
         target_id: Set(d.ends.target().as_uuid()),
         kind: Set(d.kind.to_string()),
-        confidence: Set(a.confidence),
+        confidence: Set(r.confidence().map(Confidence::get)),
+        stated_confidence: Set(a.confidence),
+        corroboration: Set(r.corroboration.map(Confidence::get)),
         source: Set(a.source),
         source_type: Set(a.source_type),
         metadata: Set(a.metadata),
@@ -257,5 +267,70 @@ pub(crate) fn user_to_row(u: &User) -> user::ActiveModel {
         created_at: Set(u.created_at),
         updated_at: Set(u.updated_at),
         version: Set(u.version.get()),
+    }
+}
+
+pub(crate) fn evidence_from_row(m: evidence::Model) -> Result<Evidence, CorruptRow> {
+    let p = Parser {
+        table: "evidence",
+        id: m.id,
+    };
+    let fact = match (m.entity_id, m.relationship_id) {
+        (Some(id), None) => Fact::Entity(EntityId::from_uuid(id)),
+        (None, Some(id)) => Fact::Relationship(RelationshipId::from_uuid(id)),
+        _ => p.field(
+            "entity_id",
+            Err("must be set exactly when relationship_id is not"),
+        )?,
+    };
+    Ok(Evidence {
+        id: EvidenceId::from_uuid(m.id),
+        fact,
+        stated: m.stated,
+        confidence: p.confidence("confidence", m.confidence)?,
+        source_ref: m
+            .source
+            .map(|v| p.field("source", SourceRef::parse(v)))
+            .transpose()?,
+        source_type: m
+            .source_type
+            .map(|v| p.field("source_type", TypeName::parse(v)))
+            .transpose()?,
+        locator: p.field("locator", Metadata::stored_text(m.locator.0))?,
+        observed_at: m.observed_at,
+        recorded_at: m.recorded_at,
+        recorded_by: UserId::from_uuid(m.recorded_by),
+        retracted: match (m.retracted_at, m.retracted_by) {
+            (Some(at), Some(by)) => Some((at, UserId::from_uuid(by))),
+            (None, None) => None,
+            _ => p.field("retracted_by", Err("must be set exactly with retracted_at"))?,
+        },
+        version: p.field(
+            "version",
+            Version::from_stored(m.version).ok_or("must be at least 1"),
+        )?,
+    })
+}
+
+pub(crate) fn evidence_to_row(e: &Evidence) -> evidence::ActiveModel {
+    let (entity_id, relationship_id) = match e.fact {
+        Fact::Entity(id) => (Some(id.as_uuid()), None),
+        Fact::Relationship(id) => (None, Some(id.as_uuid())),
+    };
+    evidence::ActiveModel {
+        id: Set(e.id.as_uuid()),
+        entity_id: Set(entity_id),
+        relationship_id: Set(relationship_id),
+        stated: Set(e.stated),
+        confidence: Set(e.confidence.map(Confidence::get)),
+        source: Set(e.source_ref.as_ref().map(ToString::to_string)),
+        source_type: Set(e.source_type.as_ref().map(ToString::to_string)),
+        locator: Set(JsonText(e.locator.as_json().to_owned())),
+        observed_at: Set(e.observed_at),
+        recorded_at: Set(e.recorded_at),
+        recorded_by: Set(e.recorded_by.as_uuid()),
+        retracted_at: Set(e.retracted.map(|(at, _)| at)),
+        retracted_by: Set(e.retracted.map(|(_, by)| by.as_uuid())),
+        version: Set(e.version.get()),
     }
 }

@@ -8,7 +8,7 @@ use kg_application::{
     AuditAction, AuditEntry, Completion, Conflict, EntityFilter, EntityRepository, NewChange, Page,
     PageRequest, RepoError, RestoreState, other_ends, plan_delete, plan_restore,
 };
-use kg_domain::{Entity, EntityId, Relationship, RelationshipId, Version};
+use kg_domain::{Entity, EntityId, Evidence, Fact, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -18,6 +18,7 @@ use sea_orm::{
 use crate::changes::{self, Deferred};
 use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
 use crate::error::{db, unique_as};
+use crate::evidence::{restate, stated_rows};
 use crate::models::{entity, relationship};
 use crate::rows::{new_entity_row, revise_entities, revise_relationships};
 use crate::sql::{
@@ -110,6 +111,11 @@ where
             self.deferred.as_deref(),
             changes::Ending {
                 effect: Some((new_entity_row(e), Conflict::ExternalIdTaken)),
+                with: stated_rows([Evidence::stated(
+                    Fact::Entity(e.id),
+                    &e.data.attribution,
+                    &e.lifecycle,
+                )]),
                 completion: completion.map(|c| (c, entry.at)),
                 entries: std::slice::from_ref(entry),
                 changes: &[NewChange::entity(AuditAction::Create, e)],
@@ -202,6 +208,15 @@ where
                 None => RepoError::NotFound,
             });
         }
+        restate(
+            &txn,
+            [Evidence::stated(
+                Fact::Entity(e.id),
+                &e.data.attribution,
+                &e.lifecycle,
+            )],
+        )
+        .await?;
         changes::commit_write(
             txn,
             self.deferred.as_deref(),

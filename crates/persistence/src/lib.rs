@@ -20,6 +20,7 @@ mod connect;
 mod convert;
 mod entities;
 mod error;
+mod evidence;
 mod housekeeping;
 mod idempotency;
 mod json_text;
@@ -46,6 +47,7 @@ pub use connect::{
     connect_for_migrations, durability_report,
 };
 pub use entities::SeaOrmEntityRepository;
+pub use evidence::SeaOrmEvidenceRepository;
 pub use housekeeping::SeaOrmHousekeeping;
 pub use idempotency::SeaOrmIdempotencyStore;
 pub use kg_migration::{MigrationCommand, MigrationReport, latest_migration, run as migrate};

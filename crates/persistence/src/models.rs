@@ -21,6 +21,8 @@ pub(crate) mod entity {
         pub source_type: Option<String>,
         #[sea_orm(column_type = "Json")]
         pub metadata: JsonText,
+        pub stated_confidence: Option<f64>,
+        pub corroboration: Option<f64>,
         pub created_at: DateTimeUtc,
         pub created_by: Uuid,
         pub updated_at: DateTimeUtc,
@@ -54,6 +56,8 @@ pub(crate) mod relationship {
         pub source_type: Option<String>,
         #[sea_orm(column_type = "Json")]
         pub metadata: JsonText,
+        pub stated_confidence: Option<f64>,
+        pub corroboration: Option<f64>,
         pub cascade_of: Option<Uuid>,
         pub created_at: DateTimeUtc,
         pub created_by: Uuid,
@@ -61,6 +65,38 @@ pub(crate) mod relationship {
         pub updated_by: Uuid,
         pub deleted_at: Option<DateTimeUtc>,
         pub deleted_by: Option<Uuid>,
+        pub version: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub(crate) mod evidence {
+    use sea_orm::entity::prelude::*;
+
+    use crate::json_text::JsonText;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "evidence")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: Uuid,
+        pub entity_id: Option<Uuid>,
+        pub relationship_id: Option<Uuid>,
+        pub stated: bool,
+        pub confidence: Option<f64>,
+        pub source: Option<String>,
+        pub source_type: Option<String>,
+        #[sea_orm(column_type = "Json")]
+        pub locator: JsonText,
+        pub observed_at: DateTimeUtc,
+        pub recorded_at: DateTimeUtc,
+        pub recorded_by: Uuid,
+        pub retracted_at: Option<DateTimeUtc>,
+        pub retracted_by: Option<Uuid>,
         pub version: i64,
     }
 

@@ -6,7 +6,7 @@ use kg_application::{
     NewChange, Page, PageRequest, RelationshipFilter, RelationshipRepository, RepoError, Scan,
     Step,
 };
-use kg_domain::{EntityId, Relationship, RelationshipId, Version};
+use kg_domain::{EntityId, Evidence, Fact, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
@@ -19,6 +19,7 @@ use crate::changes::{self, Deferred};
 use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row};
 use crate::entities::live_entities;
 use crate::error::{db, unique_as};
+use crate::evidence::{restate, stated_rows};
 use crate::models::{entity, relationship};
 use crate::rows::new_relationship_row;
 use crate::sql::{Binds, Executor, begin_write, live_end, metadata_equals, stored_version};
@@ -63,6 +64,11 @@ where
         let changes = [NewChange::relationship(AuditAction::Create, r)];
         let ending = changes::Ending {
             effect: Some((new_relationship_row(r), Conflict::DuplicateRelationship)),
+            with: stated_rows([Evidence::stated(
+                Fact::Relationship(r.id),
+                &r.data.attribution,
+                &r.lifecycle,
+            )]),
             completion: completion.map(|c| (c, entry.at)),
             entries: std::slice::from_ref(entry),
             changes: &changes,
@@ -223,6 +229,15 @@ where
                 None => RepoError::NotFound,
             });
         }
+        restate(
+            &txn,
+            [Evidence::stated(
+                Fact::Relationship(r.id),
+                &r.data.attribution,
+                &r.lifecycle,
+            )],
+        )
+        .await?;
         changes::commit_write(
             txn,
             self.deferred.as_deref(),

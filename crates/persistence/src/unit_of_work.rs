@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kg_application::{EntityRepository, RelationshipRepository, RepoError, UnitOfWork, Work};
+use kg_application::{
+    EntityRepository, EvidenceRepository, RelationshipRepository, RepoError, UnitOfWork, Work,
+};
 use sea_orm::{DatabaseConnection, DatabaseExecutor, DatabaseTransaction};
 
 use crate::changes::Deferred;
 use crate::error::db;
 use crate::sql::begin_write;
-use crate::{SeaOrmEntityRepository, SeaOrmRelationshipRepository};
+use crate::{SeaOrmEntityRepository, SeaOrmEvidenceRepository, SeaOrmRelationshipRepository};
 
 /// Begins units of work on a database: one write transaction each
 /// (`BEGIN IMMEDIATE` on SQLite), in which every repository the work hands
@@ -56,6 +58,13 @@ impl Work for SeaOrmWork {
 
     fn relationships(&self) -> Box<dyn RelationshipRepository + '_> {
         Box::new(SeaOrmRelationshipRepository::in_work(
+            DatabaseExecutor::from(&self.txn),
+            self.deferred.clone(),
+        ))
+    }
+
+    fn evidence(&self) -> Box<dyn EvidenceRepository + '_> {
+        Box::new(SeaOrmEvidenceRepository::in_work(
             DatabaseExecutor::from(&self.txn),
             self.deferred.clone(),
         ))

@@ -7,9 +7,10 @@ use actix_web::HttpServer;
 use actix_web::dev::Server;
 use anyhow::{Context as _, bail};
 use kg_application::{
-    ApiKeyService, AuthPorts, AuthService, BatchService, Clock, EntityService, GraphService,
-    HistoryService, HousekeepingService, IdempotencyService, MODE_REFRESH, MaintenanceService,
-    PrincipalCache, RelationshipService, SessionPolicy, SystemClock, ThrottlePolicy, UserService,
+    ApiKeyService, AuthPorts, AuthService, BatchService, Clock, EntityService, EvidenceService,
+    GraphService, HistoryService, HousekeepingService, IdempotencyService, MODE_REFRESH,
+    MaintenanceService, PrincipalCache, RelationshipService, SessionPolicy, SystemClock,
+    ThrottlePolicy, UserService,
 };
 use kg_auth::{
     Argon2Hasher, HasherConfig, JwtConfig, JwtIssuer, OpaqueApiKeys, OpaqueRefreshTokens,
@@ -17,10 +18,10 @@ use kg_auth::{
 use kg_http::{AppState, HttpSettings, RateLimits};
 use kg_persistence::{
     DatabaseConnection, DatabaseSettings, MigrationCommand, SeaOrmApiKeyRepository, SeaOrmAuditLog,
-    SeaOrmBatchRepository, SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmHousekeeping,
-    SeaOrmIdempotencyStore, SeaOrmLoginThrottle, SeaOrmModeStore, SeaOrmRelationshipRepository,
-    SeaOrmSessionRepository, SeaOrmUserRepository, connect, connect_for_migrations,
-    durability_report, migrate,
+    SeaOrmBatchRepository, SeaOrmChangeFeed, SeaOrmEntityRepository, SeaOrmEvidenceRepository,
+    SeaOrmHousekeeping, SeaOrmIdempotencyStore, SeaOrmLoginThrottle, SeaOrmModeStore,
+    SeaOrmRelationshipRepository, SeaOrmSessionRepository, SeaOrmUserRepository, connect,
+    connect_for_migrations, durability_report, migrate,
 };
 
 use crate::{Settings, load_secret};
@@ -141,6 +142,8 @@ pub struct Services {
     pub entities: EntityService,
     /// Relationships.
     pub relationships: RelationshipService,
+    /// Evidence for entities and relationships.
+    pub evidence: EvidenceService,
     /// Users.
     pub users: UserService,
     /// Login and authentication.
@@ -194,6 +197,10 @@ pub fn build_services(settings: &Settings, db: &DatabaseConnection) -> anyhow::R
     Ok(Services {
         entities: EntityService::new(entities.clone(), clock.clone()),
         relationships: RelationshipService::new(relationships.clone(), clock.clone()),
+        evidence: EvidenceService::new(
+            Arc::new(SeaOrmEvidenceRepository::new(db.clone())),
+            clock.clone(),
+        ),
         graph: GraphService::new(entities, relationships)
             .with_time_budget(settings.traversal_time_budget),
         batch: BatchService::new(
@@ -293,6 +300,7 @@ impl Application {
         let state = AppState {
             entities: services.entities.clone(),
             relationships: services.relationships.clone(),
+            evidence: services.evidence.clone(),
             users: services.users.clone(),
             auth: services.auth.clone(),
             api_keys: services.api_keys.clone(),

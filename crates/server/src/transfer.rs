@@ -37,6 +37,11 @@ fn record(kind: &str, document: Value) -> Value {
     for field in LIFECYCLE {
         map.remove(field);
     }
+    // The writer's own confidence, which an import states again; the
+    // combined one follows from it and the evidence.
+    if let Some(stated) = map.remove("stated_confidence") {
+        map.insert("confidence".to_owned(), stated);
+    }
     map.insert("record".to_owned(), Value::String(kind.to_owned()));
     Value::Object(map)
 }

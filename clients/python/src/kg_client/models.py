@@ -13,6 +13,30 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, RootModel
 
 
+class AddEvidenceRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    confidence: float | None = Field(None, ge=0.0, le=1.0)
+    """
+    How sure the source is, from 0 to 1. A confidence, a source or both.
+    """
+    source: str | None = Field(None, max_length=500, min_length=1)
+    """
+    Where the statement was found.
+    """
+    source_type: str | None = Field(None, pattern="^[A-Za-z][A-Za-z0-9_.-]{0,99}$")
+    locator: dict[str, Any] | None = None
+    """
+    Where in the source (document, span, quote…): a JSON object, bounded
+    as metadata is.
+    """
+    observed_at: AwareDatetime | None = None
+    """
+    When the source said it (RFC 3339); the time of recording when absent.
+    """
+
+
 class ApiKeyResponse(BaseModel):
     """
     A key as the API lists it: never the secret or its digest.
@@ -35,7 +59,13 @@ class AttributionResponse(BaseModel):
 
     confidence: float | None
     """
-    From 0 to 1.
+    From 0 to 1: how sure kg is of the fact, its writer's confidence
+    combined with that of the evidence added for it (noisy-OR).
+    """
+    stated_confidence: float | None
+    """
+    The confidence its writer gave, which `confidence` equals while no
+    evidence has been added.
     """
     source: str | None
     """
@@ -254,6 +284,70 @@ class EntityResponse(AttributionResponse):
     """
 
 
+class EvidenceResponse(BaseModel):
+    """
+    Evidence as the API shows it.
+    """
+
+    id: str
+    """
+    Its id; a fact's stated evidence has the fact's id.
+    """
+    fact_type: str
+    """
+    `entity` or `relationship`.
+    """
+    fact_id: str
+    """
+    The fact it supports.
+    """
+    stated: bool
+    """
+    Whether it is the fact's own confidence and source, as its writer
+    last gave them: it changes with the fact, not on its own.
+    """
+    confidence: float | None
+    """
+    From 0 to 1.
+    """
+    source: str | None
+    """
+    Where the statement was found.
+    """
+    source_type: str | None
+    """
+    What kind of source that is.
+    """
+    locator: Any
+    """
+    Where in the source (document, span, quote…).
+    """
+    observed_at: AwareDatetime
+    """
+    When the source said it.
+    """
+    recorded_at: AwareDatetime
+    """
+    When it was recorded.
+    """
+    recorded_by: str
+    """
+    Who recorded it.
+    """
+    retracted_at: AwareDatetime | None
+    """
+    When it was retracted; `null` while it counts.
+    """
+    retracted_by: str | None
+    """
+    Who retracted it.
+    """
+    version: int
+    """
+    1 when recorded, one more on each change.
+    """
+
+
 class FieldError(BaseModel):
     """
     One field's problem: where it is and what is wrong with it.
@@ -382,7 +476,83 @@ class PageResponseEntityResponse(BaseModel):
     """
 
 
-class Item2(AttributionResponse):
+class Item2(BaseModel):
+    """
+    Evidence as the API shows it.
+    """
+
+    id: str
+    """
+    Its id; a fact's stated evidence has the fact's id.
+    """
+    fact_type: str
+    """
+    `entity` or `relationship`.
+    """
+    fact_id: str
+    """
+    The fact it supports.
+    """
+    stated: bool
+    """
+    Whether it is the fact's own confidence and source, as its writer
+    last gave them: it changes with the fact, not on its own.
+    """
+    confidence: float | None
+    """
+    From 0 to 1.
+    """
+    source: str | None
+    """
+    Where the statement was found.
+    """
+    source_type: str | None
+    """
+    What kind of source that is.
+    """
+    locator: Any
+    """
+    Where in the source (document, span, quote…).
+    """
+    observed_at: AwareDatetime
+    """
+    When the source said it.
+    """
+    recorded_at: AwareDatetime
+    """
+    When it was recorded.
+    """
+    recorded_by: str
+    """
+    Who recorded it.
+    """
+    retracted_at: AwareDatetime | None
+    """
+    When it was retracted; `null` while it counts.
+    """
+    retracted_by: str | None
+    """
+    Who retracted it.
+    """
+    version: int
+    """
+    1 when recorded, one more on each change.
+    """
+
+
+class PageResponseEvidenceResponse(BaseModel):
+    """
+    A list response: one page and the cursor of the next.
+    """
+
+    items: list[Item2]
+    next_cursor: str | None
+    """
+    Pass as `cursor` for the next page; `null` on the last.
+    """
+
+
+class Item3(AttributionResponse):
     """
     A relationship as the API shows it.
     """
@@ -430,14 +600,14 @@ class PageResponseRelationshipResponse(BaseModel):
     A list response: one page and the cursor of the next.
     """
 
-    items: list[Item2]
+    items: list[Item3]
     next_cursor: str | None
     """
     Pass as `cursor` for the next page; `null` on the last.
     """
 
 
-class Item3(BaseModel):
+class Item4(BaseModel):
     """
     A user as the API shows it. There is deliberately no field for the hash.
     """
@@ -456,7 +626,7 @@ class PageResponseUserResponse(BaseModel):
     A list response: one page and the cursor of the next.
     """
 
-    items: list[Item3]
+    items: list[Item4]
     next_cursor: str | None
     """
     Pass as `cursor` for the next page; `null` on the last.
@@ -505,6 +675,7 @@ class Problem(BaseModel):
         "route_not_found",
         "entity_not_found",
         "relationship_not_found",
+        "evidence_not_found",
         "user_not_found",
         "api_key_not_found",
         "method_not_allowed",
@@ -514,6 +685,9 @@ class Problem(BaseModel):
         "last_active_admin",
         "cannot_modify_self",
         "not_deleted",
+        "not_retracted",
+        "fact_not_live",
+        "evidence_stated",
         "restore_conflict",
         "idempotency_key_in_flight",
         "idempotency_key_reused",
@@ -686,6 +860,14 @@ class UserResponse(BaseModel):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     version: int
+
+
+class AddedEvidence(BaseModel):
+    evidence: EvidenceResponse
+    confidence: float | None
+    """
+    The fact's combined confidence now.
+    """
 
 
 class AuditPageResponse(BaseModel):

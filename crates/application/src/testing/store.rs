@@ -57,6 +57,8 @@ pub struct InMemoryState {
     pub keys: HashMap<ApiKeyId, ApiKey>,
     /// Every audit entry, in the order written.
     pub audit: Vec<AuditEntry>,
+    /// Evidence records by id, live and retracted.
+    pub evidence: HashMap<EvidenceId, Evidence>,
     /// Which entity's deletion cascaded to each deleted relationship.
     pub cascade_of: HashMap<RelationshipId, EntityId>,
     /// How many traversal queries ([`RelationshipRepository::expand`]) ran.
@@ -79,6 +81,16 @@ impl InMemoryState {
         }
         self.audit.extend(writes.audit);
         ids
+    }
+
+    /// Keeps a fact's stated evidence in step with a write of the fact, as
+    /// the database adapter does: recorded when it says something, revised
+    /// (or retracted) when it exists.
+    fn state(&mut self, fact: Fact, attribution: &Attribution, lifecycle: &Lifecycle) {
+        let stated = Evidence::stated(fact, attribution, lifecycle);
+        if stated.is_live() || self.evidence.contains_key(&stated.id) {
+            self.evidence.insert(stated.id, stated);
+        }
     }
 }
 
@@ -117,6 +129,11 @@ impl EntityRepository for InMemoryStore {
                 return Err(RepoError::Conflict(Conflict::ExternalIdTaken));
             }
             s.entities.insert(entity.id, entity.clone());
+            s.state(
+                Fact::Entity(entity.id),
+                &entity.data.attribution,
+                &entity.lifecycle,
+            );
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -144,7 +161,7 @@ impl EntityRepository for InMemoryStore {
                 })
                 .filter(|e| {
                     f.min_confidence
-                        .is_none_or(|m| e.data.attribution.confidence.is_some_and(|c| c >= m))
+                        .is_none_or(|m| e.confidence().is_some_and(|c| c >= m))
                 })
                 .cloned()
                 .collect()
@@ -168,6 +185,11 @@ impl EntityRepository for InMemoryStore {
                 return Err(RepoError::VersionMismatch);
             }
             s.entities.insert(entity.id, entity.clone());
+            s.state(
+                Fact::Entity(entity.id),
+                &entity.data.attribution,
+                &entity.lifecycle,
+            );
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -267,6 +289,7 @@ impl RelationshipRepository for InMemoryStore {
                 return Err(RepoError::Conflict(Conflict::DuplicateRelationship));
             }
             s.relationships.insert(r.id, r.clone());
+            s.state(Fact::Relationship(r.id), &r.data.attribution, &r.lifecycle);
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -333,7 +356,7 @@ impl RelationshipRepository for InMemoryStore {
                     .is_none_or(|t| &r.data.kind == t)
                     && step
                         .min_confidence
-                        .is_none_or(|m| r.data.attribution.confidence.is_some_and(|c| c >= m))
+                        .is_none_or(|m| r.confidence().is_some_and(|c| c >= m))
                     && step.far_type.as_ref().is_none_or(|t| &far.data.kind == t)
             };
             let mut all: Vec<&Relationship> = s
@@ -400,9 +423,89 @@ impl RelationshipRepository for InMemoryStore {
                 return Err(RepoError::VersionMismatch);
             }
             s.relationships.insert(r.id, r.clone());
+            s.state(Fact::Relationship(r.id), &r.data.attribution, &r.lifecycle);
             s.audit.push(audit.clone());
             Ok(())
         })
+    }
+}
+
+#[async_trait]
+impl EvidenceRepository for InMemoryStore {
+    async fn apply(
+        &self,
+        change: &EvidenceChange,
+        entry: &AuditEntry,
+        _keyed: Keyed<'_, EvidenceWrites>,
+    ) -> Result<EvidenceWrites, RepoError> {
+        self.with(|s| {
+            let fact = match change {
+                EvidenceChange::Add(e) => e.fact,
+                EvidenceChange::Retract(id) | EvidenceChange::Restore(id) => {
+                    s.evidence.get(id).ok_or(RepoError::NotFound)?.fact
+                }
+            };
+            let state = match fact {
+                Fact::Entity(id) => s.entities.get(&id).cloned().map(FactState::Entity),
+                Fact::Relationship(id) => s
+                    .relationships
+                    .get(&id)
+                    .cloned()
+                    .map(FactState::Relationship),
+            }
+            .ok_or(RepoError::NotFound)?;
+            let record = match change {
+                EvidenceChange::Add(_) => None,
+                EvidenceChange::Retract(id) | EvidenceChange::Restore(id) => {
+                    s.evidence.get(id).cloned()
+                }
+            };
+            let others = s
+                .evidence
+                .values()
+                .filter(|e| e.fact == fact && e.is_live() && !e.stated)
+                .filter(|e| record.as_ref().is_none_or(|r| r.id != e.id))
+                .filter_map(|e| e.confidence)
+                .collect();
+            let stored = StoredEvidence {
+                fact: state,
+                record,
+                others,
+            };
+            let writes = plan_evidence(change, &stored, entry)?;
+            s.evidence
+                .insert(writes.evidence.id, writes.evidence.clone());
+            match writes.fact.clone() {
+                Some(FactState::Entity(e)) => {
+                    s.entities.insert(e.id, e);
+                }
+                Some(FactState::Relationship(r)) => {
+                    s.relationships.insert(r.id, r);
+                }
+                None => {}
+            }
+            s.audit.extend(writes.audit.iter().cloned());
+            Ok(writes)
+        })
+    }
+
+    async fn get(&self, id: EvidenceId) -> Result<Option<Evidence>, RepoError> {
+        Ok(self.with(|s| s.evidence.get(&id).cloned()))
+    }
+
+    async fn list(
+        &self,
+        filter: &EvidenceFilter,
+        req: PageRequest,
+    ) -> Result<Page<Evidence>, RepoError> {
+        let items = self.with(|s| {
+            s.evidence
+                .values()
+                .filter(|e| filter.matches(e))
+                .cloned()
+                .collect()
+        });
+        Ok(page(items, |e: &Evidence| e.id.as_uuid(), req))
     }
 }
 
@@ -713,6 +816,10 @@ impl Work for InMemoryWork {
     }
 
     fn relationships(&self) -> Box<dyn RelationshipRepository + '_> {
+        Box::new(self.copy.clone())
+    }
+
+    fn evidence(&self) -> Box<dyn EvidenceRepository + '_> {
         Box::new(self.copy.clone())
     }
 

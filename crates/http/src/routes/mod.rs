@@ -7,6 +7,7 @@ mod auth;
 mod batch;
 mod changes;
 mod entities;
+mod evidence;
 mod explore;
 mod health;
 pub(crate) mod openapi;
@@ -80,12 +81,20 @@ routes! {
     "/v1/entities/{id}/restore" => { POST => entities::restore::handle },
     "/v1/entities/{id}/history" => { GET => entities::history::handle },
     "/v1/entities/{id}/neighbors" => { GET => entities::neighbors::handle },
+    "/v1/entities/{id}/evidence" => { GET => evidence::list::entity, POST => evidence::add::entity },
     "/v1/relationships" => { GET => relationships::list::handle, POST => relationships::create::handle },
     "/v1/relationships/{id}" => {
         GET => relationships::get::handle,
         PATCH => relationships::update::handle,
         DELETE => relationships::delete::handle,
     },
+    "/v1/relationships/{id}/evidence" => {
+        GET => evidence::list::relationship,
+        POST => evidence::add::relationship,
+    },
+    "/v1/evidence" => { GET => evidence::list::all },
+    "/v1/evidence/{id}" => { GET => evidence::get::handle, DELETE => evidence::retract::handle },
+    "/v1/evidence/{id}/restore" => { POST => evidence::restore::handle },
     "/v1/batch" => { POST => batch::handle },
     "/v1/changes" => { GET => changes::handle },
     "/v1/audit" => { GET => audit::list::handle },

@@ -25,7 +25,14 @@ pub(crate) struct Query {
     until: Option<String>,
 }
 
-const TARGET_TYPES: [&str; 5] = ["entity", "relationship", "user", "api_key", "setting"];
+const TARGET_TYPES: [&str; 6] = [
+    "entity",
+    "relationship",
+    "evidence",
+    "user",
+    "api_key",
+    "setting",
+];
 
 fn one_of(allowed: &'static [&'static str]) -> impl Fn(String) -> Result<String, String> {
     move |text| {
@@ -42,7 +49,7 @@ fn one_of(allowed: &'static [&'static str]) -> impl Fn(String) -> Result<String,
     path = "/v1/audit",
     operation_id = "listAudit",
     tag = "admin",
-    params(("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."), ("actor_id" = Option<String>, Query, format = Uuid, description = "Only changes by this user."), ("target_id" = Option<String>, Query, format = Uuid, description = "Only changes to this resource."), ("target_type" = Option<String>, Query, description = "`entity`, `relationship`, `user`, `api_key` or `setting`."), ("action" = Option<String>, Query, description = "`create`, `update`, `delete` or `restore`."), ("from" = Option<String>, Query, format = DateTime, description = "At or after this RFC 3339 time."), ("until" = Option<String>, Query, format = DateTime, description = "Before this RFC 3339 time.")),
+    params(("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "The page size (50 when absent)."), ("cursor" = Option<String>, Query, description = "The `next_cursor` of the previous page."), ("actor_id" = Option<String>, Query, format = Uuid, description = "Only changes by this user."), ("target_id" = Option<String>, Query, format = Uuid, description = "Only changes to this resource."), ("target_type" = Option<String>, Query, description = "`entity`, `relationship`, `evidence`, `user`, `api_key` or `setting`."), ("action" = Option<String>, Query, description = "`create`, `update`, `delete` or `restore`."), ("from" = Option<String>, Query, format = DateTime, description = "At or after this RFC 3339 time."), ("until" = Option<String>, Query, format = DateTime, description = "Before this RFC 3339 time.")),
     responses(
         (status = 200, description = "Audit rows, oldest first.", body = super::AuditPageResponse),
     ),

@@ -42,6 +42,7 @@ pub(crate) const PROBLEM_JSON: &str = "application/problem+json";
         (name = "auth", description = "Sessions, tokens and the caller's own account."),
         (name = "entities", description = "Entities, their history and their neighbourhood."),
         (name = "relationships", description = "Typed, directed relationships between entities."),
+        (name = "evidence", description = "What each source says about a fact, and the confidence it adds up to."),
         (name = "graph", description = "Bulk writes and the change feed."),
         (name = "admin", description = "The audit log and the maintenance switch (admins)."),
         (name = "users", description = "Accounts (admins)."),

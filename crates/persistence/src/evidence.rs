@@ -1,0 +1,304 @@
+//! The evidence repository, and the stated-evidence rows that every write
+//! of a fact keeps in step with it.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kg_application::{
+    Completion, EvidenceChange, EvidenceFilter, EvidenceRepository, EvidenceWrites, FactState,
+    Keyed, Page, PageRequest, RepoError, StoredEvidence, plan_evidence,
+};
+use kg_domain::{Confidence, Evidence, EvidenceId, Fact};
+use sea_orm::sea_query::{InsertStatement, OnConflict};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait as _,
+};
+
+use crate::changes::{self, Deferred};
+use crate::convert::{
+    entity_from_row, entity_to_row, evidence_from_row, evidence_to_row, relationship_from_row,
+    relationship_to_row,
+};
+use crate::error::db;
+use crate::models::{entity, evidence, relationship};
+use crate::rows::ROWS_PER_STATEMENT;
+use crate::sql::{Executor, begin_write};
+
+/// Evidence in the `evidence` table.
+#[derive(Debug, Clone)]
+pub struct SeaOrmEvidenceRepository<C = DatabaseConnection> {
+    db: C,
+    /// Inside a unit of work: where its audit and feed rows wait.
+    deferred: Option<Arc<Deferred>>,
+}
+
+impl<C> SeaOrmEvidenceRepository<C> {
+    /// A repository over `db`: a connection pool, or a transaction that
+    /// each write joins (as a savepoint) instead of opening its own.
+    #[must_use]
+    pub const fn new(db: C) -> Self {
+        Self { db, deferred: None }
+    }
+
+    /// A repository writing inside a unit of work's transaction.
+    pub(crate) const fn in_work(db: C, deferred: Arc<Deferred>) -> Self {
+        Self {
+            db,
+            deferred: Some(deferred),
+        }
+    }
+}
+
+/// The statements that insert new facts' stated evidence: the records
+/// that say something (a fact written without confidence or source has
+/// none), [`ROWS_PER_STATEMENT`] a statement.
+pub(crate) fn stated_rows(stated: impl IntoIterator<Item = Evidence>) -> Vec<InsertStatement> {
+    let live: Vec<Evidence> = stated.into_iter().filter(Evidence::is_live).collect();
+    live.chunks(ROWS_PER_STATEMENT)
+        .map(|chunk| evidence::Entity::insert_many(chunk.iter().map(evidence_to_row)).into_query())
+        .collect()
+}
+
+/// Stores the stated evidence of revised facts: each record that says
+/// something is written over the stored one (or recorded, for a fact that
+/// had none); one that says nothing now retracts the stored one, if any.
+pub(crate) async fn restate(
+    conn: &impl ConnectionTrait,
+    stated: impl IntoIterator<Item = Evidence>,
+) -> Result<(), RepoError> {
+    use evidence::Column as V;
+    let (live, withdrawn): (Vec<Evidence>, Vec<Evidence>) =
+        stated.into_iter().partition(Evidence::is_live);
+    let kept = [V::Id, V::EntityId, V::RelationshipId, V::Stated];
+    let upsert = OnConflict::column(V::Id)
+        .update_columns(V::iter().filter(|c| kept.iter().all(|k| k.as_str() != c.as_str())))
+        .to_owned();
+    for chunk in live.chunks(ROWS_PER_STATEMENT) {
+        evidence::Entity::insert_many(chunk.iter().map(evidence_to_row))
+            .on_conflict(upsert.clone())
+            .exec_without_returning(conn)
+            .await
+            .map_err(db)?;
+    }
+    for e in withdrawn {
+        let Some((at, by)) = e.retracted else {
+            continue;
+        };
+        evidence::Entity::update_many()
+            .col_expr(V::RetractedAt, at.into())
+            .col_expr(V::RetractedBy, by.as_uuid().into())
+            .col_expr(V::Version, e.version.get().into())
+            .filter(V::Id.eq(e.id.as_uuid()))
+            .filter(V::RetractedAt.is_null())
+            .exec(conn)
+            .await
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// The column of `evidence` that names a fact of this kind.
+const fn fact_column(fact: Fact) -> evidence::Column {
+    match fact {
+        Fact::Entity(_) => evidence::Column::EntityId,
+        Fact::Relationship(_) => evidence::Column::RelationshipId,
+    }
+}
+
+/// Reads a fact, live or deleted, and locks its row against other writers
+/// until the transaction ends (PostgreSQL; SQLite's writer already holds
+/// the database's write lock).
+async fn locked_fact(txn: &DatabaseTransaction, fact: Fact) -> Result<FactState, RepoError> {
+    let lock = txn.get_database_backend() == DatabaseBackend::Postgres;
+    Ok(match fact {
+        Fact::Entity(id) => {
+            let mut query = entity::Entity::find_by_id(id.as_uuid());
+            if lock {
+                query = query.lock_exclusive();
+            }
+            let row = query
+                .one(txn)
+                .await
+                .map_err(db)?
+                .ok_or(RepoError::NotFound)?;
+            FactState::Entity(entity_from_row(row)?)
+        }
+        Fact::Relationship(id) => {
+            let mut query = relationship::Entity::find_by_id(id.as_uuid());
+            if lock {
+                query = query.lock_exclusive();
+            }
+            let row = query
+                .one(txn)
+                .await
+                .map_err(db)?
+                .ok_or(RepoError::NotFound)?;
+            FactState::Relationship(relationship_from_row(row)?)
+        }
+    })
+}
+
+/// The confidences of a fact's live added evidence, but `except`'s.
+async fn other_confidences(
+    txn: &DatabaseTransaction,
+    fact: Fact,
+    except: Option<EvidenceId>,
+) -> Result<Vec<Confidence>, RepoError> {
+    use evidence::Column as V;
+    let mut query = evidence::Entity::find()
+        .select_only()
+        .column(V::Confidence)
+        .filter(fact_column(fact).eq(fact.id()))
+        .filter(V::RetractedAt.is_null())
+        .filter(V::Stated.eq(false))
+        .filter(V::Confidence.is_not_null());
+    if let Some(id) = except {
+        query = query.filter(V::Id.ne(id.as_uuid()));
+    }
+    let values = query.into_tuple::<f64>().all(txn).await.map_err(db)?;
+    values
+        .into_iter()
+        .map(|v| {
+            Confidence::new(v).map_err(|e| {
+                RepoError::Other(format!("evidence of {}: confidence {e}", fact.id()).into())
+            })
+        })
+        .collect()
+}
+
+#[async_trait]
+impl<C> EvidenceRepository for SeaOrmEvidenceRepository<C>
+where
+    C: Executor,
+{
+    async fn apply(
+        &self,
+        change: &EvidenceChange,
+        entry: &kg_application::AuditEntry,
+        keyed: Keyed<'_, EvidenceWrites>,
+    ) -> Result<EvidenceWrites, RepoError> {
+        let txn = begin_write(&self.db).await?;
+        let (fact, named) = match change {
+            EvidenceChange::Add(e) => (e.fact, None),
+            EvidenceChange::Retract(id) | EvidenceChange::Restore(id) => {
+                let row = evidence::Entity::find_by_id(id.as_uuid())
+                    .one(&txn)
+                    .await
+                    .map_err(db)?
+                    .ok_or(RepoError::NotFound)?;
+                let record = evidence_from_row(row)?;
+                (record.fact, Some(record.id))
+            }
+        };
+        let state = locked_fact(&txn, fact).await?;
+        // Read again under the fact's lock: a concurrent change to the
+        // record committed before it, or waits for this one.
+        let record = match named {
+            Some(id) => evidence::Entity::find_by_id(id.as_uuid())
+                .one(&txn)
+                .await
+                .map_err(db)?
+                .map(evidence_from_row)
+                .transpose()?,
+            None => None,
+        };
+        let stored = StoredEvidence {
+            others: other_confidences(&txn, fact, named).await?,
+            fact: state,
+            record,
+        };
+        let writes = plan_evidence(change, &stored, entry)?;
+        let row = evidence_to_row(&writes.evidence);
+        match change {
+            EvidenceChange::Add(_) => {
+                evidence::Entity::insert(row)
+                    .exec_without_returning(&txn)
+                    .await
+                    .map_err(db)?;
+            }
+            EvidenceChange::Retract(_) | EvidenceChange::Restore(_) => {
+                evidence::Entity::update(row).exec(&txn).await.map_err(db)?;
+            }
+        }
+        // A plain UPDATE of the locked row: an upsert would fire the
+        // relationship insert trigger, which share-locks the ends after the
+        // relationship, against the entities-first order of every other writer.
+        match &writes.fact {
+            Some(FactState::Entity(e)) => {
+                entity::Entity::update(entity_to_row(e))
+                    .exec(&txn)
+                    .await
+                    .map_err(db)?;
+            }
+            Some(FactState::Relationship(r)) => {
+                let mut row = relationship_to_row(r);
+                row.cascade_of = sea_orm::ActiveValue::NotSet;
+                relationship::Entity::update(row)
+                    .exec(&txn)
+                    .await
+                    .map_err(db)?;
+            }
+            None => {}
+        }
+        let completion = keyed.map(|(request, respond)| Completion {
+            request: request.clone(),
+            response: respond(&writes),
+        });
+        changes::commit_write(
+            txn,
+            self.deferred.as_deref(),
+            changes::Ending {
+                completion: completion.as_ref().map(|c| (c, entry.at)),
+                ..changes::Ending::logs(&writes.audit, &writes.changes)
+            },
+        )
+        .await?;
+        Ok(writes)
+    }
+
+    async fn get(&self, id: EvidenceId) -> Result<Option<Evidence>, RepoError> {
+        let row = evidence::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await
+            .map_err(db)?;
+        Ok(row.map(evidence_from_row).transpose()?)
+    }
+
+    async fn list(
+        &self,
+        f: &EvidenceFilter,
+        page: PageRequest,
+    ) -> Result<Page<Evidence>, RepoError> {
+        use evidence::Column as V;
+        let mut cond = Condition::all();
+        if let Some(after) = page.after {
+            cond = cond.add(V::Id.gt(after.last_id()));
+        }
+        if let Some(fact) = f.fact {
+            cond = cond.add(fact_column(fact).eq(fact.id()));
+        }
+        if let Some(source) = &f.source {
+            cond = cond.add(V::Source.eq(source.as_str()));
+        }
+        if let Some(source_type) = &f.source_type {
+            cond = cond.add(V::SourceType.eq(source_type.as_str()));
+        }
+        if !f.include_retracted {
+            cond = cond.add(V::RetractedAt.is_null());
+        }
+        let rows = evidence::Entity::find()
+            .filter(cond)
+            .order_by_asc(V::Id)
+            .limit(u64::from(page.limit.get()) + 1)
+            .all(&self.db)
+            .await
+            .map_err(db)?;
+        let items = rows
+            .into_iter()
+            .map(evidence_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_overfetch(items, page.limit, |e| e.id.as_uuid()))
+    }
+}
