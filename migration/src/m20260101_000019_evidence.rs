@@ -56,6 +56,12 @@ const FACT_TABLES: [&str; 2] = ["entities", "relationships"];
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
+    /// All of it or none, on SQLite too: a failure half-way through the
+    /// feed's rebuild must not lose the feed.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         for table in FACT_TABLES {
             for column in [Fact::StatedConfidence, Fact::Corroboration] {

@@ -308,6 +308,19 @@ async fn batches_state_their_facts_evidence_and_keep_what_was_added() -> anyhow:
         get(&app, &token, &format!("/v1/evidence/{a}")).await?["confidence"],
         0.2
     );
+    // Stating nothing retracts A's record, and B still has none.
+    let silent = json!({ "entities": [
+        { "type": "Paper", "name": "A", "external_id": "p:a" },
+        { "type": "Paper", "name": "B2", "external_id": "p:b" },
+    ] });
+    json_of(
+        app.post("/v1/batch", &token, &silent).await?,
+        StatusCode::OK,
+    )
+    .await?;
+    let own = get(&app, &token, &format!("/v1/evidence/{a}")).await?;
+    assert!(own["retracted_at"].is_string(), "{own}");
+    assert_eq!(get(&app, &token, &fact).await?["confidence"], 0.5);
     problem(
         app.get(&format!("/v1/evidence/{b}"), &token).await?,
         StatusCode::NOT_FOUND,

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Attribution, Confidence, EntityId, EntityName, ExternalId, TypeName, UserId};
+use crate::{
+    Attribution, Confidence, EntityId, EntityName, Evidence, ExternalId, Fact, TypeName, UserId,
+};
 
 /// The attributes of an entity that a client chooses. Every field is already a
 /// valid value, so any combination is a valid entity.
@@ -145,6 +147,16 @@ impl Entity {
             lifecycle: Lifecycle::created(actor, now),
             corroboration: None,
         }
+    }
+
+    /// Its stated evidence as of its last write ([`Evidence::stated`]).
+    #[must_use]
+    pub fn stated_evidence(&self) -> Evidence {
+        Evidence::stated(
+            Fact::Entity(self.id),
+            &self.data.attribution,
+            &self.lifecycle,
+        )
     }
 
     /// How sure kg is of it: its writer's confidence combined with its

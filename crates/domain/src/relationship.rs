@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::{Attribution, Confidence, EntityId, Lifecycle, RelationshipId, TypeName, UserId};
+use crate::{
+    Attribution, Confidence, EntityId, Evidence, Fact, Lifecycle, RelationshipId, TypeName, UserId,
+};
 
 /// The two ends of a relationship, which are never the same entity. Its
 /// *source end* is where the edge starts; where the fact came from is its
@@ -80,6 +82,16 @@ impl Relationship {
             lifecycle: Lifecycle::created(actor, now),
             corroboration: None,
         }
+    }
+
+    /// Its stated evidence as of its last write ([`Evidence::stated`]).
+    #[must_use]
+    pub fn stated_evidence(&self) -> Evidence {
+        Evidence::stated(
+            Fact::Relationship(self.id),
+            &self.data.attribution,
+            &self.lifecycle,
+        )
     }
 
     /// How sure kg is of it: its writer's confidence combined with its

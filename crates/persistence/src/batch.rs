@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use kg_application::{BatchPlanner, BatchReport, BatchRepository, RepoError, StoredEntities};
 use std::collections::HashSet;
 
-use kg_domain::{Entity, EntityId, Evidence, ExternalId, Fact, Relationship, TypeName};
+use kg_domain::{Entity, EntityId, ExternalId, Relationship, TypeName};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter,
@@ -208,21 +208,24 @@ where
         revise_entities(&txn, &writes.changed_entities).await?;
         insert_relationships(&txn, &writes.new_relationships).await?;
         revise_relationships(&txn, &writes.changed_relationships, None).await?;
-        let entity_stated =
-            |e: &Entity| Evidence::stated(Fact::Entity(e.id), &e.data.attribution, &e.lifecycle);
-        let relationship_stated = |r: &Relationship| {
-            Evidence::stated(Fact::Relationship(r.id), &r.data.attribution, &r.lifecycle)
-        };
         for statement in stated_rows(
-            (writes.new_entities.iter().map(entity_stated))
-                .chain(writes.new_relationships.iter().map(relationship_stated)),
+            (writes.new_entities.iter().map(Entity::stated_evidence)).chain(
+                writes
+                    .new_relationships
+                    .iter()
+                    .map(Relationship::stated_evidence),
+            ),
         ) {
             txn.execute(&statement).await.map_err(db)?;
         }
         restate(
             &txn,
-            (writes.changed_entities.iter().map(entity_stated))
-                .chain(writes.changed_relationships.iter().map(relationship_stated)),
+            (writes.changed_entities.iter().map(Entity::stated_evidence)).chain(
+                writes
+                    .changed_relationships
+                    .iter()
+                    .map(Relationship::stated_evidence),
+            ),
         )
         .await?;
         let completion = planner.completion(&writes.report);

@@ -8,7 +8,7 @@ use kg_application::{
     AuditAction, AuditEntry, Completion, Conflict, EntityFilter, EntityRepository, NewChange, Page,
     PageRequest, RepoError, RestoreState, other_ends, plan_delete, plan_restore,
 };
-use kg_domain::{Entity, EntityId, Evidence, Fact, Relationship, RelationshipId, Version};
+use kg_domain::{Entity, EntityId, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -111,11 +111,7 @@ where
             self.deferred.as_deref(),
             changes::Ending {
                 effect: Some((new_entity_row(e), Conflict::ExternalIdTaken)),
-                with: stated_rows([Evidence::stated(
-                    Fact::Entity(e.id),
-                    &e.data.attribution,
-                    &e.lifecycle,
-                )]),
+                with: stated_rows([e.stated_evidence()]),
                 completion: completion.map(|c| (c, entry.at)),
                 entries: std::slice::from_ref(entry),
                 changes: &[NewChange::entity(AuditAction::Create, e)],
@@ -208,15 +204,7 @@ where
                 None => RepoError::NotFound,
             });
         }
-        restate(
-            &txn,
-            [Evidence::stated(
-                Fact::Entity(e.id),
-                &e.data.attribution,
-                &e.lifecycle,
-            )],
-        )
-        .await?;
+        restate(&txn, [e.stated_evidence()]).await?;
         changes::commit_write(
             txn,
             self.deferred.as_deref(),

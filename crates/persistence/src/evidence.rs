@@ -24,7 +24,7 @@ use crate::convert::{
 use crate::error::db;
 use crate::models::{entity, evidence, relationship};
 use crate::rows::ROWS_PER_STATEMENT;
-use crate::sql::{Executor, begin_write};
+use crate::sql::{Binds, Executor, begin_write};
 
 /// Evidence in the `evidence` table.
 #[derive(Debug, Clone)]
@@ -82,19 +82,33 @@ pub(crate) async fn restate(
             .await
             .map_err(db)?;
     }
-    for e in withdrawn {
-        let Some((at, by)) = e.retracted else {
+    // One statement for the records that now state nothing, whatever
+    // their number: each retracted as of its fact's write, if it is live.
+    for chunk in withdrawn.chunks(ROWS_PER_STATEMENT) {
+        let mut binds = Binds::new(conn.get_database_backend());
+        let rows = chunk
+            .iter()
+            .filter_map(|e| {
+                let (at, by) = e.retracted?;
+                Some(format!(
+                    "({}, {}, {}, {})",
+                    binds.push(e.id.as_uuid()),
+                    binds.push(at),
+                    binds.push(by.as_uuid()),
+                    binds.push(e.version.get()),
+                ))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        if rows.is_empty() {
             continue;
-        };
-        evidence::Entity::update_many()
-            .col_expr(V::RetractedAt, at.into())
-            .col_expr(V::RetractedBy, by.as_uuid().into())
-            .col_expr(V::Version, e.version.get().into())
-            .filter(V::Id.eq(e.id.as_uuid()))
-            .filter(V::RetractedAt.is_null())
-            .exec(conn)
-            .await
-            .map_err(db)?;
+        }
+        let sql = format!(
+            "WITH w(id, at, by, version) AS (VALUES {rows}) \
+             UPDATE evidence SET retracted_at = w.at, retracted_by = w.by, version = w.version \
+             FROM w WHERE evidence.id = w.id AND evidence.retracted_at IS NULL"
+        );
+        conn.execute_raw(binds.statement(sql)).await.map_err(db)?;
     }
     Ok(())
 }

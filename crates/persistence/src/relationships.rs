@@ -6,7 +6,7 @@ use kg_application::{
     NewChange, Page, PageRequest, RelationshipFilter, RelationshipRepository, RepoError, Scan,
     Step,
 };
-use kg_domain::{EntityId, Evidence, Fact, Relationship, RelationshipId, Version};
+use kg_domain::{EntityId, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::NotSet, ColumnTrait, Condition, DatabaseBackend, DatabaseConnection, EntityTrait,
@@ -64,11 +64,7 @@ where
         let changes = [NewChange::relationship(AuditAction::Create, r)];
         let ending = changes::Ending {
             effect: Some((new_relationship_row(r), Conflict::DuplicateRelationship)),
-            with: stated_rows([Evidence::stated(
-                Fact::Relationship(r.id),
-                &r.data.attribution,
-                &r.lifecycle,
-            )]),
+            with: stated_rows([r.stated_evidence()]),
             completion: completion.map(|c| (c, entry.at)),
             entries: std::slice::from_ref(entry),
             changes: &changes,
@@ -229,15 +225,7 @@ where
                 None => RepoError::NotFound,
             });
         }
-        restate(
-            &txn,
-            [Evidence::stated(
-                Fact::Relationship(r.id),
-                &r.data.attribution,
-                &r.lifecycle,
-            )],
-        )
-        .await?;
+        restate(&txn, [r.stated_evidence()]).await?;
         changes::commit_write(
             txn,
             self.deferred.as_deref(),

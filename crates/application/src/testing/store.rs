@@ -86,9 +86,10 @@ impl InMemoryState {
     /// Keeps a fact's stated evidence in step with a write of the fact, as
     /// the database adapter does: recorded when it says something, revised
     /// (or retracted) when it exists.
-    fn state(&mut self, fact: Fact, attribution: &Attribution, lifecycle: &Lifecycle) {
-        let stated = Evidence::stated(fact, attribution, lifecycle);
-        if stated.is_live() || self.evidence.contains_key(&stated.id) {
+    fn state(&mut self, stated: Evidence) {
+        let stored = self.evidence.get(&stated.id);
+        // A retracted record stays as it was retracted, as in the database.
+        if stated.is_live() || stored.is_some_and(Evidence::is_live) {
             self.evidence.insert(stated.id, stated);
         }
     }
@@ -129,11 +130,7 @@ impl EntityRepository for InMemoryStore {
                 return Err(RepoError::Conflict(Conflict::ExternalIdTaken));
             }
             s.entities.insert(entity.id, entity.clone());
-            s.state(
-                Fact::Entity(entity.id),
-                &entity.data.attribution,
-                &entity.lifecycle,
-            );
+            s.state(entity.stated_evidence());
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -185,11 +182,7 @@ impl EntityRepository for InMemoryStore {
                 return Err(RepoError::VersionMismatch);
             }
             s.entities.insert(entity.id, entity.clone());
-            s.state(
-                Fact::Entity(entity.id),
-                &entity.data.attribution,
-                &entity.lifecycle,
-            );
+            s.state(entity.stated_evidence());
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -289,7 +282,7 @@ impl RelationshipRepository for InMemoryStore {
                 return Err(RepoError::Conflict(Conflict::DuplicateRelationship));
             }
             s.relationships.insert(r.id, r.clone());
-            s.state(Fact::Relationship(r.id), &r.data.attribution, &r.lifecycle);
+            s.state(r.stated_evidence());
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -423,7 +416,7 @@ impl RelationshipRepository for InMemoryStore {
                 return Err(RepoError::VersionMismatch);
             }
             s.relationships.insert(r.id, r.clone());
-            s.state(Fact::Relationship(r.id), &r.data.attribution, &r.lifecycle);
+            s.state(r.stated_evidence());
             s.audit.push(audit.clone());
             Ok(())
         })

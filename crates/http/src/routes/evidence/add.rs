@@ -123,9 +123,7 @@ async fn add(
         Ok(statement) if v.is_empty() => statement,
         Ok(_) => return Err(ApiError::validation(&v)),
         Err(more) => {
-            for m in more.as_slice() {
-                v.push(m.field.clone(), m.message.clone());
-            }
+            v.extend(more);
             return Err(ApiError::validation(&v));
         }
     };
