@@ -78,7 +78,7 @@ async fn a_thousand_entities_and_relationships_land_atomically_or_not_at_all() -
     assert_eq!(report["dry_run"], true);
     assert_eq!(
         report["summary"],
-        json!({ "created": 2000, "updated": 0, "unchanged": 0 })
+        json!({ "created": 2000, "updated": 0, "corroborated": 0, "unchanged": 0 })
     );
     assert_eq!(graph_rows(&app).await?, [0, 0, 0, 0]);
 
@@ -87,7 +87,7 @@ async fn a_thousand_entities_and_relationships_land_atomically_or_not_at_all() -
     let report: Value = res.json().await?;
     assert_eq!(
         report["summary"],
-        json!({ "created": 2000, "updated": 0, "unchanged": 0 })
+        json!({ "created": 2000, "updated": 0, "corroborated": 0, "unchanged": 0 })
     );
     assert_eq!(report["entities"][3]["index"], 3);
     assert_eq!(report["entities"][3]["outcome"], "created");
@@ -111,7 +111,7 @@ async fn a_thousand_entities_and_relationships_land_atomically_or_not_at_all() -
     let report: Value = app.post("/v1/batch", &token, &again).await?.json().await?;
     assert_eq!(
         report["summary"],
-        json!({ "created": 0, "updated": 2, "unchanged": 1998 })
+        json!({ "created": 0, "updated": 2, "corroborated": 0, "unchanged": 1998 })
     );
     assert_eq!(report["entities"][3]["outcome"], "updated");
     assert_eq!(
@@ -159,7 +159,7 @@ async fn batch_items_may_name_stored_entities_and_every_rule_is_checked() -> any
     let report: Value = app.post("/v1/batch", &token, &body).await?.json().await?;
     assert_eq!(
         report["summary"],
-        json!({ "created": 3, "updated": 0, "unchanged": 0 })
+        json!({ "created": 3, "updated": 0, "corroborated": 0, "unchanged": 0 })
     );
     let out: Value = app
         .get(

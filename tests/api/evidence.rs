@@ -290,7 +290,7 @@ async fn batches_state_their_facts_evidence_and_keep_what_was_added() -> anyhow:
     .await?;
     assert_eq!(
         again["summary"],
-        json!({ "created": 0, "updated": 0, "unchanged": 3 })
+        json!({ "created": 0, "updated": 0, "corroborated": 0, "unchanged": 3 })
     );
     assert_eq!(get(&app, &token, &fact).await?["confidence"], 0.8);
     // A new statement restates it and keeps the added evidence.
@@ -327,6 +327,173 @@ async fn batches_state_their_facts_evidence_and_keep_what_was_added() -> anyhow:
         "evidence_not_found",
     )
     .await?;
+    Ok(())
+}
+
+/// Applies a batch; returns the report, which must be 200.
+async fn batch(app: &TestApp, token: &str, body: &Value) -> anyhow::Result<Value> {
+    json_of(app.post("/v1/batch", token, body).await?, StatusCode::OK).await
+}
+
+/// The outcomes of a batch report's entities and relationships, in order.
+fn outcomes(report: &Value) -> Vec<&str> {
+    ["entities", "relationships"]
+        .iter()
+        .flat_map(|list| report[*list].as_array().into_iter().flatten())
+        .filter_map(|item| item["outcome"].as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_from_another_source_corroborates_a_fact_instead_of_overwriting_it()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("editor").await?;
+    let admin = app.token("admin").await?;
+    let from = |source: &str, name: &str, confidence: f64| {
+        json!({
+            "entities": [
+                { "type": "Paper", "name": name, "external_id": "p:a", "confidence": confidence,
+                  "source": source, "metadata": { "by": source } },
+                { "type": "Paper", "name": "B", "external_id": "p:b" },
+            ],
+            "relationships": [
+                { "source_external_id": "p:a", "target_external_id": "p:b", "type": "CITES",
+                  "confidence": confidence, "source": source },
+            ],
+        })
+    };
+    let first = batch(&app, &token, &from("pipeline:a", "A", 0.6)).await?;
+    let a = first["entities"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let cites = first["relationships"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let entity = format!("/v1/entities/{a}");
+    let relationship = format!("/v1/relationships/{cites}");
+
+    // A second pipeline names the same facts: its word is added, not
+    // written over the first's.
+    let second = batch(&app, &token, &from("pipeline:b", "A (renamed)", 0.5)).await?;
+    assert_eq!(
+        second["summary"],
+        json!({ "created": 0, "updated": 0, "corroborated": 2, "unchanged": 1 })
+    );
+    assert_eq!(
+        outcomes(&second),
+        ["corroborated", "unchanged", "corroborated"]
+    );
+    assert_eq!(second["entities"][0]["version"], 2, "its confidence moved");
+    let read = get(&app, &token, &entity).await?;
+    assert_eq!(
+        (&read["name"], &read["metadata"], &read["source"]),
+        (
+            &json!("A"),
+            &json!({ "by": "pipeline:a" }),
+            &json!("pipeline:a")
+        ),
+        "the writer's own fields stand"
+    );
+    assert_eq!(
+        (
+            &read["stated_confidence"],
+            &read["confidence"],
+            &read["version"]
+        ),
+        (&json!(0.6), &json!(0.8), &json!(2))
+    );
+    assert_eq!(get(&app, &token, &relationship).await?["confidence"], 0.8);
+    let listed = get(&app, &token, &format!("{entity}/evidence")).await?;
+    let added: Vec<&Value> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["stated"] == false)
+        .collect();
+    assert_eq!(added.len(), 1, "{listed}");
+    assert_eq!(
+        (
+            &added[0]["source"],
+            &added[0]["confidence"],
+            &added[0]["locator"]
+        ),
+        (&json!("pipeline:b"), &json!(0.5), &json!({}))
+    );
+    let first_b = id(added[0]);
+
+    // A dry run reports the same and writes nothing.
+    let res = app
+        .post(
+            "/v1/batch?dry_run=true",
+            &token,
+            &from("pipeline:b", "A", 0.7),
+        )
+        .await?;
+    let dry = json_of(res, StatusCode::OK).await?;
+    assert_eq!(
+        outcomes(&dry),
+        ["corroborated", "unchanged", "corroborated"]
+    );
+    assert_eq!(
+        get(&app, &token, &format!("{entity}/evidence")).await?,
+        listed
+    );
+
+    // The same source saying the same again changes nothing.
+    let again = batch(&app, &token, &from("pipeline:b", "A (renamed)", 0.5)).await?;
+    assert_eq!(outcomes(&again), ["unchanged", "unchanged", "unchanged"]);
+    assert_eq!(again["entities"][0]["version"], 2);
+
+    // Saying something else, it replaces its own record.
+    let revised = batch(&app, &token, &from("pipeline:b", "A", 0.7)).await?;
+    assert_eq!(
+        outcomes(&revised),
+        ["corroborated", "unchanged", "corroborated"]
+    );
+    assert_eq!(get(&app, &token, &entity).await?["confidence"], 0.88);
+    assert_eq!(get(&app, &token, &relationship).await?["confidence"], 0.88);
+    let replaced = get(&app, &token, &format!("/v1/evidence/{first_b}")).await?;
+    assert!(replaced["retracted_at"].is_string(), "{replaced}");
+    let live = get(&app, &token, "/v1/evidence?source=pipeline:b").await?;
+    assert_eq!(ids(&live).len(), 2, "one record of each fact: {live}");
+
+    // The writer's own source restates it, and keeps the others' evidence.
+    let restated = batch(&app, &token, &from("pipeline:a", "A2", 0.2)).await?;
+    assert_eq!(outcomes(&restated), ["updated", "unchanged", "updated"]);
+    let read = get(&app, &token, &entity).await?;
+    assert_eq!(
+        (
+            &read["name"],
+            &read["stated_confidence"],
+            &read["confidence"]
+        ),
+        (&json!("A2"), &json!(0.2), &json!(0.76))
+    );
+
+    // Each effect is audited, and followed in the feed.
+    let audit = get(
+        &app,
+        &admin,
+        &format!("/v1/audit?target_type=evidence&target_id={first_b}"),
+    )
+    .await?;
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r["action"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(actions, ["create", "delete"]);
+    let feed = get(&app, &token, "/v1/changes?limit=100").await?;
+    let about_first_b: Vec<&str> = feed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["resource_id"] == first_b.as_str())
+        .filter_map(|c| c["action"].as_str())
+        .collect();
+    assert_eq!(about_first_b, ["create", "delete"]);
     Ok(())
 }
 

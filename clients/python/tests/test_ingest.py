@@ -62,6 +62,24 @@ def test_five_thousand_entities_and_ten_thousand_relationships_land_in_one_call(
     assert (again.created, again.updated, again.unchanged) == (0, 0, 15_000)
 
 
+def test_a_second_pipeline_corroborates_what_the_first_stated(pipeline: Client) -> None:
+    tag = secrets.token_hex(4)
+
+    def sourced(source: str, confidence: float) -> Iterator[dict[str, object]]:
+        for person in people(tag, 50):
+            yield {**person, "source": source, "confidence": confidence}
+
+    first = pipeline.ingest(sourced("pipeline:a", 0.6), ())
+    assert (first.created, first.corroborated) == (50, 0)
+    second = pipeline.ingest(sourced("pipeline:b", 0.5), ())
+    assert (second.created, second.updated, second.corroborated, second.unchanged) == (0, 0, 50, 0)
+    assert second.landed == 50
+    confidences = {e.confidence for e in pipeline.entities(type=f"person_{tag}")}
+    assert confidences == {0.8}
+    again = pipeline.ingest(sourced("pipeline:b", 0.5), ())
+    assert (again.corroborated, again.unchanged) == (0, 50)
+
+
 def test_refused_items_are_reported_at_their_position_and_the_rest_lands(pipeline: Client) -> None:
     tag = secrets.token_hex(4)
     entities: list[dict[str, object]] = list(people(tag, 2_500))

@@ -226,6 +226,12 @@ impl FactState {
         }
     }
 
+    /// Its version.
+    #[must_use]
+    pub const fn version(&self) -> Version {
+        self.lifecycle().version
+    }
+
     const fn lifecycle(&self) -> &kg_domain::Lifecycle {
         match self {
             Self::Entity(e) => &e.lifecycle,
@@ -402,6 +408,99 @@ pub fn plan_evidence(
         writes.fact = Some(next);
     }
     Ok(writes)
+}
+
+/// What a batch item from a source other than its fact's writer records:
+/// its evidence, the same source's earlier record it replaces, and the
+/// fact at its next version when its confidence moved.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Corroboration {
+    /// The new record.
+    pub(crate) evidence: Evidence,
+    /// The records it replaces, retracted.
+    pub(crate) superseded: Vec<Evidence>,
+    /// The fact at its next version, when its confidence changed.
+    pub(crate) fact: Option<FactState>,
+    /// The new record's audit row, each superseded one's, then the fact's.
+    pub(crate) audit: Vec<AuditEntry>,
+    /// Their feed rows, in the same order.
+    pub(crate) changes: Vec<NewChange>,
+}
+
+/// Decides what `record` (new evidence a batch item states) changes, given
+/// the fact and its live added evidence (ADR 44). A record is known by its
+/// source and locator: when a live one of them says the same (confidence
+/// and source type), nothing changes and this is `None`; otherwise the new
+/// record replaces them, and the fact's confidence is combined anew.
+/// `entry` gives the actor, time and request of every audit row.
+pub(crate) fn corroborate(
+    fact: &FactState,
+    live_added: &[Evidence],
+    record: Evidence,
+    entry: &AuditEntry,
+) -> Option<Corroboration> {
+    let same_record =
+        |e: &&Evidence| e.source_ref == record.source_ref && e.locator == record.locator;
+    let earlier: Vec<&Evidence> = live_added.iter().filter(same_record).collect();
+    if earlier
+        .iter()
+        .any(|e| e.confidence == record.confidence && e.source_type == record.source_type)
+    {
+        return None;
+    }
+    let mut audit = vec![AuditEntry {
+        action: AuditAction::Create,
+        target: AuditTarget::Evidence(record.id),
+        changes: created_evidence_changes(&record),
+        ..entry.clone()
+    }];
+    let mut changes = vec![NewChange::evidence(AuditAction::Create, &record, entry.at)];
+    let superseded: Vec<Evidence> = earlier
+        .into_iter()
+        .map(|e| {
+            let mut e = e.clone();
+            e.retracted = Some((entry.at, entry.actor));
+            e.version = e.version.next();
+            audit.push(AuditEntry {
+                action: AuditAction::Delete,
+                target: AuditTarget::Evidence(e.id),
+                changes: json!({}),
+                ..entry.clone()
+            });
+            changes.push(NewChange::deleted(
+                AuditTarget::Evidence(e.id),
+                e.version,
+                entry.at,
+            ));
+            e
+        })
+        .collect();
+    let corroboration = Confidence::combine(
+        live_added
+            .iter()
+            .filter(|e| superseded.iter().all(|s| s.id != e.id))
+            .chain([&record])
+            .filter_map(|e| e.confidence),
+    );
+    let mut next = None;
+    if corroboration != fact.corroboration() {
+        let revised = fact.corroborated(corroboration, entry);
+        audit.push(AuditEntry {
+            action: AuditAction::Update,
+            target: fact.target(),
+            changes: changed_fields(&fact.document(), &revised.document()),
+            ..entry.clone()
+        });
+        changes.push(revised.change());
+        next = Some(revised);
+    }
+    Some(Corroboration {
+        evidence: record,
+        superseded,
+        fact: next,
+        audit,
+        changes,
+    })
 }
 
 /// `{"field": {"after": …}}` for each field new evidence has.
@@ -603,5 +702,167 @@ impl EvidenceService {
             .apply(&change, &entry, None)
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::Evidence))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kg_domain::{Attribution, EntityData, EntityName, UserId};
+
+    use super::*;
+
+    type Result = std::result::Result<(), Box<dyn std::error::Error>>;
+
+    fn fact() -> std::result::Result<FactState, Box<dyn std::error::Error>> {
+        let data = EntityData {
+            kind: TypeName::parse("Paper")?,
+            name: EntityName::parse("A")?,
+            external_id: None,
+            attribution: Attribution {
+                confidence: Some(Confidence::new(0.6)?),
+                source_ref: Some(SourceRef::parse("pipeline:a")?),
+                ..Attribution::default()
+            },
+        };
+        Ok(FactState::Entity(Entity::create(
+            data,
+            UserId::generate(),
+            Utc::now(),
+        )))
+    }
+
+    fn record(
+        fact: &FactState,
+        source: &str,
+        confidence: f64,
+    ) -> std::result::Result<Evidence, Box<dyn std::error::Error>> {
+        Ok(Evidence {
+            id: EvidenceId::generate(),
+            fact: fact.fact(),
+            stated: false,
+            confidence: Some(Confidence::new(confidence)?),
+            source_ref: Some(SourceRef::parse(source)?),
+            source_type: None,
+            locator: Metadata::default(),
+            observed_at: Utc::now(),
+            recorded_at: Utc::now(),
+            recorded_by: UserId::generate(),
+            retracted: None,
+            version: Version::FIRST,
+        })
+    }
+
+    fn entry(id: EvidenceId) -> AuditEntry {
+        AuditEntry {
+            actor: UserId::generate(),
+            action: AuditAction::Create,
+            target: AuditTarget::Evidence(id),
+            request_id: None,
+            at: Utc::now(),
+            changes: Value::Null,
+        }
+    }
+
+    /// `fact` as it is once `live` is its live added evidence.
+    fn with(fact: &FactState, live: &[Evidence]) -> FactState {
+        let corroboration = Confidence::combine(live.iter().filter_map(|e| e.confidence));
+        let mut fact = fact.clone();
+        if let FactState::Entity(e) = &mut fact {
+            e.corroboration = corroboration;
+        }
+        fact
+    }
+
+    #[test]
+    fn a_new_source_is_recorded_and_combined() -> Result {
+        let fact = fact()?;
+        let new = record(&fact, "pipeline:b", 0.5)?;
+        let c = corroborate(&fact, &[], new.clone(), &entry(new.id)).ok_or("unchanged")?;
+        assert_eq!(c.evidence, new);
+        assert_eq!(c.superseded, []);
+        let revised = c.fact.ok_or("not revised")?;
+        assert_eq!(revised.confidence(), Some(Confidence::new(0.8)?));
+        assert_eq!(revised.version(), fact.version().next());
+        let actions: Vec<_> = c.audit.iter().map(|a| (a.action, a.target)).collect();
+        assert_eq!(
+            actions,
+            [
+                (AuditAction::Create, AuditTarget::Evidence(new.id)),
+                (AuditAction::Update, revised_target(&fact)),
+            ]
+        );
+        assert_eq!(c.changes.len(), 2);
+        Ok(())
+    }
+
+    fn revised_target(fact: &FactState) -> AuditTarget {
+        match fact.fact() {
+            Fact::Entity(id) => AuditTarget::Entity(id),
+            Fact::Relationship(id) => AuditTarget::Relationship(id),
+        }
+    }
+
+    #[test]
+    fn the_same_source_saying_the_same_changes_nothing() -> Result {
+        let fact = fact()?;
+        let earlier = record(&fact, "pipeline:b", 0.5)?;
+        let stored = with(&fact, std::slice::from_ref(&earlier));
+        let again = record(&fact, "pipeline:b", 0.5)?;
+        assert_eq!(
+            corroborate(&stored, &[earlier], again.clone(), &entry(again.id)),
+            None
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_source_saying_something_else_replaces_its_record_only() -> Result {
+        let fact = fact()?;
+        let earlier = record(&fact, "pipeline:b", 0.5)?;
+        let other = record(&fact, "pipeline:c", 0.5)?;
+        let mut quoted = record(&fact, "pipeline:b", 0.9)?;
+        quoted.locator = Metadata::new(json!({ "page": 3 }))?;
+        let live = [earlier.clone(), other, quoted];
+        let stored = with(&fact, &live);
+        let new = record(&fact, "pipeline:b", 0.2)?;
+        let at = entry(new.id);
+        let c = corroborate(&stored, &live, new.clone(), &at).ok_or("unchanged")?;
+        assert_eq!(c.superseded.len(), 1, "a record with a locator stays");
+        let replaced = &c.superseded[0];
+        assert_eq!(replaced.id, earlier.id);
+        assert_eq!(replaced.retracted, Some((at.at, at.actor)));
+        assert_eq!(replaced.version, earlier.version.next());
+        // 0.6 stated, with 0.5 (c), 0.9 (quoted) and 0.2 (new): 1 - 0.4·0.5·0.1·0.8.
+        let revised = c.fact.ok_or("not revised")?;
+        assert_eq!(revised.confidence(), Some(Confidence::new(0.984)?));
+        let actions: Vec<_> = c.audit.iter().map(|a| a.action).collect();
+        assert_eq!(
+            actions,
+            [
+                AuditAction::Create,
+                AuditAction::Delete,
+                AuditAction::Update
+            ]
+        );
+        assert_eq!(
+            c.changes.iter().map(|c| c.resource).collect::<Vec<_>>(),
+            [
+                AuditTarget::Evidence(new.id),
+                AuditTarget::Evidence(earlier.id),
+                revised_target(&fact),
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn evidence_without_a_confidence_leaves_the_fact_as_it_is() -> Result {
+        let fact = fact()?;
+        let mut new = record(&fact, "pipeline:b", 0.5)?;
+        new.confidence = None;
+        let c = corroborate(&fact, &[], new.clone(), &entry(new.id)).ok_or("unchanged")?;
+        assert_eq!(c.fact, None);
+        assert_eq!(c.audit.len(), 1);
+        Ok(())
     }
 }

@@ -69,7 +69,11 @@ fn parse_with(
     if !v.is_empty() {
         return Err(v);
     }
-    Batch::new(entities, relationships)?.keeping_ids(
+    let batch = Batch::new(entities, relationships)?;
+    if ids == Ids::Assigned {
+        return Ok(batch);
+    }
+    batch.keeping_ids(
         entity_ids
             .into_iter()
             .map(|id| id.map(EntityId::from_uuid))

@@ -13,7 +13,7 @@ use sea_orm::{
 use crate::changes;
 use crate::convert::{entity_from_row, relationship_from_row};
 use crate::error::db;
-use crate::evidence::{restate, stated_rows};
+use crate::evidence::{evidence_rows, live_added, restate, withdraw};
 use crate::models::{entity, relationship};
 use crate::rows::{insert_entities, insert_relationships, revise_entities, revise_relationships};
 use crate::sql::{Binds, Executor, begin_write};
@@ -199,7 +199,14 @@ where
             .relationship_keys(&stored)
             .map_err(RepoError::Invalid)?;
         let existing = stored_relationships(&txn, &keys).await?;
-        let writes = planner.plan(&stored, &keys, &existing);
+        // Only a batch that corroborates a stored fact reads evidence.
+        let corroborated = planner.corroborated(&stored, &keys, &existing);
+        let evidence = if corroborated.is_empty() {
+            Vec::new()
+        } else {
+            live_added(&txn, &corroborated).await?
+        };
+        let writes = planner.plan(&stored, &keys, &existing, &evidence);
         if dry_run {
             txn.rollback().await.map_err(db)?;
             return Ok(writes.report);
@@ -208,26 +215,20 @@ where
         revise_entities(&txn, &writes.changed_entities).await?;
         insert_relationships(&txn, &writes.new_relationships).await?;
         revise_relationships(&txn, &writes.changed_relationships, None).await?;
-        for statement in stated_rows(
-            (writes.new_entities.iter().map(Entity::stated_evidence)).chain(
-                writes
-                    .new_relationships
-                    .iter()
-                    .map(Relationship::stated_evidence),
-            ),
+        for statement in evidence_rows(
+            (writes.new_entities.iter().map(Entity::stated_evidence))
+                .chain(
+                    writes
+                        .new_relationships
+                        .iter()
+                        .map(Relationship::stated_evidence),
+                )
+                .chain(writes.new_evidence.iter().cloned()),
         ) {
             txn.execute(&statement).await.map_err(db)?;
         }
-        restate(
-            &txn,
-            (writes.changed_entities.iter().map(Entity::stated_evidence)).chain(
-                writes
-                    .changed_relationships
-                    .iter()
-                    .map(Relationship::stated_evidence),
-            ),
-        )
-        .await?;
+        restate(&txn, writes.restated.iter().cloned()).await?;
+        withdraw(&txn, &writes.superseded_evidence).await?;
         let completion = planner.completion(&writes.report);
         changes::commit_write(
             txn,

@@ -51,11 +51,11 @@ impl<C> SeaOrmEvidenceRepository<C> {
     }
 }
 
-/// The statements that insert new facts' stated evidence: the records
-/// that say something (a fact written without confidence or source has
-/// none), [`ROWS_PER_STATEMENT`] a statement.
-pub(crate) fn stated_rows(stated: impl IntoIterator<Item = Evidence>) -> Vec<InsertStatement> {
-    let live: Vec<Evidence> = stated.into_iter().filter(Evidence::is_live).collect();
+/// The statements that insert new evidence records, such as new facts'
+/// stated evidence: the records that say something (a fact written without
+/// confidence or source states none), [`ROWS_PER_STATEMENT`] a statement.
+pub(crate) fn evidence_rows(records: impl IntoIterator<Item = Evidence>) -> Vec<InsertStatement> {
+    let live: Vec<Evidence> = records.into_iter().filter(Evidence::is_live).collect();
     live.chunks(ROWS_PER_STATEMENT)
         .map(|chunk| evidence::Entity::insert_many(chunk.iter().map(evidence_to_row)).into_query())
         .collect()
@@ -82,8 +82,15 @@ pub(crate) async fn restate(
             .await
             .map_err(db)?;
     }
-    // One statement for the records that now state nothing, whatever
-    // their number: each retracted as of its fact's write, if it is live.
+    withdraw(conn, &withdrawn).await
+}
+
+/// Retracts stored records that are live, each as its `retracted` says,
+/// at its version: one statement for [`ROWS_PER_STATEMENT`] records.
+pub(crate) async fn withdraw(
+    conn: &impl ConnectionTrait,
+    withdrawn: &[Evidence],
+) -> Result<(), RepoError> {
     for chunk in withdrawn.chunks(ROWS_PER_STATEMENT) {
         let mut binds = Binds::new(conn.get_database_backend());
         let rows = chunk
@@ -111,6 +118,41 @@ pub(crate) async fn restate(
         conn.execute_raw(binds.statement(sql)).await.map_err(db)?;
     }
     Ok(())
+}
+
+/// The live added (not stated) evidence of `facts`, one query for
+/// [`ROWS_PER_STATEMENT`] facts.
+pub(crate) async fn live_added(
+    conn: &impl ConnectionTrait,
+    facts: &[Fact],
+) -> Result<Vec<Evidence>, RepoError> {
+    use evidence::Column as V;
+    let mut found = Vec::new();
+    for chunk in facts.chunks(ROWS_PER_STATEMENT) {
+        let ids = |entity: bool| {
+            chunk
+                .iter()
+                .filter(move |f| matches!(f, Fact::Entity(_)) == entity)
+                .map(|f| f.id())
+                .collect::<Vec<_>>()
+        };
+        let rows = evidence::Entity::find()
+            .filter(V::RetractedAt.is_null())
+            .filter(V::Stated.eq(false))
+            .filter(
+                Condition::any()
+                    .add(V::EntityId.is_in(ids(true)))
+                    .add(V::RelationshipId.is_in(ids(false))),
+            )
+            .order_by_asc(V::Id)
+            .all(conn)
+            .await
+            .map_err(db)?;
+        for row in rows {
+            found.push(evidence_from_row(row)?);
+        }
+    }
+    Ok(found)
 }
 
 /// The column of `evidence` that names a fact of this kind.

@@ -782,7 +782,8 @@ async fn every_attribution_field_survives_each_write_path() -> anyhow::Result<()
         Some(r.data.clone())
     );
 
-    // The batch upserts: both rows exist, so both are updated in place.
+    // The batch upserts: both rows exist, so both are updated in place
+    // (by their writer's own source: another would corroborate, ADR 44).
     let service = kg_application::BatchService::new(
         Arc::new(kg_persistence::SeaOrmBatchRepository::new(f.db.clone())),
         Arc::new(kg_application::SystemClock),
@@ -796,12 +797,16 @@ async fn every_attribution_field_survives_each_write_path() -> anyhow::Result<()
         },
         request_id: None,
     };
-    let (ea, ra) = (full_attribution(5)?, full_attribution(6)?);
-    let batch = batch(
-        vec![batch_entity("Person", "A", "x:a", ea.clone())?],
-        vec![batch_link("x:a", "x:b", "KNOWS", ra.clone())?],
-    )?;
-    let report = service.apply(&ctx, batch, false).await?;
+    let (mut ea, mut ra) = (full_attribution(5)?, full_attribution(6)?);
+    ea.source_ref = full_attribution(2)?.source_ref;
+    ra.source_ref = full_attribution(4)?.source_ref;
+    let items = |ea: &kg_domain::Attribution, ra: &kg_domain::Attribution| {
+        batch(
+            vec![batch_entity("Person", "A", "x:a", ea.clone())?],
+            vec![batch_link("x:a", "x:b", "KNOWS", ra.clone())?],
+        )
+    };
+    let report = service.apply(&ctx, items(&ea, &ra)?, false).await?;
     assert!(
         report
             .entities
@@ -812,8 +817,36 @@ async fn every_attribution_field_survives_each_write_path() -> anyhow::Result<()
     );
     assert_eq!(
         entities.get(a.id).await?.map(|e| e.data.attribution),
-        Some(ea)
+        Some(ea.clone())
     );
+    assert_eq!(
+        relationships.get(r.id).await?.map(|r| r.data.attribution),
+        Some(ra.clone())
+    );
+
+    // Another source's batch corroborates: the attribution stays the
+    // writer's, and the other source's confidence is combined with it.
+    let report = service
+        .apply(
+            &ctx,
+            items(&full_attribution(7)?, &full_attribution(8)?)?,
+            false,
+        )
+        .await?;
+    assert!(
+        report
+            .entities
+            .iter()
+            .chain(&report.relationships)
+            .all(|i| i.outcome == kg_application::Outcome::Corroborated),
+        "{report:?}"
+    );
+    let stored = entities
+        .get(a.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("A is gone"))?;
+    assert_eq!(stored.data.attribution, ea);
+    assert_eq!(stored.corroboration, full_attribution(7)?.confidence);
     assert_eq!(
         relationships.get(r.id).await?.map(|r| r.data.attribution),
         Some(ra)

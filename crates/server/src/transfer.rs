@@ -259,6 +259,8 @@ fn keep(
         .collect()
 }
 
+/// Adds a chunk's outcomes. An import keeps ids, so it restates facts and
+/// never corroborates one (ADR 44): no item of it is `corroborated`.
 fn tally(report: &BatchReport, summary: &mut ImportSummary) {
     summary.created += report.count(Outcome::Created) as u64;
     summary.updated += report.count(Outcome::Updated) as u64;

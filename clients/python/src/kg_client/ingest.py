@@ -77,6 +77,7 @@ class IngestReport:
 
     created: int = 0
     updated: int = 0
+    corroborated: int = 0
     unchanged: int = 0
     refused: list[Refused] = field(default_factory=list)
     batches: int = 0
@@ -84,11 +85,12 @@ class IngestReport:
 
     @property
     def landed(self) -> int:
-        return self.created + self.updated + self.unchanged
+        return self.created + self.updated + self.corroborated + self.unchanged
 
     def add(self, outcome: BatchOutcome) -> None:
         self.created += outcome.counts.get("created", 0)
         self.updated += outcome.counts.get("updated", 0)
+        self.corroborated += outcome.counts.get("corroborated", 0)
         self.unchanged += outcome.counts.get("unchanged", 0)
         self.refused.extend(outcome.refused)
         self.batches += outcome.requests

@@ -107,7 +107,9 @@ class BatchItem(BaseModel):
     """
     outcome: str
     """
-    `created`, `updated` or `unchanged` (what would happen, on a dry run).
+    `created`, `updated`, `corroborated` (an existing fact, stated by
+    another source, gained this item's source as evidence) or
+    `unchanged`: what would happen, on a dry run.
     """
     id: str
     version: int
@@ -139,6 +141,7 @@ class BatchSummary(BaseModel):
 
     created: int = Field(..., ge=0)
     updated: int = Field(..., ge=0)
+    corroborated: int = Field(..., ge=0)
     unchanged: int = Field(..., ge=0)
 
 

@@ -64,6 +64,9 @@ pub struct Batch {
     pub(crate) entity_ids: Vec<Option<EntityId>>,
     /// Ids the relationships must keep, by item (only when importing).
     pub(crate) relationship_ids: Vec<Option<RelationshipId>>,
+    /// Whether it reproduces an export (it keeps ids): its items then
+    /// restate their facts, whatever source stated them before.
+    pub(crate) reproduces: bool,
 }
 
 impl Batch {
@@ -88,6 +91,7 @@ impl Batch {
         Ok(Self {
             entity_ids: vec![None; entities.len()],
             relationship_ids: vec![None; relationships.len()],
+            reproduces: false,
             entities,
             relationships,
         })
@@ -96,7 +100,8 @@ impl Batch {
     /// The same batch, its items keeping the ids they were exported with,
     /// by position (`None` lets the service assign one). Only `kg import`,
     /// which reproduces an exported graph, keeps ids; an item whose id is
-    /// live is upserted by it.
+    /// live is upserted by it, and items restate their facts rather than
+    /// corroborate them (ADR 44).
     ///
     /// # Errors
     /// `entities` or `relationships` when there are more ids than items.
@@ -127,6 +132,7 @@ impl Batch {
         for (slot, id) in self.relationship_ids.iter_mut().zip(relationship_ids) {
             *slot = id;
         }
+        self.reproduces = true;
         Ok(self)
     }
 

@@ -9,17 +9,30 @@ pub enum Outcome {
     Created,
     /// It existed with other data and has been updated.
     Updated,
-    /// It existed with exactly this data.
+    /// It existed, stated by another source, and this item's source is
+    /// now recorded as evidence for it (ADR 44).
+    Corroborated,
+    /// It existed with exactly this data, or its source had said exactly
+    /// this of it.
     Unchanged,
 }
 
 impl Outcome {
+    /// Every outcome, in the order reports count them.
+    pub const ALL: [Self; 4] = [
+        Self::Created,
+        Self::Updated,
+        Self::Corroborated,
+        Self::Unchanged,
+    ];
+
     /// The outcome's name in responses.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
             Self::Updated => "updated",
+            Self::Corroborated => "corroborated",
             Self::Unchanged => "unchanged",
         }
     }

@@ -34,7 +34,9 @@ pub(crate) struct BatchRequest {
 pub(crate) struct BatchItem {
     /// The item's position in its list.
     index: usize,
-    /// `created`, `updated` or `unchanged` (what would happen, on a dry run).
+    /// `created`, `updated`, `corroborated` (an existing fact, stated by
+    /// another source, gained this item's source as evidence) or
+    /// `unchanged`: what would happen, on a dry run.
     outcome: &'static str,
     id: String,
     version: i64,
@@ -45,6 +47,7 @@ pub(crate) struct BatchItem {
 pub(crate) struct BatchSummary {
     created: usize,
     updated: usize,
+    corroborated: usize,
     unchanged: usize,
 }
 
@@ -77,6 +80,7 @@ fn report_body(report: &BatchReport, dry_run: bool) -> Value {
         summary: BatchSummary {
             created: count(Outcome::Created),
             updated: count(Outcome::Updated),
+            corroborated: count(Outcome::Corroborated),
             unchanged: count(Outcome::Unchanged),
         },
         entities: items(&report.entities),
@@ -129,7 +133,7 @@ pub(crate) async fn handle(
     };
     idempotency::create(&state, keyed, answer, async |keyed| {
         let report = state.batch.apply_keyed(&ctx, batch, false, keyed).await?;
-        for outcome in [Outcome::Created, Outcome::Updated, Outcome::Unchanged] {
+        for outcome in Outcome::ALL {
             state
                 .metrics
                 .batch_items(outcome.as_str(), report.count(outcome));
