@@ -45,6 +45,7 @@ const MATRIX: &[(&str, &str, Rule)] = &[
     ("POST", "/v1/entities/{id}/restore", Rule::Admin),
     ("GET", "/v1/entities/{id}/history", Rule::SignedIn),
     ("GET", "/v1/entities/{id}/neighbors", Rule::SignedIn),
+    ("GET", "/v1/entities/{id}/duplicates", Rule::SignedIn),
     ("GET", "/v1/entities/{id}/evidence", Rule::SignedIn),
     ("POST", "/v1/entities/{id}/evidence", Rule::Writer),
     ("GET", "/v1/relationships", Rule::SignedIn),

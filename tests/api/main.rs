@@ -17,6 +17,7 @@ mod batch;
 mod changes;
 mod contract;
 mod cookies;
+mod duplicates;
 mod entities;
 mod errors;
 mod evidence;

@@ -64,6 +64,16 @@ def test_neighbors_history_and_audit(server: KgServer, admin: Client, pipeline: 
     assert [h.action for h in admin.audit(target_id=a.id)] == ["create", "update"]
 
 
+def test_duplicates_are_scored_best_first(pipeline: Client) -> None:
+    tag = f"d{secrets.token_hex(4)}"
+    pipeline.ingest([{"type": tag, "name": n} for n in ["Ada Lovelace", "ADA LOVELACE", "Ada King Lovelace", "Bob"]])
+    ada = next(e for e in pipeline.entities(type=tag) if e.name == "Ada Lovelace")
+    found = pipeline.duplicates(ada.id)
+    assert [(d.entity.name, d.same_name) for d in found] == [("ADA LOVELACE", True), ("Ada King Lovelace", False)]
+    assert found[0].score == 1.0 and 0.7 < found[1].score < 0.73
+    assert [d.entity.name for d in pipeline.duplicates(ada.id, min_score=0.9, limit=5)] == ["ADA LOVELACE"]
+
+
 def drain(client: Client, after: str | None, stop_after: int | None = None) -> tuple[list[Change], str | None]:
     seen: list[Change] = []
     for change in client.changes(after=after, follow=False):

@@ -12,7 +12,7 @@ use crate::{
     AppError, AttributionDraft, AuditAction, AuditTarget, Clock, Completion, EntityRepository,
     Keyed, Page, PageRequest, RequestContext, ResourceKind, entity_document,
 };
-use crate::{EntityPatch, PatchRequest};
+use crate::{Duplicate, DuplicateQuery, EntityPatch, PatchRequest, rank_duplicates};
 
 /// Which live entities a list returns. Type, source type, name prefix and
 /// creation time are index-backed; `name_contains` uses a trigram index on
@@ -143,6 +143,27 @@ impl EntityService {
             .await
             .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?
             .ok_or(AppError::NotFound(ResourceKind::Entity))
+    }
+
+    /// The live entities of a live entity's type likely to be the same
+    /// thing, best first (ADR 45).
+    ///
+    /// # Errors
+    /// `NotFound` unless a live entity has the id; `DatabaseUnavailable`;
+    /// `Internal`.
+    pub async fn duplicates(
+        &self,
+        ctx: &RequestContext,
+        id: EntityId,
+        query: DuplicateQuery,
+    ) -> Result<Vec<Duplicate>, AppError> {
+        let of = self.get(ctx, id).await?;
+        let candidates = self
+            .entities
+            .duplicate_candidates(&of)
+            .await
+            .map_err(|e| AppError::from_repo(e, ResourceKind::Entity))?;
+        Ok(rank_duplicates(&of, candidates, query))
     }
 
     /// A page of live entities.

@@ -22,6 +22,7 @@ mod cascade;
 mod changes;
 mod document;
 mod draft;
+mod duplicates;
 mod entities;
 mod error;
 mod evidence;
@@ -60,6 +61,10 @@ pub use document::{
     relationship_document,
 };
 pub use draft::{AttributionDraft, EntityDraft, RelationshipDraft, attribution_document};
+pub use duplicates::{
+    DUPLICATE_CANDIDATES, Duplicate, DuplicateQuery, MAX_DUPLICATES, MIN_DUPLICATE_SCORE,
+    SEARCH_WORDS, name_similarity, rank_duplicates, search_words,
+};
 pub use entities::{EntityFilter, EntityService, MetadataKey, fold};
 pub use error::{AppError, Conflict, RepoError, ResourceKind, RestoreBlocker};
 pub use evidence::{

@@ -70,6 +70,18 @@ pub trait EntityRepository: Send + Sync {
         page: PageRequest,
     ) -> Result<Page<Entity>, RepoError>;
 
+    /// Live entities of `of`'s type, `of` aside, whose names may be like
+    /// its name (ADR 45): on PostgreSQL with `pg_trgm`, every one whose
+    /// folded name's trigram similarity reaches
+    /// [`MIN_DUPLICATE_SCORE`](crate::MIN_DUPLICATE_SCORE), likeliest first;
+    /// elsewhere those whose folded name is the same or holds one of its
+    /// [`search_words`](crate::search_words), in id order. At most
+    /// [`DUPLICATE_CANDIDATES`](crate::DUPLICATE_CANDIDATES), in one query.
+    ///
+    /// # Errors
+    /// `DatabaseUnavailable` or `Other`.
+    async fn duplicate_candidates(&self, of: &Entity) -> Result<Vec<Entity>, RepoError>;
+
     /// Replaces the entity's data and lifecycle with `entity`'s if the stored
     /// live entity is still at `expected`.
     ///

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use kg_application::{
-    AuditAction, AuditEntry, Completion, Conflict, EntityFilter, EntityRepository, NewChange, Page,
-    PageRequest, RepoError, RestoreState, other_ends, plan_delete, plan_restore,
+    AuditAction, AuditEntry, Completion, Conflict, DUPLICATE_CANDIDATES, EntityFilter,
+    EntityRepository, NewChange, Page, PageRequest, RepoError, RestoreState, SEARCH_WORDS, fold,
+    other_ends, plan_delete, plan_restore, search_words,
 };
 use kg_domain::{Entity, EntityId, Relationship, RelationshipId, Version};
 use sea_orm::sea_query::{Expr, ExprTrait as _, LikeExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::changes::{self, Deferred};
@@ -22,8 +23,21 @@ use crate::evidence::{evidence_rows, restate};
 use crate::models::{entity, relationship};
 use crate::rows::{new_entity_row, revise_entities, revise_relationships};
 use crate::sql::{
-    Executor, begin_write, escape_like, live_end, metadata_equals, prefix_upper_bound,
+    Binds, Executor, begin_write, escape_like, live_end, metadata_equals, prefix_upper_bound,
 };
+
+/// Whether the database has `pg_trgm` (migration 11 enables it where it
+/// can): asked on each use, so enabling it later takes effect at once.
+async fn has_trigrams(conn: &impl ConnectionTrait) -> Result<bool, RepoError> {
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') AS present",
+        ))
+        .await
+        .map_err(db)?;
+    row.map_or(Ok(false), |r| r.try_get::<bool>("", "present").map_err(db))
+}
 
 /// Entities in the `entities` table.
 #[derive(Debug, Clone)]
@@ -176,6 +190,53 @@ where
             .map(entity_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Page::from_overfetch(items, page.limit, |e| e.id.as_uuid()))
+    }
+
+    async fn duplicate_candidates(&self, of: &Entity) -> Result<Vec<Entity>, RepoError> {
+        use entity::Column as E;
+        let folded = fold(of.data.name.as_str());
+        let backend = self.db.get_database_backend();
+        let rows = if backend == DatabaseBackend::Postgres && has_trigrams(&self.db).await? {
+            // The trigram index finds every name at pg_trgm's threshold;
+            // the likeliest are read first.
+            let mut binds = Binds::new(backend);
+            let sql = format!(
+                "SELECT * FROM entities WHERE deleted_at IS NULL AND kind = {} AND id <> {} \
+                 AND name_folded % {name} ORDER BY similarity(name_folded, {name}) DESC, id \
+                 LIMIT {DUPLICATE_CANDIDATES}",
+                binds.push(of.data.kind.as_str()),
+                binds.push(of.id.as_uuid()),
+                name = binds.push(folded.as_str()),
+            );
+            let found = self
+                .db
+                .query_all_raw(binds.statement(sql))
+                .await
+                .map_err(db)?;
+            found
+                .iter()
+                .map(|row| entity::Model::from_query_result(row, "").map_err(db))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            let mut alike = Condition::any().add(E::NameFolded.eq(folded.as_str()));
+            for word in search_words(&folded, SEARCH_WORDS) {
+                alike = alike.add(Expr::col(E::NameFolded).like(format!("%{word}%")));
+            }
+            entity::Entity::find()
+                .filter(E::DeletedAt.is_null())
+                .filter(E::Kind.eq(of.data.kind.as_str()))
+                .filter(E::Id.ne(of.id.as_uuid()))
+                .filter(alike)
+                .order_by_asc(E::Id)
+                .limit(DUPLICATE_CANDIDATES)
+                .all(&self.db)
+                .await
+                .map_err(db)?
+        };
+        Ok(rows
+            .into_iter()
+            .map(entity_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
     }
 
     async fn update(

@@ -289,6 +289,17 @@ class _Base:
             (yield from self._fetch(models.NeighborhoodResponse, f"/v1/entities/{_id(id)}/neighbors", params))
         )
 
+    @operation
+    def duplicates(
+        self, id: str, *, min_score: float | None = None, limit: int | None = None
+    ) -> Steps[list[models.DuplicateResponse]]:
+        """Live entities of the entity's type likely to be the same thing,
+        best first: each with its ``score`` (0.3-1, how alike the names are)
+        and whether the names are the same once case-folded."""
+        params = query(min_score=min_score, limit=limit)
+        found = yield from self._fetch(models.DuplicatesResponse, f"/v1/entities/{_id(id)}/duplicates", params)
+        return found.items
+
     # Relationships
 
     @operation

@@ -917,6 +917,31 @@ class ChangePageResponse(BaseModel):
     next_cursor: str
 
 
+class DuplicateResponse(BaseModel):
+    """
+    One candidate.
+    """
+
+    score: float
+    """
+    From 0.3 to 1: the trigram similarity of the case-folded names (as
+    PostgreSQL's `pg_trgm` computes it), 1 for names that fold alike.
+    """
+    same_name: bool
+    """
+    Whether the case-folded names are the same.
+    """
+    entity: EntityResponse
+
+
+class DuplicatesResponse(BaseModel):
+    """
+    The candidates, best first.
+    """
+
+    items: list[DuplicateResponse]
+
+
 class NeighborhoodResponse(BaseModel):
     nodes: list[EntityResponse]
     edges: list[RelationshipResponse]

@@ -115,6 +115,21 @@ fn page<T: Clone>(mut items: Vec<T>, id: impl Fn(&T) -> uuid::Uuid, req: PageReq
 
 #[async_trait]
 impl EntityRepository for InMemoryStore {
+    /// Every live entity of the type: the ranking scores them all.
+    async fn duplicate_candidates(&self, of: &Entity) -> Result<Vec<Entity>, RepoError> {
+        Ok(self.with(|s| {
+            let mut found: Vec<Entity> = s
+                .entities
+                .values()
+                .filter(|e| e.id != of.id && e.lifecycle.is_live() && e.data.kind == of.data.kind)
+                .cloned()
+                .collect();
+            found.sort_by_key(|e| e.id);
+            found.truncate(usize::try_from(crate::DUPLICATE_CANDIDATES).unwrap_or(usize::MAX));
+            found
+        }))
+    }
+
     async fn create(
         &self,
         entity: &Entity,

@@ -81,6 +81,7 @@ routes! {
     "/v1/entities/{id}/restore" => { POST => entities::restore::handle },
     "/v1/entities/{id}/history" => { GET => entities::history::handle },
     "/v1/entities/{id}/neighbors" => { GET => entities::neighbors::handle },
+    "/v1/entities/{id}/duplicates" => { GET => entities::duplicates::handle },
     "/v1/entities/{id}/evidence" => { GET => evidence::list::entity, POST => evidence::add::entity },
     "/v1/relationships" => { GET => relationships::list::handle, POST => relationships::create::handle },
     "/v1/relationships/{id}" => {

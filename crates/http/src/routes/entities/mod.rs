@@ -2,6 +2,7 @@
 
 pub(crate) mod create;
 pub(crate) mod delete;
+pub(crate) mod duplicates;
 pub(crate) mod get;
 pub(crate) mod history;
 pub(crate) mod list;
