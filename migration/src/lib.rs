@@ -29,6 +29,7 @@ mod m20260101_000016_principal_changes;
 mod m20260101_000017_live_ends;
 mod m20260101_000018_refresh_tokens;
 mod m20260101_000019_evidence;
+mod m20260101_000020_stated_evidence_in_facts;
 
 pub use command::{MigrationCommand, MigrationReport, run};
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20260101_000017_live_ends::Migration),
             Box::new(m20260101_000018_refresh_tokens::Migration),
             Box::new(m20260101_000019_evidence::Migration),
+            Box::new(m20260101_000020_stated_evidence_in_facts::Migration),
         ]
     }
 }

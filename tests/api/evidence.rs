@@ -204,7 +204,8 @@ async fn a_facts_own_confidence_is_its_stated_evidence_and_follows_each_write() 
     )
     .await?;
 
-    // Stating nothing retracts it; the added evidence alone is left.
+    // Stating nothing leaves no stated record (ADR 46); the added evidence
+    // alone is left.
     let res = app
         .patch(
             &fact,
@@ -218,8 +219,13 @@ async fn a_facts_own_confidence_is_its_stated_evidence_and_follows_each_write() 
         (&cleared["confidence"], &cleared["stated_confidence"]),
         (&json!(0.5), &Value::Null)
     );
-    let own = get(&app, &token, &format!("/v1/evidence/{}", id(&ada))).await?;
-    assert!(own["retracted_at"].is_string(), "{own}");
+    problem(
+        app.get(&format!("/v1/evidence/{}", id(&ada)), &token)
+            .await?,
+        StatusCode::NOT_FOUND,
+        "evidence_not_found",
+    )
+    .await?;
     assert_eq!(
         ids(&get(&app, &token, &format!("{fact}/evidence")).await?).len(),
         1
@@ -308,7 +314,7 @@ async fn batches_state_their_facts_evidence_and_keep_what_was_added() -> anyhow:
         get(&app, &token, &format!("/v1/evidence/{a}")).await?["confidence"],
         0.2
     );
-    // Stating nothing retracts A's record, and B still has none.
+    // Stating nothing leaves A no stated record (ADR 46), and B has none.
     let silent = json!({ "entities": [
         { "type": "Paper", "name": "A", "external_id": "p:a" },
         { "type": "Paper", "name": "B2", "external_id": "p:b" },
@@ -318,8 +324,12 @@ async fn batches_state_their_facts_evidence_and_keep_what_was_added() -> anyhow:
         StatusCode::OK,
     )
     .await?;
-    let own = get(&app, &token, &format!("/v1/evidence/{a}")).await?;
-    assert!(own["retracted_at"].is_string(), "{own}");
+    problem(
+        app.get(&format!("/v1/evidence/{a}"), &token).await?,
+        StatusCode::NOT_FOUND,
+        "evidence_not_found",
+    )
+    .await?;
     assert_eq!(get(&app, &token, &fact).await?["confidence"], 0.5);
     problem(
         app.get(&format!("/v1/evidence/{b}"), &token).await?,
@@ -327,6 +337,59 @@ async fn batches_state_their_facts_evidence_and_keep_what_was_added() -> anyhow:
         "evidence_not_found",
     )
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stated_record_keeps_its_writers_recording_and_pages_with_the_rest() -> anyhow::Result<()>
+{
+    let app = spawn_app().await?;
+    let writer = app.token("editor").await?;
+    let other = app.token("editor").await?;
+    let ada = app
+        .create_entity(
+            &writer,
+            json!({ "type": "Person", "name": "Ada", "confidence": 0.6, "source": "doc:1" }),
+        )
+        .await?;
+    let bob = app
+        .create_entity(&writer, json!({ "type": "Person", "name": "Bob" }))
+        .await?;
+    let fact = format!("/v1/entities/{}", id(&ada));
+    // Another editor's evidence revises the fact, not its writer's record.
+    let added = add(&app, &other, &fact, json!({ "confidence": 0.5 })).await?;
+    assert_eq!(get(&app, &writer, &fact).await?["version"], 2);
+    let own = get(&app, &writer, &format!("/v1/evidence/{}", id(&ada))).await?;
+    assert_eq!(
+        (&own["recorded_by"], &own["recorded_at"], &own["version"]),
+        (&ada["created_by"], &ada["created_at"], &json!(1))
+    );
+    assert_ne!(own["recorded_by"], added["evidence"]["recorded_by"]);
+
+    // Stated and stored records page together, once each, in id order.
+    let charles = app
+        .create_entity(
+            &writer,
+            json!({ "type": "Person", "name": "Charles", "source": "doc:2" }),
+        )
+        .await?;
+    let mut expected = vec![id(&ada), id(&added["evidence"]), id(&charles)];
+    expected.sort();
+    let mut seen = Vec::new();
+    let mut path = "/v1/evidence?limit=1".to_owned();
+    loop {
+        let page = get(&app, &writer, &path).await?;
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/evidence?limit=1&cursor={cursor}"),
+            None => break,
+        }
+        anyhow::ensure!(seen.len() <= expected.len(), "{seen:?}");
+    }
+    assert_eq!(seen, expected, "Bob states nothing");
+    assert!(!seen.contains(&id(&bob)));
+    let by_source = get(&app, &writer, "/v1/evidence?source=doc:2").await?;
+    assert_eq!(ids(&by_source), [id(&charles)]);
     Ok(())
 }
 

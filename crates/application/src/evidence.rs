@@ -542,7 +542,8 @@ pub trait EvidenceRepository: Send + Sync {
     /// `DatabaseUnavailable` or `Other`.
     async fn get(&self, id: EvidenceId) -> Result<Option<Evidence>, RepoError>;
 
-    /// Records matching `filter`, in id order, one query per page.
+    /// Records matching `filter`, in id order: those stored and the facts' stated
+    /// records (ADR 46), a fixed number of queries per page.
     ///
     /// # Errors
     /// `DatabaseUnavailable` or `Other`.

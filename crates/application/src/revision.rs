@@ -33,8 +33,7 @@ impl Revisable for Entity {
     }
 
     fn replace(&mut self, data: EntityData, lifecycle: Lifecycle) {
-        self.data = data;
-        self.lifecycle = lifecycle;
+        self.restate(data, lifecycle);
     }
 
     fn target(&self) -> AuditTarget {
@@ -54,8 +53,7 @@ impl Revisable for Relationship {
     }
 
     fn replace(&mut self, data: RelationshipData, lifecycle: Lifecycle) {
-        self.data = data;
-        self.lifecycle = lifecycle;
+        self.restate(data, lifecycle);
     }
 
     fn target(&self) -> AuditTarget {

@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Attribution, Confidence, EntityId, EntityName, Evidence, ExternalId, Fact, TypeName, UserId,
+    Attribution, Confidence, EntityId, EntityName, Evidence, ExternalId, Fact, Stated, TypeName,
+    UserId,
 };
 
 /// The attributes of an entity that a client chooses. Every field is already a
@@ -135,28 +136,36 @@ pub struct Entity {
     /// The combined confidence of the evidence added for it, besides its
     /// stated attribution; `None` while there is none with a confidence.
     pub corroboration: Option<Confidence>,
+    /// Its writer's last write: when its stated evidence was recorded.
+    pub stated: Stated,
 }
 
 impl Entity {
     /// A new, live entity at version 1.
     #[must_use]
     pub fn create(data: EntityData, actor: UserId, now: DateTime<Utc>) -> Self {
+        let lifecycle = Lifecycle::created(actor, now);
         Self {
             id: EntityId::generate(),
             data,
-            lifecycle: Lifecycle::created(actor, now),
+            stated: Stated::by_write(&lifecycle),
+            lifecycle,
             corroboration: None,
         }
+    }
+
+    /// Its writer's revision of it: `data`, and `lifecycle` as of the write,
+    /// which its stated evidence is recorded at.
+    pub fn restate(&mut self, data: EntityData, lifecycle: Lifecycle) {
+        self.data = data;
+        self.stated = Stated::by_write(&lifecycle);
+        self.lifecycle = lifecycle;
     }
 
     /// Its stated evidence as of its last write ([`Evidence::stated`]).
     #[must_use]
     pub fn stated_evidence(&self) -> Evidence {
-        Evidence::stated(
-            Fact::Entity(self.id),
-            &self.data.attribution,
-            &self.lifecycle,
-        )
+        Evidence::stated(Fact::Entity(self.id), &self.data.attribution, self.stated)
     }
 
     /// How sure kg is of it: its writer's confidence combined with its

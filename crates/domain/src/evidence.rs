@@ -69,13 +69,38 @@ pub struct Evidence {
     pub version: Version,
 }
 
-impl Evidence {
-    /// The stated evidence of a fact whose attribution and lifecycle are
-    /// these: the writer's confidence, source and source type, as of the
-    /// fact's last write, at the fact's version. It is retracted (as of that
-    /// write) when the attribution has neither a confidence nor a source.
+/// When a fact's writer last wrote it, who that was, and the fact's
+/// version then: when its stated evidence was recorded, by whom, at which
+/// version. Revisions of the fact by its evidence leave it as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stated {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// By whom.
+    pub by: UserId,
+    /// The fact's version after that write.
+    pub version: Version,
+}
+
+impl Stated {
+    /// A write that left the fact at `lifecycle`.
     #[must_use]
-    pub fn stated(fact: Fact, attribution: &Attribution, lifecycle: &Lifecycle) -> Self {
+    pub const fn by_write(lifecycle: &Lifecycle) -> Self {
+        Self {
+            at: lifecycle.updated_at,
+            by: lifecycle.updated_by,
+            version: lifecycle.version,
+        }
+    }
+}
+
+impl Evidence {
+    /// The stated evidence of a fact whose attribution is this, as its
+    /// writer last wrote it (`stated`): the writer's confidence, source and
+    /// source type. It is retracted (as of that write) when the attribution
+    /// has neither a confidence nor a source.
+    #[must_use]
+    pub fn stated(fact: Fact, attribution: &Attribution, stated: Stated) -> Self {
         let says_something = attribution.confidence.is_some() || attribution.source_ref.is_some();
         Self {
             id: fact.stated_evidence(),
@@ -85,11 +110,11 @@ impl Evidence {
             source_ref: attribution.source_ref.clone(),
             source_type: attribution.source_type.clone(),
             locator: Metadata::default(),
-            observed_at: lifecycle.updated_at,
-            recorded_at: lifecycle.updated_at,
-            recorded_by: lifecycle.updated_by,
-            retracted: (!says_something).then_some((lifecycle.updated_at, lifecycle.updated_by)),
-            version: lifecycle.version,
+            observed_at: stated.at,
+            recorded_at: stated.at,
+            recorded_by: stated.by,
+            retracted: (!says_something).then_some((stated.at, stated.by)),
+            version: stated.version,
         }
     }
 
@@ -118,7 +143,7 @@ mod tests {
             ..Attribution::default()
         };
         let l = lifecycle();
-        let stated = Evidence::stated(fact, &attribution, &l);
+        let stated = Evidence::stated(fact, &attribution, Stated::by_write(&l));
         assert_eq!(stated.id.as_uuid(), fact.id());
         assert!(stated.stated && stated.is_live());
         assert_eq!(stated.confidence, attribution.confidence);
@@ -139,7 +164,7 @@ mod tests {
         let stated = Evidence::stated(
             Fact::Relationship(RelationshipId::generate()),
             &attribution,
-            &lifecycle(),
+            Stated::by_write(&lifecycle()),
         );
         assert!(!stated.is_live());
         Ok(())

@@ -23,7 +23,7 @@ pub use api_key::{ApiKey, ApiKeyName};
 pub use attribution::Attribution;
 pub use confidence::{Confidence, ConfidenceError};
 pub use entity::{Entity, EntityData, Lifecycle, Version};
-pub use evidence::{Evidence, Fact};
+pub use evidence::{Evidence, Fact, Stated};
 pub use ids::{ApiKeyId, EntityId, EvidenceId, RelationshipId, SessionId, UserId};
 pub use metadata::{Metadata, MetadataError};
 pub use relationship::{Endpoints, EndpointsError, Relationship, RelationshipData};

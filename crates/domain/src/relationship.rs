@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Attribution, Confidence, EntityId, Evidence, Fact, Lifecycle, RelationshipId, TypeName, UserId,
+    Attribution, Confidence, EntityId, Evidence, Fact, Lifecycle, RelationshipId, Stated, TypeName,
+    UserId,
 };
 
 /// The two ends of a relationship, which are never the same entity. Its
@@ -70,18 +71,30 @@ pub struct Relationship {
     /// The combined confidence of the evidence added for it, besides its
     /// stated attribution; `None` while there is none with a confidence.
     pub corroboration: Option<Confidence>,
+    /// Its writer's last write: when its stated evidence was recorded.
+    pub stated: Stated,
 }
 
 impl Relationship {
     /// A new, live relationship at version 1.
     #[must_use]
     pub fn create(data: RelationshipData, actor: UserId, now: DateTime<Utc>) -> Self {
+        let lifecycle = Lifecycle::created(actor, now);
         Self {
             id: RelationshipId::generate(),
             data,
-            lifecycle: Lifecycle::created(actor, now),
+            stated: Stated::by_write(&lifecycle),
+            lifecycle,
             corroboration: None,
         }
+    }
+
+    /// Its writer's revision of it: `data`, and `lifecycle` as of the write,
+    /// which its stated evidence is recorded at.
+    pub fn restate(&mut self, data: RelationshipData, lifecycle: Lifecycle) {
+        self.data = data;
+        self.stated = Stated::by_write(&lifecycle);
+        self.lifecycle = lifecycle;
     }
 
     /// Its stated evidence as of its last write ([`Evidence::stated`]).
@@ -90,7 +103,7 @@ impl Relationship {
         Evidence::stated(
             Fact::Relationship(self.id),
             &self.data.attribution,
-            &self.lifecycle,
+            self.stated,
         )
     }
 

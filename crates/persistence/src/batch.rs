@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use kg_application::{BatchPlanner, BatchReport, BatchRepository, RepoError, StoredEntities};
 use std::collections::HashSet;
 
-use kg_domain::{Entity, EntityId, ExternalId, Relationship, TypeName};
+use kg_domain::{EntityId, ExternalId, Relationship, TypeName};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
     DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter,
@@ -13,7 +13,7 @@ use sea_orm::{
 use crate::changes;
 use crate::convert::{entity_from_row, relationship_from_row};
 use crate::error::db;
-use crate::evidence::{evidence_rows, live_added, restate, withdraw};
+use crate::evidence::{evidence_rows, live_added, withdraw};
 use crate::models::{entity, relationship};
 use crate::rows::{insert_entities, insert_relationships, revise_entities, revise_relationships};
 use crate::sql::{Binds, Executor, begin_write};
@@ -215,19 +215,9 @@ where
         revise_entities(&txn, &writes.changed_entities).await?;
         insert_relationships(&txn, &writes.new_relationships).await?;
         revise_relationships(&txn, &writes.changed_relationships, None).await?;
-        for statement in evidence_rows(
-            (writes.new_entities.iter().map(Entity::stated_evidence))
-                .chain(
-                    writes
-                        .new_relationships
-                        .iter()
-                        .map(Relationship::stated_evidence),
-                )
-                .chain(writes.new_evidence.iter().cloned()),
-        ) {
+        for statement in evidence_rows(writes.new_evidence.iter().cloned()) {
             txn.execute(&statement).await.map_err(db)?;
         }
-        restate(&txn, writes.restated.iter().cloned()).await?;
         withdraw(&txn, &writes.superseded_evidence).await?;
         let completion = planner.completion(&writes.report);
         changes::commit_write(
@@ -235,7 +225,6 @@ where
             None,
             changes::Ending {
                 effect: None,
-                with: Vec::new(),
                 completion: completion.as_ref().map(|c| (c, chrono::Utc::now())),
                 entries: &writes.audit,
                 changes: &writes.changes,

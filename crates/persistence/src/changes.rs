@@ -67,9 +67,6 @@ const PARAMETERS_PER_STATEMENT: usize = 60_000;
 pub(crate) struct Ending<'a> {
     /// The write's own row statement, when it has one to run here.
     pub effect: Option<(InsertStatement, Conflict)>,
-    /// Rows that go with the effect, inserted after it (a new fact's stated
-    /// evidence).
-    pub with: Vec<InsertStatement>,
     /// The keyed request's response, stored as of the given time.
     pub completion: Option<(&'a Completion, chrono::DateTime<chrono::Utc>)>,
     /// The audit rows.
@@ -147,7 +144,6 @@ impl<'a> Ending<'a> {
     pub(crate) const fn logs(entries: &'a [AuditEntry], changes: &'a [NewChange]) -> Self {
         Self {
             effect: None,
-            with: Vec::new(),
             completion: None,
             entries,
             changes,
@@ -160,7 +156,6 @@ impl<'a> Ending<'a> {
         let conflict = self.effect.as_ref().map(|(_, c)| *c);
         let mut list: Vec<InsertStatement> = Vec::new();
         list.extend(self.effect.map(|(s, _)| s));
-        list.extend(self.with);
         list.extend(
             self.completion
                 .map(|(c, at)| idempotency::completion_statement(c, at)),

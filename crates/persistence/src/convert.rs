@@ -5,7 +5,7 @@
 use kg_domain::{
     Attribution, Confidence, Email, Endpoints, Entity, EntityData, EntityId, EntityName, Evidence,
     EvidenceId, ExternalId, Fact, Lifecycle, Metadata, PasswordHash, Relationship,
-    RelationshipData, RelationshipId, Role, SourceRef, TypeName, User, UserId, Version,
+    RelationshipData, RelationshipId, Role, SourceRef, Stated, TypeName, User, UserId, Version,
 };
 use sea_orm::Set;
 
@@ -44,6 +44,31 @@ impl Parser {
                 Version::from_stored(parts.version).ok_or("must be at least 1"),
             )?,
         })
+    }
+
+    /// The fact's writer's last write: its own columns, or (a row written
+    /// before they existed) the lifecycle's.
+    fn stated(
+        &self,
+        lifecycle: &Lifecycle,
+        at: Option<chrono::DateTime<chrono::Utc>>,
+        by: Option<uuid::Uuid>,
+        version: Option<i64>,
+    ) -> Result<Stated, CorruptRow> {
+        let mut stated = Stated::by_write(lifecycle);
+        if let Some(at) = at {
+            stated.at = at;
+        }
+        if let Some(by) = by {
+            stated.by = UserId::from_uuid(by);
+        }
+        if let Some(v) = version {
+            stated.version = self.field(
+                "stated_version",
+                Version::from_stored(v).ok_or("must be at least 1"),
+            )?;
+        }
+        Ok(stated)
     }
 }
 
@@ -157,6 +182,7 @@ pub(crate) fn entity_from_row(m: entity::Model) -> Result<Entity, CorruptRow> {
     Ok(Entity {
         id: EntityId::from_uuid(m.id),
         data,
+        stated: p.stated(&lifecycle, m.stated_at, m.stated_by, m.stated_version)?,
         lifecycle,
         corroboration: p.confidence("corroboration", m.corroboration)?,
     })
@@ -174,6 +200,9 @@ pub(crate) fn entity_to_row(e: &Entity) -> entity::ActiveModel {
         confidence: Set(e.confidence().map(Confidence::get)),
         stated_confidence: Set(a.confidence),
         corroboration: Set(e.corroboration.map(Confidence::get)),
+        stated_at: Set(Some(e.stated.at)),
+        stated_by: Set(Some(e.stated.by.as_uuid())),
+        stated_version: Set(Some(e.stated.version.get())),
         source: Set(a.source),
         source_type: Set(a.source_type),
         metadata: Set(a.metadata),
@@ -207,6 +236,7 @@ pub(crate) fn relationship_from_row(m: relationship::Model) -> Result<Relationsh
     Ok(Relationship {
         id: RelationshipId::from_uuid(m.id),
         data,
+        stated: p.stated(&lifecycle, m.stated_at, m.stated_by, m.stated_version)?,
         lifecycle,
         corroboration: p.confidence("corroboration", m.corroboration)?,
     })
@@ -223,6 +253,9 @@ pub(crate) fn relationship_to_row(r: &Relationship) -> relationship::ActiveModel
         confidence: Set(r.confidence().map(Confidence::get)),
         stated_confidence: Set(a.confidence),
         corroboration: Set(r.corroboration.map(Confidence::get)),
+        stated_at: Set(Some(r.stated.at)),
+        stated_by: Set(Some(r.stated.by.as_uuid())),
+        stated_version: Set(Some(r.stated.version.get())),
         source: Set(a.source),
         source_type: Set(a.source_type),
         metadata: Set(a.metadata),

@@ -19,7 +19,6 @@ use sea_orm::{
 use crate::changes::{self, Deferred};
 use crate::convert::{entity_from_row, entity_to_row, relationship_from_row};
 use crate::error::{db, unique_as};
-use crate::evidence::{evidence_rows, restate};
 use crate::models::{entity, relationship};
 use crate::rows::{new_entity_row, revise_entities, revise_relationships};
 use crate::sql::{
@@ -125,7 +124,6 @@ where
             self.deferred.as_deref(),
             changes::Ending {
                 effect: Some((new_entity_row(e), Conflict::ExternalIdTaken)),
-                with: evidence_rows([e.stated_evidence()]),
                 completion: completion.map(|c| (c, entry.at)),
                 entries: std::slice::from_ref(entry),
                 changes: &[NewChange::entity(AuditAction::Create, e)],
@@ -265,7 +263,6 @@ where
                 None => RepoError::NotFound,
             });
         }
-        restate(&txn, [e.stated_evidence()]).await?;
         changes::commit_write(
             txn,
             self.deferred.as_deref(),

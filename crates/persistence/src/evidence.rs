@@ -1,19 +1,18 @@
-//! The evidence repository, and the stated-evidence rows that every write
-//! of a fact keeps in step with it.
+//! The evidence repository: added evidence in `evidence`, and each fact's
+//! stated evidence read from the fact itself (ADR 46).
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use kg_application::{
-    Completion, EvidenceChange, EvidenceFilter, EvidenceRepository, EvidenceWrites, FactState,
-    Keyed, Page, PageRequest, RepoError, StoredEvidence, plan_evidence,
+    Completion, Conflict, EvidenceChange, EvidenceFilter, EvidenceRepository, EvidenceWrites,
+    FactState, Keyed, Page, PageRequest, RepoError, StoredEvidence, plan_evidence,
 };
 use kg_domain::{Confidence, Evidence, EvidenceId, Fact};
-use sea_orm::sea_query::{InsertStatement, OnConflict};
+use sea_orm::sea_query::InsertStatement;
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    DatabaseTransaction, EntityTrait, IdenStatic, Iterable, QueryFilter, QueryOrder, QuerySelect,
-    QueryTrait as _,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait as _,
 };
 
 use crate::changes::{self, Deferred};
@@ -51,38 +50,13 @@ impl<C> SeaOrmEvidenceRepository<C> {
     }
 }
 
-/// The statements that insert new evidence records, such as new facts'
-/// stated evidence: the records that say something (a fact written without
-/// confidence or source states none), [`ROWS_PER_STATEMENT`] a statement.
+/// The statements that insert new evidence records (the live ones),
+/// [`ROWS_PER_STATEMENT`] a statement.
 pub(crate) fn evidence_rows(records: impl IntoIterator<Item = Evidence>) -> Vec<InsertStatement> {
     let live: Vec<Evidence> = records.into_iter().filter(Evidence::is_live).collect();
     live.chunks(ROWS_PER_STATEMENT)
         .map(|chunk| evidence::Entity::insert_many(chunk.iter().map(evidence_to_row)).into_query())
         .collect()
-}
-
-/// Stores the stated evidence of revised facts: each record that says
-/// something is written over the stored one (or recorded, for a fact that
-/// had none); one that says nothing now retracts the stored one, if any.
-pub(crate) async fn restate(
-    conn: &impl ConnectionTrait,
-    stated: impl IntoIterator<Item = Evidence>,
-) -> Result<(), RepoError> {
-    use evidence::Column as V;
-    let (live, withdrawn): (Vec<Evidence>, Vec<Evidence>) =
-        stated.into_iter().partition(Evidence::is_live);
-    let kept = [V::Id, V::EntityId, V::RelationshipId, V::Stated];
-    let upsert = OnConflict::column(V::Id)
-        .update_columns(V::iter().filter(|c| kept.iter().all(|k| k.as_str() != c.as_str())))
-        .to_owned();
-    for chunk in live.chunks(ROWS_PER_STATEMENT) {
-        evidence::Entity::insert_many(chunk.iter().map(evidence_to_row))
-            .on_conflict(upsert.clone())
-            .exec_without_returning(conn)
-            .await
-            .map_err(db)?;
-    }
-    withdraw(conn, &withdrawn).await
 }
 
 /// Retracts stored records that are live, each as its `retracted` says,
@@ -152,6 +126,98 @@ pub(crate) async fn live_added(
             found.push(evidence_from_row(row)?);
         }
     }
+    Ok(found)
+}
+
+/// The stated evidence of `fact`, when it is live and states something:
+/// read from the fact (ADR 46).
+async fn stated_of(conn: &impl ConnectionTrait, fact: Fact) -> Result<Option<Evidence>, RepoError> {
+    let stated = match fact {
+        Fact::Entity(id) => entity::Entity::find_by_id(id.as_uuid())
+            .filter(entity::Column::DeletedAt.is_null())
+            .one(conn)
+            .await
+            .map_err(db)?
+            .map(|row| entity_from_row(row).map(|e| e.stated_evidence()))
+            .transpose()?,
+        Fact::Relationship(id) => relationship::Entity::find_by_id(id.as_uuid())
+            .filter(relationship::Column::DeletedAt.is_null())
+            .one(conn)
+            .await
+            .map_err(db)?
+            .map(|row| relationship_from_row(row).map(|r| r.stated_evidence()))
+            .transpose()?,
+    };
+    Ok(stated.filter(Evidence::is_live))
+}
+
+/// The stated evidence whose id is `id`: that of the live entity or
+/// relationship with this id, when it states something.
+async fn stated_record(
+    conn: &impl ConnectionTrait,
+    id: EvidenceId,
+) -> Result<Option<Evidence>, RepoError> {
+    let uuid = id.as_uuid();
+    match stated_of(conn, Fact::Entity(kg_domain::EntityId::from_uuid(uuid))).await? {
+        Some(stated) => Ok(Some(stated)),
+        None => {
+            stated_of(
+                conn,
+                Fact::Relationship(kg_domain::RelationshipId::from_uuid(uuid)),
+            )
+            .await
+        }
+    }
+}
+
+/// The stated evidence `filter` lets through, after `after`, in id order,
+/// at most `limit` of each kind of fact: of the fact it names, or of every
+/// live fact that states something (ADR 46).
+async fn stated_records(
+    conn: &impl ConnectionTrait,
+    f: &EvidenceFilter,
+    after: Option<uuid::Uuid>,
+    limit: u64,
+) -> Result<Vec<Evidence>, RepoError> {
+    let mut found = Vec::new();
+    if let Some(fact) = f.fact {
+        found.extend(stated_of(conn, fact).await?);
+    } else {
+        // Each kind of fact by the same columns: a macro, as the two
+        // tables' sea-orm types differ.
+        macro_rules! stating {
+            ($table:ident, $from_row:ident) => {{
+                use $table::Column as F;
+                let mut cond = Condition::all().add(F::DeletedAt.is_null()).add(
+                    Condition::any()
+                        .add(F::StatedConfidence.is_not_null())
+                        .add(F::Source.is_not_null()),
+                );
+                if let Some(after) = after {
+                    cond = cond.add(F::Id.gt(after));
+                }
+                if let Some(source) = &f.source {
+                    cond = cond.add(F::Source.eq(source.as_str()));
+                }
+                if let Some(source_type) = &f.source_type {
+                    cond = cond.add(F::SourceType.eq(source_type.as_str()));
+                }
+                let rows = $table::Entity::find()
+                    .filter(cond)
+                    .order_by_asc(F::Id)
+                    .limit(limit)
+                    .all(conn)
+                    .await
+                    .map_err(db)?;
+                for row in rows {
+                    found.push($from_row(row)?.stated_evidence());
+                }
+            }};
+        }
+        stating!(entity, entity_from_row);
+        stating!(relationship, relationship_from_row);
+    }
+    found.retain(|e| f.matches(e) && after.is_none_or(|a| e.id.as_uuid() > a));
     Ok(found)
 }
 
@@ -240,10 +306,17 @@ where
             EvidenceChange::Add(e) => (e.fact, None),
             EvidenceChange::Retract(id) | EvidenceChange::Restore(id) => {
                 let row = evidence::Entity::find_by_id(id.as_uuid())
+                    .filter(evidence::Column::Stated.eq(false))
                     .one(&txn)
                     .await
-                    .map_err(db)?
-                    .ok_or(RepoError::NotFound)?;
+                    .map_err(db)?;
+                let Some(row) = row else {
+                    // A stated record changes only through its fact.
+                    return Err(match stated_record(&txn, *id).await? {
+                        Some(_) => RepoError::Conflict(Conflict::EvidenceStated),
+                        None => RepoError::NotFound,
+                    });
+                };
                 let record = evidence_from_row(row)?;
                 (record.fact, Some(record.id))
             }
@@ -316,10 +389,14 @@ where
 
     async fn get(&self, id: EvidenceId) -> Result<Option<Evidence>, RepoError> {
         let row = evidence::Entity::find_by_id(id.as_uuid())
+            .filter(evidence::Column::Stated.eq(false))
             .one(&self.db)
             .await
             .map_err(db)?;
-        Ok(row.map(evidence_from_row).transpose()?)
+        match row {
+            Some(row) => Ok(Some(evidence_from_row(row)?)),
+            None => stated_record(&self.db, id).await,
+        }
     }
 
     async fn list(
@@ -328,7 +405,8 @@ where
         page: PageRequest,
     ) -> Result<Page<Evidence>, RepoError> {
         use evidence::Column as V;
-        let mut cond = Condition::all();
+        // Stored records are added ones (ADR 46).
+        let mut cond = Condition::all().add(V::Stated.eq(false));
         if let Some(after) = page.after {
             cond = cond.add(V::Id.gt(after.last_id()));
         }
@@ -344,17 +422,24 @@ where
         if !f.include_retracted {
             cond = cond.add(V::RetractedAt.is_null());
         }
+        let wanted = u64::from(page.limit.get()) + 1;
         let rows = evidence::Entity::find()
             .filter(cond)
             .order_by_asc(V::Id)
-            .limit(u64::from(page.limit.get()) + 1)
+            .limit(wanted)
             .all(&self.db)
             .await
             .map_err(db)?;
-        let items = rows
+        let mut items = rows
             .into_iter()
             .map(evidence_from_row)
             .collect::<Result<Vec<_>, _>>()?;
+        // The stated records, merged in: a page of each, then the first
+        // of them all.
+        let after = page.after.map(|c| c.last_id());
+        items.extend(stated_records(&self.db, f, after, wanted).await?);
+        items.sort_by_key(|e| e.id.as_uuid());
+        items.truncate(usize::try_from(wanted).unwrap_or(usize::MAX));
         Ok(Page::from_overfetch(items, page.limit, |e| e.id.as_uuid()))
     }
 }

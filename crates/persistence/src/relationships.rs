@@ -19,7 +19,6 @@ use crate::changes::{self, Deferred};
 use crate::convert::{entity_from_row, relationship_from_row, relationship_to_row};
 use crate::entities::live_entities;
 use crate::error::{db, unique_as};
-use crate::evidence::{evidence_rows, restate};
 use crate::models::{entity, relationship};
 use crate::rows::new_relationship_row;
 use crate::sql::{Binds, Executor, begin_write, live_end, metadata_equals, stored_version};
@@ -64,7 +63,6 @@ where
         let changes = [NewChange::relationship(AuditAction::Create, r)];
         let ending = changes::Ending {
             effect: Some((new_relationship_row(r), Conflict::DuplicateRelationship)),
-            with: evidence_rows([r.stated_evidence()]),
             completion: completion.map(|c| (c, entry.at)),
             entries: std::slice::from_ref(entry),
             changes: &changes,
@@ -225,7 +223,6 @@ where
                 None => RepoError::NotFound,
             });
         }
-        restate(&txn, [r.stated_evidence()]).await?;
         changes::commit_write(
             txn,
             self.deferred.as_deref(),

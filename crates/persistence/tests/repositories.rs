@@ -329,6 +329,62 @@ fn uuid_literal(backend: sea_orm::DatabaseBackend, id: uuid::Uuid) -> String {
     }
 }
 
+/// Migration 20 keeps a fact's stated recording through a round trip: its
+/// `down` writes the stored copies from the facts, its `up` reads them back.
+#[tokio::test]
+async fn stated_recordings_survive_migration_20_down_and_up() -> anyhow::Result<()> {
+    let f = fixture().await?;
+    let entities = SeaOrmEntityRepository::new(f.db.clone());
+    let mut a = entity("A", None, f.actor)?;
+    a.data.attribution = full_attribution(3)?;
+    let create = audit(f.actor, AuditAction::Create, AuditTarget::Entity(a.id));
+    entities.create(&a, &create, None).await?;
+    // A revision that is not its writer's (as evidence makes): the stated
+    // recording stays at version 1.
+    let mut revised = a.clone();
+    revised.lifecycle = a.lifecycle.revised(f.actor, Utc::now());
+    let update = audit(f.actor, AuditAction::Update, AuditTarget::Entity(a.id));
+    entities.update(&revised, a.lifecycle.version, &update).await?;
+    let silent = entity("B", None, f.actor)?;
+    entities.create(&silent, &create, None).await?;
+
+    let stated_rows = async |db: &DatabaseConnection| -> anyhow::Result<Vec<(i64, String)>> {
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT version, source FROM evidence WHERE stated = TRUE",
+            ))
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("", "version")?, r.try_get("", "source")?)))
+            .collect()
+    };
+    assert_eq!(stated_rows(&f.db).await?, []);
+    let conn = connect_for_migrations(&DatabaseSettings::new(f.database.url.clone())).await?;
+    migrate(&conn, MigrationCommand::Down(1)).await?;
+    assert_eq!(
+        stated_rows(&f.db).await?,
+        [(1, "https://example.org/3".to_owned())],
+        "one copy, of the fact that states something, at its writer's version"
+    );
+    assert!(migrate(&conn, MigrationCommand::Up).await?.is_current());
+    conn.close().await?;
+    assert_eq!(stated_rows(&f.db).await?, []);
+    let read = entities
+        .get(a.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("A is gone"))?;
+    assert_eq!(read.lifecycle.version, kg_domain::Version::FIRST.next());
+    assert_eq!(
+        (read.stated.by, read.stated.version),
+        (a.stated.by, kg_domain::Version::FIRST)
+    );
+    // Stored to the microsecond.
+    assert!((read.stated.at - a.stated.at).num_milliseconds().abs() < 1);
+    assert!(read.stated.at < read.lifecycle.updated_at);
+    f.done().await
+}
+
 #[tokio::test]
 async fn migrations_run_up_down_and_up_again() -> anyhow::Result<()> {
     let database = TestDatabase::create().await?;

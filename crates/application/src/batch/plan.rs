@@ -40,9 +40,6 @@ pub struct BatchWrites {
     pub new_relationships: Vec<Relationship>,
     /// Changed relationships.
     pub changed_relationships: Vec<Relationship>,
-    /// The stated evidence of the changed facts whose own writer's data
-    /// changed (not of those only corroborated).
-    pub restated: Vec<Evidence>,
     /// Evidence recorded for existing facts by other sources.
     pub new_evidence: Vec<Evidence>,
     /// Earlier evidence that the new evidence replaces, now retracted.
@@ -365,8 +362,7 @@ impl BatchPlanner for Plan<'_> {
                     }),
                 Some(e) => {
                     let mut next = e.clone();
-                    next.data = data.clone();
-                    next.lifecycle = e.lifecycle.revised(self.actor, self.now);
+                    next.restate(data.clone(), e.lifecycle.revised(self.actor, self.now));
                     w.audit.push(self.audit(
                         AuditAction::Update,
                         AuditTarget::Entity(*id),
@@ -375,7 +371,6 @@ impl BatchPlanner for Plan<'_> {
                     w.changes
                         .push(NewChange::entity(AuditAction::Update, &next));
                     let version = next.lifecycle.version;
-                    w.restated.push(next.stated_evidence());
                     w.changed_entities.push(next);
                     (Outcome::Updated, version)
                 }
@@ -425,8 +420,7 @@ impl BatchPlanner for Plan<'_> {
                     }),
                 Some(r) => {
                     let mut next = (*r).clone();
-                    next.data = data;
-                    next.lifecycle = r.lifecycle.revised(self.actor, self.now);
+                    next.restate(data, r.lifecycle.revised(self.actor, self.now));
                     w.audit.push(self.audit(
                         AuditAction::Update,
                         AuditTarget::Relationship(r.id),
@@ -434,7 +428,6 @@ impl BatchPlanner for Plan<'_> {
                     ));
                     w.changes
                         .push(NewChange::relationship(AuditAction::Update, &next));
-                    w.restated.push(next.stated_evidence());
                     let version = next.lifecycle.version;
                     w.changed_relationships.push(next);
                     (Outcome::Updated, r.id, version)

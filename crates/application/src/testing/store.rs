@@ -83,15 +83,22 @@ impl InMemoryState {
         ids
     }
 
-    /// Keeps a fact's stated evidence in step with a write of the fact, as
-    /// the database adapter does: recorded when it says something, revised
-    /// (or retracted) when it exists.
-    fn state(&mut self, stated: Evidence) {
-        let stored = self.evidence.get(&stated.id);
-        // A retracted record stays as it was retracted, as in the database.
-        if stated.is_live() || stored.is_some_and(Evidence::is_live) {
-            self.evidence.insert(stated.id, stated);
-        }
+    /// The stated evidence of the live fact whose id is `id`, when it
+    /// states something: read from the fact, as the database adapter does.
+    fn stated(&self, id: EvidenceId) -> Option<Evidence> {
+        let id = id.as_uuid();
+        let entity = self
+            .entities
+            .get(&EntityId::from_uuid(id))
+            .filter(|e| e.lifecycle.is_live())
+            .map(Entity::stated_evidence);
+        let stated = entity.or_else(|| {
+            self.relationships
+                .get(&RelationshipId::from_uuid(id))
+                .filter(|r| r.lifecycle.is_live())
+                .map(Relationship::stated_evidence)
+        })?;
+        stated.is_live().then_some(stated)
     }
 }
 
@@ -145,7 +152,6 @@ impl EntityRepository for InMemoryStore {
                 return Err(RepoError::Conflict(Conflict::ExternalIdTaken));
             }
             s.entities.insert(entity.id, entity.clone());
-            s.state(entity.stated_evidence());
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -197,7 +203,6 @@ impl EntityRepository for InMemoryStore {
                 return Err(RepoError::VersionMismatch);
             }
             s.entities.insert(entity.id, entity.clone());
-            s.state(entity.stated_evidence());
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -297,7 +302,6 @@ impl RelationshipRepository for InMemoryStore {
                 return Err(RepoError::Conflict(Conflict::DuplicateRelationship));
             }
             s.relationships.insert(r.id, r.clone());
-            s.state(r.stated_evidence());
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -431,7 +435,6 @@ impl RelationshipRepository for InMemoryStore {
                 return Err(RepoError::VersionMismatch);
             }
             s.relationships.insert(r.id, r.clone());
-            s.state(r.stated_evidence());
             s.audit.push(audit.clone());
             Ok(())
         })
@@ -450,7 +453,14 @@ impl EvidenceRepository for InMemoryStore {
             let fact = match change {
                 EvidenceChange::Add(e) => e.fact,
                 EvidenceChange::Retract(id) | EvidenceChange::Restore(id) => {
-                    s.evidence.get(id).ok_or(RepoError::NotFound)?.fact
+                    match s.evidence.get(id) {
+                        Some(e) => e.fact,
+                        // A stated record changes only through its fact.
+                        None if s.stated(*id).is_some() => {
+                            return Err(RepoError::Conflict(Conflict::EvidenceStated));
+                        }
+                        None => return Err(RepoError::NotFound),
+                    }
                 }
             };
             let state = match fact {
@@ -498,7 +508,7 @@ impl EvidenceRepository for InMemoryStore {
     }
 
     async fn get(&self, id: EvidenceId) -> Result<Option<Evidence>, RepoError> {
-        Ok(self.with(|s| s.evidence.get(&id).cloned()))
+        Ok(self.with(|s| s.evidence.get(&id).cloned().or_else(|| s.stated(id))))
     }
 
     async fn list(
@@ -507,10 +517,16 @@ impl EvidenceRepository for InMemoryStore {
         req: PageRequest,
     ) -> Result<Page<Evidence>, RepoError> {
         let items = self.with(|s| {
+            let facts = (s.entities.keys().map(|id| Fact::Entity(*id)))
+                .chain(s.relationships.keys().map(|id| Fact::Relationship(*id)));
+            let stated: Vec<Evidence> = facts
+                .filter_map(|fact| s.stated(fact.stated_evidence()))
+                .collect();
             s.evidence
                 .values()
-                .filter(|e| filter.matches(e))
                 .cloned()
+                .chain(stated)
+                .filter(|e| filter.matches(e))
                 .collect()
         });
         Ok(page(items, |e: &Evidence| e.id.as_uuid(), req))
