@@ -50,16 +50,17 @@ impl MigrationTrait for Migration {
         }
         let db = manager.get_connection();
         for (table, _) in FACTS {
-            // The stored copy's recording where there is one, else the
-            // fact's last revision.
+            // The stored copy's recording, for the facts that have one; the
+            // others (stating nothing) read as of their last revision while
+            // the columns are empty, and are set by their writer's next write.
             let copy = |column: &str| {
                 format!(
                     "(SELECT v.{column} FROM evidence v WHERE v.id = {table}.id AND v.stated = TRUE)"
                 )
             };
             db.execute_unprepared(&format!(
-                "UPDATE {table} SET stated_at = COALESCE({}, updated_at), \
-                 stated_by = COALESCE({}, updated_by), stated_version = COALESCE({}, version)",
+                "UPDATE {table} SET stated_at = {}, stated_by = {}, stated_version = {} \
+                 WHERE id IN (SELECT id FROM evidence WHERE stated = TRUE)",
                 copy("recorded_at"),
                 copy("recorded_by"),
                 copy("version"),

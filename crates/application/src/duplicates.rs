@@ -155,8 +155,8 @@ pub fn search_words(folded: &str, n: usize) -> Vec<&str> {
 }
 
 /// The candidates of `of` that `query` asks for: each scored, those under
-/// its lowest score and `of` itself left out, best first (then by id), at
-/// most its limit.
+/// its lowest score and `of` itself left out, best first (then the same
+/// name first, then by id), at most its limit.
 #[must_use]
 pub fn rank_duplicates(
     of: &Entity,
@@ -186,6 +186,7 @@ pub fn rank_duplicates(
     found.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
+            .then(b.same_name.cmp(&a.same_name))
             .then(a.entity.id.cmp(&b.entity.id))
     });
     found.truncate(usize::from(query.limit));

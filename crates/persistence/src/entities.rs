@@ -195,12 +195,14 @@ where
         let folded = fold(of.data.name.as_str());
         let backend = self.db.get_database_backend();
         let rows = if backend == DatabaseBackend::Postgres && has_trigrams(&self.db).await? {
-            // The trigram index finds every name at pg_trgm's threshold;
-            // the likeliest are read first.
+            // The trigram index finds every name at pg_trgm's threshold,
+            // the likeliest first; a name without trigrams (no letter or
+            // digit) is found when it is the same.
             let mut binds = Binds::new(backend);
             let sql = format!(
                 "SELECT * FROM entities WHERE deleted_at IS NULL AND kind = {} AND id <> {} \
-                 AND name_folded % {name} ORDER BY similarity(name_folded, {name}) DESC, id \
+                 AND (name_folded % {name} OR name_folded = {name}) \
+                 ORDER BY similarity(name_folded, {name}) DESC, id \
                  LIMIT {DUPLICATE_CANDIDATES}",
                 binds.push(of.data.kind.as_str()),
                 binds.push(of.id.as_uuid()),

@@ -344,7 +344,9 @@ async fn stated_recordings_survive_migration_20_down_and_up() -> anyhow::Result<
     let mut revised = a.clone();
     revised.lifecycle = a.lifecycle.revised(f.actor, Utc::now());
     let update = audit(f.actor, AuditAction::Update, AuditTarget::Entity(a.id));
-    entities.update(&revised, a.lifecycle.version, &update).await?;
+    entities
+        .update(&revised, a.lifecycle.version, &update)
+        .await?;
     let silent = entity("B", None, f.actor)?;
     entities.create(&silent, &create, None).await?;
 

@@ -53,7 +53,7 @@ impl From<Duplicate> for DuplicateResponse {
     tag = "entities",
     params(("id" = String, Path, format = Uuid, description = "The entity's id."), ("min_score" = Option<f64>, Query, minimum = 0.3, maximum = 1, description = "Only candidates scoring at least this (0.3 when absent)."), ("limit" = Option<u16>, Query, minimum = 1, maximum = 100, description = "At most this many (20 when absent).")),
     responses(
-        (status = 200, description = "Live entities of the same type whose names are like this one's, best first (then by id). On PostgreSQL with `pg_trgm`, every entity of the type at the score is considered; elsewhere those whose folded name is the same or holds one of its four longest words of three letters or more, the first 1,000 by id.", body = DuplicatesResponse),
+        (status = 200, description = "Live entities of the same type whose names are like this one's, best first (then the same name first, then by id). On PostgreSQL with `pg_trgm`, the 1,000 of the type whose names are likeliest by trigram similarity are scored (with its default threshold of 0.3); elsewhere those whose folded name is the same or holds one of its four longest words of three letters or digits or more, the first 1,000 by id.", body = DuplicatesResponse),
         (status = 404, description = "`entity_not_found`: no live entity has this id.", content_type = "application/problem+json", body = crate::error::Problem),
     ),
 )]
