@@ -393,6 +393,29 @@ async fn a_stated_record_keeps_its_writers_recording_and_pages_with_the_rest() -
     Ok(())
 }
 
+/// The actions of an evidence record's audit rows, oldest first, and the page.
+async fn evidence_audit(
+    app: &TestApp,
+    admin: &str,
+    id: &str,
+) -> anyhow::Result<(Vec<String>, Value)> {
+    let audit = get(
+        app,
+        admin,
+        &format!("/v1/audit?target_type=evidence&target_id={id}"),
+    )
+    .await?;
+    let actions = audit["items"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["action"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((actions, audit))
+}
+
 /// Applies a batch; returns the report, which must be 200.
 async fn batch(app: &TestApp, token: &str, body: &Value) -> anyhow::Result<Value> {
     json_of(app.post("/v1/batch", token, body).await?, StatusCode::OK).await
@@ -537,16 +560,7 @@ async fn a_batch_from_another_source_corroborates_a_fact_instead_of_overwriting_
     );
 
     // Each effect is audited, and followed in the feed.
-    let audit = get(
-        &app,
-        &admin,
-        &format!("/v1/audit?target_type=evidence&target_id={first_b}"),
-    )
-    .await?;
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|r| r["action"].as_str()).collect())
-        .unwrap_or_default();
+    let (actions, _) = evidence_audit(&app, &admin, &first_b).await?;
     assert_eq!(actions, ["create", "delete"]);
     let feed = get(&app, &token, "/v1/changes?limit=100").await?;
     let about_first_b: Vec<&str> = feed["items"]
@@ -718,16 +732,7 @@ async fn evidence_changes_are_audited_and_followed_in_the_feed() -> anyhow::Resu
     assert_eq!(feed["items"][1]["resource_id"], added["evidence"]["id"]);
     assert_eq!(feed["items"][1]["data"], added["evidence"]);
 
-    let audit = get(
-        &app,
-        &admin,
-        &format!("/v1/audit?target_type=evidence&target_id={evidence_id}"),
-    )
-    .await?;
-    let actions: Vec<&str> = audit["items"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|r| r["action"].as_str()).collect())
-        .unwrap_or_default();
+    let (actions, audit) = evidence_audit(&app, &admin, &evidence_id).await?;
     assert_eq!(actions, ["create", "delete"]);
     assert_eq!(
         audit["items"][0]["changes"]["confidence"],
