@@ -7,6 +7,7 @@ import secrets
 
 import httpx
 import networkx
+import pytest
 
 from kg_client import AsyncClient, Change, Client
 from kg_server import KgServer
@@ -72,6 +73,25 @@ def test_duplicates_are_scored_best_first(pipeline: Client) -> None:
     assert [(d.entity.name, d.same_name) for d in found] == [("ADA LOVELACE", True), ("Ada King Lovelace", False)]
     assert found[0].score == 1.0 and 0.7 < found[1].score < 0.73
     assert [d.entity.name for d in pipeline.duplicates(ada.id, min_score=0.9, limit=5)] == ["ADA LOVELACE"]
+
+
+def test_evidence_is_added_listed_retracted_and_restored(pipeline: Client) -> None:
+    tag = f"e{secrets.token_hex(4)}"
+    ada = pipeline.create_entity({"type": tag, "name": "Ada", "confidence": 0.6, "source": "doc:1"})
+    added = pipeline.add_evidence("entity", ada.id, {"confidence": 0.5, "source": "doc:2", "locator": {"page": 3}})
+    assert added.confidence == 0.8 and added.evidence.locator == {"page": 3}
+    mine = [(e.stated, e.source) for e in pipeline.evidence(of=("entity", ada.id))]
+    assert mine == [(True, "doc:1"), (False, "doc:2")]
+    assert [e.id for e in pipeline.evidence(source="doc:2")] == [added.evidence.id]
+    assert pipeline.get_evidence(ada.id).stated
+
+    pipeline.retract_evidence(added.evidence.id)
+    assert pipeline.get_entity(ada.id).confidence == 0.6
+    assert pipeline.get_evidence(added.evidence.id).retracted_at is not None
+    assert len(list(pipeline.evidence(of=("entity", ada.id), include_retracted=True))) == 2
+    assert pipeline.restore_evidence(added.evidence.id).confidence == 0.8
+    with pytest.raises(ValueError):
+        pipeline.evidence(of=("edge", ada.id))  # type: ignore[arg-type]
 
 
 def drain(client: Client, after: str | None, stop_after: int | None = None) -> tuple[list[Change], str | None]:

@@ -45,6 +45,14 @@ T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 Body = BaseModel | Mapping[str, Any]
 Direction = Literal["out", "in", "both"]
+Fact = Literal["entity", "relationship"]
+
+
+def _fact_path(fact: Fact, id: str) -> str:
+    """The path of an entity or a relationship."""
+    if fact not in ("entity", "relationship"):
+        raise ValueError(f"a fact is an entity or a relationship, not {fact!r}")
+    return f"/v1/entities/{_id(id)}" if fact == "entity" else f"/v1/relationships/{_id(id)}"
 # What a feed consumer that follows for ever waits out rather than raises.
 _FEED_OUTAGES = (KgConnectionError, UnavailableError, ServerError)
 
@@ -299,6 +307,64 @@ class _Base:
         params = query(min_score=min_score, limit=limit)
         found = yield from self._fetch(models.DuplicatesResponse, f"/v1/entities/{_id(id)}/duplicates", params)
         return found.items
+
+    # Evidence
+
+    @operation
+    def add_evidence(
+        self,
+        fact: Fact,
+        id: str,
+        evidence: models.AddEvidenceRequest | Mapping[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Steps[models.AddedEvidence]:
+        """Records what a source says of a live entity or relationship (a
+        confidence, a source or both, and where in the source); the answer
+        carries the fact's combined confidence now. Under an
+        ``Idempotency-Key`` as `create_entity`."""
+        path = f"{_fact_path(fact, id)}/evidence"
+        return (yield from self._answer(models.AddedEvidence, _core.create(path, _body(evidence), idempotency_key)))
+
+    @operation
+    def get_evidence(self, id: str) -> Steps[models.EvidenceResponse]:
+        """An evidence record, live or retracted (a fact's stated record has
+        the fact's id)."""
+        return (yield from self._fetch(models.EvidenceResponse, f"/v1/evidence/{_id(id)}"))
+
+    @operation
+    def retract_evidence(self, id: str) -> Steps[None]:
+        """Retracts an added record: it stops counting, and `restore_evidence`
+        brings it back."""
+        yield from self._delete(f"/v1/evidence/{_id(id)}")
+
+    @operation
+    def restore_evidence(self, id: str) -> Steps[models.AddedEvidence]:
+        """Brings back a retracted record; the answer carries the fact's
+        combined confidence now."""
+        return (yield from self._answer(models.AddedEvidence, Call("POST", f"/v1/evidence/{_id(id)}/restore")))
+
+    @listing
+    def evidence(
+        self,
+        *,
+        of: tuple[Fact, str] | None = None,
+        source: str | None = None,
+        source_type: str | None = None,
+        include_retracted: bool = False,
+        page_size: int = 100,
+    ) -> Listing[models.EvidenceResponse]:
+        """Evidence by id: of one fact (``of=("entity", id)``) or of all,
+        from one source or source type, live only unless
+        ``include_retracted``."""
+        path = "/v1/evidence" if of is None else f"{_fact_path(*of)}/evidence"
+        params = query(
+            source=source,
+            source_type=source_type,
+            include_retracted=include_retracted or None,
+            limit=page_size,
+        )
+        return Listing(path, params, models.EvidenceResponse)
 
     # Relationships
 
