@@ -135,6 +135,11 @@ impl<T> PageResponse<T> {
     }
 }
 
+/// Parses an integer from a query parameter.
+pub(crate) fn integer(text: String) -> Result<i64, &'static str> {
+    text.parse::<i64>().map_err(|_| "must be an integer")
+}
+
 /// Parses a number from a query parameter.
 pub(crate) fn number(text: String) -> Result<f64, &'static str> {
     text.parse::<f64>()

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EntityResponse;
 use crate::extract::{Authenticated, parse_id};
-use crate::routes::number;
+use crate::routes::{integer, number};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -67,9 +67,7 @@ pub(crate) async fn handle(
     let q = query.into_inner();
     let mut v = Violations::new();
     let min_score = v.check_opt("min_score", q.min_score, number);
-    let limit = v.check_opt("limit", q.limit, |l: String| {
-        l.parse::<i64>().map_err(|_| "must be an integer")
-    });
+    let limit = v.check_opt("limit", q.limit, integer);
     let (Some(min_score), Some(limit)) = (min_score, limit) else {
         return Err(ApiError::validation(&v));
     };

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::EntityResponse;
 use crate::extract::{Authenticated, parse_id};
-use crate::routes::confidence;
 use crate::routes::relationships::RelationshipResponse;
+use crate::routes::{confidence, integer};
 use crate::{ApiError, AppState};
 
 #[derive(Deserialize)]
@@ -37,10 +37,6 @@ struct NeighborhoodResponse {
     /// out). Empty when `truncated` is false.
     #[schema(value_type = Vec<String>)]
     truncated_by: Vec<&'static str>,
-}
-
-fn integer(text: String) -> Result<i64, &'static str> {
-    text.parse::<i64>().map_err(|_| "must be an integer")
 }
 
 #[utoipa::path(
